@@ -1,0 +1,1 @@
+"""adopt: ad-targeting optimization engine."""

@@ -1,0 +1,106 @@
+"""The `adopt` command: one subcommand per stage, plus `demo`.
+
+Each subcommand parses its arguments and calls the library; errors that adopt
+raises on purpose print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from adopt.exceptions import AdoptError
+from adopt.progress import setup_logging
+
+EXIT_BAD_INPUT = 2
+
+
+def _cmd_generate(args: argparse.Namespace) -> None:
+    from adopt.synth import generate_world
+
+    summary = generate_world(
+        args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed
+    )
+    print(summary)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> None:
+    from adopt.ingest import ingest
+
+    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
+    print(summary)
+
+
+def _cmd_profiles(args: argparse.Namespace) -> None:
+    from adopt.profiles import build_profiles
+
+    print(build_profiles(args.workspace, as_of=args.as_of))
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from adopt.demo import run_demo
+
+    run_demo(args.workspace, users=args.users, ads=args.ads, days=args.days, seed=args.seed)
+
+
+def _add_world_size(p: argparse.ArgumentParser, users: int, ads: int, days: int) -> None:
+    p.add_argument("--users", type=int, default=users, help=f"number of users (default {users})")
+    p.add_argument("--ads", type=int, default=ads, help=f"number of ads (default {ads})")
+    p.add_argument("--days", type=int, default=days, help=f"days of logs (default {days})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS
+
+    parser = argparse.ArgumentParser(
+        prog="adopt",
+        description="Ad-targeting optimization: from raw ad logs to a certified-optimal plan.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help: str):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("generate", _cmd_generate, "write a synthetic world (input contract + truth/)")
+    p.add_argument("--out", required=True, help="folder to write the world to")
+    _add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
+
+    p = add("ingest", _cmd_ingest, "validate input files and load them into the warehouse")
+    p.add_argument("data_dir", help="folder with one file (or folder) per table")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument(
+        "--pseudonymize-salt",
+        default=None,
+        metavar="SALT",
+        help="replace user ids by a salted hash at load time (keep the salt secret and constant)",
+    )
+
+    p = add("profiles", _cmd_profiles, "build user profiles, ad history and training examples")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
+
+    p = add("demo", _cmd_demo, "generate the demo world and run every stage on it")
+    p.add_argument("--workspace", default="demo_workspace", help="workspace folder")
+    _add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        args.func(args)
+    except AdoptError as exc:
+        print(f"adopt: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
