@@ -46,3 +46,11 @@ class WorkspaceError(AdoptError, FileNotFoundError):
 
 class InfeasibleError(AdoptError, ValueError):
     """A plan's constraints cannot all hold; the message says which conflict."""
+
+
+class ParameterError(AdoptError, ValueError):
+    """A function or CLI argument is outside what it allows.
+
+    Messages follow "The 'budget' parameter of Planner.plan must be a positive
+    number. Got -5 instead."
+    """

@@ -1,0 +1,121 @@
+"""The true response function of the synthetic world, and its coefficients.
+
+Pure numpy functions used both to draw the logged clicks and conversions
+(`adopt.synth.simulate`) and to score any plan against the oracle
+(`adopt.synth.truth`)::
+
+    p_click = sigmoid(b0 + b_match * interest(user, subcategory(ad)) + quality(ad)
+                      + placement_effect + demo_effect(user) - fatigue(k))
+    fatigue(k) = fatigue_max * (1 - exp(-(k - 1) / fatigue_tau))      (fatigue(1) = 0)
+    p_conv|click = sigmoid(c0 + c_match * interest + c_quality * quality
+                           - c_price * log(price / ref_price))
+    order value = price * (1 + basket_extra)     (revenue = price * (1 + Poisson(basket_extra)))
+
+k is the position of the impression in the user x campaign sequence (1 = first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ResponseParams:
+    """Coefficients of the true response function (saved in truth/params.json)."""
+
+    b0: float = -4.8
+    b_match: float = 2.6
+    fatigue_max: float = 1.3
+    fatigue_tau: float = 3.0
+    c0: float = -3.6
+    c_match: float = 1.6
+    c_quality: float = 0.8
+    c_price: float = 0.5
+    ref_price: float = 50.0
+    basket_extra: float = 0.25
+    age_effect: tuple[float, ...] = (0.15, 0.1, 0.0, -0.1, -0.2)
+    gender_effect: tuple[float, ...] = (0.05, -0.05, 0.0)
+    tier_effect: tuple[float, ...] = (0.1, 0.0, -0.1)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> ResponseParams:
+        """Inverse of `to_dict`."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def fatigue(k: np.ndarray | int, params: ResponseParams) -> np.ndarray:
+    """Click-logit penalty of the k-th impression of a campaign to a user (0 at k = 1).
+
+    Parameters
+    ----------
+    k : array of int
+        Frequency positions, 1-based.
+    params : ResponseParams
+        `fatigue_max` (the limit as k grows) and `fatigue_tau` (its scale in impressions).
+    """
+    k = np.asarray(k, dtype=np.float64)
+    return params.fatigue_max * (1.0 - np.exp(-(k - 1.0) / params.fatigue_tau))
+
+
+def click_logit_base(
+    interest: np.ndarray,
+    quality: np.ndarray,
+    demo_effect: np.ndarray,
+    params: ResponseParams,
+) -> np.ndarray:
+    """The user x ad part of the click logit (everything but placement and fatigue)."""
+    return params.b0 + params.b_match * interest + quality + demo_effect
+
+
+def p_click(
+    interest: np.ndarray,
+    quality: np.ndarray,
+    demo_effect: np.ndarray,
+    placement_effect: np.ndarray,
+    k: np.ndarray,
+    params: ResponseParams,
+) -> np.ndarray:
+    """True click probability of one impression (arrays broadcast together)."""
+    base = click_logit_base(interest, quality, demo_effect, params)
+    return sigmoid(base + placement_effect - fatigue(k, params))
+
+
+def p_conversion(
+    interest: np.ndarray,
+    quality: np.ndarray,
+    price: np.ndarray,
+    params: ResponseParams,
+) -> np.ndarray:
+    """True conversion probability given a click.
+
+    Dearer items convert less, across and within subcategories.
+    """
+    logit = (
+        params.c0
+        + params.c_match * interest
+        + params.c_quality * quality
+        - params.c_price * np.log(price / params.ref_price)
+    )
+    return sigmoid(logit)
+
+
+def demo_effect(
+    age: np.ndarray, gender: np.ndarray, tier: np.ndarray, params: ResponseParams
+) -> np.ndarray:
+    """Click-logit term of each user's demographics (codes index the vocab tuples)."""
+    return (
+        np.asarray(params.age_effect)[age]
+        + np.asarray(params.gender_effect)[gender]
+        + np.asarray(params.tier_effect)[tier]
+    )

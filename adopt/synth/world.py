@@ -1,0 +1,201 @@
+"""`generate_world`: write a synthetic world in the input contract, with its truth.
+
+The start of the data flow for demos, tests and benchmarks: the tables it
+writes (users, ads, placements, campaigns as one Parquet file each; events and
+behaviors as folders of part files) are what `adopt ingest` reads, and
+``truth/`` (see `adopt.synth.truth`) is what plans are scored against.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from adopt.exceptions import ParameterError
+from adopt.progress import Progress
+from adopt.synth import vocab
+from adopt.synth.entities import PLACEMENTS, START, World, draw_world
+from adopt.synth.simulate import (
+    BEHAVIOR_SCHEMA,
+    DAY_US,
+    EVENT_SCHEMA,
+    BehaviorSimulator,
+    EventSimulator,
+)
+from adopt.synth.truth import save_truth
+from adopt.synth.writer import PartWriter, publish, write_table
+
+# about 200k impressions, generated in a few seconds
+DEMO_USERS = 6_000
+DEMO_ADS = 120
+DEMO_DAYS = 28
+PART_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class WorldSummary:
+    """What `generate_world` wrote: rows per table, response rates, where."""
+
+    out: Path
+    rows: dict[str, int]
+    impressions: int
+    clicks: int
+    conversions: int
+    spend: float
+    revenue: float
+    days: int
+    seed: int
+    seconds: float
+
+    @property
+    def ctr(self) -> float:
+        return self.clicks / max(self.impressions, 1)
+
+    @property
+    def cvr(self) -> float:
+        return self.conversions / max(self.clicks, 1)
+
+    def __str__(self) -> str:
+        tables = ", ".join(f"{t} {n:,}" for t, n in self.rows.items())
+        return (
+            f"synthetic world (seed {self.seed}, {self.days} days) written to {self.out} "
+            f"in {self.seconds:.1f}s\n"
+            f"  rows: {tables}\n"
+            f"  {self.impressions:,} impressions, CTR {self.ctr:.2%}, "
+            f"{self.conversions:,} conversions, CVR {self.cvr:.2%} of clicks, "
+            f"spend {self.spend:,.0f}, revenue {self.revenue:,.0f}\n"
+            f"  ground truth in {self.out / 'truth'}"
+        )
+
+
+def _ts(days: np.ndarray) -> pa.Array:
+    return pa.array(START.astype(np.int64) + days.astype(np.int64) * DAY_US, pa.timestamp("us"))
+
+
+def _small_tables(w: World) -> dict[str, pa.Table]:
+    users = pa.table({
+        "user_id": w.user_ids,
+        "age_band": np.array(vocab.AGE_BANDS)[w.age],
+        "gender": np.array(vocab.GENDERS)[w.gender],
+        "city_tier": np.array(vocab.CITY_TIERS)[w.tier],
+        "signup_ts": pa.array(w.signup_ts.astype(np.int64), pa.timestamp("us")),
+    })
+    ads = pa.table({
+        "ad_id": w.ad_ids, "campaign_id": w.campaign_ids[w.ad_campaign],
+        "title": w.ad_title, "description": w.ad_description,
+        "category": np.array(vocab.TOP_CATEGORIES)[w.ad_category],
+        "brand": w.campaign_advertiser[w.ad_campaign], "price": w.ad_price,
+        "advertiser": w.campaign_advertiser[w.ad_campaign],
+    })
+    placements = pa.table({
+        "placement_id": [p[0] for p in PLACEMENTS], "cpm": w.cpm,
+        "name": [p[1] for p in PLACEMENTS], "daily_inventory": w.daily_inventory,
+        "format": [p[5] for p in PLACEMENTS], "position": [p[6] for p in PLACEMENTS],
+    })
+    campaigns = pa.table({
+        "campaign_id": w.campaign_ids, "advertiser": w.campaign_advertiser,
+        "budget": w.campaign_budget, "start": _ts(w.campaign_start), "end": _ts(w.campaign_end),
+        "objective": w.campaign_objective,
+        "target_cpa": pa.array(w.campaign_target_cpa, from_pandas=True),
+        "target_roas": pa.array(w.campaign_target_roas, from_pandas=True),
+    })
+    return {"users": users, "ads": ads, "placements": placements, "campaigns": campaigns}
+
+
+def _check_size(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(
+            f"The '{name}' parameter of generate_world must be an integer of at least "
+            f"{minimum}. Got {value!r} instead."
+        )
+
+
+def generate_world(
+    out: str | os.PathLike[str],
+    *,
+    users: int = DEMO_USERS,
+    ads: int = DEMO_ADS,
+    days: int = DEMO_DAYS,
+    seed: int = 0,
+    part_rows: int = PART_ROWS,
+    show_progress: bool | None = None,
+) -> WorldSummary:
+    """Write a synthetic world (input contract + hidden truth) under `out`.
+
+    Parameters
+    ----------
+    out : path
+        Folder to write to: ``users.parquet``, ``ads.parquet``,
+        ``placements.parquet``, ``campaigns.parquet``, ``events/part-*.parquet``,
+        ``behaviors/part-*.parquet`` and ``truth/``. These names are replaced;
+        other files in `out` are left alone.
+    users, ads, days : int
+        Number of users (about 1.2 impressions each a day), ads (2-6 per
+        campaign) and days of ad logs (behaviours start 14 days earlier).
+    seed : int
+        Random seed: the same arguments give the same table contents.
+    part_rows : int
+        Rows per part file of events and behaviors; memory holds about one
+        part plus one day. Table contents do not depend on it.
+    show_progress : bool, optional
+        Progress bar (default: only on a terminal).
+
+    Returns
+    -------
+    WorldSummary
+        Rows per table, click and conversion rates, where it wrote.
+    """
+    _check_size("users", users, 1)
+    _check_size("ads", ads, 2)
+    _check_size("days", days, 2)
+    _check_size("part_rows", part_rows, 1)
+    began = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / f".generating-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        world = draw_world(users, ads, days, seed)
+        small = _small_tables(world)
+        for name, table in small.items():
+            write_table(table, staging / f"{name}.parquet")
+        ev_sim, bh_sim = EventSimulator(world), BehaviorSimulator(world)
+        totals = {"impression": 0, "click": 0, "conversion": 0, "spend": 0.0, "revenue": 0.0}
+        with (
+            PartWriter(staging / "events", EVENT_SCHEMA, part_rows) as events,
+            PartWriter(staging / "behaviors", BEHAVIOR_SCHEMA, part_rows) as behaviors,
+            Progress(len(bh_sim.days()), "generate world", "days", show=show_progress) as bar,
+        ):
+            for day in bh_sim.days():
+                behaviors.add(bh_sim.day(day))
+                if day >= 0:
+                    table = ev_sim.day(day)
+                    _tally(totals, table)
+                    events.add(table)
+                bar.update()
+        save_truth(world, staging / "truth", str(START))
+        publish(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    rows = {name: t.num_rows for name, t in small.items()}
+    rows.update(events=events.rows, behaviors=behaviors.rows)
+    return WorldSummary(
+        out=out.resolve(), rows=rows, impressions=totals["impression"], clicks=totals["click"],
+        conversions=totals["conversion"], spend=totals["spend"], revenue=totals["revenue"],
+        days=days, seed=seed, seconds=time.perf_counter() - began,
+    )
+
+
+def _tally(totals: dict[str, float], table: pa.Table) -> None:
+    counts = pc.value_counts(table["event"]).to_pylist()
+    for c in counts:
+        totals[c["values"]] += c["counts"]
+    totals["spend"] += pc.sum(table["cost"]).as_py() or 0.0
+    totals["revenue"] += pc.sum(table["revenue"]).as_py() or 0.0

@@ -1,0 +1,107 @@
+"""Same seed, same world; chunking changes files, not contents; bad sizes are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from adopt.exceptions import ParameterError
+from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS, WorldSummary, generate_world
+
+TINY = {"users": 400, "ads": 20, "days": 6}  # the sizes of the tiny_world fixture (seed 3)
+
+
+def _tables(world: Path) -> dict[str, object]:
+    """Every table of a world (truth included) and params.json, by relative path."""
+    out: dict[str, object] = {}
+    for path in sorted(world.rglob("*.parquet")):
+        rel = path.relative_to(world)
+        name = str(rel.parent if rel.name.startswith("part-") else rel)
+        out.setdefault(name, []).append(pq.read_table(path))
+    tables = {name: pa.concat_tables(parts).combine_chunks() for name, parts in out.items()}
+    tables["params.json"] = (world / "truth" / "params.json").read_text()
+    return tables
+
+
+def test_same_seed_same_contents(tiny_world: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path, seed=3, show_progress=False, **TINY)
+    first, again = _tables(tiny_world), _tables(tmp_path)
+    assert first.keys() == again.keys()
+    assert {"users.parquet", "events", "behaviors", "truth/users.parquet"} <= set(first)
+    for name in first:
+        assert first[name] == again[name], name
+
+
+def test_different_seeds_differ(tiny_world: Path, tmp_path: Path) -> None:
+    generate_world(tmp_path, seed=4, show_progress=False, **TINY)
+    first, other = _tables(tiny_world), _tables(tmp_path)
+    for name in ("users.parquet", "ads.parquet", "events", "behaviors", "truth/users.parquet"):
+        assert first[name] != other[name], name
+
+
+def test_part_files_bound_rows_and_keep_contents(tiny_world: Path, tmp_path: Path) -> None:
+    part_rows = 600
+    generate_world(tmp_path, seed=3, part_rows=part_rows, show_progress=False, **TINY)
+    whole, parted = _tables(tiny_world), _tables(tmp_path)
+    assert len(list((tiny_world / "events").iterdir())) == 1
+    for table in ("events", "behaviors"):
+        assert whole[table] == parted[table], table
+        parts = sorted((tmp_path / table).glob("part-*.parquet"))
+        rows = [pq.read_metadata(p).num_rows for p in parts]
+        assert len(parts) >= 3, table
+        # a part is flushed as soon as it reaches part_rows: at most one day over
+        max_day = 3 * whole[table].num_rows / TINY["days"]
+        assert all(r < part_rows + max_day for r in rows), rows
+        assert sum(rows) == whole[table].num_rows
+
+
+def test_rerun_replaces_world_and_keeps_other_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    generate_world(tmp_path, seed=1, part_rows=2_000, show_progress=False, **TINY)
+    many = len(list((tmp_path / "events").iterdir()))
+    generate_world(tmp_path, seed=1, show_progress=False, **TINY)
+    assert many > 1 and len(list((tmp_path / "events").iterdir())) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".generating-*"))
+
+
+@pytest.mark.parametrize(("arg", "value"), [("users", 0), ("ads", 1), ("days", -3),
+                                            ("part_rows", 0), ("users", 2.5)])
+def test_bad_sizes_are_refused(tmp_path: Path, arg: str, value: object) -> None:
+    kwargs = {**TINY, arg: value}
+    expected = f"The '{arg}' parameter of generate_world must be an integer"
+    with pytest.raises(ParameterError, match=expected):
+        generate_world(tmp_path, show_progress=False, **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_smallest_worlds(tmp_path: Path, seed: int) -> None:
+    summary = generate_world(tmp_path, users=3, ads=2, days=2, seed=seed, show_progress=False)
+    assert summary.rows["ads"] == 2 and summary.rows["campaigns"] == 1
+    assert pq.read_table(tmp_path / "events").schema.names[:5] == [
+        "ts", "user_id", "ad_id", "placement_id", "event"]
+
+
+def test_summary_of_a_small_world(tmp_path: Path) -> None:
+    summary = generate_world(tmp_path, users=DEMO_USERS // 10, ads=DEMO_ADS // 4,
+                             days=DEMO_DAYS // 4, show_progress=False)
+    assert isinstance(summary, WorldSummary)
+    text = str(summary)
+    assert str(tmp_path.resolve()) in text and "CTR" in text and "CVR" in text
+    assert f"events {summary.rows['events']:,}" in text
+    assert summary.rows["events"] == summary.impressions + summary.clicks + summary.conversions
+    assert summary.rows["users"] == DEMO_USERS // 10
+    assert pq.read_metadata(tmp_path / "users.parquet").num_rows == DEMO_USERS // 10
+
+
+def test_demo_world_size(demo_world: Path) -> None:
+    n = duckdb.execute(
+        "select count(*) from read_parquet($p) where event = 'impression'",
+        {"p": str(demo_world / "events" / "*.parquet")},
+    ).fetchone()[0]
+    assert 150_000 <= n <= 300_000
