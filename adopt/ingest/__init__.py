@@ -1,0 +1,13 @@
+"""Ingest: validate the input contract and load the input files into the DuckDB warehouse.
+
+The first stage of adopt. `ingest(data_dir, workspace)` reads one file (or
+folder of files) per table, checks it against `adopt.schema`, and upserts or
+appends it into `<workspace>/warehouse.duckdb` in one transaction.
+"""
+
+from __future__ import annotations
+
+from adopt.ingest.load import ingest
+from adopt.ingest.summary import IngestSummary, TableSummary
+
+__all__ = ["IngestSummary", "TableSummary", "ingest"]

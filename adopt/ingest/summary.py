@@ -1,0 +1,81 @@
+"""What an ingest did, per table: rows read, loaded, replaced and dropped (and why).
+
+Returned by `adopt.ingest.ingest`, printed by `adopt ingest`, and stored as JSON
+in the warehouse's `ingest_log`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """One table's ingest.
+
+    `rows_loaded` counts rows written (for dimension tables, new and replaced
+    ids); `rows_replaced` counts ids that were already in the warehouse and
+    whose row was replaced; `dropped` maps a reason to a count of rows not written.
+    """
+
+    table: str
+    source: str
+    rows_read: int
+    rows_loaded: int
+    rows_replaced: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """The result of one ingest; `str()` is a short table."""
+
+    source: Path
+    warehouse: Path
+    tables: tuple[TableSummary, ...]
+    pseudonymized: bool
+    seconds: float
+
+    def __getitem__(self, table: str) -> TableSummary:
+        for t in self.tables:
+            if t.table == table:
+                return t
+        raise KeyError(
+            f"no table '{table}' in this ingest; tables: {[t.table for t in self.tables]}"
+        )
+
+    def to_json(self) -> str:
+        """The per-table counts as JSON (stored in `ingest_log.tables`)."""
+        return json.dumps({t.table: asdict(t) for t in self.tables})
+
+    def __str__(self) -> str:
+        ids = ", user ids pseudonymised" if self.pseudonymized else ""
+        lines = [f"ingested {self.source} into {self.warehouse} in {self.seconds:.1f}s{ids}"]
+        header = ("table", "source", "read", "loaded", "replaced", "dropped")
+        rows = [header] + [
+            (
+                t.table,
+                t.source,
+                f"{t.rows_read:,}",
+                f"{t.rows_loaded:,}",
+                f"{t.rows_replaced:,}",
+                f"{t.rows_dropped:,}",
+            )
+            for t in self.tables
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        for r in rows:
+            cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])]
+            cells += [v.rjust(w) for v, w in zip(r[2:], widths[2:], strict=True)]
+            lines.append("  ".join(cells).rstrip())
+        for t in self.tables:
+            for why, n in t.dropped.items():
+                if n:
+                    lines.append(f"{t.table}: {n:,} {why} dropped")
+        return "\n".join(lines)
