@@ -33,6 +33,16 @@ def _cmd_ingest(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _cmd_import(args: argparse.Namespace) -> None:
+    from adopt.importers import import_dataset
+
+    print(
+        import_dataset(
+            args.format, args.src, args.out, cpm=args.cpm, memory_limit=args.memory_limit
+        )
+    )
+
+
 def _cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
@@ -79,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SALT",
         help="replace user ids by a salted hash at load time (keep the salt secret and constant)",
+    )
+
+    from adopt.importers import DEFAULT_CPM, FORMATS
+
+    p = add("import", _cmd_import, "convert a public data set into the input contract")
+    p.add_argument("format", choices=FORMATS, help="the data set's layout")
+    p.add_argument("src", help="the data set folder or file, as its publisher distributes it")
+    p.add_argument("--out", required=True, help="output data folder (replaced on success)")
+    p.add_argument(
+        "--cpm", type=float, default=None, help=f"CPM for every placement (default {DEFAULT_CPM})"
+    )
+    p.add_argument(
+        "--memory-limit", default="2GB", help="DuckDB memory limit; larger work spills to disk"
     )
 
     p = add("profiles", _cmd_profiles, "build user profiles, ad history and training examples")
