@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from adopt.exceptions import AdoptError
+from adopt.exceptions import AdoptError, ParameterError
 from adopt.progress import setup_logging
 
 EXIT_BAD_INPUT = 2
@@ -47,6 +47,22 @@ def _cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
     print(build_profiles(args.workspace, as_of=args.as_of))
+
+
+def _cmd_plan(args: argparse.Namespace) -> None:
+    from adopt.optimize import plan_from_files, plan_from_workspace
+    from adopt.workspace import Workspace
+
+    if args.curves:
+        out_root = args.out or (Workspace(args.workspace).plans if args.workspace else "plans")
+        plan_id, folder = plan_from_files(
+            args.curves, args.config, out_root, args.placements, method=args.method
+        )
+    elif args.workspace:
+        plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method)
+    else:
+        raise ParameterError("adopt plan needs --workspace WS or --curves FILE. Got neither.")
+    print(f"plan {plan_id} written to {folder}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -107,6 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("profiles", _cmd_profiles, "build user profiles, ad history and training examples")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
+
+    p = add("plan", _cmd_plan, "optimise spend, impressions and frequency caps; write a plan")
+    p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
+    p.add_argument("--workspace", default=None, help="workspace: reads its curves, writes plans/")
+    p.add_argument("--curves", default=None, help="a curves table (Parquet/CSV) instead")
+    p.add_argument("--placements", default=None, help="placement_id, inventory (Parquet/CSV)")
+    p.add_argument("--out", default=None, help="folder for plans/<plan_id>/ (with --curves)")
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "structured", "highs", "highs-ds", "highs-ipm"),
+        help="solver (default auto: the structured exact method, HiGHS as fallback)",
+    )
 
     p = add("demo", _cmd_demo, "generate the demo world and run every stage on it")
     p.add_argument("--workspace", default="demo_workspace", help="workspace folder")
