@@ -49,6 +49,20 @@ def _cmd_profiles(args: argparse.Namespace) -> None:
     print(build_profiles(args.workspace, as_of=args.as_of))
 
 
+def _cmd_embed(args: argparse.Namespace) -> None:
+    from adopt.embeddings import embed_workspace
+
+    print(
+        embed_workspace(
+            args.workspace,
+            model=args.model,
+            address=args.address,
+            batch_size=args.batch_size,
+            actors=args.actors,
+        )
+    )
+
+
 def _cmd_plan(args: argparse.Namespace) -> None:
     from adopt.optimize import plan_from_files, plan_from_workspace
     from adopt.workspace import Workspace
@@ -123,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("profiles", _cmd_profiles, "build user profiles, ad history and training examples")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
+
+    p = add("embed", _cmd_embed, "embed ad creatives and user interests (BERT on Ray, cached)")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--model", default=None, help="local BERT model folder (default: MiniLM)")
+    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
+    p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
+    p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
 
     p = add("plan", _cmd_plan, "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")

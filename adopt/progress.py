@@ -68,7 +68,8 @@ class Progress:
     def _status(self, now: float) -> str:
         elapsed = max(now - self._start, 1e-9)
         of = f"/{self.total}" if self.total else ""
-        return f"{self.done}{of} {self.unit} in {elapsed:.1f}s ({self.done / elapsed:,.0f} {self.unit}/s)"
+        rate = self.done / elapsed
+        return f"{self.done}{of} {self.unit} in {elapsed:.1f}s ({rate:,.0f} {self.unit}/s)"
 
     def __enter__(self) -> Progress:
         return self

@@ -10,5 +10,5 @@ from adopt.progress import setup_logging
 def parser(description: str) -> argparse.ArgumentParser:
     setup_logging()
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--workspace", required=True, help="workspace folder (shared storage on a cluster)")
+    p.add_argument("--workspace", required=True, help="workspace folder (shared on a cluster)")
     return p

@@ -1,0 +1,185 @@
+"""The BERT sentence encoder: texts in, L2-normalised mean-pooled vectors out.
+
+Used by the embeddings pipeline (``adopt.embeddings.pipeline``, one encoder per
+Ray actor) and directly by anyone who wants vectors for a few texts. Loads any
+BERT-family folder in Hugging Face layout with ``transformers`` and reproduces
+sentence-transformers' mean pooling, but does less work: identical texts are
+encoded once, all texts are tokenised in one call, batches are cut from texts
+sorted by token count (little padding), and on a GPU it runs under bf16/fp16
+autocast with large batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from adopt.embeddings.models import max_seq_length, model_id, resolve_model
+from adopt.exceptions import InputError
+from adopt.progress import Progress
+
+CPU_BATCH_SIZE = 32
+GPU_BATCH_SIZE = 256
+
+
+def default_device() -> str:
+    """``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class Encoder:
+    """A BERT-family model that turns texts into unit vectors.
+
+    Parameters
+    ----------
+    model : str, path-like or None
+        Local model folder in Hugging Face layout; None for the bundled
+        all-MiniLM-L6-v2. Hub ids are refused (nothing is downloaded).
+    device : str or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks a GPU when there is one.
+    max_length : int or None
+        Token limit per text (longer texts are truncated); None uses the
+        model's own (``sentence_bert_config.json``, else its position limit).
+
+    Attributes
+    ----------
+    path : Path
+        The model folder.
+    model_id : str
+        Names the vectors this encoder produces (see ``models.model_id``).
+    dim : int
+        Vector length.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        self.path = resolve_model(model)
+        self.model_id = model_id(self.path)
+        self.max_length = int(max_length or max_seq_length(self.path))
+        self.device = torch.device(device or default_device())
+        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+        # transformers draws a bar per weight load; one per Ray actor is noise.
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            self.model = AutoModel.from_pretrained(self.path).eval().to(self.device)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        self.dim = int(self.model.config.hidden_size)
+
+    def encode(
+        self,
+        texts: str | Sequence[str],
+        batch_size: int | None = None,
+        normalize_embeddings: bool = True,
+        device: str | None = None,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Embed `texts`, mean-pooling the last hidden state over real tokens.
+
+        Parameters
+        ----------
+        texts : str or sequence of str
+            One text or many; duplicates are encoded once.
+        batch_size : int or None
+            Texts per forward pass; None for 32 on CPU, 256 on GPU.
+        normalize_embeddings : bool
+            Scale each vector to unit L2 norm (then a dot product is the cosine).
+        device : str or None
+            Move the model to this device first; None keeps the current one.
+        show_progress_bar : bool or None
+            None shows a bar on a terminal and log lines elsewhere.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, dim)`` float32, row i for ``texts[i]`` (``n = 1`` for one str).
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        if device is not None and torch.device(device) != self.device:
+            self.device = torch.device(device)
+            self.model.to(self.device)
+        on_gpu = self.device.type == "cuda"
+        if batch_size is None:
+            batch_size = GPU_BATCH_SIZE if on_gpu else CPU_BATCH_SIZE
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(
+                "texts", None, f"The 'batch_size' parameter of Encoder.encode must be a "
+                f"positive int. Got {batch_size!r} instead."
+            )
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InputError(
+                    "texts", None, f"Encoder.encode takes strings; got {type(text).__name__}",
+                    row=i,
+                )
+        unique = list(dict.fromkeys(texts))
+        vectors = self._encode_unique(unique, batch_size, show_progress_bar)
+        if normalize_embeddings:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors /= np.maximum(norms, 1e-12)
+        if len(unique) == len(texts):
+            return vectors
+        position = {text: i for i, text in enumerate(unique)}
+        return vectors[[position[text] for text in texts]]
+
+    def _encode_unique(
+        self, texts: list[str], batch_size: int, show_progress_bar: bool | None
+    ) -> np.ndarray:
+        """Mean-pooled float32 vectors of distinct `texts`, in their order."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        # Longest first, as sentence-transformers does: an out-of-memory shows at once.
+        order = np.argsort(-lengths, kind="stable")
+        pad = self.tokenizer.pad_token_id or 0
+        on_gpu = self.device.type == "cuda"
+        amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+        with (
+            Progress(len(texts), "embed", unit="texts", show=show_progress_bar) as bar,
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=amp_dtype, enabled=on_gpu),
+        ):
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                width = int(lengths[rows[0]])
+                input_ids = np.full((len(rows), width), pad, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for j, row in enumerate(rows):
+                    n = lengths[row]
+                    input_ids[j, :n] = ids[row]
+                    mask[j, :n] = 1
+                out[rows] = self._pool(torch.from_numpy(input_ids), torch.from_numpy(mask))
+                bar.update(len(rows))
+        return out
+
+    def _pool(self, input_ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        """Mean of the last hidden state over the tokens `mask` marks."""
+        input_ids = input_ids.to(self.device, non_blocking=True)
+        mask = mask.to(self.device, non_blocking=True)
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(torch.float32)
+        summed = (hidden.float() * weights).sum(dim=1)
+        pooled = summed / weights.sum(dim=1).clamp(min=1e-9)
+        return pooled.cpu().numpy()

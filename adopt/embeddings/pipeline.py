@@ -1,0 +1,284 @@
+"""The embeddings stage: every ad creative and user interest text to a cached vector.
+
+Sits after the SQL profile stage and before the response models. The driver
+reads ``ads`` (title + description) and ``user_profiles`` (interest_text) from
+the DuckDB warehouse, keeps only texts whose (model_id, text_hash) is not cached
+yet, embeds each distinct one once on a Ray Data actor pool (GPU actors where
+``ray.cluster_resources()`` has GPUs, CPU otherwise) and writes the vectors back
+(see ``adopt.embeddings.store``). Ray actors never open the warehouse: DuckDB
+allows one writer, the driver. A rerun over unchanged data starts neither Ray
+nor the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from adopt.embeddings import store
+from adopt.embeddings.actors import ActorConfig, EncodeBatch, actor_config
+from adopt.embeddings.models import model_id as folder_model_id
+from adopt.embeddings.models import resolve_model
+from adopt.exceptions import InputError, WorkspaceError
+from adopt.progress import Progress
+from adopt.workspace import Workspace
+
+log = logging.getLogger("adopt")
+
+KINDS = ("ad", "user")
+# Vectors written per cache transaction: what a killed run can lose at most.
+WRITE_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    """What a run of `embed_workspace` did.
+
+    Attributes
+    ----------
+    model_id : str
+        Model that made the vectors.
+    total : int
+        Ads plus users read.
+    empty : int
+        Of those, without text (no vector; e.g. users with no interest text yet).
+    texts : int
+        Ads and users with text.
+    unique : int
+        Distinct texts among them.
+    cached : int
+        Distinct texts already in the cache.
+    embedded : int
+        Distinct texts embedded by this run.
+    seconds : float
+        Wall time of the run.
+    device : str
+        ``"cuda"``, ``"cpu"``, or ``"none"`` when nothing needed embedding.
+    """
+
+    model_id: str
+    total: int
+    empty: int
+    texts: int
+    unique: int
+    cached: int
+    embedded: int
+    seconds: float
+    device: str
+
+    @property
+    def texts_per_second(self) -> float:
+        """Ads and users with text handled per second of the run."""
+        return self.texts / max(self.seconds, 1e-9)
+
+    def __str__(self) -> str:
+        return (
+            f"embeddings ({self.model_id}): {self.texts} texts ({self.unique} unique), "
+            f"{self.cached} cached, {self.embedded} embedded on {self.device}, "
+            f"{self.empty} skipped as empty, in {self.seconds:.1f}s "
+            f"({self.texts_per_second:,.0f} texts/s)"
+        )
+
+
+def embed_workspace(
+    workspace: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    address: str | None = None,
+    batch_size: int | None = None,
+    actors: int | None = None,
+    show_progress_bar: bool | None = None,
+) -> EmbedSummary:
+    """Embed every ad creative and user interest text of a workspace, reusing the cache.
+
+    Parameters
+    ----------
+    workspace : str or path-like
+        Workspace folder; its warehouse must hold ``ads`` and ``user_profiles``.
+    model : str, path-like or None
+        Local model folder in Hugging Face layout; None for the bundled
+        all-MiniLM-L6-v2.
+    address : str or None
+        Ray cluster to join (``ray.init(address=...)``); None uses the Ray this
+        process already runs, else ``RAY_ADDRESS``, else starts a local one.
+    batch_size : int or None
+        Texts per forward pass; None for 256 on GPU, 32 on CPU.
+    actors : int or None
+        Encoder actors; None for one per GPU, or one per 4 CPUs.
+    show_progress_bar : bool or None
+        None shows a bar on a terminal and log lines elsewhere (Ray jobs).
+
+    Returns
+    -------
+    EmbedSummary
+
+    Raises
+    ------
+    WorkspaceError
+        If the warehouse or its ``ads`` / ``user_profiles`` tables are missing,
+        or `model` is not a local model folder.
+    InputError
+        If an ad or user id appears twice.
+    """
+    start = time.perf_counter()
+    ws = Workspace(workspace)
+    path = resolve_model(model)
+    mid = folder_model_id(path)
+    if not ws.warehouse.is_file():
+        raise WorkspaceError(f"No warehouse at {ws.warehouse}: run `adopt ingest` first.")
+    with duckdb.connect(str(ws.warehouse)) as con:
+        _require_inputs(con)
+        store.ensure_tables(con)
+        counts = store.stage_texts(con)
+        duplicate = store.duplicate_key(con)
+        if duplicate is not None:
+            table, column = ("ads", "ad_id") if duplicate[0] == "ad" else ("user_profiles",
+                                                                           "user_id")
+            raise InputError(table, column, f"id {duplicate[1]!r} appears more than once; "
+                             "ids must be unique", row=duplicate[1])
+        todo = store.uncached_texts(con, mid)
+        device = "none"
+        if todo.num_rows:
+            device = _embed_on_ray(con, mid, path, todo, address, batch_size, actors,
+                                   show_progress_bar)
+        store.replace_key_map(con, mid)
+    summary = EmbedSummary(
+        model_id=mid, total=counts["total"], empty=counts["empty"], texts=counts["texts"],
+        unique=counts["unique"], cached=counts["unique"] - todo.num_rows,
+        embedded=todo.num_rows, seconds=time.perf_counter() - start, device=device,
+    )
+    log.info("%s", summary)
+    return summary
+
+
+def load_embeddings(
+    workspace: str | os.PathLike[str],
+    kind: str,
+    *,
+    model: str | os.PathLike[str] | None = None,
+) -> tuple[list[str], np.ndarray]:
+    """Read the vectors of all ads or all users, for later stages.
+
+    Parameters
+    ----------
+    workspace : str or path-like
+        Workspace folder, after `embed_workspace`.
+    kind : {"ad", "user"}
+        Which keys: ad ids or user ids.
+    model : str, path-like or None
+        The model the vectors were made with (None: the bundled default).
+
+    Returns
+    -------
+    keys : list of str
+        Ad or user ids, sorted; those without text (no vector) are absent.
+    matrix : numpy.ndarray
+        ``(len(keys), dim)`` float32 unit vectors, row i for ``keys[i]``.
+
+    Raises
+    ------
+    WorkspaceError
+        If the workspace has no embeddings yet.
+    """
+    if kind not in KINDS:
+        raise InputError("embeddings", "kind", f"The 'kind' parameter of load_embeddings must "
+                         f"be one of {list(KINDS)}. Got {kind!r} instead.")
+    ws = Workspace(workspace)
+    mid = folder_model_id(resolve_model(model))
+    if not ws.warehouse.is_file():
+        raise WorkspaceError(f"No warehouse at {ws.warehouse}: run `adopt ingest` first.")
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        if not _has_table(con, "embeddings"):
+            raise WorkspaceError(
+                f"The warehouse {ws.warehouse} has no embeddings: run `adopt embed` first."
+            )
+        return store.read_vectors(con, kind, mid)
+
+
+def _require_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Fail early, naming the stage to run, if an input table is missing."""
+    for table, stage in (("ads", "adopt ingest"), ("user_profiles", "adopt profiles")):
+        if not _has_table(con, table):
+            raise WorkspaceError(f"The warehouse has no table '{table}': run `{stage}` first.")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_name = $name",
+        {"name": name},
+    ).fetchall()[0][0])
+
+
+def _embed_on_ray(
+    con: duckdb.DuckDBPyConnection,
+    mid: str,
+    path: os.PathLike[str],
+    todo: pa.Table,
+    address: str | None,
+    batch_size: int | None,
+    actors: int | None,
+    show_progress_bar: bool | None,
+) -> str:
+    """Embed `todo` (text_hash, text) on a Ray actor pool; write vectors as they come."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        config = actor_config(ray.cluster_resources(), actors=actors, batch_size=batch_size)
+        log.info("embed: %d new texts on %d %s actor(s), batch %d", todo.num_rows,
+                 config.actors, config.device, config.batch_size)
+        _run_pool(con, mid, str(path), todo, config, show_progress_bar)
+    finally:
+        if started:
+            ray.shutdown()
+    return config.device
+
+
+def _run_pool(
+    con: duckdb.DuckDBPyConnection,
+    mid: str,
+    path: str,
+    todo: pa.Table,
+    config: ActorConfig,
+    show_progress_bar: bool | None,
+) -> None:
+    """Stream `todo` through the encoder actors; insert each chunk in a transaction."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    # One block per Ray batch, so the pool's actors share the work.
+    step = config.ray_batch_size
+    blocks = [todo.slice(i, step) for i in range(0, todo.num_rows, step)]
+    ds = ray.data.from_arrow(blocks).map_batches(
+        EncodeBatch,
+        fn_constructor_kwargs={"model_path": path, "device": config.device,
+                               "batch_size": config.batch_size, "threads": config.threads},
+        batch_size=config.ray_batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=config.actors),
+        num_cpus=config.num_cpus,
+        num_gpus=config.num_gpus or None,
+    )
+    hashes: list[np.ndarray] = []
+    vectors: list[np.ndarray] = []
+    pending = 0
+    with Progress(todo.num_rows, "embed", unit="texts", show=show_progress_bar) as bar:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            hashes.append(batch["text_hash"])
+            vectors.append(batch["vector"])
+            pending += len(batch["text_hash"])
+            bar.update(len(batch["text_hash"]))
+            if pending >= WRITE_CHUNK:
+                store.insert_vectors(con, mid, np.concatenate(hashes), np.concatenate(vectors))
+                hashes, vectors, pending = [], [], 0
+        if pending:
+            store.insert_vectors(con, mid, np.concatenate(hashes), np.concatenate(vectors))

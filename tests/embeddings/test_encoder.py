@@ -1,0 +1,94 @@
+"""The encoder: mechanics on a tiny random BERT, semantics and parity on the bundled MiniLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adopt.embeddings.encoder import Encoder
+from adopt.exceptions import InputError, WorkspaceError
+
+from .conftest import WORDS
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model: Path) -> Encoder:
+    return Encoder(tiny_model, device="cpu")
+
+
+def random_texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(1, 40))) for _ in range(n)]
+
+
+def test_unit_float32_rows_in_input_order(tiny: Encoder) -> None:
+    texts = random_texts(50)
+    vectors = tiny.encode(texts, batch_size=8)
+    assert vectors.shape == (50, tiny.dim) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    # Batching and padding change nothing: each text alone gives the same row.
+    alone = np.vstack([tiny.encode(text) for text in texts[:10]])
+    np.testing.assert_allclose(vectors[:10], alone, atol=1e-5)
+    reversed_rows = tiny.encode(texts[::-1], batch_size=3)[::-1]
+    np.testing.assert_allclose(vectors, reversed_rows, atol=1e-5)
+
+
+def test_duplicates_share_one_row(tiny: Encoder) -> None:
+    texts = ["yoga mat", "running shoes", "yoga mat", "yoga mat"]
+    vectors = tiny.encode(texts)
+    assert np.array_equal(vectors[0], vectors[2]) and np.array_equal(vectors[0], vectors[3])
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_unnormalised_and_empty_inputs(tiny: Encoder) -> None:
+    raw = tiny.encode(["kitchen knife set"], normalize_embeddings=False)
+    assert not np.isclose(np.linalg.norm(raw), 1.0)
+    assert tiny.encode([]).shape == (0, tiny.dim)
+    assert tiny.encode("").shape == (1, tiny.dim)
+
+
+def test_long_texts_are_truncated_to_the_model_limit(tiny: Encoder) -> None:
+    long_text = " ".join(["marathon"] * 500)
+    assert np.isfinite(tiny.encode(long_text)).all()
+
+
+def test_bad_arguments_are_refused(tiny: Encoder) -> None:
+    with pytest.raises(InputError, match="'batch_size' parameter of Encoder.encode"):
+        tiny.encode(["a"], batch_size=0)
+    with pytest.raises(InputError, match="row 1: Encoder.encode takes strings; got int"):
+        tiny.encode(["a", 3])  # type: ignore[list-item]
+    with pytest.raises(WorkspaceError, match="not a folder"):
+        Encoder("bert-base-uncased")
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Encoder:
+    return Encoder(device="cpu")
+
+
+@pytest.mark.slow
+def test_matches_sentence_transformers(minilm: Encoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = random_texts(64, seed=1) + ["Trail running shoes. Free shipping!", " ".join(WORDS * 20)]
+    reference = SentenceTransformer(str(minilm.path), device="cpu").encode(
+        texts, normalize_embeddings=True, batch_size=16
+    )
+    ours = minilm.encode(texts, batch_size=7)
+    cosine = (ours * reference).sum(axis=1)
+    assert cosine.min() >= 0.999
+
+
+@pytest.mark.slow
+def test_running_creative_is_nearest_a_running_fan(minilm: Encoder) -> None:
+    creative = minilm.encode(
+        "Lightweight running shoes with responsive cushioning for your next marathon"
+    )[0]
+    users = minilm.encode([
+        "jogging, trail runs, marathon training, running socks",
+        "kitchenware, nonstick frying pans, chef knives, baking trays",
+    ])
+    runner, cook = users @ creative
+    assert runner > cook + 0.2
