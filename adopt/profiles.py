@@ -1,0 +1,207 @@
+"""Build the profile marts: user_profiles, ad_history, training_examples.
+
+The stage after ingest: it runs the sql/ models on the workspace's DuckDB
+warehouse (see :mod:`adopt.warehouse`) with the profile parameters bound, and
+returns a short summary. Embeddings read user_profiles.interest_text; the
+response models train on training_examples; curves start from ad_history.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from adopt.exceptions import InputError, WorkspaceError
+from adopt.warehouse import (
+    INGEST_HINT,
+    ModelStats,
+    check_inputs,
+    connect,
+    models_for,
+    run_models,
+)
+
+log = logging.getLogger("adopt")
+
+MARTS = ("user_profiles", "ad_history", "training_examples")
+
+
+@dataclass(frozen=True)
+class ProfilesSummary:
+    """What `build_profiles` built: the reference time, rows per mart, timings."""
+
+    workspace: Path
+    as_of: datetime
+    models: list[ModelStats] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows of each mart."""
+        return {m.name: m.rows for m in self.models if m.layer == "marts"}
+
+    def __str__(self) -> str:
+        lines = [f"profiles as of {self.as_of:%Y-%m-%d %H:%M:%S} in {self.seconds:.1f}s"]
+        lines += [f"  {name:<18} {rows:>12,} rows" for name, rows in self.rows.items()]
+        lines.append(f"  warehouse: {self.workspace / 'warehouse.duckdb'}")
+        return "\n".join(lines)
+
+
+def build_profiles(
+    workspace: str | Path,
+    *,
+    as_of: str | datetime | None = None,
+    prior_strength: float = 100.0,
+    affinity_half_life_days: float = 30.0,
+    click_window_hours: float = 24.0,
+    conversion_window_hours: float = 168.0,
+    interest_text_words: int = 40,
+    memory_limit: str | None = None,
+) -> ProfilesSummary:
+    """Build user_profiles, ad_history and training_examples in the warehouse.
+
+    All models are rebuilt in one transaction: on failure the previous marts stay.
+
+    Parameters
+    ----------
+    workspace : path
+        Workspace folder whose warehouse holds the ingested input tables.
+    as_of : str or datetime, optional
+        Reference time: events and behaviours after it are ignored, recency is
+        measured to it. Default: the time of the last event.
+    prior_strength : float
+        Weight m of the beta prior in smoothed rates, in impressions (CTR) or
+        clicks (CVR): ``(clicks + m * prior_rate) / (impressions + m)``.
+    affinity_half_life_days : float
+        Age at which a behaviour or click counts half in category affinity.
+    click_window_hours, conversion_window_hours : float
+        Longest delay after an impression at which a click / conversion with no
+        impression_id is still attributed to it.
+    interest_text_words : int
+        Most words in user_profiles.interest_text.
+    memory_limit : str, optional
+        DuckDB memory limit for the build, e.g. ``"8GB"`` (default: DuckDB's,
+        80% of the machine's memory); past it DuckDB spills to disk.
+
+    Returns
+    -------
+    ProfilesSummary
+        Reference time, rows and seconds per model.
+
+    Raises
+    ------
+    WorkspaceError
+        When the warehouse or an input table is missing (run ``adopt ingest``).
+    InputError
+        When a parameter is out of range or `as_of` is not a timestamp.
+    """
+    started = time.perf_counter()
+    with connect(workspace, memory_limit=memory_limit) as con:
+        when, stats = run_profile_models(
+            con,
+            as_of=as_of,
+            prior_strength=prior_strength,
+            affinity_half_life_days=affinity_half_life_days,
+            click_window_hours=click_window_hours,
+            conversion_window_hours=conversion_window_hours,
+            interest_text_words=interest_text_words,
+        )
+    return ProfilesSummary(
+        workspace=Path(workspace).resolve(),
+        as_of=when,
+        models=stats,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def run_profile_models(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: str | datetime | None = None,
+    prior_strength: float = 100.0,
+    affinity_half_life_days: float = 30.0,
+    click_window_hours: float = 24.0,
+    conversion_window_hours: float = 168.0,
+    interest_text_words: int = 40,
+    targets: list[str] | None = None,
+) -> tuple[datetime, list[ModelStats]]:
+    """Validate the profile parameters and build the models on an open connection.
+
+    The engine of :func:`build_profiles`, for any DuckDB connection holding
+    the input tables (a workspace warehouse, or an in-memory database in tests).
+    Parameters are those of :func:`build_profiles`, plus `targets`: build only
+    these models and what they read (default: every model).
+
+    Returns
+    -------
+    (datetime, list of ModelStats)
+        The reference time used and the per-model stats.
+    """
+    _check_positive("prior_strength", prior_strength)
+    _check_positive("affinity_half_life_days", affinity_half_life_days)
+    _check_positive("click_window_hours", click_window_hours, allow_zero=True)
+    _check_positive("conversion_window_hours", conversion_window_hours, allow_zero=True)
+    if (
+        isinstance(interest_text_words, bool)
+        or not isinstance(interest_text_words, int)
+        or (interest_text_words < 1)
+    ):
+        raise InputError(
+            "parameters",
+            "interest_text_words",
+            f"must be a positive integer; got {interest_text_words!r}",
+        )
+    check_inputs(con)
+    when = _as_of(con, as_of)
+    log.info("profiles: building the SQL models as of %s", when)
+    stats = run_models(
+        con,
+        {
+            "as_of": when,
+            "prior_strength": float(prior_strength),
+            "affinity_half_life_days": float(affinity_half_life_days),
+            "click_window_hours": float(click_window_hours),
+            "conversion_window_hours": float(conversion_window_hours),
+            "interest_text_words": interest_text_words,
+        },
+        None if targets is None else models_for(targets),
+    )
+    return when, stats
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        allowed = "a number >= 0" if allow_zero else "a number > 0"
+        raise InputError("parameters", name, f"must be {allowed}; got {value!r}")
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> datetime:
+    if as_of is None:
+        last = con.execute("select max(ts) from events").fetchone()[0]
+        if last is None:
+            raise WorkspaceError(f"the events table is empty: nothing to profile; {INGEST_HINT}")
+        return last
+    try:
+        when = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            "parameters",
+            "as_of",
+            f"must be a timestamp such as 2024-05-01 or 2024-05-01T12:00:00; got {as_of!r}",
+        ) from exc
+    if when is pd.NaT or when.tzinfo is not None:
+        raise InputError(
+            "parameters", "as_of", f"must be a timestamp without time zone; got {as_of!r}"
+        )
+    return when.to_pydatetime()

@@ -1,0 +1,89 @@
+"""build_profiles on a workspace: defaults, parameters, summary, CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from adopt.cli import main
+from adopt.exceptions import InputError, WorkspaceError
+from adopt.profiles import ProfilesSummary, build_profiles
+from adopt.warehouse import create_input_tables, read_table
+from adopt.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = Workspace(tmp_path / "ws").ensure()
+    with duckdb.connect(str(ws.warehouse)) as con:
+        create_input_tables(con)
+        con.execute(
+            """
+            insert into users (user_id) values ('u1'), ('u2'), ('u3');
+            insert into ads (ad_id, campaign_id, title) values ('a1', 'c1', 'Shoes');
+            insert into placements (placement_id, cpm) values ('p1', 4.0);
+            insert into events (ts, user_id, ad_id, placement_id, event) values
+                ('2024-02-01 08:00', 'u1', 'a1', 'p1', 'impression'),
+                ('2024-02-01 08:00:30', 'u1', 'a1', 'p1', 'click'),
+                ('2024-02-02 09:00', 'u2', 'a1', 'p1', 'impression');
+            insert into behaviors (ts, user_id, action, category, text) values
+                ('2024-02-01 07:00', 'u3', 'view', 'shoes', 'red sneakers');
+            """
+        )
+    return ws.root
+
+
+def test_defaults_to_the_last_event(workspace: Path) -> None:
+    summary = build_profiles(workspace)
+    assert isinstance(summary, ProfilesSummary)
+    assert summary.as_of == datetime(2024, 2, 2, 9, 0)
+    assert summary.rows == {"ad_history": 1, "training_examples": 2, "user_profiles": 3}
+    text = str(summary)
+    assert "as of 2024-02-02 09:00:00" in text and "user_profiles" in text
+    profiles = read_table(workspace, "user_profiles").set_index("user_id")
+    assert profiles.loc["u3", "interest_text"] == "interests: shoes. recent: red sneakers"
+
+
+def test_as_of_cuts_the_marts(workspace: Path) -> None:
+    summary = build_profiles(workspace, as_of="2024-02-01 12:00", memory_limit="1GB")
+    assert summary.rows["training_examples"] == 1
+    assert summary.as_of == datetime(2024, 2, 1, 12, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"as_of": "yesterday-ish"}, "'as_of': must be a timestamp"),
+        ({"as_of": "2024-02-01T00:00+02:00"}, "'as_of': must be a timestamp without time zone"),
+        ({"prior_strength": 0}, "'prior_strength': must be a number > 0; got 0"),
+        ({"affinity_half_life_days": -1.0}, "'affinity_half_life_days'"),
+        ({"click_window_hours": "24"}, "'click_window_hours': must be a number >= 0"),
+        ({"interest_text_words": 0}, "'interest_text_words': must be a positive integer"),
+    ],
+)
+def test_bad_parameters_are_named(workspace: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        build_profiles(workspace, **kwargs)
+
+
+def test_before_ingest(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="run `adopt ingest"):
+        build_profiles(tmp_path)
+
+
+def test_empty_events(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path).ensure()
+    with duckdb.connect(str(ws.warehouse)) as con:
+        create_input_tables(con)
+    with pytest.raises(WorkspaceError, match="events table is empty"):
+        build_profiles(tmp_path)
+
+
+def test_cli(workspace: Path, capsys) -> None:
+    assert main(["profiles", "--workspace", str(workspace), "--as-of", "2024-02-03"]) == 0
+    assert "profiles as of 2024-02-03 00:00:00" in capsys.readouterr().out
+    assert main(["profiles", "--workspace", str(workspace), "--as-of", "soon"]) == 2
+    assert "'as_of'" in capsys.readouterr().err
