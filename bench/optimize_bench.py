@@ -5,25 +5,28 @@ Builds a plan of segments x 20 placements x 5 positions (1,000,000 variables at
 the default 10,000 segments) with a budget, shared placement inventory and
 per-placement frequency caps, then solves it with
 
-- adopt (``solve_structured``: Lagrangian decomposition + exact working set),
+- adopt (``solve_structured``: the Lagrangian dual minimised in exact trust
+  regions, a small HiGHS LP per round over the cells whose plan can change),
 - ``linprog(method="highs-ipm")`` and ``linprog(method="highs-ds")`` on the
-  full LP, each with a time limit (they take minutes to hours at 1M),
+  full LP, each with a time limit (they take minutes at 1M),
 
 and prints times (median of ``--repeats``), objectives and their relative
 difference. Runtime: adopt's solve x repeats + 2 x ``--time-limit`` (highs-ds
-may overrun its limit: at 1M it ran 435 s on a 200 s limit before it was
-stopped) + 15 s to build the instance.
+may overrun its limit) + 5-15 s to build the instance.
 
-Measured on the shared 2-core dev box (other jobs running), 2026-11-29:
+Measured on the shared 2-core dev box, 2026-11-29:
 
-- 100k variables (1,000 segments): adopt 4.3 s (3 rounds), highs-ipm 12.2 s,
-  highs-ds 20.8 s; objectives equal (3e-16 relative): 2.9x the fastest.
-- 200k variables: adopt 13.8 s, linprog "highs" 171 s: 12x.
-- 1M variables (10,000 segments): adopt 50-61 s (5 rounds, gap 2.4e-15);
-  highs-ipm did not finish in 205 s (limit 200 s); highs-ds did not finish
-  in 435 s. The 5 s target is not met.
+- 100k variables (1,000 segments): adopt 0.32 s (4 rounds of 1k-3.4k open
+  cells), highs-ipm 4.6 s, highs-ds 7.4 s; objectives equal (1.6e-16
+  relative): 14x the fastest.
+- 1M variables (10,000 segments): adopt 1.46 s (4 rounds, gap 1.4e-14),
+  highs-ipm 89.8 s (62x; the same objective), highs-ds did not finish
+  (stopped after 870 s on a 120 s limit).
+  Other seeds of the instance: 1.1-1.5 s (4-6 rounds). Before the trust
+  region (working sets grown by column generation from sampled prices)
+  adopt took 50-61 s here.
 
-    .venv/bin/python bench/optimize_bench.py --segments 10000 --time-limit 300
+    .venv/bin/python bench/optimize_bench.py --segments 10000 --time-limit 120
     .venv/bin/python bench/optimize_bench.py --segments 1000   # 100k variables
 """
 
