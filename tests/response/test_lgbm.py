@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.exceptions import InputError, NotFittedError
+from adopt.response.features import Features
+from adopt.response.lgbm import LightGBMResponse
+from adopt.response.metrics import evaluate, score
+from adopt.response.split import time_split
+
+FAST = {"num_threads": 1, "learning_rate": 0.1}
+
+
+@pytest.fixture(scope="module")
+def split(examples):
+    return time_split(examples)
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    return LightGBMResponse(params=FAST, seed=0).fit(split.train, split.valid)
+
+
+def test_beats_the_base_rate_and_is_calibrated(fitted, split):
+    test = split.test
+    p = fitted.predict_click(test)
+    y = test["clicked"].to_numpy()
+    table = evaluate(y, p, base_rate=split.train["clicked"].mean())
+    model = table[(table["slice"] == "overall") & (table["predictor"] == "model")].iloc[0]
+    base = table[(table["slice"] == "overall") & (table["predictor"] == "base_rate")].iloc[0]
+    assert model["auc"] > 0.72 > base["auc"]
+    assert model["ne"] < 0.92 < base["ne"]
+    assert model["calibration_ratio"] == pytest.approx(1.0, abs=0.15)
+    assert model["ece"] < 0.02
+
+
+def test_conversion_model_and_combined_prediction(fitted, split):
+    clicks = split.test[split.test["clicked"] == 1]
+    s = score(clicks["converted"].to_numpy(), fitted.predict_conversion(clicks))
+    assert s["auc"] > 0.6
+    out = fitted.predict(split.test)
+    assert list(out.columns) == ["p_click", "p_conversion_given_click", "p_conversion"]
+    expected = out["p_click"] * out["p_conversion_given_click"]
+    np.testing.assert_allclose(out["p_conversion"], expected)
+
+
+def test_features_use_categoricals_vectors_and_cosine(fitted):
+    f = fitted.features_
+    assert f.categorical_ == ["placement_id", "category", "brand"]
+    assert {"k_ad", "k_campaign", "user_activity", "noise"} == set(f.numeric_)
+    assert "cosine_user_ad" in f.names_ and "ad_vec_7" in f.names_
+    imp = fitted.feature_importance()
+    assert list(imp.columns) == ["click", "conversion"]
+    # the signal lives in the interest match: the cosine and categoricals outrank pure noise
+    assert imp.loc["cosine_user_ad", "click"] > imp.loc["noise", "click"]
+
+
+def test_downsampling_keeps_predictions_on_the_true_scale(split):
+    model = LightGBMResponse(params=FAST, downsample_rate=0.2, calibration="none",
+                             conversion=False).fit(split.train, split.valid)
+    y = split.test["clicked"].to_numpy()
+    p = model.predict_click(split.test)
+    assert p.mean() / y.mean() == pytest.approx(1.0, abs=0.15)
+    raw = model.boosters_["click"].predict(model.features_.frame(split.test))
+    assert raw.mean() > 2 * y.mean()  # uncorrected, downsampled odds would be far off
+
+
+def test_save_and_load_predict_the_same(fitted, split, tmp_path):
+    fitted.save(tmp_path / "m")
+    loaded = LightGBMResponse.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(split.test), fitted.predict(split.test))
+    assert loaded.lgb_params() == fitted.lgb_params()
+
+
+def test_explicit_feature_choice_is_kept(split, tmp_path):
+    feats = Features(numeric=["k_ad"], categorical=["placement_id"], vectors=())
+    model = LightGBMResponse(features=feats, params=FAST, conversion=False)
+    model.fit(split.train, split.valid).save(tmp_path / "m")
+    loaded = LightGBMResponse.load(tmp_path / "m")
+    assert loaded.features_.names_ == ["k_ad", "placement_id"]
+    assert loaded.features.numeric == ["k_ad"]
+
+
+def test_errors_name_what_is_wrong(split):
+    with pytest.raises(NotFittedError, match="call fit"):
+        LightGBMResponse().predict(split.test)
+    with pytest.raises(ValueError, match="'calibration' parameter of LightGBMResponse"):
+        LightGBMResponse(calibration="beta").fit(split.train, split.valid)
+    no_clicks = split.valid.assign(clicked=0)
+    with pytest.raises(InputError, match="column 'clicked'.*valid split needs both outcomes"):
+        LightGBMResponse(params=FAST).fit(split.train, no_clicks)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.exceptions import WorkspaceError
+from adopt.response.card import ModelCard, data_fingerprint
+from adopt.response.run import evaluate_response, latest_run, load_examples, train_response
+
+
+@pytest.fixture(scope="module")
+def trained(examples, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("ws")
+    card = train_response(ws, "lightgbm", examples=examples, run_id="lgbm-a",
+                          params={"num_threads": 1, "learning_rate": 0.1})
+    return ws, card
+
+
+def test_run_folder_holds_model_and_card(trained, examples):
+    ws, card = trained
+    folder = ws / "models" / "lgbm-a"
+    assert {"lgbm_click.txt", "lgbm_conversion.txt", "lgbm.json", "card.json", "card.md"} <= {
+        p.name for p in folder.iterdir()}
+    assert not list((ws / "models").glob(".*partial"))
+    read = ModelCard.read(folder)
+    assert read.data["fingerprint"] == data_fingerprint(examples)
+    assert read.data["split"]["test"]["first_day"] == "2026-01-05"
+    assert read.library_versions["lightgbm"] == card.library_versions["lightgbm"]
+    assert read.importance[0]["feature"] == "cosine_user_ad"
+    assert "## Metrics (test)" in (folder / "card.md").read_text()
+
+
+def test_card_metrics_cover_targets_slices_and_base_rate(trained):
+    m = trained[1].metrics_frame()
+    assert set(m["target"]) == {"click", "conversion"}
+    assert set(m["slice"]) == {"overall", "placement_id", "cold_start"}
+    assert set(m["predictor"]) == {"model", "base_rate"}
+    click = m[(m["target"] == "click") & (m["slice"] == "overall")].set_index("predictor")
+    assert click.loc["model", "ne"] < click.loc["base_rate", "ne"]
+    cold = m[(m["target"] == "click") & (m["slice"] == "cold_start") & (m["group"])]
+    assert len(cold) == 2  # cold-start ads exist in this world's test day
+
+
+def test_evaluate_reproduces_the_card(trained, examples):
+    ws, card = trained
+    assert latest_run(ws) == "lgbm-a"
+    table = evaluate_response(ws, examples=examples)
+    pd.testing.assert_frame_equal(
+        table.drop(columns="group"), card.metrics_frame().drop(columns="group"),
+        check_dtype=False,
+    )
+
+
+def test_examples_come_from_the_warehouse(examples, tmp_path):
+    flat = examples.drop(columns=["user_vec", "ad_vec"]).iloc[::5]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.register("flat", flat)
+        # the warehouse stores labels as booleans and numbers rows with impression_key
+        con.execute("create table training_examples as select row_number() over () as "
+                    "impression_key, * replace (clicked::boolean as clicked, "
+                    "converted::boolean as converted) from flat")
+    got = load_examples(tmp_path)
+    assert len(got) == len(flat)
+    assert np.array_equal(got["clicked"].to_numpy(), flat["clicked"].to_numpy() == 1)
+    card = train_response(tmp_path, "lightgbm", params={"num_threads": 1}, run_id="from-wh")
+    assert "impression_key" not in card.features
+    assert card.data["rows"] == len(flat)
+
+
+def test_missing_warehouse_or_table_or_run_is_a_workspace_error(tmp_path):
+    with pytest.raises(WorkspaceError, match="No warehouse at .*run `adopt ingest` first"):
+        load_examples(tmp_path)
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    with pytest.raises(WorkspaceError, match="has no table 'training_examples'"):
+        load_examples(tmp_path)
+    with pytest.raises(WorkspaceError, match="No trained model under"):
+        evaluate_response(tmp_path)
+    with pytest.raises(ValueError, match="'model' parameter of train_response must be one of"):
+        train_response(tmp_path, "xgboost")
