@@ -63,6 +63,27 @@ def _cmd_embed(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from adopt.response.run import train_response
+
+    card = train_response(
+        args.workspace,
+        model=args.model,
+        run_id=args.run_id,
+        tune=args.tune,
+        num_trials=args.trials,
+        downsample_rate=args.downsample_rate,
+        seed=args.seed,
+    )
+    print(card.to_markdown())
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from adopt.response.run import evaluate_response
+
+    print(evaluate_response(args.workspace, run_id=args.run_id).to_string(index=False))
+
+
 def _cmd_plan(args: argparse.Namespace) -> None:
     from adopt.optimize import plan_from_files, plan_from_workspace
     from adopt.workspace import Workspace
@@ -144,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
     p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
     p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
+
+    p = add("train", _cmd_train, "train a calibrated response model (LightGBM or BERT)")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
+    p.add_argument("--run-id", default=None, help="run id (reuse one to resume a BERT run)")
+    p.add_argument("--tune", action="store_true", help="small Ray Tune search on validation")
+    p.add_argument("--trials", type=int, default=6, help="trials of the search")
+    p.add_argument("--downsample-rate", type=float, default=None, help="share of negatives kept")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("evaluate", _cmd_evaluate, "score a trained response model on the test days")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--run-id", default=None, help="run to score (default: the latest)")
 
     p = add("plan", _cmd_plan, "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
