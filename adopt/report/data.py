@@ -1,0 +1,283 @@
+"""Everything a report reads: the plan folder and, when there, the workspace.
+
+Data flow: ``plans/<plan_id>/`` (allocation.parquet, plan.json, optional
+audiences.parquet and frontier.parquet) + the workspace's warehouse (optional
+tables ``segments``, ``ads``) and model cards (``models/<run_id>/card.json``)
+-> `ReportData` -> `adopt.report.sections` / `adopt.report.export`.
+
+The plan folder is required; each other input is optional and, when missing,
+recorded in `ReportData.missing` with the reason, so its section says "not
+available" instead of failing. Suppression of small segments is applied here
+(`adopt.report.privacy`), before any section sees the data. Nothing that holds
+user ids (events, audiences of users, profiles) is ever read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.report.privacy import Suppression, redact_plan, suppress_frame, suppress_segments
+
+ALLOCATION_COLUMNS = ("campaign_id", "segment", "placement_id", "impressions", "reach",
+                      "frequency_cap", "spend", "clicks", "conversions", "revenue")
+# whitelisted columns of the segments table: nothing else reaches the page
+SEGMENT_COLUMNS = ("segment", "size", "description", "top_categories", "recency_days",
+                   "frequency", "monetary", "ctr", "cvr", "suppressed")
+
+
+@dataclass
+class ReportData:
+    """The inputs of one report, small segments already aggregated.
+
+    Attributes
+    ----------
+    plan_folder : Path
+    plan : dict
+        plan.json.
+    allocation : DataFrame
+        One row per campaign x segment x placement (x ad_id); suppressed
+        segments merged into `privacy.OTHER`.
+    audiences, frontier, segments, ads : DataFrame or None
+        Optional inputs (None when missing; see `missing`).
+    card : dict or None
+        The model card (card.json) of the response model.
+    warehouse : dict or None
+        Row counts and the event period of the warehouse.
+    workspace : Path or None
+    missing : dict
+        Input name -> why it is not available.
+    suppression : Suppression
+        Which segments are shown individually and how many are not.
+    """
+
+    plan_folder: Path
+    plan: dict
+    allocation: pd.DataFrame
+    suppression: Suppression
+    audiences: pd.DataFrame | None = None
+    frontier: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
+    ads: pd.DataFrame | None = None
+    card: dict | None = None
+    warehouse: dict | None = None
+    workspace: Path | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metric(self) -> str:
+        """The objective's metric (clicks, conversions, revenue, reach) or "spend"."""
+        spec = self.plan.get("inputs", {}).get("spec") or {}
+        objective = spec.get("objective") or {}
+        if isinstance(objective, dict) and objective.get("metric"):
+            return str(objective["metric"])
+        return str(self.plan.get("objective", {}).get("name", "conversions"))
+
+    @property
+    def minimise_spend(self) -> bool:
+        """True for a least-spend plan (an objective with a target)."""
+        return self.plan.get("objective", {}).get("sense") == "min"
+
+    @property
+    def budget(self) -> float | None:
+        """The total budget of the plan (from the spec, else the budget row)."""
+        spec = self.plan.get("inputs", {}).get("spec") or {}
+        if spec.get("budget") is not None:
+            return float(spec["budget"])
+        for row in self.plan.get("constraints", []):
+            if row.get("kind") == "budget":
+                return float(row["rhs"])
+        return None
+
+
+def load_report_data(
+    plan_folder: str | os.PathLike[str],
+    workspace: str | os.PathLike[str] | None = None,
+    min_segment_size: int = 50,
+) -> ReportData:
+    """Read a plan folder and the optional workspace inputs of its report.
+
+    Parameters
+    ----------
+    plan_folder : path
+        ``WS/plans/<plan_id>`` as written by `adopt.optimize.write_plan`.
+    workspace : path, optional
+        The workspace; default ``plan.json["inputs"]["workspace"]``, else the
+        folder two levels above the plan when it holds a warehouse.
+    min_segment_size : int
+        Segments with fewer users (or marked suppressed) are not shown one by one.
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    WorkspaceError
+        The plan folder, its plan.json or its allocation.parquet is missing.
+    InputError
+        plan.json is not JSON or the allocation lacks a column.
+    """
+    if isinstance(min_segment_size, bool) or not isinstance(min_segment_size, int) \
+            or min_segment_size < 0:
+        raise ParameterError(f"The 'min_segment_size' parameter of build_report must be a "
+                             f"non-negative integer. Got {min_segment_size!r} instead.")
+    folder = Path(plan_folder)
+    plan = _read_plan(folder)
+    allocation = _read_allocation(folder)
+    missing: dict[str, str] = {}
+    ws = _find_workspace(folder, plan, workspace)
+    if ws is None:
+        missing["workspace"] = "no workspace given and none found beside the plan"
+    audiences = _optional_parquet(folder / "audiences.parquet", "audiences", missing)
+    frontier = _optional_parquet(folder / "frontier.parquet", "frontier", missing)
+    segments = ads = info = card = None
+    if ws is not None:
+        segments, ads, info = _read_warehouse(ws, missing)
+        card = _read_card(ws, plan, missing)
+    else:
+        for name in ("segments", "ads", "warehouse", "model"):
+            missing[name] = "no workspace"
+    sizes = _segment_sizes(allocation, audiences, segments)
+    flagged = set()
+    if segments is not None and "suppressed" in segments:
+        flagged = set(segments.loc[segments["suppressed"].fillna(False).astype(bool),
+                                   "segment"].astype(str))
+    sup = Suppression.decide(sizes, min_segment_size, flagged)
+    return ReportData(
+        plan_folder=folder, plan=redact_plan(plan, sup), suppression=sup,
+        allocation=suppress_frame(allocation, sup),
+        audiences=None if audiences is None else suppress_frame(audiences, sup),
+        frontier=frontier,
+        segments=None if segments is None else suppress_segments(segments, sup),
+        ads=ads, card=card, warehouse=info, workspace=ws, missing=missing,
+    )
+
+
+def _read_plan(folder: Path) -> dict:
+    path = folder / "plan.json"
+    if not path.exists():
+        raise WorkspaceError(f"{path} is missing: pass a plan folder written by `adopt plan`")
+    try:
+        plan = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError("plan.json", None, f"{path} is not valid JSON ({err})") from err
+    if not isinstance(plan, dict):
+        raise InputError("plan.json", None, f"{path} must hold a JSON object")
+    return plan
+
+
+def _read_allocation(folder: Path) -> pd.DataFrame:
+    path = folder / "allocation.parquet"
+    if not path.exists():
+        raise WorkspaceError(f"{path} is missing: pass a plan folder written by `adopt plan`")
+    table = pd.read_parquet(path)
+    for column in ALLOCATION_COLUMNS:
+        if column not in table.columns:
+            raise InputError("allocation", column, f"{path} lacks the column (it has "
+                             f"{sorted(table.columns)})")
+    for column in ("campaign_id", "segment", "placement_id"):
+        table[column] = table[column].astype(str)
+    return table
+
+
+def _optional_parquet(path: Path, name: str, missing: dict[str, str]) -> pd.DataFrame | None:
+    if path.exists():
+        return pd.read_parquet(path)
+    missing[name] = f"{path.name} is not in the plan folder"
+    return None
+
+
+def _find_workspace(folder: Path, plan: dict,
+                    given: str | os.PathLike[str] | None) -> Path | None:
+    if given is not None:
+        if not Path(given).is_dir():
+            raise WorkspaceError(f"workspace {given} is not a folder")
+        return Path(given)
+    named = (plan.get("inputs") or {}).get("workspace")
+    if named and Path(named).is_dir():
+        return Path(named)
+    guess = folder.resolve().parent.parent
+    return guess if (guess / "warehouse.duckdb").exists() else None
+
+
+def _read_warehouse(ws: Path, missing: dict[str, str]
+                    ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict | None]:
+    path = ws / "warehouse.duckdb"
+    if not path.exists():
+        for name in ("segments", "ads", "warehouse"):
+            missing[name] = f"{path} does not exist"
+        return None, None, None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as err:
+        for name in ("segments", "ads", "warehouse"):
+            missing[name] = f"the warehouse could not be opened read-only ({err})"
+        return None, None, None
+    try:
+        tables = {r[0] for r in con.execute(
+            "select table_name from information_schema.tables").fetchall()}
+        segments = ads = None
+        if "segments" in tables:
+            cols = {r[0] for r in con.execute("describe segments").fetchall()}
+            keep = [c for c in SEGMENT_COLUMNS if c in cols]
+            segments = con.execute(f"select {', '.join(keep)} from segments").df()
+            segments["segment"] = segments["segment"].astype(str)
+        else:
+            missing["segments"] = "the warehouse has no segments table (run the segment stage)"
+        if "ads" in tables:
+            cols = {r[0] for r in con.execute("describe ads").fetchall()}
+            keep = [c for c in ("ad_id", "campaign_id", "title", "description") if c in cols]
+            ads = con.execute(f"select {', '.join(keep)} from ads").df()
+            ads["ad_id"] = ads["ad_id"].astype(str)
+        else:
+            missing["ads"] = "the warehouse has no ads table"
+        info = {name: con.execute(f"select count(*) from {name}").fetchone()[0]
+                for name in ("users", "ads", "placements", "events", "training_examples")
+                if name in tables}
+        if "events" in tables:
+            first, last = con.execute("select min(ts), max(ts) from events").fetchone()
+            info["first_event"], info["last_event"] = str(first), str(last)
+    finally:
+        con.close()
+    return segments, ads, info
+
+
+def _read_card(ws: Path, plan: dict, missing: dict[str, str]) -> dict | None:
+    inputs = plan.get("inputs") or {}
+    run = inputs.get("model_run")
+    if run and (ws / "models" / str(run) / "card.json").exists():
+        path = ws / "models" / str(run) / "card.json"
+    else:
+        cards = sorted((ws / "models").glob("*/card.json"), key=lambda p: p.stat().st_mtime)
+        if not cards:
+            missing["model"] = f"no model card under {ws / 'models'} (run `adopt train`)"
+            return None
+        path = cards[-1]
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        missing["model"] = f"{path} is not valid JSON ({err})"
+        return None
+
+
+def _segment_sizes(allocation: pd.DataFrame, audiences: pd.DataFrame | None,
+                   segments: pd.DataFrame | None) -> dict[str, float]:
+    """Users per segment: the segments table, else audiences, else the allocation."""
+    sizes: dict[str, float] = {}
+    if "users" in allocation:
+        sizes.update(allocation.groupby("segment")["users"].max().astype(float).to_dict())
+    else:
+        sizes.update(allocation.groupby("segment")["reach"].max().astype(float).to_dict())
+    if audiences is not None and {"segment", "segment_users"} <= set(audiences.columns):
+        sizes.update(audiences.groupby(audiences["segment"].astype(str))["segment_users"]
+                     .max().astype(float).to_dict())
+    if segments is not None and "size" in segments:
+        sizes.update(segments.set_index("segment")["size"].astype(float).to_dict())
+    return sizes

@@ -1,0 +1,206 @@
+"""Report sections about the plan itself: at a glance, allocation, frequency and reach, frontier.
+
+Data flow: `ReportData` (already suppressed) -> HTML fragments that
+`adopt.report.build` puts into the page template. Each function returns a
+`Section`; a missing optional input gives a "not available" line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from adopt.report.charts import bar_chart, heatmap, line_chart
+from adopt.report.data import ReportData
+from adopt.report.fmt import Raw, esc, frame_rows, num, pct, ratio, table
+from adopt.report.privacy import OTHER
+from adopt.report.words import step_for
+
+KPIS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled part of the report; `body` is safe HTML."""
+
+    id: str
+    title: str
+    body: str
+
+
+def unavailable(reason: str) -> str:
+    """The line a section shows when its input is missing."""
+    return f'<p class="na">Not available: {esc(reason)}.</p>'
+
+
+def kpis(totals: dict) -> dict[str, float | None]:
+    """Totals plus CPA (spend per conversion), CPC and ROAS (revenue per spend)."""
+    out = {k: (None if totals.get(k) is None else float(totals[k])) for k in KPIS}
+    out["cpa"] = ratio(out["spend"], out["conversions"])
+    out["cpc"] = ratio(out["spend"], out["clicks"])
+    out["roas"] = ratio(out["revenue"], out["spend"])
+    return out
+
+
+def glance(data: ReportData) -> Section:
+    """Budget, expected outcomes, CPA/ROAS, and the plan against its baselines."""
+    plan = data.plan
+    k = kpis(plan.get("totals", {}))
+    cert = plan.get("certificate") or {}
+    cards = [("budget", num(data.budget)), ("planned spend", num(k["spend"])),
+             ("impressions", num(k["impressions"])), ("reach (users)", num(k["reach"])),
+             ("expected clicks", num(k["clicks"])),
+             ("expected conversions", num(k["conversions"])),
+             ("expected revenue", num(k["revenue"])), ("CPA", num(k["cpa"])),
+             ("ROAS", num(k["roas"]))]
+    html = ['<div class="cards">']
+    html += [f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(n)}</div>'
+             f"</div>" for n, v in cards]
+    html.append("</div>")
+    objective = plan.get("objective") or {}
+    verdict = "certified optimal" if cert.get("certified") else "not certified"
+    html.append(f"<p>Objective: {esc(objective.get('sense', 'max'))}imise "
+                f"<b>{esc(objective.get('name', data.metric))}</b> = "
+                f"{esc(num(objective.get('value')))}; status {esc(plan.get('status'))}, "
+                f"{esc(verdict)} (duality gap {esc(num(cert.get('gap')))}).</p>")
+    baselines = plan.get("baselines")
+    if not baselines:
+        html.append(unavailable("baselines (uniform and historical allocations at the same "
+                                "budget) are not in plan.json"))
+    else:
+        html.append(_baseline_table(k, baselines, data.metric))
+        for name in ("uniform", "historical"):
+            if name not in baselines:
+                html.append(unavailable(f"the {name} baseline (not in plan.json)"))
+    return Section("glance", "Plan at a glance", "".join(html))
+
+
+def _baseline_table(k: dict, baselines: dict, metric: str) -> str:
+    names = ["plan"] + [str(n) for n in baselines]
+    rows_k = [k] + [kpis(t or {}) for t in baselines.values()]
+    rows = []
+    for field in (*KPIS, "cpa", "roas"):
+        label = field.upper() if field in ("cpa", "roas") else field
+        rows.append([label] + [r[field] for r in rows_k])
+    lift = []
+    for name, r in zip(names[1:], rows_k[1:], strict=True):
+        base, ours = r.get(metric), k.get(metric)
+        change = ratio(ours, base)
+        lift.append(f"{metric}: plan {pct(None if change is None else change - 1, True)} "
+                    f"against {name}")
+    header = ["", *[f"{n} allocation" if n != "plan" else "this plan" for n in names]]
+    return (table(rows, header, numeric=[False] + [True] * len(names))
+            + f"<p>{esc('; '.join(lift))} (same budget).</p>")
+
+
+def allocation(data: ReportData) -> Section:
+    """Spend by segment x placement (heatmap and table), campaigns and creatives."""
+    a = data.allocation
+    by = a.groupby(["segment", "placement_id"], sort=True)[
+        ["spend", "impressions", "reach", "clicks", "conversions", "revenue"]].sum()
+    pivot = by["spend"].unstack("placement_id")
+    pivot = pivot.loc[sorted(pivot.index, key=lambda s: (s == OTHER, str(s)))]
+    html = [heatmap([str(s) for s in pivot.index], [str(c) for c in pivot.columns],
+                    pivot.to_numpy(float), title="Spend by segment x placement", unit="spend")]
+    cells = by.reset_index()
+    cells["cpa"] = np.divide(cells["spend"], cells["conversions"],
+                             out=np.full(len(cells), np.nan),
+                             where=cells["conversions"].to_numpy() > 0)
+    cols = ["segment", "placement_id", "spend", "impressions", "reach", "clicks",
+            "conversions", "revenue", "cpa"]
+    html.append('<details><summary>Allocation table: segment x placement '
+                f"({len(cells)} cells)</summary>"
+                + table(frame_rows(cells, cols), [
+                    "segment", "placement", "spend", "impressions", "reach", "clicks",
+                    "conversions", "revenue", "CPA"], numeric=[False] * 2 + [True] * 7)
+                + "</details>")
+    camp = a.groupby("campaign_id", sort=True)[["spend", "impressions", "clicks",
+                                                "conversions", "revenue"]].sum().reset_index()
+    camp["cpa"] = [ratio(s, c) for s, c in zip(camp["spend"], camp["conversions"], strict=True)]
+    camp["roas"] = [ratio(r, s) for r, s in zip(camp["revenue"], camp["spend"], strict=True)]
+    cols = ["campaign_id", "spend", "impressions", "clicks", "conversions", "revenue", "cpa",
+            "roas"]
+    html.append("<h3>By campaign</h3>" + table(frame_rows(camp, cols), [
+        "campaign", "spend", "impressions", "clicks", "conversions", "revenue", "CPA", "ROAS"],
+        numeric=[False] + [True] * 7))
+    html.append("<h3>Creatives used</h3>" + _creatives(data))
+    return Section("allocation", "Allocation by segment x placement", "".join(html))
+
+
+def _creatives(data: ReportData) -> str:
+    a = data.allocation
+    if "ad_id" not in a:
+        return unavailable("the allocation names no creative (no ad_id column)")
+    used = a.groupby(["campaign_id", "ad_id"], sort=True)[["spend", "conversions"]].sum()
+    used = used.reset_index()
+    if data.ads is None:
+        note = unavailable(f"creative texts ({data.missing.get('ads', 'no ads table')})")
+        return note + table(frame_rows(used, ["campaign_id", "ad_id", "spend", "conversions"]),
+                            ["campaign", "ad", "spend", "conversions"])
+    ads = data.ads.drop(columns=["campaign_id"], errors="ignore")
+    used = used.merge(ads, on="ad_id", how="left")
+    cols = ["campaign_id", "ad_id", "title", "description", "spend", "conversions"]
+    return table(frame_rows(used, cols), ["campaign", "ad", "title", "description", "spend",
+                                          "conversions"],
+                 numeric=[False] * 4 + [True] * 2)
+
+
+def frequency(data: ReportData) -> Section:
+    """Frequency caps and reach, per placement and by cap."""
+    a = data.allocation
+    per = a.groupby("placement_id", sort=True).agg(
+        reach=("reach", "sum"), impressions=("impressions", "sum"),
+        max_cap=("frequency_cap", "max"), cells=("segment", "size")).reset_index()
+    per["avg_frequency"] = per["impressions"] / per["reach"].where(per["reach"] > 0)
+    html = [bar_chart(per["placement_id"].tolist(), per["reach"].tolist(),
+                      title="Users reached per placement", unit="users")]
+    cols = ["placement_id", "reach", "impressions", "avg_frequency", "max_cap", "cells"]
+    html.append(table(frame_rows(per, cols), ["placement", "reach (users)", "impressions",
+                                              "impressions per reached user",
+                                              "highest frequency cap", "cells"]))
+    caps = a.groupby("frequency_cap", sort=True).agg(
+        cells=("segment", "size"), reach=("reach", "sum"), spend=("spend", "sum")).reset_index()
+    html.append("<h3>Cells by frequency cap</h3>"
+                "<p>The cap of a cell is the most impressions one user receives there.</p>"
+                + table(frame_rows(caps, ["frequency_cap", "cells", "reach", "spend"]),
+                        ["frequency cap", "cells", "reach (users)", "spend"]))
+    reach = data.plan.get("totals", {}).get("reach")
+    html.append(f"<p>Reach across placements (users reached at least once, counted at most "
+                f"once per campaign x segment): {esc(num(reach))}.</p>")
+    return Section("frequency", "Frequency caps and reach", "".join(html))
+
+
+def frontier(data: ReportData) -> Section:
+    """The optimal objective over budgets, with the chosen budget marked."""
+    f = data.frontier
+    if f is None or f.empty or not {"budget", "objective"} <= set(f.columns):
+        reason = data.missing.get("frontier", "frontier.parquet lacks budget/objective")
+        return Section("frontier", "Budget frontier", unavailable(reason))
+    f = f.sort_values("budget")
+    marginal = next((c for c in ("marginal", "marginal_value") if c in f), None)
+    objective = data.plan.get("objective") or {}
+    chosen = data.budget
+    label = f"chosen budget {num(chosen)}" if chosen is not None else ""
+    html = [line_chart(f["budget"].tolist(), f["objective"].tolist(),
+                       title="Budget frontier", x_label="budget",
+                       y_label=f"optimal {data.metric}", mark_x=chosen,
+                       mark_y=objective.get("value"), mark_label=label)]
+    cols = ["budget", "objective"] + ([marginal] if marginal else [])
+    header = ["budget", f"optimal {data.metric}"] + (
+        [f"{data.metric} per extra unit of budget"] if marginal else [])
+    html.append(table(frame_rows(f, cols), header))
+    if marginal:
+        html.append(_frontier_words(f, marginal, chosen, data.metric))
+    return Section("frontier", "Budget frontier", "".join(html))
+
+
+def _frontier_words(f: pd.DataFrame, marginal: str, chosen: float | None, metric: str) -> str:
+    if chosen is None:
+        return ""
+    near = f.iloc[int(np.argmin(np.abs(f["budget"].to_numpy(float) - chosen)))]
+    step = step_for(chosen)
+    return Raw(f"<p>Near the chosen budget ({esc(num(chosen))}), {esc(num(step))} more budget "
+               f"buys about {esc(num(float(near[marginal]) * step))} {esc(metric)}; the "
+               f"marginal value never rises with the budget (diminishing returns).</p>")
