@@ -1,17 +1,18 @@
 """Plan files: write a `PlanResult` under ``plans/<plan_id>/`` and plan from files.
 
 Data flow: the last step of the optimizer stage. ``allocation.parquet`` (and
-``.csv``), ``audiences.parquet`` and ``plan.json`` are each written to a
-temporary name and renamed (`adopt.workspace.atomic_path`), so a killed run
-leaves the previous plan whole.
+``.csv``), ``audiences.parquet``, ``frontier.parquet`` and ``plan.json`` (with
+``baselines`` and ``inputs.workspace``) are all written to temporary names
+first and then renamed (`adopt.workspace.atomic_path`), plan.json last, so a
+killed run leaves the previous plan whole.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,9 @@ import pandas as pd
 import scipy
 
 from adopt.exceptions import InputError, WorkspaceError
-from adopt.optimize.curves import build_grid, read_table
-from adopt.optimize.lp import build_lp
-from adopt.optimize.result import PlanResult, audiences_table
-from adopt.optimize.solve import optimize
+from adopt.optimize.curves import read_table
+from adopt.optimize.outputs import PlanOutputs, default_plan_id, solve_plan
+from adopt.optimize.result import PlanResult
 from adopt.optimize.spec import load_spec
 from adopt.workspace import Workspace, atomic_path
 
@@ -39,10 +39,28 @@ def _jsonable(v: object) -> object:
     return v
 
 
-def plan_document(result: PlanResult, inputs: dict | None = None) -> dict:
-    """The content of plan.json."""
+def plan_document(
+    result: PlanResult,
+    inputs: dict | None = None,
+    baselines: dict | None = None,
+    plan_id: str | None = None,
+) -> dict:
+    """The content of plan.json.
+
+    Parameters
+    ----------
+    result : PlanResult
+    inputs : dict, optional
+        What the plan was made from; ``inputs["workspace"]`` is the workspace's
+        absolute path when there is one.
+    baselines : dict, optional
+        ``{"uniform": totals, "historical": totals}`` (see `outputs.plan_baselines`).
+    plan_id : str, optional
+        Stored as ``plan_id``.
+    """
     duals = result.duals
-    return _jsonable({
+    doc = {
+        "plan_id": plan_id,
         "status": result.status,
         "method": result.method,
         "objective": result.objective,
@@ -55,24 +73,41 @@ def plan_document(result: PlanResult, inputs: dict | None = None) -> dict:
         "solve_seconds": result.solve_seconds,
         "notes": result.notes,
         "inputs": inputs or {},
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "scipy": scipy.__version__, "pandas": pd.__version__},
-    })
+        "baselines": baselines or {},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "pandas": pd.__version__,
+        },
+    }
+    return _jsonable(doc)
 
 
-def write_plan(result: PlanResult, folder: str | os.PathLike[str],
-               inputs: dict | None = None, audiences: pd.DataFrame | None = None) -> Path:
-    """Write allocation.parquet, allocation.csv, audiences.parquet and plan.json.
+def write_plan_folder(
+    folder: str | os.PathLike[str],
+    allocation: pd.DataFrame,
+    document: dict,
+    audiences: pd.DataFrame | None = None,
+    frontier: pd.DataFrame | None = None,
+) -> Path:
+    """Write the files of a plan folder; plan.json is renamed into place last.
+
+    Every file is first written to a temporary name; only when all are
+    written are they renamed over the old ones, so a killed run leaves the
+    previous plan whole. An optional table that is not given is removed, so
+    the folder never mixes two plans.
 
     Parameters
     ----------
-    result : PlanResult
     folder : path
-        The plan folder (``plans/<plan_id>``); created when missing.
-    inputs : dict, optional
-        What the plan was made from (file paths, the spec), stored in plan.json.
-    audiences : DataFrame, optional
-        One row per campaign x segment (see `result.audiences_table`).
+        The plan folder; created when missing.
+    allocation : DataFrame
+        Written as allocation.parquet and allocation.csv.
+    document : dict
+        plan.json (see `plan_document`).
+    audiences, frontier : DataFrame, optional
+        audiences.parquet, frontier.parquet.
 
     Returns
     -------
@@ -81,16 +116,72 @@ def write_plan(result: PlanResult, folder: str | os.PathLike[str],
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "allocation.parquet") as tmp:
-        result.allocation.to_parquet(tmp, index=False)
-    with atomic_path(folder / "allocation.csv") as tmp:
-        result.allocation.to_csv(tmp, index=False)
-    if audiences is not None:
-        with atomic_path(folder / "audiences.parquet") as tmp:
-            audiences.to_parquet(tmp, index=False)
-    with atomic_path(folder / "plan.json") as tmp:
-        tmp.write_text(json.dumps(plan_document(result, inputs), indent=2, default=str))
+    tables = {"audiences.parquet": audiences, "frontier.parquet": frontier}
+    with ExitStack() as stack:
+        # atomic_path renames on exit, in reverse order: plan.json goes last
+        tmp = stack.enter_context(atomic_path(folder / "plan.json"))
+        tmp.write_text(json.dumps(document, indent=2, default=str))
+        for name, table in tables.items():
+            if table is not None:
+                table.to_parquet(stack.enter_context(atomic_path(folder / name)), index=False)
+        allocation.to_csv(stack.enter_context(atomic_path(folder / "allocation.csv")), index=False)
+        allocation.to_parquet(
+            stack.enter_context(atomic_path(folder / "allocation.parquet")), index=False
+        )
+    for name, table in tables.items():
+        if table is None:
+            (folder / name).unlink(missing_ok=True)
     return folder
+
+
+def write_plan(
+    result: PlanResult,
+    folder: str | os.PathLike[str],
+    inputs: dict | None = None,
+    audiences: pd.DataFrame | None = None,
+    *,
+    frontier: pd.DataFrame | None = None,
+    baselines: dict | None = None,
+) -> Path:
+    """Write allocation.parquet/.csv, audiences.parquet, frontier.parquet and plan.json.
+
+    Parameters
+    ----------
+    result : PlanResult
+    folder : path
+        The plan folder (``plans/<plan_id>``); created when missing. Its
+        name is the plan id stored in plan.json.
+    inputs : dict, optional
+        What the plan was made from (file paths, the spec, the workspace).
+    audiences : DataFrame, optional
+        One row per campaign x segment (see `result.audiences_table`).
+    frontier : DataFrame, optional
+        budget, objective, marginal, ... (see `outputs.plan_frontier`).
+    baselines : dict, optional
+        ``{"uniform": totals, "historical": totals}``.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    folder = Path(folder)
+    document = plan_document(result, inputs, baselines, plan_id=folder.name)
+    return write_plan_folder(folder, result.allocation, document, audiences, frontier)
+
+
+def write_outputs(
+    outputs: PlanOutputs, folder: str | os.PathLike[str], inputs: dict | None = None
+) -> Path:
+    """Write a `PlanOutputs` (plan, audiences, frontier, baselines) to a plan folder."""
+    return write_plan(
+        outputs.result,
+        folder,
+        inputs,
+        outputs.audiences,
+        frontier=outputs.frontier,
+        baselines=outputs.baselines,
+    )
 
 
 def _placements(path: str | None) -> pd.DataFrame | None:
@@ -98,8 +189,11 @@ def _placements(path: str | None) -> pd.DataFrame | None:
         return None
     table = read_table(path, "placements")
     if "placement_id" not in table.columns or "inventory" not in table.columns:
-        raise InputError("placements", "inventory",
-                         "the placements table needs placement_id and inventory columns")
+        raise InputError(
+            "placements",
+            "inventory",
+            "the placements table needs placement_id and inventory columns",
+        )
     return table
 
 
@@ -109,6 +203,10 @@ def plan_from_files(
     out_root: str | os.PathLike[str],
     placements_path: str | os.PathLike[str] | None = None,
     method: str = "auto",
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    frontier: bool = True,
+    baselines: bool = True,
 ) -> tuple[str, Path]:
     """Plan from a curves file (Parquet/CSV) and a plan.toml; write ``out_root/<plan_id>/``.
 
@@ -124,6 +222,13 @@ def plan_from_files(
         placement_id, inventory (Parquet/CSV).
     method : str
         Solver choice (see `optimize`).
+    workspace : path, optional
+        The workspace the curves come from: recorded in plan.json
+        (``inputs.workspace``) and used for the historical baseline.
+    frontier : bool
+        Also solve the budget frontier (frontier.parquet).
+    baselines : bool
+        Also evaluate the uniform and historical allocations at the same budget.
 
     Returns
     -------
@@ -132,34 +237,58 @@ def plan_from_files(
     spec = load_spec(config_path)
     curves = read_table(str(curves_path), "curves")
     placements = _placements(None if placements_path is None else str(placements_path))
-    grid = build_grid(curves)
-    result = optimize(grid, spec, placements, method=method)
-    digest = hashlib.sha256(Path(config_path).read_bytes())
-    digest.update(pd.util.hash_pandas_object(curves, index=False).values.tobytes())
-    plan_id = spec.plan_id or f"plan-{digest.hexdigest()[:12]}"
-    audiences = audiences_table(build_lp(grid, spec, placements), result.x)
-    inputs = {"curves": str(curves_path), "config": str(config_path),
-              "placements": None if placements_path is None else str(placements_path),
-              "spec": spec.model_dump(mode="json")}
-    folder = write_plan(result, Path(out_root) / plan_id, inputs, audiences)
+    ws = None if workspace is None else Workspace(workspace)
+    outputs = solve_plan(
+        curves,
+        spec,
+        placements,
+        workspace=None if ws is None else ws.root,
+        frontier=frontier,
+        baselines=baselines,
+        method=method,
+    )
+    plan_id = spec.plan_id or default_plan_id(Path(config_path).read_bytes(), curves)
+    inputs = {
+        "workspace": None if ws is None else str(ws.root),
+        "curves": str(Path(curves_path).resolve()),
+        "config": str(Path(config_path).resolve()),
+        "placements": None if placements_path is None else str(placements_path),
+        "spec": spec.model_dump(mode="json"),
+    }
+    folder = write_outputs(outputs, Path(out_root) / plan_id, inputs)
     return plan_id, folder
 
 
 def plan_from_workspace(
-    workspace: str | os.PathLike[str], config_path: str | os.PathLike[str],
+    workspace: str | os.PathLike[str],
+    config_path: str | os.PathLike[str],
     method: str = "auto",
+    *,
+    frontier: bool = True,
+    baselines: bool = True,
 ) -> tuple[str, Path]:
     """Plan from the curves the curve stage wrote into a workspace.
 
     Reads ``<workspace>/curves/curves.parquet`` and, when present,
     ``<workspace>/curves/placements.parquet`` (placement_id, inventory);
-    writes ``<workspace>/plans/<plan_id>/``.
+    writes ``<workspace>/plans/<plan_id>/`` with the frontier and the
+    uniform / historical baselines (see `plan_from_files`).
     """
     ws = Workspace(workspace)
     curves = ws.root / "curves" / "curves.parquet"
     if not curves.exists():
-        raise WorkspaceError(f"{curves} is missing: run the curve stage first, or pass "
-                             f"--curves to plan from a curves file")
+        raise WorkspaceError(
+            f"{curves} is missing: run the curve stage first, or pass "
+            f"--curves to plan from a curves file"
+        )
     placements = ws.root / "curves" / "placements.parquet"
-    return plan_from_files(curves, config_path, ws.plans,
-                           placements if placements.exists() else None, method=method)
+    return plan_from_files(
+        curves,
+        config_path,
+        ws.plans,
+        placements if placements.exists() else None,
+        method=method,
+        workspace=ws.root,
+        frontier=frontier,
+        baselines=baselines,
+    )

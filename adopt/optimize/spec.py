@@ -87,6 +87,11 @@ class SpendLimit(_Frozen):
             raise ValueError(f"a spend limit at level '{self.level}' needs a key")
         if all(v is None for v in (self.min, self.max, self.min_share, self.max_share)):
             raise ValueError("a spend limit needs at least one of min, max, min_share, max_share")
+        where = f"spend limit on {self.level} {self.key or ''}".rstrip()
+        pairs = ((self.min, self.max, ""), (self.min_share, self.max_share, "_share"))
+        for low, high, what in pairs:
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{where}: min{what} {low} exceeds max{what} {high}")
         return self
 
 

@@ -85,3 +85,9 @@ def test_workspace_without_curves_says_what_to_run(tmp_path):
     (tmp_path / "plan.toml").write_text("budget = 10.0\n")
     with pytest.raises(WorkspaceError, match="run the curve stage first"):
         plan_from_workspace(tmp_path / "ws", tmp_path / "plan.toml")
+
+
+@pytest.mark.parametrize("limits", [{"min": 50, "max": 10}, {"min_share": 0.6, "max_share": 0.2}])
+def test_spend_limit_with_min_above_max_is_rejected_when_built(limits):
+    with pytest.raises(ValueError, match="exceeds max"):
+        SpendLimit(level="segment", key="s01", **limits)

@@ -1,0 +1,204 @@
+"""Everything a plan folder holds besides the solve: frontier, baselines, audiences.
+
+Data flow: curves + spec -> `solve_plan` -> `PlanOutputs` (the `PlanResult`,
+the audiences table, the budget frontier and the uniform / historical
+baselines at the same budget, evaluated on the same curves) -> `io.write_plan`.
+`adopt plan` and `adopt.Planner.plan` both go through `solve_plan`, so a plan
+folder has the same content whichever way it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from adopt.exceptions import InfeasibleError, InputError, WorkspaceError
+from adopt.optimize.curves import CurveGrid, build_grid
+from adopt.optimize.frontier import budget_frontier
+from adopt.optimize.lp import build_lp
+from adopt.optimize.result import TOTALS, PlanResult, audiences_table
+from adopt.optimize.solve import optimize
+from adopt.optimize.spec import PlanSpec
+
+log = logging.getLogger("adopt")
+
+# Budgets of the default frontier, as multiples of the plan's budget (1.0 marks the plan).
+FRONTIER_SCALES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+FRONTIER_COLUMNS = ("budget", "objective", "marginal", "spend", "gap", "certified")
+
+
+@dataclass
+class PlanOutputs:
+    """A solved plan with what the plan folder stores beside it.
+
+    Attributes
+    ----------
+    result : PlanResult
+    audiences : DataFrame
+        One row per campaign x segment (`adopt.optimize.result.audiences_table`).
+    frontier : DataFrame or None
+        budget, objective, marginal (objective per extra unit of budget),
+        spend, gap, certified; None when not computed (e.g. a least-spend plan).
+    baselines : dict
+        ``{"uniform": totals, "historical": totals}``; a key is absent when
+        that baseline could not be made (historical needs a workspace's logs).
+    """
+
+    result: PlanResult
+    audiences: pd.DataFrame
+    frontier: pd.DataFrame | None
+    baselines: dict[str, dict[str, float]]
+
+
+def frontier_budgets(budget: float, scales: Sequence[float] = FRONTIER_SCALES) -> list[float]:
+    """The default frontier budgets around `budget` (it is one of them)."""
+    return [float(budget) * s for s in scales]
+
+
+def plan_frontier(
+    curves: pd.DataFrame | CurveGrid,
+    spec: PlanSpec,
+    placements: pd.DataFrame | None = None,
+    budgets: Sequence[float] | None = None,
+    method: str = "auto",
+) -> pd.DataFrame | None:
+    """The optimal objective at each budget, skipping budgets where the plan is infeasible.
+
+    Parameters
+    ----------
+    curves : DataFrame or CurveGrid
+    spec : PlanSpec
+        A maximised objective; its budget is replaced by each of `budgets`.
+    placements : DataFrame, optional
+    budgets : sequence of float, optional
+        Default: `frontier_budgets(spec.budget)`.
+    method : str
+
+    Returns
+    -------
+    DataFrame or None
+        Columns `FRONTIER_COLUMNS`, sorted by budget; None for a least-spend
+        objective (it has no budget to vary) or when no budget is feasible.
+    """
+    if spec.objective.target is not None or (budgets is None and spec.budget is None):
+        return None
+    grid = curves if isinstance(curves, CurveGrid) else build_grid(curves)
+    rows = []
+    for budget in sorted(budgets if budgets is not None else frontier_budgets(spec.budget)):
+        try:
+            rows.append(budget_frontier(grid, spec, [budget], placements, method))
+        except InfeasibleError as exc:
+            # e.g. minimum spends above a small budget: that point has no plan
+            log.info("frontier: budget %.6g skipped: %s", budget, exc)
+    if not rows:
+        return None
+    table = pd.concat(rows, ignore_index=True).rename(columns={"marginal_value": "marginal"})
+    return table[list(FRONTIER_COLUMNS)]
+
+
+def plan_baselines(
+    curves: pd.DataFrame,
+    budget: float,
+    placements: pd.DataFrame | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Totals of the uniform and historical allocations at `budget`, on the same curves.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        The curves the plan was solved on.
+    budget : float
+        The plan's budget (its spend for a least-spend plan).
+    placements : DataFrame, optional
+        placement_id, inventory: both baselines respect it.
+    workspace : path, optional
+        A workspace with logs and audiences; without one there is no
+        historical baseline.
+
+    Returns
+    -------
+    baselines : dict
+        ``{"uniform": totals, "historical": totals}`` with the `TOTALS` keys;
+        "historical" is absent when it cannot be made.
+    notes : list of str
+        Why a baseline is missing.
+    """
+    from adopt.curves.baselines import (
+        evaluate_allocation,
+        historical_allocation,
+        uniform_allocation,
+    )
+
+    def totals(allocation: pd.DataFrame) -> dict[str, float]:
+        found = evaluate_allocation(curves, allocation)
+        return {name: float(found[name]) for name in TOTALS}
+
+    out = {"uniform": totals(uniform_allocation(curves, budget, placements))}
+    if workspace is None:
+        return out, ["no historical baseline: the plan has no workspace with logs"]
+    try:
+        out["historical"] = totals(historical_allocation(workspace, curves, budget, placements))
+    except (WorkspaceError, InputError) as exc:
+        # e.g. curves a planner wrote for campaigns the logs do not have
+        return out, [f"no historical baseline: {exc}"]
+    return out, []
+
+
+def solve_plan(
+    curves: pd.DataFrame,
+    spec: PlanSpec,
+    placements: pd.DataFrame | None = None,
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    frontier: bool | Sequence[float] = True,
+    baselines: bool = True,
+    method: str = "auto",
+) -> PlanOutputs:
+    """Optimise, then compute the audiences, the frontier and the baselines.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        The curves table.
+    spec : PlanSpec
+    placements : DataFrame, optional
+        placement_id, inventory.
+    workspace : path, optional
+        For the historical baseline (the logging policy's mix).
+    frontier : bool or sequence of float
+        True: the default budgets (`frontier_budgets`); a sequence: these budgets.
+    baselines : bool
+        Compute the uniform and historical baselines.
+    method : str
+        Solver choice (see `optimize`).
+
+    Returns
+    -------
+    PlanOutputs
+    """
+    grid = build_grid(curves)
+    result = optimize(grid, spec, placements, method=method)
+    audiences = audiences_table(build_lp(grid, spec, placements), result.x)
+    table = None
+    if frontier is not False:
+        budgets = None if frontier is True else [float(b) for b in frontier]
+        table = plan_frontier(grid, spec, placements, budgets, method)
+    found: dict[str, dict[str, float]] = {}
+    if baselines:
+        budget = spec.budget if spec.budget is not None else result.totals["spend"]
+        found, notes = plan_baselines(curves, budget, placements, workspace)
+        result.notes.extend(notes)
+    return PlanOutputs(result=result, audiences=audiences, frontier=table, baselines=found)
+
+
+def default_plan_id(spec_bytes: bytes, curves: pd.DataFrame) -> str:
+    """``plan-<hash>`` of the spec's bytes and the curves' content."""
+    digest = hashlib.sha256(spec_bytes)
+    digest.update(pd.util.hash_pandas_object(curves, index=False).values.tobytes())
+    return f"plan-{digest.hexdigest()[:12]}"

@@ -1,0 +1,535 @@
+"""`Planner`: the facade a campaign planner uses, from raw logs to a `Plan`.
+
+Data flow: one workspace, one method per stage, in the order of DESIGN.md:
+`ingest` -> `build_profiles` -> `embed` -> `train` -> `segment` -> `curves`
+-> `plan` (-> `Plan.to_html`), plus `recommend` (top ads for one user) and
+`evaluate`. Each method checks its arguments (`ParameterError` naming the
+parameter, what is allowed and what it got), calls the stage function,
+logs, and returns the stage's summary. Stage modules are imported inside the
+methods, so ``import adopt`` loads neither torch, ray nor lightgbm.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.plan import Plan
+from adopt.planner_args import (
+    check_choice,
+    check_int,
+    check_positive,
+    select_campaigns,
+    spec_data,
+)
+from adopt.workspace import Workspace
+
+if TYPE_CHECKING:
+    from adopt.audiences import Rule, RuleSet, SegmentSummary
+    from adopt.curves import CurvesSummary
+    from adopt.embeddings import EmbedSummary
+    from adopt.ingest import IngestSummary
+    from adopt.profiles import ProfilesSummary
+    from adopt.response.card import ModelCard
+
+log = logging.getLogger("adopt")
+
+RESPONSE_MODELS = ("lightgbm", "bert")
+RANK_BY = {"clicks": "p_click", "conversions": "p_conversion", "revenue": "expected_revenue"}
+
+
+def _call(stage: str, func: Callable[..., Any], *args: Any, **options: Any) -> Any:
+    """Run a stage function with the options it knows, and log what it returned."""
+    known = inspect.signature(func).parameters
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        valid = sorted(
+            n
+            for n, p in known.items()
+            if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n != "workspace")
+        )
+        raise ParameterError(
+            f"Planner.{stage} got unknown option(s) {unknown}. Valid options: {valid}."
+        )
+    start = time.perf_counter()
+    log.info("planner: %s ...", stage)
+    summary = func(*args, **options)
+    log.info("planner: %s done in %.1f s", stage, time.perf_counter() - start)
+    return summary
+
+
+class Planner:
+    """From raw ad logs to a certified plan, in one workspace.
+
+    Parameters
+    ----------
+    workspace : path
+        The workspace folder (created when missing): warehouse.duckdb,
+        models/, curves/, plans/, reports/.
+
+    Examples
+    --------
+    >>> planner = adopt.Planner("ws")                       # doctest: +SKIP
+    >>> planner.ingest("data/"); planner.build_profiles()   # doctest: +SKIP
+    >>> planner.train(); planner.segment(k=12); planner.curves()  # doctest: +SKIP
+    >>> plan = planner.plan(budget=100_000, objective="conversions")  # doctest: +SKIP
+    """
+
+    def __init__(self, workspace: str | os.PathLike[str]) -> None:
+        if not isinstance(workspace, str | os.PathLike):
+            raise ParameterError(
+                f"The 'workspace' parameter of Planner must be a path. Got {workspace!r} instead."
+            )
+        self.workspace = Workspace(workspace).ensure()
+        self.run_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Planner({str(self.workspace.root)!r})"
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def ingest(self, data_dir: str | os.PathLike[str], **options: Any) -> IngestSummary:
+        """Validate input files and load them into the warehouse (`adopt.ingest.ingest`).
+
+        Parameters
+        ----------
+        data_dir : path
+            Folder with one file (or folder of files) per table of the input contract.
+        **options
+            Passed on, e.g. ``pseudonymize_salt``.
+
+        Returns
+        -------
+        IngestSummary
+            Rows read, loaded, replaced and dropped per table.
+        """
+        from adopt.ingest import ingest
+
+        if not Path(data_dir).is_dir():
+            raise ParameterError(
+                f"The 'data_dir' parameter of Planner.ingest must be a folder "
+                f"with one file per table. Got {str(data_dir)!r} instead."
+            )
+        return _call("ingest", ingest, data_dir, self.workspace.root, **options)
+
+    def build_profiles(self, **options: Any) -> ProfilesSummary:
+        """Build user_profiles, ad_history and training_examples (`adopt.profiles`).
+
+        Parameters
+        ----------
+        **options
+            Passed on, e.g. ``as_of``, ``memory_limit``.
+
+        Returns
+        -------
+        ProfilesSummary
+        """
+        from adopt.profiles import build_profiles
+
+        return _call("build_profiles", build_profiles, self.workspace.root, **options)
+
+    def embed(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        address: str | None = None,
+        **options: Any,
+    ) -> EmbedSummary:
+        """Embed ad creatives and user interests with BERT on Ray (`adopt.embeddings`).
+
+        Parameters
+        ----------
+        model : path, optional
+            A local BERT-family model folder (default: the bundled all-MiniLM-L6-v2).
+        address : str, optional
+            A Ray cluster to join (default: a local Ray).
+        **options
+            Passed on, e.g. ``batch_size``, ``actors``.
+
+        Returns
+        -------
+        EmbedSummary
+        """
+        from adopt.embeddings import embed_workspace
+
+        return _call(
+            "embed", embed_workspace, self.workspace.root, model=model, address=address, **options
+        )
+
+    def train(self, model: str = "lightgbm", **options: Any) -> ModelCard:
+        """Train a response model; `curves`, `evaluate` and `recommend` then use this run.
+
+        Parameters
+        ----------
+        model : str
+            "lightgbm" or "bert".
+        **options
+            Passed on, e.g. ``tune``, ``params``, ``run_id``, ``valid_days``.
+
+        Returns
+        -------
+        ModelCard
+            Metrics against the base rate, features, hyperparameters.
+        """
+        check_choice("Planner.train", "model", model, RESPONSE_MODELS)
+        from adopt.response.run import train_response
+
+        card = _call("train", train_response, self.workspace.root, model=model, **options)
+        self.run_id = card.run_id
+        return card
+
+    def evaluate(self, run_id: str | None = None) -> pd.DataFrame:
+        """Test metrics of a response model beside the base-rate predictor.
+
+        Parameters
+        ----------
+        run_id : str, optional
+            Default: the model trained here, else the latest.
+
+        Returns
+        -------
+        DataFrame
+            AUC, log loss, NE, calibration ... overall, per placement, cold-start ads.
+        """
+        from adopt.response.run import evaluate_response
+
+        return _call(
+            "evaluate", evaluate_response, self.workspace.root, run_id=run_id or self.run_id
+        )
+
+    def segment(
+        self,
+        k: int = 12,
+        min_size: int = 50,
+        rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
+        seed: int = 0,
+    ) -> SegmentSummary:
+        """Build audiences: k-means segments of the profiles, or a planner's SQL rules.
+
+        Parameters
+        ----------
+        k : int
+            Number of k-means segments.
+        min_size : int
+            Segments below this many users are merged or suppressed.
+        rules : path or rules, optional
+            Rule segments instead of k-means (see `adopt.audiences.rules`).
+        seed : int
+
+        Returns
+        -------
+        SegmentSummary
+        """
+        check_int("Planner.segment", "k", k, minimum=2)
+        check_int("Planner.segment", "min_size", min_size, minimum=1)
+        from adopt.audiences import segment_workspace
+
+        return _call(
+            "segment",
+            segment_workspace,
+            self.workspace.root,
+            k=k,
+            min_size=min_size,
+            rules=rules,
+            seed=seed,
+        )
+
+    def curves(self, run_id: str | None = None, max_k: int = 10, **options: Any) -> CurvesSummary:
+        """Response curves per campaign x segment x placement x k (`adopt.curves`).
+
+        Parameters
+        ----------
+        run_id : str, optional
+            The response model (default: the one trained here, else the latest).
+        max_k : int
+            Impression positions per user.
+        **options
+            Passed on, e.g. ``users_per_segment``, ``n_boot``, ``days``.
+
+        Returns
+        -------
+        CurvesSummary
+        """
+        check_int("Planner.curves", "max_k", max_k, minimum=1)
+        from adopt.curves import build_curves
+
+        return _call(
+            "curves",
+            build_curves,
+            self.workspace.root,
+            run_id=run_id or self.run_id,
+            max_k=max_k,
+            **options,
+        )
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(
+        self,
+        campaigns: Sequence[Any] | None = None,
+        budget: float | None = None,
+        objective: Any = None,
+        constraints: Sequence[Any] = (),
+        spec: Any = None,
+        integer_caps: bool | None = None,
+        frontier: bool | Sequence[float] = True,
+        *,
+        curves: pd.DataFrame | str | os.PathLike[str] | None = None,
+        placements: pd.DataFrame | str | os.PathLike[str] | None = None,
+        plan_id: str | None = None,
+        baselines: bool = True,
+        method: str = "auto",
+        save: bool = True,
+    ) -> Plan:
+        """Find the certified-optimal plan and write it to ``plans/<plan_id>/``.
+
+        Parameters
+        ----------
+        campaigns : sequence, optional
+            The campaigns to plan: campaign ids, or `adopt.CampaignBudget`
+            objects (which also add their spend limits and flight). Default:
+            every campaign in the curves.
+        budget : float, optional
+            Total spend ceiling; replaces the spec's.
+        objective : str, Objective or dict, optional
+            "clicks", "conversions", "revenue" or "reach", or
+            ``{"metric": ..., "target": ...}`` for the least spend that reaches
+            a target. Default: the spec's, else "conversions".
+        constraints : sequence
+            Constraint objects (`adopt.min_spend(...)`, `adopt.frequency_cap(3)`,
+            ...), added to the spec's.
+        spec : PlanSpec, dict or path, optional
+            A plan spec, or a TOML plan file (format: ``adopt/optimize/README.md``).
+        integer_caps : bool, optional
+            Integer frequency caps (default: the spec's, else False).
+        frontier : bool or sequence of float
+            Also solve the budget frontier: True for budgets around the plan's,
+            or the budgets to solve.
+        curves : DataFrame or path, optional
+            The curves table; default ``<workspace>/curves/curves.parquet``.
+        placements : DataFrame or path, optional
+            placement_id, inventory; default the workspace's when `curves` is
+            the workspace's.
+        plan_id : str, optional
+            Default: the spec's, else a hash of the spec and the curves.
+        baselines : bool
+            Evaluate the uniform and historical allocations at the same budget.
+        method : str
+            Solver: "auto", "structured", "highs", "highs-ds" or "highs-ipm".
+        save : bool
+            Write the plan folder under the workspace's ``plans/``.
+
+        Returns
+        -------
+        Plan
+
+        Raises
+        ------
+        ParameterError
+            An argument outside what it allows.
+        InputError
+            A bad plan file or curves table, or a constraint naming an unknown
+            campaign, segment or placement.
+        InfeasibleError
+            The constraints conflict (the message says which, and by how much).
+        """
+        from adopt.optimize.outputs import default_plan_id, solve_plan
+        from adopt.optimize.solve import METHODS
+        from adopt.optimize.spec import PlanSpec, parse_spec
+
+        where = "Planner.plan"
+        data = spec_data(
+            where, self._spec(spec), budget, objective, constraints, integer_caps, plan_id
+        )
+        check_choice(where, "method", method, METHODS)
+        table, placements_table, inputs = self._curves_inputs(curves, placements)
+        table, chosen, budgets = select_campaigns(where, table, campaigns)
+        data["constraints"] = (*data["constraints"], *budgets)
+        plan_spec: PlanSpec = parse_spec(data, source=where)
+        frontier = self._frontier(where, frontier)
+
+        outputs = solve_plan(
+            table,
+            plan_spec,
+            placements_table,
+            workspace=self.workspace.root if self.workspace.warehouse.exists() else None,
+            frontier=frontier,
+            baselines=baselines,
+            method=method,
+        )
+        spec_json = plan_spec.model_dump(mode="json")
+        pid = plan_spec.plan_id or default_plan_id(
+            json.dumps({"spec": spec_json, "campaigns": chosen}, sort_keys=True).encode(), table
+        )
+        inputs |= {"workspace": str(self.workspace.root), "campaigns": chosen, "spec": spec_json}
+        plan = Plan.from_outputs(pid, outputs, inputs)
+        if save:
+            plan.to_parquet(self.workspace.plans / pid)
+        log.info("planner: %r", plan)
+        return plan
+
+    def load_plan(self, plan_id: str) -> Plan:
+        """Read ``plans/<plan_id>/`` of this workspace.
+
+        Parameters
+        ----------
+        plan_id : str
+
+        Returns
+        -------
+        Plan
+        """
+        return Plan.load(self.workspace.plans / plan_id)
+
+    def _spec(self, spec: Any) -> Any:
+        from adopt.optimize.spec import PlanSpec, load_spec, parse_spec
+
+        if spec is None or isinstance(spec, PlanSpec):
+            return spec
+        if isinstance(spec, dict):
+            return parse_spec(spec, source="Planner.plan spec")
+        if isinstance(spec, str | os.PathLike):
+            if not Path(spec).is_file():
+                raise ParameterError(
+                    f"The 'spec' parameter of Planner.plan must be a PlanSpec, "
+                    f"a dict or an existing TOML file. Got {str(spec)!r} "
+                    "(no such file) instead."
+                )
+            return load_spec(spec)
+        raise ParameterError(
+            f"The 'spec' parameter of Planner.plan must be a PlanSpec, a dict "
+            f"or a path to a TOML file. Got {type(spec).__name__} instead."
+        )
+
+    def _curves_inputs(
+        self, curves: Any, placements: Any
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+        from adopt.optimize.curves import read_table
+
+        def table(value: Any, name: str) -> tuple[pd.DataFrame | None, str | None]:
+            if value is None or isinstance(value, pd.DataFrame):
+                return value, None if value is None else "DataFrame"
+            if isinstance(value, str | os.PathLike) and Path(value).is_file():
+                return read_table(str(value), name), str(Path(value).resolve())
+            raise ParameterError(
+                f"The '{name}' parameter of Planner.plan must be a DataFrame or "
+                f"a Parquet/CSV file. Got {value!r} instead."
+            )
+
+        if curves is None:
+            folder = self.workspace.root / "curves"
+            if not (folder / "curves.parquet").is_file():
+                raise WorkspaceError(
+                    f"{folder / 'curves.parquet'} is missing: run "
+                    "Planner.curves() first, or pass curves=."
+                )
+            curves = folder / "curves.parquet"
+            if placements is None and (folder / "placements.parquet").is_file():
+                placements = folder / "placements.parquet"
+        curves_table, curves_src = table(curves, "curves")
+        placements_table, placements_src = table(placements, "placements")
+        return curves_table, placements_table, {"curves": curves_src, "placements": placements_src}
+
+    @staticmethod
+    def _frontier(where: str, frontier: Any) -> bool | list[float]:
+        if isinstance(frontier, bool):
+            return frontier
+        if isinstance(frontier, Sequence) and not isinstance(frontier, str) and frontier:
+            return [check_positive(where, "frontier", b) for b in frontier]
+        raise ParameterError(
+            f"The 'frontier' parameter of {where} must be True, False or a "
+            f"list of positive budgets. Got {frontier!r} instead."
+        )
+
+    # -- recommendation -------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 5,
+        placement_id: str | None = None,
+        by: str = "revenue",
+        run_id: str | None = None,
+    ) -> pd.DataFrame:
+        """The top `k` ads for one user by predicted value (personalised recommendation).
+
+        Every ad is scored for the user's first impression at `placement_id`
+        (or at every placement, keeping each ad's best) with the response
+        model (`adopt.curves.predict_pairs`).
+
+        Parameters
+        ----------
+        user_id : str
+        k : int
+            How many ads.
+        placement_id : str, optional
+        by : str
+            Rank by expected "revenue", "conversions" or "clicks".
+        run_id : str, optional
+            The response model under ``models/`` (default: the one trained
+            here, else the latest).
+
+        Returns
+        -------
+        DataFrame
+            rank, ad_id, campaign_id, title, placement_id, p_click,
+            p_conversion, expected_revenue, best first.
+        """
+        where = "Planner.recommend"
+        check_int(where, "k", k, minimum=1)
+        check_choice(where, "by", by, tuple(RANK_BY))
+        from adopt.curves import predict_pairs
+        from adopt.warehouse import connect
+
+        with connect(self.workspace.root, read_only=True) as con:
+            known = con.execute(
+                "select count(*) from users where user_id = ?", [str(user_id)]
+            ).fetchone()[0]
+            ads = con.execute("select ad_id, campaign_id, title from ads order by ad_id").df()
+            places = (
+                con.execute("select placement_id from placements order by placement_id")
+                .df()["placement_id"]
+                .tolist()
+            )
+        if not known:
+            raise ParameterError(
+                f"The 'user_id' parameter of {where} must be a user of the "
+                f"warehouse. Got {user_id!r} instead."
+            )
+        if placement_id is not None:
+            check_choice(where, "placement_id", placement_id, tuple(places))
+            places = [placement_id]
+        ad_ids = np.repeat(ads["ad_id"].to_numpy(dtype=object), len(places))
+        place_ids = np.tile(np.asarray(places, dtype=object), len(ads))
+        # one row per ad x placement, the user's first impression (k = 1)
+        scored = predict_pairs(
+            self.workspace.root, run_id or self.run_id, str(user_id), ad_ids, place_ids, 1
+        )
+        best = (
+            scored.sort_values([RANK_BY[by], "ad_id"], ascending=[False, True])
+            .drop_duplicates("ad_id")
+            .head(k)
+            .drop(columns="campaign_id")
+        )
+        out = best.merge(ads, on="ad_id", how="left")
+        out.insert(0, "rank", range(1, len(out) + 1))
+        cols = [
+            "rank",
+            "ad_id",
+            "campaign_id",
+            "title",
+            "placement_id",
+            "p_click",
+            "p_conversion",
+            "expected_revenue",
+        ]
+        return out[cols].reset_index(drop=True)
