@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -30,6 +30,47 @@ from adopt.warehouse import (
 log = logging.getLogger("adopt")
 
 MARTS = ("user_profiles", "ad_history", "training_examples")
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    """The parameters of the profile models, checked on creation.
+
+    Parameters
+    ----------
+    prior_strength : float
+        Weight m of the beta prior in smoothed rates, in impressions (CTR) or
+        clicks (CVR): ``(clicks + m * prior_rate) / (impressions + m)``.
+    affinity_half_life_days : float
+        Age at which a behaviour or click counts half in category affinity.
+    click_window_hours, conversion_window_hours : float
+        Longest delay after an impression at which a click / conversion with no
+        impression_id is still attributed to it (>= 0).
+    interest_text_words : int
+        Most words in user_profiles.interest_text.
+
+    Raises
+    ------
+    InputError
+        When a value is out of range (the message names it).
+    """
+
+    prior_strength: float = 100.0
+    affinity_half_life_days: float = 30.0
+    click_window_hours: float = 24.0
+    conversion_window_hours: float = 168.0
+    interest_text_words: int = 40
+
+    def __post_init__(self) -> None:
+        for name in ("prior_strength", "affinity_half_life_days"):
+            _check_number(self, name)
+        for name in ("click_window_hours", "conversion_window_hours"):
+            _check_number(self, name, allow_zero=True)
+        words = self.interest_text_words
+        if isinstance(words, bool) or not isinstance(words, int) or words < 1:
+            raise InputError(
+                "parameters", "interest_text_words", f"must be a positive integer; got {words!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -57,16 +98,14 @@ def build_profiles(
     workspace: str | Path,
     *,
     as_of: str | datetime | None = None,
-    prior_strength: float = 100.0,
-    affinity_half_life_days: float = 30.0,
-    click_window_hours: float = 24.0,
-    conversion_window_hours: float = 168.0,
-    interest_text_words: int = 40,
+    params: ProfileParams | None = None,
     memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> ProfilesSummary:
     """Build user_profiles, ad_history and training_examples in the warehouse.
 
-    All models are rebuilt in one transaction: on failure the previous marts stay.
+    All models are rebuilt in one transaction: on failure the previous marts
+    stay. Each model logs a line with its rows and seconds as it finishes.
 
     Parameters
     ----------
@@ -75,19 +114,14 @@ def build_profiles(
     as_of : str or datetime, optional
         Reference time: events and behaviours after it are ignored, recency is
         measured to it. Default: the time of the last event.
-    prior_strength : float
-        Weight m of the beta prior in smoothed rates, in impressions (CTR) or
-        clicks (CVR): ``(clicks + m * prior_rate) / (impressions + m)``.
-    affinity_half_life_days : float
-        Age at which a behaviour or click counts half in category affinity.
-    click_window_hours, conversion_window_hours : float
-        Longest delay after an impression at which a click / conversion with no
-        impression_id is still attributed to it.
-    interest_text_words : int
-        Most words in user_profiles.interest_text.
+    params : ProfileParams, optional
+        Prior strength, affinity half-life, attribution windows and interest
+        text length; default ``ProfileParams()``.
     memory_limit : str, optional
-        DuckDB memory limit for the build, e.g. ``"8GB"`` (default: DuckDB's,
+        DuckDB memory limit for the build, e.g. ``"4GB"`` (default: DuckDB's,
         80% of the machine's memory); past it DuckDB spills to disk.
+    threads : int, optional
+        DuckDB worker threads for the build (default: one per core).
 
     Returns
     -------
@@ -99,19 +133,12 @@ def build_profiles(
     WorkspaceError
         When the warehouse or an input table is missing (run ``adopt ingest``).
     InputError
-        When a parameter is out of range or `as_of` is not a timestamp.
+        When `as_of` is not a timestamp, or `memory_limit` / `threads` are not
+        a size / a positive integer.
     """
     started = time.perf_counter()
-    with connect(workspace, memory_limit=memory_limit) as con:
-        when, stats = run_profile_models(
-            con,
-            as_of=as_of,
-            prior_strength=prior_strength,
-            affinity_half_life_days=affinity_half_life_days,
-            click_window_hours=click_window_hours,
-            conversion_window_hours=conversion_window_hours,
-            interest_text_words=interest_text_words,
-        )
+    with connect(workspace, memory_limit=memory_limit, threads=threads) as con:
+        when, stats = run_profile_models(con, params, as_of=as_of)
     return ProfilesSummary(
         workspace=Path(workspace).resolve(),
         as_of=when,
@@ -122,60 +149,47 @@ def build_profiles(
 
 def run_profile_models(
     con: duckdb.DuckDBPyConnection,
+    params: ProfileParams | None = None,
     *,
     as_of: str | datetime | None = None,
-    prior_strength: float = 100.0,
-    affinity_half_life_days: float = 30.0,
-    click_window_hours: float = 24.0,
-    conversion_window_hours: float = 168.0,
-    interest_text_words: int = 40,
     targets: list[str] | None = None,
 ) -> tuple[datetime, list[ModelStats]]:
-    """Validate the profile parameters and build the models on an open connection.
+    """Build the profile models on an open connection.
 
     The engine of :func:`build_profiles`, for any DuckDB connection holding
     the input tables (a workspace warehouse, or an in-memory database in tests).
-    Parameters are those of :func:`build_profiles`, plus `targets`: build only
-    these models and what they read (default: every model).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A writable connection holding the input tables.
+    params : ProfileParams, optional
+        Default ``ProfileParams()``.
+    as_of : str or datetime, optional
+        As in :func:`build_profiles`.
+    targets : list of str, optional
+        Build only these models and what they read (default: every model).
 
     Returns
     -------
     (datetime, list of ModelStats)
         The reference time used and the per-model stats.
     """
-    _check_positive("prior_strength", prior_strength)
-    _check_positive("affinity_half_life_days", affinity_half_life_days)
-    _check_positive("click_window_hours", click_window_hours, allow_zero=True)
-    _check_positive("conversion_window_hours", conversion_window_hours, allow_zero=True)
-    if (
-        isinstance(interest_text_words, bool)
-        or not isinstance(interest_text_words, int)
-        or (interest_text_words < 1)
-    ):
-        raise InputError(
-            "parameters",
-            "interest_text_words",
-            f"must be a positive integer; got {interest_text_words!r}",
-        )
+    params = ProfileParams() if params is None else params
     check_inputs(con)
     when = _as_of(con, as_of)
     log.info("profiles: building the SQL models as of %s", when)
     stats = run_models(
         con,
-        {
-            "as_of": when,
-            "prior_strength": float(prior_strength),
-            "affinity_half_life_days": float(affinity_half_life_days),
-            "click_window_hours": float(click_window_hours),
-            "conversion_window_hours": float(conversion_window_hours),
-            "interest_text_words": interest_text_words,
-        },
+        {"as_of": when, **asdict(params)},
         None if targets is None else models_for(targets),
     )
     return when, stats
 
 
-def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+def _check_number(params: ProfileParams, name: str, allow_zero: bool = False) -> None:
+    """Check a numeric field and store it as a float (the SQL parameters are doubles)."""
+    value = getattr(params, name)
     ok = (
         isinstance(value, int | float)
         and not isinstance(value, bool)
@@ -184,6 +198,7 @@ def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
     if not ok:
         allowed = "a number >= 0" if allow_zero else "a number > 0"
         raise InputError("parameters", name, f"must be {allowed}; got {value!r}")
+    object.__setattr__(params, name, float(value))
 
 
 def _as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> datetime:

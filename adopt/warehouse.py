@@ -3,8 +3,10 @@
 Ingest loads the input-contract tables (users, ads, placements, events,
 behaviors, campaigns) into ``<workspace>/warehouse.duckdb``; this module then
 builds the SQL models of ``sql/`` on top of them (staging -> features -> marts,
-one model per file, the file name is the table name) and reads results back
-for later stages (embeddings, response models, segments).
+one model per file, the file name is the table name; ``sql/macros/`` holds
+the SQL functions they share) and reads results back for later stages
+(embeddings, response models, segments). Every stage opens the warehouse with
+:func:`connect`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
 
-LAYERS = ("staging", "features", "marts")
+LAYERS = ("macros", "staging", "features", "marts")
+# Macros are SQL functions the models share (temporary: defined for the build,
+# never stored in the warehouse), so they come first.
+MACRO_LAYER = "macros"
 # Staging models are views: they clean the inputs one to one, and copying a
 # 10-million-row events table cost more than any feature built on it.
 VIEW_LAYERS = ("staging",)
@@ -35,11 +40,17 @@ INGEST_HINT = "run `adopt ingest DATA_DIR --workspace WS` first"
 _COMMENT = re.compile(r"--[^\n]*")
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MACRO = re.compile(r"\s*create\s+or\s+replace\s+temp(?:orary)?\s+macro\s+(\w+)\s*\(", re.I)
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
 @dataclass(frozen=True)
 class Model:
-    """One SQL model: a ``select`` whose result becomes the table `name`."""
+    """One SQL model: a ``select`` whose result becomes the table `name`.
+
+    In the macros layer, `sql` is instead the ``create or replace temp macro``
+    statement of the macro `name`.
+    """
 
     name: str
     layer: str
@@ -98,6 +109,10 @@ def discover_models(root: Path | None = None) -> list[Model]:
     models = {}
     for name, (layer, path, sql) in found.items():
         code = _COMMENT.sub("", sql)
+        if layer == MACRO_LAYER and _macro_name(code) != name:
+            raise WorkspaceError(
+                f"{path} must hold one statement `create or replace temp macro {name}(...) as ...`"
+            )
         words = set(_WORD.findall(code))
         depends = tuple(sorted(other for other in found if other != name and other in words))
         params = tuple(sorted(set(_PARAMETER.findall(code))))
@@ -128,6 +143,14 @@ def models_for(targets: list[str], models: list[Model] | None = None) -> list[Mo
     return [m for m in models if m.name in needed]
 
 
+def _macro_name(code: str) -> str | None:
+    """The name of the macro that `code` creates; None unless it is one such statement."""
+    match = _MACRO.match(code)
+    if match is None or ";" in code.strip().rstrip(";"):
+        return None
+    return match.group(1)
+
+
 def _build_order(models: dict[str, Model]) -> list[Model]:
     order: list[Model] = []
     done: set[str] = set()
@@ -144,9 +167,14 @@ def _build_order(models: dict[str, Model]) -> list[Model]:
 
 
 def connect(
-    workspace: str | Path, read_only: bool = False, *, memory_limit: str | None = None
+    workspace: str | Path,
+    read_only: bool = False,
+    *,
+    create: bool = False,
+    memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the workspace's warehouse.
+    """Open the workspace's warehouse, with UTC as the session time zone.
 
     Parameters
     ----------
@@ -154,20 +182,58 @@ def connect(
         Workspace folder.
     read_only : bool
         Open without write access (several readers may share the file).
+    create : bool
+        Create the workspace folder and the warehouse file when they do not
+        exist yet (ingest does).
     memory_limit : str, optional
-        DuckDB memory limit such as ``"8GB"`` (beyond it DuckDB spills to
-        disk); default DuckDB's, 80% of the machine's memory.
+        DuckDB memory limit such as ``"4GB"`` or ``"512MB"`` (beyond it DuckDB
+        spills to disk); default DuckDB's, 80% of the machine's memory.
+    threads : int, optional
+        DuckDB worker threads; default one per core.
 
     Raises
     ------
     WorkspaceError
-        When the warehouse file does not exist yet.
+        When the warehouse does not exist (and `create` is false), is locked
+        by another process, or is not a DuckDB database.
+    InputError
+        When `memory_limit` is not a size or `threads` not a positive integer.
     """
-    path = Workspace(workspace).warehouse
-    if not path.exists():
+    config = _settings(memory_limit, threads)
+    ws = Workspace(workspace)
+    path = ws.warehouse
+    if create:
+        ws.ensure()
+    elif not path.exists():
         raise WorkspaceError(f"no warehouse at {path}: {INGEST_HINT}")
-    config = {} if memory_limit is None else {"memory_limit": memory_limit}
-    return duckdb.connect(str(path), read_only=read_only, config=config)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise WorkspaceError(f"cannot open the warehouse {path}: {first}") from None
+    # Parquet TIMESTAMPTZ values become UTC wall time, whatever the machine's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _settings(memory_limit: str | None, threads: int | None) -> dict[str, str | int]:
+    """DuckDB settings from checked values (they reach DuckDB as config, never as SQL)."""
+    config: dict[str, str | int] = {}
+    if memory_limit is not None:
+        if not isinstance(memory_limit, str) or not _SIZE.fullmatch(memory_limit.strip()):
+            raise InputError(
+                "parameters",
+                "memory_limit",
+                f"must be a size such as '4GB', '512MB' or '1.5GiB'; got {memory_limit!r}",
+            )
+        config["memory_limit"] = memory_limit.strip()
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InputError(
+                "parameters", "threads", f"must be a positive integer; got {threads!r}"
+            )
+        config["threads"] = threads
+    return config
 
 
 def check_inputs(con: duckdb.DuckDBPyConnection) -> None:
@@ -202,7 +268,8 @@ def run_models(
 ) -> list[ModelStats]:
     """Build every model, in one transaction.
 
-    Staging models become views, the others tables (``create or replace``).
+    Macros are defined first (temporary, on this connection); staging models
+    become views, the others tables (``create or replace``).
     The parameters are bound into the models that use them (``$name``) and
     also written to the one-row table ``build_params``, which views read.
 
@@ -219,7 +286,8 @@ def run_models(
     Returns
     -------
     list of ModelStats
-        One per model, in build order. A log line per model gives the same.
+        One per table or view, in build order. A log line per model gives the
+        same (a macro's line says it is defined).
 
     Raises
     ------
@@ -227,14 +295,20 @@ def run_models(
         When a model uses a parameter missing from `params`, or a name in
         `params` is not an identifier.
     WorkspaceError
-        When an input table is missing. On any failure nothing is changed:
-        the tables of the previous build stay.
+        When an input table is missing, or a view or macro uses a parameter.
+        On any failure nothing is changed: the tables of the previous build
+        stay.
     """
     models = discover_models() if models is None else models
     for name in params:
         if not _WORD.fullmatch(name):
             raise InputError("parameters", name, "a parameter name must be an SQL identifier")
     for model in models:
+        if model.layer == MACRO_LAYER and model.parameters:
+            raise WorkspaceError(
+                f"SQL macro '{model.name}' cannot take ${model.parameters[0]}: "
+                "pass the value as an argument where a model calls it"
+            )
         if model.layer in VIEW_LAYERS and model.parameters:
             raise WorkspaceError(
                 f"SQL model '{model.name}' is a view and cannot take ${model.parameters[0]}: "
@@ -255,6 +329,10 @@ def run_models(
         columns = ", ".join(f"${p} as {p}" for p in params) or "null as no_parameters"
         con.execute(f"create or replace table {PARAMS_TABLE} as select {columns}", params)
         for model in models:
+            if model.layer == MACRO_LAYER:
+                con.execute(model.sql)
+                log.info("sql %-9s %-28s defined", model.layer, model.name)
+                continue
             started = time.perf_counter()
             kind, other = ("view", "table") if model.layer in VIEW_LAYERS else ("table", "view")
             # A model may have changed kind since the last build.

@@ -8,13 +8,18 @@ one process times:
 - ours, everything: `build_profiles` (adds the per-impression training_examples);
 - pandas: the core user_profiles columns (counts, spend, revenue, smoothed
   CTR/CVR, RFM, top categories) and ad_history, from input tables already in
-  memory (their loading is not timed).
+  memory (their loading is not timed);
+- with `--baseline-sql DIR`, the same two DuckDB builds from another version
+  of the models (e.g. the last commit's), run in turn with ours.
 
-It first checks that both give the same values, then prints medians of
-`--repeats` runs, the ratio and events per second.
+It first checks that DuckDB and pandas give the same values, then prints
+medians of `--repeats` runs (`--full-repeats` for the full builds), the ratios
+and events per second.
 
     python bench/profiles_bench.py                    # demo-size world, quick
     python bench/profiles_bench.py --users 300000     # ~10 million events
+    git archive HEAD sql | tar -x -C /tmp/base        # the last commit's models
+    python bench/profiles_bench.py --baseline-sql /tmp/base/sql
 """
 
 from __future__ import annotations
@@ -23,18 +28,23 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adopt.profiles import build_profiles, run_profile_models
+from adopt.profiles import ProfileParams, build_profiles
 from adopt.progress import setup_logging
-from adopt.warehouse import connect
+from adopt.warehouse import connect, discover_models, models_for, run_models
 
 OUT = Path(__file__).resolve().parent / "_out"
-PRIOR = 100.0  # build_profiles' default prior_strength
-HALF_LIFE = 30.0  # and affinity_half_life_days
+PARAMS = ProfileParams()  # build_profiles' defaults
+PRIOR = PARAMS.prior_strength
+HALF_LIFE = PARAMS.affinity_half_life_days
+# Columns that user_profiles and ad_history both have, compared to pandas'.
+TOTALS = ("impressions", "clicks", "conversions", "spend", "revenue")
+RATES = ("ctr_smoothed", "cvr_smoothed")
 ACTION_WEIGHT = {"purchase": 5.0, "cart": 3.0, "favorite": 2.0, "view": 1.0, "search": 1.0}
 
 
@@ -182,18 +192,7 @@ def check_agreement(ws: Path, ours: dict[str, pd.DataFrame]) -> None:
         up = con.execute("select * from user_profiles").df().set_index("user_id")
         ah = con.execute("select * from ad_history").df().set_index(["ad_id", "placement_id"])
     theirs_up = ours["user_profiles"].reindex(up.index)
-    for col in (
-        "impressions",
-        "clicks",
-        "conversions",
-        "spend",
-        "revenue",
-        "ctr_smoothed",
-        "cvr_smoothed",
-        "recency_days",
-        "frequency",
-        "monetary",
-    ):
+    for col in (*TOTALS, *RATES, "recency_days", "frequency", "monetary"):
         a, b = up[col].to_numpy(float), theirs_up[col].to_numpy(float)
         assert np.allclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True), f"user_profiles.{col}"
     for col in ("r_score", "f_score", "m_score"):
@@ -203,15 +202,7 @@ def check_agreement(ws: Path, ours: dict[str, pd.DataFrame]) -> None:
     assert same > 0.999, f"user_profiles.top_categories agree on {same:.2%} of users"
     theirs_ah = ours["ad_history"].reindex(ah.index)
     assert len(theirs_ah) == len(ours["ad_history"])
-    for col in (
-        "impressions",
-        "clicks",
-        "conversions",
-        "spend",
-        "revenue",
-        "ctr_smoothed",
-        "cvr_smoothed",
-    ):
+    for col in (*TOTALS, *RATES):
         a, b = ah[col].to_numpy(float), theirs_ah[col].to_numpy(float)
         assert np.allclose(a, b, rtol=1e-9, atol=1e-9), f"ad_history.{col}"
     assert (ah["campaign_id"] == theirs_ah["campaign_id"]).all(), "ad_history.campaign_id"
@@ -235,6 +226,67 @@ def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def build(ws: Path, as_of: pd.Timestamp, limit: str, sql: Path | None, targets: list[str]) -> None:
+    """Build `targets` (all models if empty) from the models in `sql` (default: ours)."""
+    models = discover_models(sql)
+    models = models_for(targets, models) if targets else models
+    with connect(ws, memory_limit=limit) as con:
+        run_models(con, {"as_of": as_of, **asdict(PARAMS)}, models)
+
+
+SUBSET = ["user_profiles", "ad_history"]
+PARTS = {"subset": "user_profiles + ad_history", "all": "all marts (+ training_examples)"}
+
+
+def run_in_turn(
+    ws: Path,
+    tables: dict[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    args: argparse.Namespace,
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Median (wall, CPU) per (contender, part), the contenders run in turn.
+
+    Taking turns spreads the load of a shared host over every contender alike.
+    """
+    versions = {"ours": None} if args.baseline_sql is None else {"baseline": args.baseline_sql}
+    versions.setdefault("ours", None)
+    full_repeats = args.repeats if args.full_repeats is None else args.full_repeats
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for i in range(max(args.repeats, full_repeats)):
+        jobs: list[tuple[str, str, Callable[[], object]]] = []
+        if i < args.repeats:
+            jobs.append(("pandas", "subset", lambda: pandas_profiles(tables, as_of)))
+        for name, sql in versions.items():
+            if i < args.repeats:
+                jobs.append(
+                    (name, "subset", lambda s=sql: build(ws, as_of, args.memory_limit, s, SUBSET))
+                )
+            if i < full_repeats:
+                jobs.append((name, "all", lambda s=sql: build(ws, as_of, args.memory_limit, s, [])))
+        for name, part, fn in jobs:
+            runs.setdefault((name, part), []).append(median_time(fn, 1))
+    return {k: tuple(statistics.median(x) for x in zip(*v, strict=True)) for k, v in runs.items()}
+
+
+def report(medians: dict[tuple[str, str], tuple[float, float]], n_events: int) -> None:
+    """Print the medians, pandas / DuckDB for each DuckDB version, and baseline / ours."""
+    print(f"\nmedians, {n_events:,} events (wall s, CPU s, events/s of wall)")
+    for (name, part), (wall, cpu) in medians.items():
+        print(f"  {name:<9} {PARTS[part]:<34} {wall:8.2f} {cpu:8.2f} {n_events / wall:12,.0f}")
+    pandas = medians["pandas", "subset"]
+    for name in ("baseline", "ours"):
+        if (name, "subset") in medians:
+            wall, cpu = medians[name, "subset"]
+            print(
+                f"  {name}: speed-up like for like (pandas / duckdb): "
+                f"wall {pandas[0] / wall:.2f}x, CPU {pandas[1] / cpu:.2f}x"
+            )
+    for part in PARTS:
+        if ("baseline", part) in medians:
+            (bw, bc), (ow, oc) = medians["baseline", part], medians["ours", part]
+            print(f"  baseline / ours, {PARTS[part]}: wall {bw / ow:.2f}x, CPU {bc / oc:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=6_000, help="users (300000: ~10M events)")
@@ -242,13 +294,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--full-repeats", type=int, default=None, help="default: --repeats")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory limit (shared hosts)")
+    parser.add_argument("--baseline-sql", type=Path, default=None, help="other models to time")
     args = parser.parse_args()
     setup_logging()
-    limit = args.memory_limit
 
     ws = prepare(args.users, args.ads, args.days, args.seed)
-    first = median_time(lambda: build_profiles(ws, memory_limit=limit), 1)
+    build_profiles(ws, memory_limit=args.memory_limit)
     with connect(ws, read_only=True) as con:
         as_of = pd.Timestamp(con.execute("select as_of from build_params").fetchone()[0])
     tables = load_inputs(ws)
@@ -258,30 +311,7 @@ def main() -> None:
         f"{len(tables['users']):,} users"
     )
     check_agreement(ws, pandas_profiles(tables, as_of))
-
-    def ours_subset() -> None:
-        with connect(ws, memory_limit=limit) as con:
-            run_profile_models(con, as_of=as_of, targets=["user_profiles", "ad_history"])
-
-    pandas = median_time(lambda: pandas_profiles(tables, as_of), args.repeats)
-    subset = median_time(ours_subset, args.repeats)
-    rebuilds = [
-        median_time(lambda: build_profiles(ws, as_of=as_of, memory_limit=limit), 1)
-        for _ in range(args.repeats - 1)
-    ]
-    everything = tuple(statistics.median(x) for x in zip(first, *rebuilds, strict=True))
-    print(f"\nmedian of {args.repeats} runs, {n_events:,} events (wall s, CPU s, events/s of wall)")
-    rows = [
-        ("pandas  user_profiles + ad_history", pandas),
-        ("duckdb  user_profiles + ad_history", subset),
-        ("duckdb  all marts (+ training_examples)", everything),
-    ]
-    for name, (wall, cpu) in rows:
-        print(f"  {name:<40} {wall:8.2f} {cpu:8.2f} {n_events / wall:12,.0f}")
-    print(
-        f"  speed-up, like for like (pandas / duckdb): wall {pandas[0] / subset[0]:.2f}x, "
-        f"CPU {pandas[1] / subset[1]:.2f}x"
-    )
+    report(run_in_turn(ws, tables, as_of, args), n_events)
 
 
 if __name__ == "__main__":

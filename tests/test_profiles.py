@@ -1,7 +1,9 @@
-"""build_profiles on a workspace: defaults, parameters, summary, CLI."""
+"""build_profiles on a workspace: defaults, parameters, DuckDB settings, log, summary, CLI."""
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 
 from adopt.cli import main
 from adopt.exceptions import InputError, WorkspaceError
-from adopt.profiles import ProfilesSummary, build_profiles
-from adopt.warehouse import create_input_tables, read_table
+from adopt.profiles import ProfileParams, ProfilesSummary, build_profiles
+from adopt.warehouse import connect, create_input_tables, read_table
 from adopt.workspace import Workspace
 
 
@@ -58,15 +60,61 @@ def test_as_of_cuts_the_marts(workspace: Path) -> None:
     [
         ({"as_of": "yesterday-ish"}, "'as_of': must be a timestamp"),
         ({"as_of": "2024-02-01T00:00+02:00"}, "'as_of': must be a timestamp without time zone"),
+        ({"memory_limit": "4 gigs"}, "'memory_limit': must be a size such as '4GB'"),
+        ({"memory_limit": "1GB'; set threads=64; --"}, "'memory_limit': must be a size"),
+        ({"threads": 0}, "'threads': must be a positive integer; got 0"),
+        ({"threads": "2"}, "'threads': must be a positive integer; got '2'"),
+    ],
+)
+def test_bad_arguments_are_named(workspace: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        build_profiles(workspace, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
         ({"prior_strength": 0}, "'prior_strength': must be a number > 0; got 0"),
         ({"affinity_half_life_days": -1.0}, "'affinity_half_life_days'"),
         ({"click_window_hours": "24"}, "'click_window_hours': must be a number >= 0"),
+        ({"conversion_window_hours": True}, "'conversion_window_hours': must be a number >= 0"),
         ({"interest_text_words": 0}, "'interest_text_words': must be a positive integer"),
     ],
 )
-def test_bad_parameters_are_named(workspace: Path, kwargs: dict, match: str) -> None:
+def test_bad_parameters_are_named(kwargs: dict, match: str) -> None:
     with pytest.raises(InputError, match=match):
-        build_profiles(workspace, **kwargs)
+        ProfileParams(**kwargs)
+
+
+def test_parameters_are_stored_as_floats() -> None:
+    params = ProfileParams(prior_strength=5, click_window_hours=0)
+    assert params.prior_strength == 5.0 and isinstance(params.prior_strength, float)
+    assert params.click_window_hours == 0.0 and params.interest_text_words == 40
+
+
+def test_memory_limit_and_threads_reach_duckdb(workspace: Path) -> None:
+    with connect(workspace, memory_limit="512MB", threads=1) as con:
+        settings = dict(
+            con.execute(
+                "select name, value from duckdb_settings() "
+                "where name in ('memory_limit', 'threads')"
+            ).fetchall()
+        )
+    assert settings["threads"] == "1"
+    assert settings["memory_limit"] in {"512.0 MB", "488.2 MiB"}
+
+
+def test_the_build_logs_each_model_with_rows_and_time(workspace: Path, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="adopt"):
+        summary = build_profiles(workspace, params=ProfileParams(prior_strength=10), threads=1)
+    lines = {
+        r.getMessage().split()[2]: r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("sql ")
+    }
+    assert re.search(r"training_examples +2 rows +\d+\.\ds$", lines["training_examples"])
+    assert lines["smoothed_rate"].endswith("defined")
+    assert len(summary.models) == len(lines) - 2  # the two macros have no rows
 
 
 def test_before_ingest(tmp_path: Path) -> None:

@@ -110,12 +110,60 @@ def test_a_model_defined_twice_is_refused(tmp_path: Path) -> None:
 def test_build_logs_one_line_per_model(workspace: Path, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="adopt"), connect(workspace) as con:
         _, stats = run_profile_models(con)
-    assert [s.name for s in stats] == [m.name for m in discover_models()]
+    models = discover_models()
+    assert [s.name for s in stats] == [m.name for m in models if m.layer != "macros"]
     marts = {s.name: s.rows for s in stats if s.layer == "marts"}
     assert marts == {"ad_history": 1, "training_examples": 2, "user_profiles": 2}
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sql ")]
-    assert len(lines) == len(stats)
+    assert len(lines) == len(models)
     assert any("user_profiles" in line and " 2 rows" in line for line in lines)
+    assert any("smoothed_rate" in line and line.endswith("defined") for line in lines)
+
+
+def test_macros_come_first_and_are_dependencies(workspace: Path, tmp_path: Path) -> None:
+    root = _write_models(
+        tmp_path,
+        {
+            "macros/twice.sql": "-- doubles\ncreate or replace temp macro twice(x) as 2 * x",
+            "staging/stg_one.sql": "select 21 as x",
+            "marts/answer.sql": "select twice(stg_one.x) as y from stg_one",
+            "marts/other.sql": "select 1 as z",
+        },
+    )
+    models = discover_models(root)
+    assert [m.name for m in models] == ["twice", "stg_one", "answer", "other"]
+    assert models[2].depends_on == ("stg_one", "twice")
+    assert [m.name for m in models_for(["answer"], models)] == ["twice", "stg_one", "answer"]
+    with connect(workspace) as con:
+        stats = run_models(con, {}, models)
+    assert [s.name for s in stats] == ["stg_one", "answer", "other"]
+    assert read_table(workspace, "answer")["y"].tolist() == [42]
+    # Temporary: the macro is not stored in the warehouse.
+    with connect(workspace) as con, pytest.raises(duckdb.Error, match="twice"):
+        con.execute("select twice(1)")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "create or replace temp macro doubled(x) as 2 * x",
+        "create macro twice(x) as 2 * x",
+        "select 2 as twice",
+        "create or replace temp macro twice(x) as 2 * x; drop table users",
+    ],
+)
+def test_a_macro_file_must_create_its_macro(tmp_path: Path, sql: str) -> None:
+    root = _write_models(tmp_path, {"macros/twice.sql": sql})
+    with pytest.raises(WorkspaceError, match=r"twice\.sql must hold one statement `create or "):
+        discover_models(root)
+
+
+def test_a_macro_cannot_take_parameters(workspace: Path, tmp_path: Path) -> None:
+    root = _write_models(
+        tmp_path, {"macros/shift.sql": "create or replace temp macro shift(x) as x + $days"}
+    )
+    with connect(workspace) as con, pytest.raises(WorkspaceError, match="macro 'shift'.*argument"):
+        run_models(con, {"days": 1}, discover_models(root))
 
 
 def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Path) -> None:
@@ -176,6 +224,29 @@ def test_a_missing_parameter_is_named(workspace: Path) -> None:
 def test_connect_without_a_warehouse(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="run `adopt ingest"):
         connect(tmp_path / "nothing")
+    with connect(tmp_path / "new", create=True) as con:
+        assert con.execute("select current_setting('TimeZone')").fetchone() == ("UTC",)
+    assert Workspace(tmp_path / "new").warehouse.exists()
+
+
+def test_connect_to_a_file_that_is_not_a_warehouse(tmp_path: Path) -> None:
+    Workspace(tmp_path).ensure().warehouse.write_text("not a database")
+    with pytest.raises(WorkspaceError, match=r"^cannot open the warehouse .*warehouse\.duckdb: "):
+        connect(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"memory_limit": "lots"}, "'memory_limit': must be a size such as '4GB'.*got 'lots'"),
+        ({"memory_limit": 4}, "'memory_limit': must be a size"),
+        ({"threads": -1}, "'threads': must be a positive integer; got -1"),
+        ({"threads": True}, "'threads': must be a positive integer; got True"),
+    ],
+)
+def test_connect_checks_the_duckdb_settings(workspace: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        connect(workspace, **kwargs)
 
 
 def test_missing_input_table_or_column(workspace: Path) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import duckdb
 
-from adopt.exceptions import WorkspaceError
 from adopt.ingest import validate
 from adopt.ingest.pseudonymize import check_salt, fingerprint
 from adopt.ingest.reader import Source, locate, read_raw
@@ -27,27 +26,10 @@ from adopt.ingest.summary import IngestSummary, TableSummary
 from adopt.ingest.tables import ensure_tables, log_ingest, stored_columns, write
 from adopt.progress import Progress
 from adopt.schema import TABLES
+from adopt.warehouse import connect
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
-
-
-def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file read-write, with UTC as the session time zone.
-
-    Raises
-    ------
-    WorkspaceError
-        The file is locked by another process or is not a DuckDB database.
-    """
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise WorkspaceError(f"cannot open the warehouse {path}: {first}") from None
-    # Parquet TIMESTAMPTZ values become UTC wall time, whatever the machine's zone.
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def ingest(
@@ -88,7 +70,7 @@ def ingest(
     sources = locate(source)
     ws = Workspace(workspace).ensure()
     existed = ws.warehouse.exists()
-    con = connect(ws.warehouse)
+    con = connect(ws.root, create=True)
     committed = False
     try:
         check_salt(con, pseudonymize_salt)

@@ -5,33 +5,21 @@
 
 with
 
-events as (
-    select * from stg_events
-),
-
-steps as (
-    select
-        events.ad_id,
-        events.placement_id,
-        date_trunc('day', events.ts) as day_start,
-        count(*) filter (where events.event = 'impression') as impressions,
-        count(*) filter (where events.event = 'click') as clicks,
-    from events
-    where events.event in ('impression', 'click')
-    group by events.ad_id, events.placement_id, day_start
+daily as (
+    select * from int_ad_placement_daily
 ),
 
 final as (
     select
-        steps.ad_id,
-        steps.placement_id,
-        steps.day_start,
-        (coalesce(sum(steps.impressions) over before, 0))::bigint as impressions,
-        (coalesce(sum(steps.clicks) over before, 0))::bigint as clicks,
-    from steps
+        daily.ad_id,
+        daily.placement_id,
+        daily.day_start,
+        (coalesce(sum(daily.impressions) over before, 0))::bigint as impressions,
+        (coalesce(sum(daily.clicks) over before, 0))::bigint as clicks,
+    from daily
     window before as (
-        partition by steps.ad_id, steps.placement_id
-        order by steps.day_start
+        partition by daily.ad_id, daily.placement_id
+        order by daily.day_start
         rows between unbounded preceding and 1 preceding
     )
 )

@@ -9,20 +9,19 @@
 
 with
 
-events as (
-    select * from stg_events
+daily as (
+    select * from int_ad_placement_daily
 ),
 
 steps as (
     select
-        events.ad_id,
-        date_trunc('day', events.ts) as day_start,
-        min(events.ts) filter (where events.event = 'impression') as first_impression_ts,
-        count(*) filter (where events.event = 'impression') as impressions,
-        count(*) filter (where events.event = 'click') as clicks,
-    from events
-    where events.event in ('impression', 'click')
-    group by events.ad_id, day_start
+        daily.ad_id,
+        daily.day_start,
+        sum(daily.impressions) as impressions,
+        sum(daily.clicks) as clicks,
+        min(daily.first_impression_ts) as first_impression_ts,
+    from daily
+    group by daily.ad_id, daily.day_start
 ),
 
 final as (

@@ -8,18 +8,17 @@
 
 with
 
-events as (
-    select * from stg_events
+daily as (
+    select * from int_ad_placement_daily
 ),
 
 steps as (
     select
-        date_trunc('day', events.ts) as day_start,
-        count(*) filter (where events.event = 'impression') as impressions,
-        count(*) filter (where events.event = 'click') as clicks,
-    from events
-    where events.event in ('impression', 'click')
-    group by day_start
+        daily.day_start,
+        sum(daily.impressions) as impressions,
+        sum(daily.clicks) as clicks,
+    from daily
+    group by daily.day_start
 ),
 
 final as (

@@ -3,8 +3,8 @@
 -- Parameters: none.
 -- training_examples joins it with a strict `<` (ASOF), so a row counts only
 -- what happened before an impression. affinity_weight is the running total
--- of interest weight (behaviour action weights + 2 per ad click), the
--- denominator of the user's category affinity.
+-- of the user's interest signals in all categories (int_user_interest_signals),
+-- the denominator of the user's category affinity.
 
 with
 
@@ -14,6 +14,10 @@ events as (
 
 behaviors as (
     select * from stg_behaviors
+),
+
+interest as (
+    select * from int_user_interest_signals
 ),
 
 activity as (
@@ -28,12 +32,20 @@ activity as (
         behaviors.user_id,
         behaviors.ts,
         behaviors.action as kind,
-        case when behaviors.category is not null then behaviors.action_weight else 0.0 end
-            as weight,
+        0.0 as weight,
     from behaviors
+    union all
+    select
+        interest.user_id,
+        interest.ts,
+        'interest' as kind,
+        interest.weight,
+    from interest
 ),
 
--- One aggregate over both sources: cheaper than aggregating each and joining.
+-- One aggregate over all sources: cheaper than aggregating each and joining.
+-- Every interest signal is a behaviour or click at the same time, so its
+-- rows add no (user_id, ts) of their own.
 steps as (
     select
         activity.user_id,
@@ -46,8 +58,7 @@ steps as (
         count(*) filter (where activity.kind = 'favorite') as favorites,
         count(*) filter (where activity.kind = 'purchase') as purchases,
         count(*) filter (where activity.kind = 'search') as searches,
-        sum(activity.weight) + 2.0 * count(*) filter (where activity.kind = 'click')
-            as affinity_weight,
+        sum(activity.weight) as affinity_weight,
     from activity
     group by activity.user_id, activity.ts
 ),

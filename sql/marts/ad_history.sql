@@ -80,15 +80,17 @@ final as (
         per_ad_placement.conversions,
         per_ad_placement.spend,
         per_ad_placement.revenue,
-        least(
-            (per_ad_placement.clicks + $prior_strength * placement_rates.placement_ctr)
-                / (per_ad_placement.impressions + $prior_strength),
-            1.0
+        smoothed_rate(
+            per_ad_placement.clicks,
+            per_ad_placement.impressions,
+            placement_rates.placement_ctr,
+            $prior_strength
         ) as ctr_smoothed,
-        least(
-            (per_ad_placement.conversions + $prior_strength * placement_rates.placement_cvr)
-                / (per_ad_placement.clicks + $prior_strength),
-            1.0
+        smoothed_rate(
+            per_ad_placement.conversions,
+            per_ad_placement.clicks,
+            placement_rates.placement_cvr,
+            $prior_strength
         ) as cvr_smoothed,
         per_ad_placement.first_seen,
         per_ad_placement.last_seen,

@@ -145,10 +145,11 @@ final as (
         history.user_prior_impressions,
         history.user_prior_clicks,
         history.user_prior_conversions,
-        least(
-            (history.user_prior_clicks + $prior_strength * history.prior_ctr)
-                / (history.user_prior_impressions + $prior_strength),
-            1.0
+        smoothed_rate(
+            history.user_prior_clicks,
+            history.user_prior_impressions,
+            history.prior_ctr,
+            $prior_strength
         ) as user_ctr_smoothed,
         history.user_seconds_since_last_click,
         history.user_prior_views,
@@ -159,17 +160,19 @@ final as (
         history.user_category_affinity,
         history.ad_prior_impressions,
         history.ad_prior_clicks,
-        least(
-            (history.ad_prior_clicks + $prior_strength * history.prior_ctr)
-                / (history.ad_prior_impressions + $prior_strength),
-            1.0
+        smoothed_rate(
+            history.ad_prior_clicks,
+            history.ad_prior_impressions,
+            history.prior_ctr,
+            $prior_strength
         ) as ad_ctr_smoothed,
         history.ad_placement_prior_impressions,
         history.ad_placement_prior_clicks,
-        least(
-            (history.ad_placement_prior_clicks + $prior_strength * history.prior_ctr)
-                / (history.ad_placement_prior_impressions + $prior_strength),
-            1.0
+        smoothed_rate(
+            history.ad_placement_prior_clicks,
+            history.ad_placement_prior_impressions,
+            history.prior_ctr,
+            $prior_strength
         ) as ad_placement_ctr_smoothed,
         history.ad_age_days,
         users.age_band,

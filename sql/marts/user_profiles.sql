@@ -142,15 +142,11 @@ per_user as (
 rated as (
     select
         per_user.*,
-        least(
-            (per_user.clicks + $prior_strength * population.pop_ctr)
-                / (per_user.impressions + $prior_strength),
-            1.0
+        smoothed_rate(
+            per_user.clicks, per_user.impressions, population.pop_ctr, $prior_strength
         ) as ctr_smoothed,
-        least(
-            (per_user.conversions + $prior_strength * population.pop_cvr)
-                / (per_user.clicks + $prior_strength),
-            1.0
+        smoothed_rate(
+            per_user.conversions, per_user.clicks, population.pop_cvr, $prior_strength
         ) as cvr_smoothed,
         (epoch($as_of::timestamp) - epoch(per_user.last_active_ts)) / 86400.0 as recency_days,
     from per_user
@@ -160,24 +156,10 @@ rated as (
 scored as (
     select
         rated.*,
-        case
-            when rated.recency_days is null then 1
-            else least(5, 1 + floor(5 * percent_rank() over (
-                partition by rated.recency_days is null order by rated.recency_days desc
-            )))
-        end as r_score,
-        case
-            when rated.frequency = 0 then 1
-            else least(5, 1 + floor(5 * percent_rank() over (
-                partition by rated.frequency = 0 order by rated.frequency
-            )))
-        end as f_score,
-        case
-            when rated.monetary = 0 then 1
-            else least(5, 1 + floor(5 * percent_rank() over (
-                partition by rated.monetary = 0 order by rated.monetary
-            )))
-        end as m_score,
+        -- The more recent, the higher the score: rank by minus the age.
+        quintile_score(-rated.recency_days, rated.recency_days is not null) as r_score,
+        quintile_score(rated.frequency, rated.frequency <> 0) as f_score,
+        quintile_score(rated.monetary, rated.monetary <> 0) as m_score,
     from rated
 ),
 

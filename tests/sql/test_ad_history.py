@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from adopt.profiles import run_profile_models
+from adopt.profiles import ProfileParams, run_profile_models
 
 
 def test_hand_world(warehouse, hand_world) -> None:
     con = warehouse(hand_world)
-    run_profile_models(con, prior_strength=1.0)
+    run_profile_models(con, ProfileParams(prior_strength=1.0))
     got = con.execute("select * from ad_history order by ad_id").df()
     # Placement p1: 3 impressions, 2 clicks, 1 conversion: ctr 2/3, cvr 1/2.
     expect = pd.DataFrame(

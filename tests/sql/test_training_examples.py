@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from adopt.profiles import run_profile_models
+from adopt.profiles import ProfileParams, run_profile_models
 
 LABELS = ["clicked", "converted"]
 
@@ -16,7 +16,7 @@ def _examples(con) -> pd.DataFrame:
 
 def test_hand_world(warehouse, hand_world) -> None:
     con = warehouse(hand_world)
-    run_profile_models(con, prior_strength=1.0)
+    run_profile_models(con, ProfileParams(prior_strength=1.0))
     got = _examples(con).set_index("impression_key")
     assert list(got.index) == ["i1", "i2", "i3"]
     # i3's click came 7 days later, past the 24 h window; i2's conversion had no
@@ -127,3 +127,33 @@ def test_future_events_do_not_change_past_features(warehouse, random_world, seed
     pd.testing.assert_frame_equal(new.loc[old.index, features], old[features])
     # Labels may change (late clicks), and the burst does click some impressions.
     assert new["clicked"].sum() > old["clicked"].sum()
+
+
+def test_category_affinity_counts_only_category_signals(warehouse, hand_world) -> None:
+    # u1 clicks an ad without a category: not an interest signal, so it must
+    # not dilute the share of books (numerator and denominator alike).
+    hand_world["ads"].append({"ad_id": "a3", "campaign_id": "c2", "title": "Mystery box"})
+    base = {"user_id": "u1", "placement_id": "p1"}
+    hand_world["events"] += [
+        {
+            **base,
+            "ts": "2024-01-06 12:00",
+            "ad_id": "a3",
+            "event": "impression",
+            "impression_id": "i8",
+        },
+        {**base, "ts": "2024-01-06 12:01", "ad_id": "a3", "event": "click", "impression_id": "i8"},
+        {
+            **base,
+            "ts": "2024-01-07 10:00",
+            "ad_id": "a1",
+            "event": "impression",
+            "impression_id": "i9",
+        },
+    ]
+    con = warehouse(hand_world)
+    run_profile_models(con)
+    got = _examples(con).set_index("impression_key")
+    # Before i9, u1's books signals: the i1 click (2) and a purchase (5); toys: a search (1).
+    assert got.loc["i9", "user_category_affinity"] == pytest.approx(7 / 8)
+    assert got.loc["i9", "user_prior_clicks"] == 2

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from adopt.profiles import run_profile_models
+from adopt.profiles import ProfileParams, run_profile_models
 
 
 @pytest.fixture
 def profiles(warehouse, hand_world) -> pd.DataFrame:
     con = warehouse(hand_world)
-    run_profile_models(con, prior_strength=1.0)
+    run_profile_models(con, ProfileParams(prior_strength=1.0))
     return con.execute("select * from user_profiles order by user_id").df().set_index("user_id")
 
 
@@ -69,14 +69,14 @@ def test_category_affinity_and_interest_text(profiles: pd.DataFrame) -> None:
 
 def test_interest_text_is_cut_to_the_word_limit(warehouse, hand_world) -> None:
     con = warehouse(hand_world)
-    run_profile_models(con, interest_text_words=4)
+    run_profile_models(con, ProfileParams(interest_text_words=4))
     text = con.execute("select interest_text from user_profiles where user_id = 'u1'").fetchone()
     assert text[0] == "interests: books, toys. recent:"
 
 
 def test_as_of_cuts_later_activity(warehouse, hand_world) -> None:
     con = warehouse(hand_world)
-    run_profile_models(con, as_of="2024-01-01 12:00", prior_strength=1.0)
+    run_profile_models(con, ProfileParams(prior_strength=1.0), as_of="2024-01-01 12:00")
     rows = con.execute(
         "select user_id, impressions, clicks, recency_days from user_profiles order by user_id"
     ).fetchall()
