@@ -11,99 +11,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from adopt.exceptions import AdoptError, ParameterError
+from adopt import commands
+from adopt.exceptions import AdoptError
 from adopt.progress import setup_logging
 
 EXIT_BAD_INPUT = 2
-
-
-def _cmd_generate(args: argparse.Namespace) -> None:
-    from adopt.synth import generate_world
-
-    summary = generate_world(
-        args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed
-    )
-    print(summary)
-
-
-def _cmd_ingest(args: argparse.Namespace) -> None:
-    from adopt.ingest import ingest
-
-    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
-    print(summary)
-
-
-def _cmd_import(args: argparse.Namespace) -> None:
-    from adopt.importers import import_dataset
-
-    print(
-        import_dataset(
-            args.format, args.src, args.out, cpm=args.cpm, memory_limit=args.memory_limit
-        )
-    )
-
-
-def _cmd_profiles(args: argparse.Namespace) -> None:
-    from adopt.profiles import build_profiles
-
-    print(build_profiles(args.workspace, as_of=args.as_of))
-
-
-def _cmd_embed(args: argparse.Namespace) -> None:
-    from adopt.embeddings import embed_workspace
-
-    print(
-        embed_workspace(
-            args.workspace,
-            model=args.model,
-            address=args.address,
-            batch_size=args.batch_size,
-            actors=args.actors,
-        )
-    )
-
-
-def _cmd_train(args: argparse.Namespace) -> None:
-    from adopt.response.run import train_response
-
-    card = train_response(
-        args.workspace,
-        model=args.model,
-        run_id=args.run_id,
-        tune=args.tune,
-        num_trials=args.trials,
-        downsample_rate=args.downsample_rate,
-        seed=args.seed,
-    )
-    print(card.to_markdown())
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from adopt.response.run import evaluate_response
-
-    print(evaluate_response(args.workspace, run_id=args.run_id).to_string(index=False))
-
-
-def _cmd_plan(args: argparse.Namespace) -> None:
-    from adopt.optimize import plan_from_files, plan_from_workspace
-    from adopt.workspace import Workspace
-
-    if args.curves:
-        out_root = args.out or (Workspace(args.workspace).plans if args.workspace else "plans")
-        plan_id, folder = plan_from_files(
-            args.curves, args.config, out_root, args.placements, method=args.method
-        )
-    elif args.workspace:
-        plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method)
-    else:
-        raise ParameterError("adopt plan needs --workspace WS or --curves FILE. Got neither.")
-    print(f"plan {plan_id} written to {folder}")
-
-
-def _cmd_demo(args: argparse.Namespace) -> None:
-    from adopt.demo import run_demo
-
-    run_demo(args.workspace, users=args.users, ads=args.ads, days=args.days, seed=args.seed)
 
 
 def _add_world_size(p: argparse.ArgumentParser, users: int, ads: int, days: int) -> None:
@@ -128,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("generate", _cmd_generate, "write a synthetic world (input contract + truth/)")
+    p = add("generate", commands.cmd_generate, "write a synthetic world (input contract + truth/)")
     p.add_argument("--out", required=True, help="folder to write the world to")
     _add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
 
-    p = add("ingest", _cmd_ingest, "validate input files and load them into the warehouse")
+    p = add("ingest", commands.cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument(
@@ -144,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from adopt.importers import DEFAULT_CPM, FORMATS
 
-    p = add("import", _cmd_import, "convert a public data set into the input contract")
+    p = add("import", commands.cmd_import, "convert a public data set into the input contract")
     p.add_argument("format", choices=FORMATS, help="the data set's layout")
     p.add_argument("src", help="the data set folder or file, as its publisher distributes it")
     p.add_argument("--out", required=True, help="output data folder (replaced on success)")
@@ -155,18 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-limit", default="2GB", help="DuckDB memory limit; larger work spills to disk"
     )
 
-    p = add("profiles", _cmd_profiles, "build user profiles, ad history and training examples")
+    p = add("profiles", commands.cmd_profiles,
+            "build user profiles, ad history and training examples")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
+    p.add_argument("--memory-limit", default=None,
+                   help="DuckDB memory limit, e.g. 4GB (larger work spills to disk)")
+    p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all)")
 
-    p = add("embed", _cmd_embed, "embed ad creatives and user interests (BERT on Ray, cached)")
+    p = add("embed", commands.cmd_embed,
+            "embed ad creatives and user interests (BERT on Ray, cached)")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--model", default=None, help="local BERT model folder (default: MiniLM)")
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
     p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
     p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
 
-    p = add("train", _cmd_train, "train a calibrated response model (LightGBM or BERT)")
+    p = add("train", commands.cmd_train, "train a calibrated response model (LightGBM or BERT)")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
     p.add_argument("--run-id", default=None, help="run id (reuse one to resume a BERT run)")
@@ -175,11 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--downsample-rate", type=float, default=None, help="share of negatives kept")
     p.add_argument("--seed", type=int, default=0)
 
-    p = add("evaluate", _cmd_evaluate, "score a trained response model on the test days")
+    p = add("evaluate", commands.cmd_evaluate, "score a trained response model on the test days")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run-id", default=None, help="run to score (default: the latest)")
 
-    p = add("plan", _cmd_plan, "optimise spend, impressions and frequency caps; write a plan")
+    p = add("plan", commands.cmd_plan,
+            "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
     p.add_argument("--workspace", default=None, help="workspace: reads its curves, writes plans/")
     p.add_argument("--curves", default=None, help="a curves table (Parquet/CSV) instead")
@@ -191,8 +109,59 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "structured", "highs", "highs-ds", "highs-ipm"),
         help="solver (default auto: the structured exact method, HiGHS as fallback)",
     )
+    p.add_argument("--no-frontier", dest="frontier", action="store_false",
+                   help="skip the budget frontier")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the uniform and historical baselines")
 
-    p = add("demo", _cmd_demo, "generate the demo world and run every stage on it")
+    p = add("segment", commands.cmd_segment, "build audience segments (k-means or SQL rules)")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--k", type=int, default=12, help="k-means segments (default 12)")
+    p.add_argument("--min-size", type=int, default=50,
+                   help="smaller segments are merged or suppressed (default 50)")
+    p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
+    p.add_argument("--exclusive", action="store_true",
+                   help="with --rules: a user joins the first rule that matches only")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add("curves", commands.cmd_curves,
+            "response curves per campaign x segment x placement x k (model or aggregates)")
+    p.add_argument("--workspace", default=None, help="workspace: model-based curves")
+    p.add_argument("--model", default=None, help="response model run id (default: the latest)")
+    p.add_argument("--max-k", type=int, default=10, help="impression positions (default 10)")
+    p.add_argument("--users-per-segment", type=int, default=300,
+                   help="users sampled per segment (default 300)")
+    p.add_argument("--bootstrap", type=int, default=30, help="bootstrap resamples (default 30)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aggregates", default=None,
+                   help="fit curves to aggregate performance (Parquet/CSV) instead")
+    p.add_argument("--out", default=None, help="curves file to write (with --aggregates)")
+    p.add_argument("--positions", type=int, default=5, help="positions k (with --aggregates)")
+
+    p = add("report", commands.cmd_report, "write a self-contained HTML report of a plan")
+    p.add_argument("--plan", required=True, help="the plan folder (WS/plans/<plan_id>)")
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--workspace", default=None, help="workspace (default: the plan's)")
+    p.add_argument("--min-segment-size", type=int, default=50,
+                   help="smaller segments are not shown individually (default 50)")
+    p.add_argument("--export", default=None, help="also write CSV/Parquet/JSON exports here")
+
+    p = add("score", commands.cmd_score,
+            "score a plan on a synthetic world's ground truth (vs oracle, uniform, historical)")
+    p.add_argument("--world", required=True, help="the world folder (with truth/)")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--plan", required=True, help="the plan folder")
+
+    p = add("run", commands.cmd_run, "run the whole pipeline under a run id (retry-safe)")
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--config", required=True, help="plan file (TOML)")
+    p.add_argument("--data", default=None, help="input files to ingest first")
+    p.add_argument("--run-id", default=None, help="run id (reuse one to resume)")
+    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
+    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
+    p.add_argument("--force", action="store_true", help="rerun stages already done")
+
+    p = add("demo", commands.cmd_demo, "generate the demo world and run every stage on it")
     p.add_argument("--workspace", default="demo_workspace", help="workspace folder")
     _add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
     return parser

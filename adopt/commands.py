@@ -1,0 +1,153 @@
+"""What each `adopt` subcommand does: parse-free functions that call the library.
+
+`adopt.cli` builds the parser and maps each subcommand to one function here;
+each imports its stage lazily so `adopt --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from adopt.exceptions import ParameterError
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from adopt.synth import generate_world
+
+    summary = generate_world(
+        args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed
+    )
+    print(summary)
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from adopt.ingest import ingest
+
+    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
+    print(summary)
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    from adopt.importers import import_dataset
+
+    print(
+        import_dataset(
+            args.format, args.src, args.out, cpm=args.cpm, memory_limit=args.memory_limit
+        )
+    )
+
+
+def cmd_profiles(args: argparse.Namespace) -> None:
+    from adopt.profiles import build_profiles
+
+    print(build_profiles(args.workspace, as_of=args.as_of, memory_limit=args.memory_limit,
+                         threads=args.threads))
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from adopt.embeddings import embed_workspace
+
+    print(
+        embed_workspace(
+            args.workspace,
+            model=args.model,
+            address=args.address,
+            batch_size=args.batch_size,
+            actors=args.actors,
+        )
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from adopt.response.run import train_response
+
+    card = train_response(
+        args.workspace,
+        model=args.model,
+        run_id=args.run_id,
+        tune=args.tune,
+        num_trials=args.trials,
+        downsample_rate=args.downsample_rate,
+        seed=args.seed,
+    )
+    print(card.to_markdown())
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from adopt.response.run import evaluate_response
+
+    print(evaluate_response(args.workspace, run_id=args.run_id).to_string(index=False))
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from adopt.optimize import plan_from_files, plan_from_workspace
+    from adopt.workspace import Workspace
+
+    if args.curves:
+        out_root = args.out or (Workspace(args.workspace).plans if args.workspace else "plans")
+        plan_id, folder = plan_from_files(
+            args.curves, args.config, out_root, args.placements, method=args.method,
+            workspace=args.workspace, frontier=args.frontier, baselines=args.baselines,
+        )
+    elif args.workspace:
+        plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method,
+                                              frontier=args.frontier, baselines=args.baselines)
+    else:
+        raise ParameterError("adopt plan needs --workspace WS or --curves FILE. Got neither.")
+    print(f"plan {plan_id} written to {folder}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from adopt.demo import run_demo
+
+    run_demo(args.workspace, users=args.users, ads=args.ads, days=args.days, seed=args.seed)
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    from adopt.audiences import segment_workspace
+
+    print(segment_workspace(args.workspace, k=args.k, min_size=args.min_size, rules=args.rules,
+                            seed=args.seed, exclusive=True if args.exclusive else None))
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    if args.aggregates:
+        from adopt.curves import curves_from_aggregates
+
+        if not args.out:
+            raise ParameterError("adopt curves --aggregates FILE needs --out FILE.")
+        curves_from_aggregates(args.aggregates, args.out, positions=args.positions)
+        print(f"curves written to {args.out}")
+        return
+    if not args.workspace:
+        raise ParameterError("adopt curves needs --workspace WS or --aggregates FILE. Got neither.")
+    from adopt.curves import build_curves
+
+    print(build_curves(args.workspace, run_id=args.model, max_k=args.max_k,
+                       users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
+                       seed=args.seed))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from adopt.report import build_report, export_plan
+
+    out = build_report(args.plan, args.out, workspace=args.workspace,
+                       min_segment_size=args.min_segment_size)
+    print(f"report written to {out}")
+    if args.export:
+        export_plan(args.plan, args.export, workspace=args.workspace,
+                    min_segment_size=args.min_segment_size)
+        print(f"exports written to {args.export}")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from adopt.scoring import score_plan
+
+    print(score_plan(args.world, args.workspace, args.plan))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from adopt.pipeline import run_pipeline
+
+    print(run_pipeline(args.workspace, args.config, data_dir=args.data, run_id=args.run_id,
+                       address=args.address, model=args.model, force=args.force))
