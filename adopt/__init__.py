@@ -21,8 +21,6 @@ stays fast and loads neither torch, ray nor lightgbm.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from adopt.exceptions import (
@@ -57,6 +55,7 @@ _LAZY = {
     "min_spend": "adopt.optimize.spec",
     "target_cpa": "adopt.optimize.spec",
     "target_roas": "adopt.optimize.spec",
+    "ProfileParams": "adopt.profiles",
     "build_profiles": "adopt.profiles",
     "generate_world": "adopt.synth",
     "load_truth": "adopt.synth",
@@ -78,6 +77,7 @@ __all__ = [
     "PlanComparison",
     "PlanSpec",
     "Planner",
+    "ProfileParams",
     "SpendLimit",
     "TargetRatio",
     "WorkspaceError",
@@ -85,7 +85,6 @@ __all__ = [
     "build_profiles",
     "frequency_cap",
     "generate_world",
-    "ingest",
     "load_spec",
     "load_truth",
     "max_share",
@@ -117,30 +116,8 @@ if TYPE_CHECKING:
     from adopt.plan import Plan
     from adopt.plan_compare import PlanComparison
     from adopt.planner import Planner
-    from adopt.profiles import build_profiles
+    from adopt.profiles import ProfileParams, build_profiles
     from adopt.synth import generate_world, load_truth
-
-
-class _Package(types.ModuleType):
-    """adopt's module type: `adopt.ingest` is the function, not the subpackage.
-
-    Loading the subpackage ``adopt.ingest`` makes the import system set the
-    attribute ``ingest`` of this module to it; the setter below keeps the
-    function instead, whichever loads first.
-    """
-
-    @property
-    def ingest(self) -> Any:
-        from adopt.ingest.load import ingest
-
-        return ingest
-
-    @ingest.setter
-    def ingest(self, value: Any) -> None:
-        pass  # the subpackage stays reachable as sys.modules["adopt.ingest"]
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -152,14 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--plan", required=True, help="the plan folder")
 
-    p = add("run", commands.cmd_run, "run the whole pipeline under a run id (retry-safe)")
-    p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--config", required=True, help="plan file (TOML)")
-    p.add_argument("--data", default=None, help="input files to ingest first")
-    p.add_argument("--run-id", default=None, help="run id (reuse one to resume)")
-    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
-    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
-    p.add_argument("--force", action="store_true", help="rerun stages already done")
+    from adopt.pipeline_cli import add_arguments
+
+    p = add("run", commands.cmd_run,
+            "run the whole pipeline under a run id (skips stages already done)")
+    add_arguments(p)
 
     p = add("demo", commands.cmd_demo, "generate the demo world and run every stage on it")
     p.add_argument("--workspace", default="demo_workspace", help="workspace folder")

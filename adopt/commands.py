@@ -147,7 +147,6 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from adopt.pipeline import run_pipeline
+    from adopt.pipeline_cli import run_from_args
 
-    print(run_pipeline(args.workspace, args.config, data_dir=args.data, run_id=args.run_id,
-                       address=args.address, model=args.model, force=args.force))
+    print(run_from_args(args))

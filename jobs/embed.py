@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adopt.embeddings import embed_workspace
-from jobs._args import parser
+from jobs._args import parser, run
 
 
 def main() -> None:
@@ -11,14 +11,19 @@ def main() -> None:
     p.add_argument("--model", default=None, help="local BERT model folder")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--actors", type=int, default=None)
+    p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
     args = p.parse_args()
     # Inside a submitted job ray.init() joins the job's cluster.
     print(
         embed_workspace(
-            args.workspace, model=args.model, batch_size=args.batch_size, actors=args.actors
+            args.workspace,
+            model=args.model,
+            address=args.address,
+            batch_size=args.batch_size,
+            actors=args.actors,
         )
     )
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adopt.ingest import ingest
-from jobs._args import parser
+from jobs._args import parser, run
 
 
 def main() -> None:
@@ -15,4 +15,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
