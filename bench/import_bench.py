@@ -1,16 +1,18 @@
 """Benchmark of the importers: real public samples end to end, and streaming vs pandas.
 
-Part 1, when ``../shared/datasets`` (or ``--datasets``) exists: each sample is
-imported, ingested and profiled, then a baseline LightGBM is trained on a time
-split of the impression events (raw columns; not ``adopt train``, which does
-not exist yet). Prints rows, seconds per stage and the test AUC.
+Part 1, when ``../shared/datasets`` (or ``--datasets``) exists: each sample goes
+through import, ingest, profiles, [embed with ``--embed`` where it has text] and
+``adopt.response.run.train_response(ws, "lightgbm")``, the same training as
+``adopt train``. Prints rows, seconds per stage and the test AUC from the model
+card beside the base-rate predictor's. A stage that refuses the sample (e.g. too
+few days for a time split) is printed with its error and the next sample runs.
 
 Part 2: a synthetic Taobao set in the publisher's layout (``--rows`` raw_sample
 rows) is converted by a pandas baseline (read everything, map, write) and by
 ``import_dataset`` (streaming DuckDB) side by side in this process; prints the
 median times, their ratio, and the peak memory of each in a fresh process.
 
-Run: ``.venv/bin/python bench/import_bench.py [--rows 1000000] [--repeats 3]``.
+Run: ``.venv/bin/python bench/import_bench.py [--rows 1000000] [--repeats 3] [--embed]``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -39,95 +40,119 @@ SAMPLES = (
     ("criteo", "criteo_avazu_deepctr", "criteo_sample.txt"),
     ("avazu", "criteo_avazu_deepctr", "avazu_sample.txt"),
 )
-# Event columns that are ids, labels or money rather than features.
-_NOT_FEATURES = {"ts", "user_id", "ad_id", "event", "cost", "revenue", "impression_id"}
 
 
 # ---------------------------------------------------------------- part 1: real samples
 
+# Text and users per format: which stages have something to work on.
+_HAS_TEXT = {"taobao": "built from category, brand, price band", "mind": "news title + abstract"}
 
-def baseline_auc(warehouse: Path) -> tuple[float | None, int, int]:
-    """Baseline LightGBM on raw columns of the impression events, on a 70/30 time split.
 
-    Returns the test AUC (None when the test part has one class) and the
-    train / test sizes. A stand-in until the project's training stage lands.
+def bench_examples(ws: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The workspace's training examples, adapted where a sample is too small for adopt train.
+
+    Two adaptations, each printed: a sample with no conversion at all (every set
+    here is clicks only) loses the ``converted`` column, so only the click model
+    is fitted; a sample spanning fewer than 3 calendar days has its impressions
+    cut in time order into 70% / 15% / 15% and shifted to days 0 / 1 / 2, so
+    the time split (train / 1 valid day / 1 test day) still trains on the
+    earlier impressions and tests on the later ones.
     """
-    import lightgbm as lgb
+    from adopt.response.run import load_examples
 
-    con = duckdb.connect(str(warehouse), read_only=True)
-    ev_cols = [r[0] for r in con.sql("describe events").fetchall()]
-    user_cols = [r[0] for r in con.sql("describe users").fetchall()]
-    ad_cols = {r[0] for r in con.sql("describe ads").fetchall()}
-    features = [f"e.{c}" for c in ev_cols if c not in _NOT_FEATURES]
-    features += [f'u."{c}" as "u_{c}"' for c in user_cols if c not in ("user_id", "signup_ts")]
-    features += [f"a.{c} as ad_{c}" for c in ("category", "brand", "price") if c in ad_cols]
-    df = con.sql(
-        f"""with clicks as (select distinct impression_id from events where event = 'click')
-        select {", ".join(features)}, (c.impression_id is not null)::int as label
-        from events e join users u using (user_id) join ads a using (ad_id)
-        left join clicks c using (impression_id)
-        where e.event = 'impression' order by e.ts, e.impression_id"""
-    ).df()
-    con.close()
-    for col in df.columns:
-        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
-            df[col] = df[col].astype("category")
-    cut = int(len(df) * 0.7)
-    train, test = df.iloc[:cut], df.iloc[cut:]
-    if train.label.nunique() < 2 or test.label.nunique() < 2:
-        return None, len(train), len(test)
-    model = lgb.LGBMClassifier(
-        n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=5,
-        n_jobs=1, verbose=-1,
-    )  # fmt: skip
-    x = [c for c in df.columns if c != "label"]
-    model.fit(train[x], train.label)
-    return _auc(test.label.to_numpy(), model.predict_proba(test[x])[:, 1]), len(train), len(test)
+    df = load_examples(ws, text_features=True)
+    notes = []
+    if "converted" in df and df["converted"].fillna(0).sum() == 0:
+        df = df.drop(columns="converted")
+        notes.append("no conversions: click model only")
+    ts = pd.to_datetime(df["ts"])
+    if ts.dt.floor("D").nunique() < 3:
+        # By position, not by value: these samples often share one timestamp.
+        df = df.iloc[np.argsort(ts.to_numpy(), kind="stable")].reset_index(drop=True)
+        position = np.arange(len(df)) / len(df)
+        shift = (position >= 0.70).astype(int) + (position >= 0.85).astype(int)
+        df["ts"] = pd.to_datetime(df["ts"]).dt.floor("D") + pd.to_timedelta(shift, unit="D")
+        notes.append(f"{ts.dt.floor('D').nunique()} day(s): 70/15/15 cut in time order")
+    return df, notes
 
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    from scipy.stats import rankdata
+def card_auc(card) -> tuple[float | None, float | None, int | None]:
+    """Test AUC of the model and of the base-rate predictor, and the test size, from the card."""
+    rows = [m for m in card.metrics
+            if m.get("target") == "click" and m.get("slice") == "overall"]
+    by = {m["predictor"]: m for m in rows}
+    model, base = by.get("model", {}), by.get("base_rate", {})
+    n = model.get("n")
+    return model.get("auc"), base.get("auc"), int(n) if n is not None else None
 
-    ranks = rankdata(score)
-    pos = y == 1
-    n_pos, n_neg = pos.sum(), (~pos).sum()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
-
-def run_samples(datasets: Path, work: Path) -> None:
+def run_samples(datasets: Path, work: Path, embed: bool) -> None:
     import lightgbm  # noqa: F401  (imported here so its import time is not counted as training)
 
+    from adopt.exceptions import AdoptError
     from adopt.ingest import ingest
     from adopt.profiles import build_profiles
+    from adopt.response.run import train_response
 
     print(f"== real samples under {datasets}")
-    print("AUC: baseline LightGBM on raw columns, not adopt train (70/30 time split)")
-    head = f"{'sample':<34}{'users':>8}{'ads':>7}{'events':>9}"
-    print(head + f"{'import s':>10}{'ingest s':>10}{'profile s':>10}{'train s':>9}  AUC (test n)")
+    print("stages: import -> ingest -> profiles -> " + ("embed -> " if embed else "")
+          + "train (adopt.response.run.train_response(ws, 'lightgbm'), time split: "
+          "train / 1 valid day / 1 test day); AUC on the test day, base rate in brackets")
+    head = f"{'sample':<30}{'users':>7}{'ads':>7}{'events':>9}{'import':>8}{'ingest':>8}"
+    head += f"{'profile':>8}" + (f"{'embed':>8}" if embed else "") + f"{'train':>8}"
+    print(head + "  test AUC (base) [n]")
     for fmt, folder, file in SAMPLES:
         src = datasets / folder / file if file else datasets / folder
+        name = f"{fmt}: {src.name}"
         if not src.exists():
-            print(f"{folder + '/' + file:<34}  not present, skipped")
+            print(f"{name:<30}  not present, skipped")
             continue
         out, ws = work / f"{fmt}_data", work / f"{fmt}_ws"
-        t0 = time.perf_counter()
-        summary = import_dataset(fmt, src, out)
-        t1 = time.perf_counter()
-        ingest(out, ws)
-        t2 = time.perf_counter()
-        build_profiles(ws)
-        t3 = time.perf_counter()
-        auc, _, n_test = baseline_auc(ws / "warehouse.duckdb")
-        t4 = time.perf_counter()
-        r = summary.rows
-        auc_text = f"{auc:.3f} ({n_test})" if auc is not None else f"n/a, one class ({n_test})"
-        print(
-            f"{fmt + ': ' + src.name:<34}{r['users']:>8,}{r['ads']:>7,}{r['events']:>9,}"
-            f"{t1 - t0:>10.2f}{t2 - t1:>10.2f}{t3 - t2:>10.2f}{t4 - t3:>9.2f}  {auc_text}"
-        )
-        for n, reason in summary.dropped:
-            print(f"{'':<34}dropped {n:,} {reason}")
+        times: list[float] = []
+        summary, card, failed, notes = None, None, "", []
+        stages = ["import", "ingest", "profiles", *(["embed"] if embed and fmt in _HAS_TEXT
+                                                     else []), "train"]
+        for stage in stages:
+            t = time.perf_counter()
+            try:
+                if stage == "import":
+                    summary = import_dataset(fmt, src, out)
+                elif stage == "ingest":
+                    ingest(out, ws)
+                elif stage == "profiles":
+                    build_profiles(ws)
+                elif stage == "embed":
+                    from adopt.embeddings import embed_workspace
+
+                    embed_workspace(ws, show_progress_bar=False)
+                else:
+                    examples, notes = bench_examples(ws)
+                    card = train_response(ws, "lightgbm", examples=examples, run_id="bench")
+            except AdoptError as exc:
+                failed = f"{stage} failed: {type(exc).__name__}: {exc}"
+                break
+            finally:
+                times.append(time.perf_counter() - t)
+        r = summary.rows if summary else {}
+        cells = [f"{s:>8.2f}" for s in times] + ["       -"] * (len(stages) - len(times))
+        if embed and "embed" not in stages:
+            cells.insert(3, "     n/a")
+        if card is not None:
+            auc, base, n = card_auc(card)
+            result = (f"{auc:.3f} ({base:.3f}) [{n}]" if auc is not None and auc == auc
+                      else f"n/a: test day has one class [{n}]")
+        else:
+            result = failed
+        print(f"{name:<30}{r.get('users', 0):>7,}{r.get('ads', 0):>7,}{r.get('events', 0):>9,}"
+              + "".join(cells) + f"  {result}")
+        for n_dropped, reason in summary.dropped if summary else ():
+            print(f"{'':<30}dropped {n_dropped:,} {reason}")
+        if notes:
+            print(f"{'':<30}train: " + "; ".join(notes))
+        text = _HAS_TEXT.get(fmt)
+        print(f"{'':<30}text: {text}" if text else
+              f"{'':<30}no text and no user attributes: embed has nothing to read; "
+              "LightGBM trains on the categorical columns")
     print(
         "not run: taobao_alimama_dmr_paddlerec (PaddleRec's preprocessed DMR layout: no times "
         "or ids per impression; not a publisher layout)"
@@ -278,11 +303,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic raw_sample rows")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-synthetic", action="store_true", help="only the real samples")
+    parser.add_argument("--embed", action="store_true",
+                        help="also run the embeddings stage where the set has text")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="import_bench_") as tmp:
         work = Path(tmp)
         if args.datasets.exists():
-            run_samples(args.datasets, work)
+            run_samples(args.datasets, work, args.embed)
         else:
             print(f"no samples at {args.datasets}: part 1 skipped")
         if not args.no_synthetic:

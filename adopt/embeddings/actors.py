@@ -42,7 +42,8 @@ class ActorConfig:
     num_cpus : float
         CPUs each actor reserves.
     threads : int
-        torch intra-op threads per actor (CPU; 0 leaves torch's default).
+        CPU threads per actor, run as that many encoder streams (0 on GPU:
+        one stream).
     batch_size : int
         Texts per forward pass.
     ray_batch_size : int
@@ -120,7 +121,7 @@ class EncodeBatch:
     batch_size : int
         Texts per forward pass.
     threads : int
-        torch threads on CPU; 0 keeps torch's default.
+        CPU threads (encoder streams, see ``Encoder``); 0 keeps torch's default.
     """
 
     def __init__(self, model_path: str, device: str, batch_size: int, threads: int) -> None:
@@ -128,9 +129,11 @@ class EncodeBatch:
 
         from adopt.embeddings.encoder import Encoder
 
+        # Ray sets OMP_NUM_THREADS to the actor's num_cpus (often 1); the actor's
+        # share of the node is `threads`, run as that many encoder streams.
         if threads:
             torch.set_num_threads(threads)
-        self.encoder = Encoder(model_path, device=device)
+        self.encoder = Encoder(model_path, device=device, threads=threads or None)
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

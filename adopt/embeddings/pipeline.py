@@ -234,8 +234,9 @@ def _embed_on_ray(
                  configure_logging=False)
     try:
         config = actor_config(ray.cluster_resources(), actors=actors, batch_size=batch_size)
-        log.info("embed: %d new texts on %d %s actor(s), batch %d", todo.num_rows,
-                 config.actors, config.device, config.batch_size)
+        log.info("embed: %d new texts on %d %s actor(s)%s, batch %d", todo.num_rows,
+                 config.actors, config.device,
+                 f" of {config.threads} thread(s)" if config.threads else "", config.batch_size)
         _run_pool(con, mid, str(path), todo, config, show_progress_bar)
     finally:
         if started:

@@ -35,6 +35,19 @@ def test_unit_float32_rows_in_input_order(tiny: Encoder) -> None:
     np.testing.assert_allclose(vectors, reversed_rows, atol=1e-5)
 
 
+def test_parallel_streams_give_the_rows_of_one_stream(tiny_model: Path) -> None:
+    import torch
+
+    texts = random_texts(90, seed=3)
+    one = Encoder(tiny_model, device="cpu", threads=1).encode(texts, batch_size=8)
+    before = torch.get_num_threads()
+    three = Encoder(tiny_model, device="cpu", threads=3).encode(texts, batch_size=8)
+    assert torch.get_num_threads() == before  # the process-wide setting is restored
+    np.testing.assert_allclose(three, one, atol=1e-5)
+    with pytest.raises(InputError, match="'threads' parameter of Encoder"):
+        Encoder(tiny_model, threads=0)
+
+
 def test_duplicates_share_one_row(tiny: Encoder) -> None:
     texts = ["yoga mat", "running shoes", "yoga mat", "yoga mat"]
     vectors = tiny.encode(texts)
