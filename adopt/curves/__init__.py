@@ -1,0 +1,35 @@
+"""Response curves: from the trained response model to the optimizer's curves table.
+
+Data flow: segments (``audiences``) + profiles + a response model ->
+`build_curves` -> ``WS/curves/curves.parquet`` and ``placements.parquet``
+-> `adopt.optimize`. Also: `predict_pairs` (the model's prediction for any
+user x ad x placement x k), `curves_from_aggregates` (curves fitted to
+aggregate performance), and the baseline allocations a plan is compared
+with (`uniform_allocation`, `historical_allocation`, `evaluate_allocation`).
+Module map: state (end-of-log features), pairs (predictions), grid (staged
+prediction over the cell grid), bootstrap (curves and intervals), build (the
+stage), aggregates, baselines.
+"""
+
+from adopt.curves.aggregates import curves_from_aggregates, fit_report
+from adopt.curves.baselines import (
+    evaluate_allocation,
+    historical_allocation,
+    uniform_allocation,
+)
+from adopt.curves.build import CurvesSummary, build_curves, load_audiences
+from adopt.curves.pairs import predict_pairs
+from adopt.curves.state import PairState
+
+__all__ = [
+    "CurvesSummary",
+    "PairState",
+    "build_curves",
+    "curves_from_aggregates",
+    "evaluate_allocation",
+    "fit_report",
+    "historical_allocation",
+    "load_audiences",
+    "predict_pairs",
+    "uniform_allocation",
+]

@@ -1,0 +1,123 @@
+"""Curves from per-user predictions: point values, bootstrap intervals, decreasing in k.
+
+Data flow: `adopt.curves.grid.CellValues` (each sampled user's k = 1 value
+and the shape users' values at every k) -> `curve_table` -> the curves table
+(one row per campaign x segment x placement x k).
+
+A cell's value of the k-th impression per user is
+
+    level x shape(k),  level = mean over the sampled users of the k = 1 value,
+                       shape(k) = mean_shape(value at k) / mean_shape(value at 1)
+
+(exact when every sampled user is a shape user). The interval resamples the
+segment's sampled users with replacement (`n_boot` times, one draw per segment
+shared by every campaign and placement, so cells of a segment move together),
+recomputes level and shape, and takes the 2.5% and 97.5% quantiles.
+
+The model is noisy where the logs are thin (high k), while the true response
+falls with k (ad fatigue) and the optimizer's plan is a prefix of positions
+per cell, so each curve is made non-increasing in k: the mean of its running
+minimum from the left and its running maximum from the right (both
+non-increasing, and equal to the curve where it already falls). Intervals get
+the same treatment and are then widened to hold the point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from adopt.curves.grid import METRICS, CellValues, Sample
+
+
+def non_increasing(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """A non-increasing version of `values` along `axis` (see the module docstring)."""
+    v = np.moveaxis(values, axis, -1)
+    left = np.minimum.accumulate(v, axis=-1)
+    right = np.maximum.accumulate(v[..., ::-1], axis=-1)[..., ::-1]
+    return np.moveaxis((left + right) / 2.0, -1, axis)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros(np.broadcast_shapes(num.shape, den.shape)),
+                     where=den > 0)
+
+
+def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None = None
+                ) -> np.ndarray:
+    """level x shape(k) of one campaign x segment.
+
+    Parameters
+    ----------
+    first : ndarray (n_users, n_placements, 3)
+        k = 1 values of the sampled users (shape users first).
+    shape : ndarray (n_shape, n_placements, K, 3)
+        Values of the shape users at every k.
+    weights : ndarray (B, n_users), optional
+        Bootstrap counts per user; None gives the point estimate.
+
+    Returns
+    -------
+    ndarray (n_placements, K, 3), or (B, n_placements, K, 3) with weights.
+    """
+    if weights is None:
+        weights = np.ones((1, len(first)))
+        squeeze = True
+    else:
+        squeeze = False
+    total = weights.sum(axis=1)[:, None, None]
+    level = np.tensordot(weights, first, axes=(1, 0)) / total  # B x P x 3
+    shaped = np.tensordot(weights[:, : len(shape)], shape, axes=(1, 0))  # B x P x K x 3
+    curves = level[:, :, None, :] * _ratio(shaped, shaped[:, :, :1, :])
+    return curves[0] if squeeze else curves
+
+
+def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids: np.ndarray,
+                placements: pd.DataFrame, max_k: int, n_boot: int, seed: int,
+                monotone: bool = True) -> pd.DataFrame:
+    """The curves table with ``*_lo`` / ``*_hi`` intervals (see the module docstring).
+
+    Parameters
+    ----------
+    values : per-user predictions from `adopt.curves.grid.predict_grid`.
+    sample : the sampled users.
+    campaigns : campaign ids, in the order of `values`' campaign numbers.
+    ad_ids : ad id of each row of the feature state's ads.
+    placements : the feature state's placements (cpm per placement, in order).
+    max_k : positions per cell.
+    n_boot : bootstrap resamples (0: the intervals equal the point).
+    seed : seed of the resampling.
+    monotone : make curves non-increasing in k.
+    """
+    rng = np.random.default_rng(seed)
+    weights = {s: rng.multinomial(len(u), np.full(len(u), 1.0 / len(u)), size=n_boot)
+               for s, u in enumerate(sample.users) if n_boot > 0 and len(u)}
+    n_pl = len(placements)
+    frames = []
+    for (c, s), first in values.first.items():
+        point = cell_curves(first, values.shape[(c, s)])
+        if s in weights:
+            boot = cell_curves(first, values.shape[(c, s)], weights[s])
+            lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
+        else:
+            lo, hi = point, point
+        if monotone:
+            point, lo, hi = (non_increasing(x, axis=1) for x in (point, lo, hi))
+        lo, hi = np.minimum(lo, point), np.maximum(hi, point)
+        size = float(sample.sizes[s])
+        frame = pd.DataFrame({
+            "campaign_id": campaigns[c],
+            "segment": sample.segments[s],
+            "placement_id": np.repeat(placements.index.to_numpy(), max_k),
+            "k": np.tile(np.arange(1, max_k + 1), n_pl),
+            "users": size,
+            "segment_users": size,
+            "cost_per_impression": np.repeat(placements["cpm"].to_numpy(float) / 1000.0, max_k),
+        })
+        for i, m in enumerate(METRICS):
+            frame[m] = point[:, :, i].ravel()
+            frame[f"{m}_lo"] = lo[:, :, i].ravel()
+            frame[f"{m}_hi"] = hi[:, :, i].ravel()
+        frame["ad_id"] = np.repeat(ad_ids[values.ads[(c, s)]], max_k)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,240 @@
+"""The curve stage: response curves per campaign x segment x placement x k from the model.
+
+Data flow: ``audiences`` (user_id, segment) and the profile tables in the
+warehouse + a trained response model (``WS/models/<run_id>/``) ->
+`build_curves` -> ``WS/curves/curves.parquet`` (the optimizer's curves
+contract, with ``ad_id`` and ``*_lo``/``*_hi`` intervals) and
+``WS/curves/placements.parquet`` (placement_id, inventory), both written
+atomically; ``adopt plan --workspace WS`` reads them.
+
+Definitions (also in docs/curves.md):
+
+- ``users`` = ``segment_users`` = the segment's size: every user of a segment
+  can be reached at every placement (the logs do not say otherwise).
+- ``cost_per_impression`` = the placement's cpm / 1000.
+- The plan period starts at the profiles' reference time (the end of the log)
+  and runs to the last campaign's end (``campaigns.end``); campaigns whose
+  flight ended before it are left out (they cannot buy impressions). Without
+  flights, or when every flight has ended, all campaigns stay and the period
+  is the longest flight (or the logged days). ``days`` overrides the length.
+  Flights inside the period are the plan file's job (``campaign_budget``).
+- ``inventory`` = the placement's ``daily_inventory`` x the period's days;
+  no file is written when placements have no daily_inventory.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from adopt.curves.bootstrap import curve_table
+from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
+from adopt.curves.pairs import resolve_model, text_feature_hook
+from adopt.curves.state import PairState
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.optimize.curves import validate_curves
+from adopt.progress import Progress
+from adopt.workspace import Workspace, atomic_path
+
+log = logging.getLogger("adopt")
+
+
+@dataclass
+class CurvesSummary:
+    """What `build_curves` wrote and how long it took."""
+
+    curves_path: Path
+    placements_path: Path | None
+    run_id: str
+    campaigns: int
+    segments: int
+    placements: int
+    max_k: int
+    days: float
+    rows: int
+    model_rows: int
+    seconds: float
+    dropped_campaigns: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"curves from model {self.run_id} in {self.seconds:.1f}s "
+            f"({self.model_rows:,} model rows)",
+            f"  {self.campaigns} campaigns x {self.segments} segments x {self.placements} "
+            f"placements x k=1..{self.max_k}: {self.rows:,} rows",
+            f"  plan period: {self.days:g} days",
+            f"  curves:     {self.curves_path}",
+        ]
+        if self.placements_path is not None:
+            lines.append(f"  inventory:  {self.placements_path}")
+        if self.dropped_campaigns:
+            lines.append(f"  left out (flight ended): {', '.join(self.dropped_campaigns)}")
+        return "\n".join(lines)
+
+
+def load_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
+    """The warehouse table ``audiences`` (user_id, segment) as a DataFrame."""
+    ws = Workspace(workspace)
+    if not ws.warehouse.exists():
+        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        found = con.execute("select count(*) from information_schema.tables "
+                            "where table_name = 'audiences'").fetchone()[0]
+        if not found:
+            raise WorkspaceError(f"The warehouse {ws.warehouse} has no table 'audiences'; "
+                                 "build segments first (`adopt segment`).")
+        aud = con.execute("select user_id, segment from audiences").df()
+    if aud.empty:
+        raise InputError("audiences", None, "no rows: the curves need at least one segment")
+    aud["segment"] = aud["segment"].astype(str)
+    return aud
+
+
+def _campaign_table(workspace: Workspace) -> pd.DataFrame:
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as con:
+        found = con.execute("select count(*) from information_schema.tables "
+                            "where table_name = 'stg_campaigns'").fetchone()[0]
+        # campaigns are an optional input: without them every campaign of ads is planned
+        camps = (con.execute("select * from stg_campaigns").df() if found
+                 else pd.DataFrame({"campaign_id": pd.Series(dtype=str)}))
+        spans = con.execute("select count(distinct ts::date) from stg_events").fetchone()[0]
+    camps.attrs["log_days"] = int(spans or 1)
+    return camps
+
+
+def plan_period(campaigns: pd.DataFrame, ads: pd.DataFrame, as_of: pd.Timestamp,
+                days: float | None) -> tuple[list[str], float, list[str]]:
+    """Campaigns in the plan, the period's length in days and the campaigns left out.
+
+    See the module docstring for the rules.
+    """
+    with_ads = sorted(ads["campaign_id"].astype(str).unique())
+    flights = campaigns.set_index(campaigns["campaign_id"].astype(str))
+    ends = pd.to_datetime(flights.get("end_ts", pd.Series(dtype="datetime64[ns]")))
+    starts = pd.to_datetime(flights.get("start_ts", pd.Series(dtype="datetime64[ns]")))
+    ended = [c for c in with_ads if c in ends.index and pd.notna(ends[c]) and ends[c] <= as_of]
+    kept = [c for c in with_ads if c not in ended]
+    if not kept:  # every flight is over: plan them all again over a flight's length
+        kept, ended = with_ads, []
+        span = (ends - starts).dropna()
+        length = span.max().total_seconds() / 86400 if len(span) else None
+    else:
+        last = ends.reindex(kept).dropna()
+        length = (last.max() - as_of).total_seconds() / 86400 if len(last) else None
+    if days is None:
+        days = float(math.ceil(length)) if length else float(campaigns.attrs.get("log_days", 1))
+    return kept, float(days), ended
+
+
+def build_curves(
+    workspace: str | os.PathLike[str],
+    *,
+    run_id: str | None = None,
+    max_k: int = 10,
+    users_per_segment: int = 300,
+    shape_users: int = 30,
+    top_creatives: int = 3,
+    n_boot: int = 30,
+    days: float | None = None,
+    seed: int = 0,
+    monotone: bool = True,
+) -> CurvesSummary:
+    """Build the response curves of every campaign x segment x placement x k.
+
+    Parameters
+    ----------
+    workspace : path
+        A workspace with profiles, an ``audiences`` table and a trained model.
+    run_id : str, optional
+        The model run under ``WS/models``; default the latest.
+    max_k : int
+        Positions k = 1..max_k per cell.
+    users_per_segment : int
+        Users sampled per segment (all of a smaller segment).
+    shape_users : int
+        Of those, users predicted at every k (the curve's shape in k); the
+        others give the k = 1 level (see `adopt.curves.bootstrap`).
+    top_creatives : int
+        Creatives per campaign x segment compared on the whole k range.
+    n_boot : int
+        Bootstrap resamples of the users for the intervals (0: none).
+    days : float, optional
+        Plan period length for the inventory (default: see the module docstring).
+    seed : int
+        Seed of the user sample and the bootstrap.
+    monotone : bool
+        Make each curve non-increasing in k (see `adopt.curves.bootstrap`).
+
+    Returns
+    -------
+    CurvesSummary
+
+    Raises
+    ------
+    ParameterError
+        A parameter out of range.
+    WorkspaceError
+        A missing warehouse, table or model.
+    InputError
+        A model feature that counterfactual rows cannot carry.
+    """
+    for name, value, low in (("max_k", max_k, 1), ("users_per_segment", users_per_segment, 1),
+                             ("shape_users", shape_users, 1), ("top_creatives", top_creatives, 1),
+                             ("n_boot", n_boot, 0)):
+        if value < low:
+            raise ParameterError(f"The {name!r} parameter of build_curves must be at least "
+                                 f"{low}. Got {value} instead.")
+    if days is not None and days <= 0:
+        raise ParameterError(f"The 'days' parameter of build_curves must be positive. "
+                             f"Got {days} instead.")
+    started = time.perf_counter()
+    ws = Workspace(workspace)
+    audiences = load_audiences(ws.root)
+    model, run_name = resolve_model(ws.root, run_id)
+    state = PairState.load(ws.root)
+    camp_table = _campaign_table(ws)
+    kept, days, dropped = plan_period(camp_table, state.ads, pd.Timestamp(state.as_of), days)
+    objective = camp_table.set_index(camp_table["campaign_id"].astype(str)).get("objective")
+    objectives = {c: OBJECTIVE_METRIC.get(str(objective.get(c)) if objective is not None
+                                          else "", 1) for c in kept}
+    ad_camp = state.ads["campaign_id"].astype(str).to_numpy()
+    campaign_ads = {c: np.flatnonzero(ad_camp == c) for c in kept}
+    sample = sample_users(audiences, state, users_per_segment, shape_users, seed)
+    log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
+             len(kept), len(sample.segments), len(state.placements), max_k, run_name)
+    with Progress(None, "curves: model rows", unit="rows") as progress:
+        values = predict_grid(state, model, text_feature_hook(ws.root, model), sample,
+                              campaign_ads, objectives, max_k, top_creatives, progress)
+    curves = curve_table(values, sample, kept, state.ads.index.to_numpy(), state.placements,
+                         max_k, n_boot, seed, monotone=monotone)
+    curves = validate_curves(curves)
+    folder = ws.root / "curves"
+    with atomic_path(folder / "curves.parquet") as tmp:
+        curves.to_parquet(tmp, index=False)
+    placements_path = None
+    if "daily_inventory" in state.placements.columns:
+        inventory = pd.DataFrame({
+            "placement_id": state.placements.index.astype(str),
+            "inventory": state.placements["daily_inventory"].to_numpy(float) * days,
+        }).dropna()
+        placements_path = folder / "placements.parquet"
+        with atomic_path(placements_path) as tmp:
+            inventory.to_parquet(tmp, index=False)
+    else:  # a stale inventory from an earlier run must not outlive its curves
+        (folder / "placements.parquet").unlink(missing_ok=True)
+    summary = CurvesSummary(
+        curves_path=folder / "curves.parquet", placements_path=placements_path,
+        run_id=run_name, campaigns=len(kept), segments=len(sample.segments),
+        placements=len(state.placements), max_k=max_k, days=days, rows=len(curves),
+        model_rows=values.rows, seconds=time.perf_counter() - started,
+        dropped_campaigns=dropped)
+    log.info("%s", summary)
+    return summary

@@ -1,0 +1,206 @@
+"""Per-user predictions on the campaign x segment x placement x k grid, in four batched stages.
+
+Data flow: sampled users of each segment (`Sample`) + the campaigns' ads +
+`PairState` -> `predict_grid` -> `CellValues`: for every campaign x segment
+the chosen creative per placement, each sampled user's k = 1 values and the
+shape users' values at every k. `adopt.curves.bootstrap` turns them into
+curves with intervals.
+
+Predicting every sampled user at every k for every creative would take tens of
+millions of model rows, so the grid is evaluated in stages (rows are counted
+in the log):
+
+1. screen: every ad of a campaign at k = 1 on the shape users (a subsample
+   of each segment's sample), at every placement;
+2. choose: the campaign's ``top_creatives`` best ads of step 1 (per segment,
+   summed over placements) at k = max_k; the segment gets the candidate with
+   the most value summed over k (trapezoid over k = 1 and max_k) and over
+   placements, one creative for all its placements;
+3. shape: the chosen creative at every k on the shape users;
+4. level: the chosen creative at k = 1 on the other sampled users.
+
+Value is the campaign's objective metric (clicks for clicks and reach,
+conversions, revenue); a campaign without one counts conversions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from adopt.curves.pairs import predict_rows
+from adopt.curves.state import PairState
+from adopt.exceptions import InputError
+from adopt.progress import Progress
+
+METRICS = ("clicks", "conversions", "revenue")
+_COLUMN = {"clicks": "p_click", "conversions": "p_conversion", "revenue": "expected_revenue"}
+OBJECTIVE_METRIC = {"clicks": 0, "reach": 0, "conversions": 1, "revenue": 2}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Sampled users per segment; the first `shape[s]` of each segment are its shape users.
+
+    Attributes
+    ----------
+    segments : Index
+        Segment names.
+    sizes : ndarray of int
+        Users in each segment (all of them, not only the sample).
+    users : list of ndarray
+        Per segment, row numbers in `PairState.users` of the sampled users.
+    shape : ndarray of int
+        Per segment, how many of its sampled users are shape users.
+    """
+
+    segments: pd.Index
+    sizes: np.ndarray
+    users: list[np.ndarray]
+    shape: np.ndarray
+
+
+def sample_users(audiences: pd.DataFrame, state: PairState, n: int, m: int, seed: int
+                 ) -> Sample:
+    """Draw up to `n` users of each segment without replacement, `m` of them shape users."""
+    aud = audiences[["user_id", "segment"]].drop_duplicates()
+    codes, segments = pd.factorize(aud["segment"].astype(str), sort=True)
+    uidx = state.user_index(aud["user_id"].to_numpy())
+    rng = np.random.default_rng(seed)
+    users = []
+    for s in range(len(segments)):
+        members = np.sort(uidx[codes == s])
+        users.append(rng.permutation(members)[:n])
+    sizes = np.bincount(codes, minlength=len(segments))
+    shape = np.array([min(m, len(u)) for u in users])
+    return Sample(segments=pd.Index(segments), sizes=sizes, users=users, shape=shape)
+
+
+@dataclass
+class CellValues:
+    """What `predict_grid` returns, per campaign x segment (keys ``(c, s)``).
+
+    Attributes
+    ----------
+    ads : dict of ndarray (n_placements,)
+        Row number in `PairState.ads` of the chosen creative per placement.
+    first : dict of ndarray (n_users, n_placements, 3)
+        k = 1 clicks, conversions, revenue of every sampled user of the segment.
+    shape : dict of ndarray (n_shape, n_placements, K, 3)
+        The shape users' values at every k.
+    rows : int
+        Model rows predicted.
+    """
+
+    ads: dict[tuple[int, int], np.ndarray]
+    first: dict[tuple[int, int], np.ndarray]
+    shape: dict[tuple[int, int], np.ndarray]
+    rows: int
+
+
+class _Predictor:
+    """Predicts flat index arrays and returns the three metrics stacked (rows x 3)."""
+
+    def __init__(self, state: PairState, model: object, attach: object, progress: Progress
+                 ) -> None:
+        self.state, self.model, self.attach, self.progress = state, model, attach, progress
+        self.rows = 0
+
+    def __call__(self, u: np.ndarray, a: np.ndarray, p: np.ndarray, k: np.ndarray) -> np.ndarray:
+        self.rows += len(u)
+        pred = predict_rows(self.state, self.model, u, a, p, k, attach=self.attach,
+                            progress=self.progress)
+        return np.stack([pred[_COLUMN[m]] for m in METRICS], axis=1)
+
+
+def _grid(users: np.ndarray, ads: np.ndarray, n_pl: int, ks: np.ndarray
+          ) -> tuple[np.ndarray, ...]:
+    """Flat (user, ad, placement, k) arrays over users x placements x ks; `ads` per placement."""
+    nu, nk = len(users), len(ks)
+    u = np.repeat(users, n_pl * nk)
+    p = np.tile(np.repeat(np.arange(n_pl), nk), nu)
+    a = np.tile(np.repeat(ads, nk), nu)
+    k = np.tile(ks, nu * n_pl)
+    return u, a, p, k
+
+
+def _stage(predict: _Predictor, pieces: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+    """Predict many `_grid` pieces in one batched call; return each piece's values."""
+    if not pieces:
+        return []
+    flat = [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
+    values = predict(*flat)
+    bounds = np.cumsum([0] + [len(piece[0]) for piece in pieces])
+    return [values[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def predict_grid(state: PairState, model: object, attach: object, sample: Sample,
+                 campaign_ads: dict[str, np.ndarray], objectives: dict[str, int], max_k: int,
+                 top_creatives: int, progress: Progress) -> CellValues:
+    """Run the four stages of the module docstring, each as one batched prediction.
+
+    Parameters
+    ----------
+    state, model, attach : the feature state, the response model and its text-feature hook.
+    sample : sampled users per segment.
+    campaign_ads : per campaign (in output order), row numbers of its ads in `state.ads`.
+    objectives : per campaign, the index in `METRICS` of its objective's metric.
+    max_k : positions k = 1..max_k.
+    top_creatives : candidates per campaign x segment kept after the screen.
+    progress : counts predicted rows.
+    """
+    if top_creatives < 1:
+        raise InputError("curves", "top_creatives", f"must be >= 1, got {top_creatives}")
+    predict = _Predictor(state, model, attach, progress)
+    n_pl = len(state.placements)
+    one, last, every = np.array([1]), np.array([max_k]), np.arange(1, max_k + 1)
+    shape_users = [u[:m] for u, m in zip(sample.users, sample.shape, strict=True)]
+    flat = np.concatenate(shape_users)
+    bounds = np.r_[0, np.cumsum(sample.shape)]
+    segs = [s for s in range(len(sample.segments)) if sample.shape[s] > 0]
+    camps = list(campaign_ads)
+    metric = {c: objectives[camp] for c, camp in enumerate(camps)}
+
+    # 1. screen: every ad at k = 1 on all shape users
+    all_ads = [(c, a) for c, camp in enumerate(camps) for a in campaign_ads[camp]]
+    screened = _stage(predict, [_grid(flat, np.full(n_pl, a), n_pl, one) for _, a in all_ads])
+    mean1: dict[tuple[int, int], np.ndarray] = {}  # (c, s) -> ads x placements
+    for c in range(len(camps)):
+        rows = [v[:, metric[c]].reshape(len(flat), n_pl)
+                for (cc, _), v in zip(all_ads, screened, strict=True) if cc == c]
+        for s in segs:
+            mean1[(c, s)] = np.stack([r[bounds[s]:bounds[s + 1]].mean(axis=0) for r in rows])
+    # 2. choose: the top candidates at k = max_k; trapezoid over k = 1 and max_k
+    candidates = {key: np.argsort(-m1.sum(axis=1), kind="stable")[:top_creatives]
+                  for key, m1 in mean1.items()}
+    score = {key: mean1[key][order] for key, order in candidates.items()}
+    if max_k > 1:
+        jobs = [(c, s, j, i) for (c, s), order in candidates.items() if len(order) > 1
+                for j, i in enumerate(order)]
+        pieces = [_grid(shape_users[s], np.full(n_pl, campaign_ads[camps[c]][i]), n_pl, last)
+                  for c, s, _, i in jobs]
+        for (c, s, j, _), v in zip(jobs, _stage(predict, pieces), strict=True):
+            score[(c, s)][j] += v[:, metric[c]].reshape(-1, n_pl).mean(axis=0)
+    # one creative per campaign x segment: the truth's best barely changes with the placement
+    # (its effect is the same for every ad), while the model's per-placement picks are noisy
+    chosen = {(c, s): np.full(n_pl, campaign_ads[camps[c]][
+        candidates[(c, s)][np.argmax(score[(c, s)].sum(axis=1))]]) for (c, s) in candidates}
+    # 3. the chosen creative at every k on the shape users; 4. k = 1 on the other users
+    keys = list(chosen)
+    shaped = _stage(predict, [_grid(shape_users[s], chosen[(c, s)], n_pl, every)
+                              for c, s in keys])
+    rest_keys = [(c, s) for c, s in keys if len(sample.users[s]) > sample.shape[s]]
+    rest = dict(zip(rest_keys, _stage(predict, [
+        _grid(sample.users[s][sample.shape[s]:], chosen[(c, s)], n_pl, one)
+        for c, s in rest_keys]), strict=True))
+    out = CellValues(ads=chosen, first={}, shape={}, rows=predict.rows)
+    for (c, s), v in zip(keys, shaped, strict=True):
+        vals = v.reshape(sample.shape[s], n_pl, max_k, 3)
+        first = vals[:, :, 0, :]
+        if (c, s) in rest:
+            first = np.concatenate([first, rest[(c, s)].reshape(-1, n_pl, 3)])
+        out.first[(c, s)] = first
+        out.shape[(c, s)] = vals
+    return out

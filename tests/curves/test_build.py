@@ -1,0 +1,124 @@
+"""build_curves on a small built workspace: contract, shape, intervals, creatives, writes."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.curves import build_curves, load_audiences, predict_pairs
+from adopt.curves.bootstrap import cell_curves, non_increasing
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.optimize import validate_curves
+
+from .conftest import RUN_ID
+
+SMALL = {"run_id": RUN_ID, "max_k": 4, "users_per_segment": 40, "shape_users": 15,
+         "n_boot": 12, "top_creatives": 2}
+
+
+@pytest.fixture(scope="module")
+def built(small_ws, tmp_path_factory) -> tuple:
+    import shutil
+
+    ws = tmp_path_factory.mktemp("built") / "ws"
+    shutil.copytree(small_ws, ws)
+    summary = build_curves(ws, **SMALL)
+    return ws, summary, pd.read_parquet(summary.curves_path)
+
+
+def test_contract_and_sizes(built) -> None:
+    ws, summary, curves = built
+    clean = validate_curves(curves)
+    assert len(clean) == len(curves) == summary.rows
+    sizes = load_audiences(ws).groupby("segment").size()
+    assert (curves["users"] == curves["segment"].map(sizes)).all()
+    assert (curves["segment_users"] == curves["users"]).all()
+    assert curves["k"].max() == 4
+    cells = curves.groupby(["campaign_id", "segment", "placement_id"]).size()
+    assert (cells == 4).all()
+    assert summary.campaigns * summary.segments * summary.placements == len(cells)
+
+
+def test_curves_fall_with_k_and_intervals_hold_the_point(built) -> None:
+    _, _, curves = built
+    for m in ("clicks", "conversions", "revenue"):
+        assert (curves[f"{m}_lo"] <= curves[m]).all() and (curves[m] <= curves[f"{m}_hi"]).all()
+        steps = curves.groupby(["campaign_id", "segment", "placement_id"])[m].diff().dropna()
+        assert (steps <= 1e-15).all()
+    assert (curves["clicks_hi"] > curves["clicks_lo"]).mean() > 0.9
+
+
+def test_creative_is_one_of_the_campaigns_ads(built) -> None:
+    ws, _, curves = built
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        ads = con.execute("select ad_id, campaign_id from ads").df().set_index("ad_id")
+    assert (ads.loc[curves["ad_id"], "campaign_id"].to_numpy() == curves["campaign_id"]).all()
+    per_segment = curves.groupby(["campaign_id", "segment"])["ad_id"].nunique()
+    assert (per_segment == 1).all()
+
+
+def test_inventory_and_period(built) -> None:
+    ws, summary, _ = built
+    inv = pd.read_parquet(summary.placements_path)
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        daily = con.execute("select placement_id, daily_inventory from placements").df()
+    merged = inv.merge(daily, on="placement_id")
+    assert np.allclose(merged["inventory"], merged["daily_inventory"] * summary.days)
+    assert summary.days >= 1
+
+
+def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
+    summary = build_curves(ws_copy, run_id=RUN_ID, max_k=2, users_per_segment=10_000,
+                           shape_users=10_000, n_boot=0, top_creatives=1, monotone=False)
+    curves = pd.read_parquet(summary.curves_path)
+    row = curves.iloc[0]
+    aud = load_audiences(ws_copy)
+    users = aud.loc[aud["segment"] == row["segment"], "user_id"].to_numpy()
+    for k in (1, 2):
+        pred = predict_pairs(ws_copy, RUN_ID, users, row["ad_id"], row["placement_id"], k)
+        cell = curves.loc[(curves["campaign_id"] == row["campaign_id"])
+                          & (curves["segment"] == row["segment"])
+                          & (curves["placement_id"] == row["placement_id"])
+                          & (curves["k"] == k)].iloc[0]
+        assert cell["clicks"] == pytest.approx(pred["p_click"].mean(), rel=1e-9)
+        assert cell["revenue"] == pytest.approx(pred["expected_revenue"].mean(), rel=1e-9)
+
+
+def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
+    first = build_curves(ws_copy, **SMALL)
+    before = first.curves_path.read_bytes()
+    with duckdb.connect(str(ws_copy / "warehouse.duckdb")) as con:
+        con.execute("insert into audiences values ('ghost', 'x')")
+    with pytest.raises(Exception, match="ghost"):
+        build_curves(ws_copy, **SMALL)
+    assert first.curves_path.read_bytes() == before
+    assert sorted(p.name for p in first.curves_path.parent.iterdir()) == [
+        "curves.parquet", "placements.parquet"]
+
+
+def test_parameters_and_missing_inputs(ws_copy) -> None:
+    with pytest.raises(ParameterError, match="'max_k' parameter of build_curves"):
+        build_curves(ws_copy, max_k=0)
+    with pytest.raises(ParameterError, match="'days' parameter"):
+        build_curves(ws_copy, days=-1)
+    with duckdb.connect(str(ws_copy / "warehouse.duckdb")) as con:
+        con.execute("drop table audiences")
+    with pytest.raises(WorkspaceError, match="no table 'audiences'"):
+        build_curves(ws_copy, run_id=RUN_ID)
+
+
+def test_level_times_shape_is_exact_when_all_users_are_shape_users() -> None:
+    rng = np.random.default_rng(0)
+    shape = rng.uniform(0, 1, (20, 3, 5, 3))
+    assert np.allclose(cell_curves(shape[:, :, 0, :], shape), shape.mean(axis=0))
+    boot = cell_curves(shape[:, :, 0, :], shape, rng.multinomial(20, np.full(20, 0.05), 7))
+    assert boot.shape == (7, 3, 5, 3)
+
+
+def test_non_increasing_keeps_falling_curves_and_fixes_bumps() -> None:
+    falling = np.array([[5.0, 3.0, 2.0, 1.0]])
+    assert np.array_equal(non_increasing(falling), falling)
+    fixed = non_increasing(np.array([[5.0, 2.0, 3.0, 1.0]]))
+    assert (np.diff(fixed) <= 0).all() and fixed[0, 0] == 5.0 and fixed[0, -1] == 1.0
