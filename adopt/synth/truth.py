@@ -84,7 +84,7 @@ def save_truth(world: World, folder: Path, start: str) -> None:
 
 
 def _indexer(index: pd.Index, values: object, table: str, column: str) -> np.ndarray:
-    values = np.asarray(values, dtype=object).astype(str)
+    values = np.atleast_1d(np.asarray(values, dtype=object)).astype(str)
     idx = index.get_indexer(values)
     if (idx < 0).any():
         bad = int(np.flatnonzero(idx < 0)[0])
@@ -140,7 +140,7 @@ class Truth:
         u = _indexer(self.users.index, user_ids, "users", "user_id")
         a = _indexer(self.ads.index, ad_ids, "ads", "ad_id")
         p = _indexer(self.placements.index, placement_ids, "placements", "placement_id")
-        k = np.broadcast_to(np.asarray(k, dtype=np.int64), u.shape)
+        u, a, p, k = np.broadcast_arrays(u, a, p, np.asarray(k, dtype=np.int64))
         if (k < 1).any():
             raise InputError("expected", "k", "frequency positions start at 1",
                              row=int(np.flatnonzero(k < 1)[0]))

@@ -118,3 +118,12 @@ def test_true_curves_restricted_ads_and_bad_input(truth: Truth, audiences: pd.Da
         truth.true_curves(audiences.iloc[:0])
     with pytest.raises(ParameterError, match="'max_k' parameter.*at least 1"):
         truth.true_curves(audiences, max_k=0)
+
+
+def test_expected_broadcasts_scalar_ids_against_arrays(truth: Truth) -> None:
+    users = truth.users.index[:3]
+    ad, placement = truth.ads.index[0], truth.placements.index[0]
+    one = truth.expected(users, ad, placement, k=2)
+    many = truth.expected(users, [ad] * 3, [placement] * 3, k=[2, 2, 2])
+    assert len(one) == 3
+    pd.testing.assert_frame_equal(one, many)
