@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,38 +12,20 @@ import pytest
 from adopt.curves import build_curves, load_audiences
 from adopt.curves.baselines import evaluate_allocation
 from adopt.exceptions import WorkspaceError
-from adopt.ingest import ingest
 from adopt.optimize import optimize, parse_spec, plan_from_workspace
-from adopt.profiles import build_profiles
-from adopt.response.lgbm import LightGBMResponse
-from adopt.response.split import time_split
 from adopt.scoring import ScoreCard, creative_truth, score_plan
-from adopt.synth import generate_world, load_truth
+from adopt.synth import load_truth
 
-RUN_ID = "quick"
-
-
-def build_small_workspace(root: Path) -> Path:
-    """World -> ingest -> profiles -> top-category audiences -> a quick LightGBM."""
-    generate_world(root / "world", users=1200, ads=20, days=12, seed=5, show_progress=False)
-    ws = root / "ws"
-    ingest(root / "world", ws)
-    build_profiles(ws)
-    with duckdb.connect(str(ws / "warehouse.duckdb")) as con:
-        con.execute("create table audiences as select user_id, "
-                    "coalesce(top_categories[1], 'none') as segment from user_profiles")
-        examples = con.execute("select * from training_examples order by ts").df()
-    split = time_split(examples, valid_days=2, test_days=1)
-    model = LightGBMResponse(num_boost_round=40, params={"min_child_samples": 20})
-    model.fit(split.train, split.valid).save(ws / "models" / RUN_ID)
-    return ws
+from .conftest import RUN_ID
 
 
 @pytest.fixture(scope="module")
-def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, float]:
-    """A small world with curves and a conversions plan whose budget binds."""
-    root = tmp_path_factory.mktemp("scoring")
-    ws = build_small_workspace(root)
+def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path
+            ) -> tuple[Path, Path, Path, float]:
+    """The curves tests' small world with curves and a conversions plan whose budget binds."""
+    root = tmp_path_factory.mktemp("scoring") / "copy"
+    shutil.copytree(small_ws.parent, root)
+    ws = root / "ws"
     summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
                            n_boot=0, top_creatives=2)
     inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
