@@ -78,6 +78,15 @@ class CrossEncoder(nn.Module):
         rates = rates.clamp(1e-4, 1 - 1e-4)
         self.heads.bias.copy_(torch.log(rates / (1 - rates)).to(self.heads.bias.dtype))
 
+    def freeze(self, layers: int) -> None:
+        """Stop gradients in the embeddings and the lowest ``layers`` encoder layers (0: none)."""
+        if layers <= 0:
+            return
+        blocks = [self.encoder.embeddings, *self.encoder.encoder.layer[:layers]]
+        for block in blocks:
+            for p in block.parameters():
+                p.requires_grad_(False)
+
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters outside the encoder (trained at the larger head learning rate)."""
         return [*self.fuse.parameters(), *self.heads.parameters(), *self.wide.parameters()]

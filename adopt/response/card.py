@@ -113,6 +113,10 @@ class ModelCard:
         lines = [f"# Model card: {self.run_id}", "",
                  f"- model: {self.model}", f"- created: {self.created}",
                  f"- data fingerprint: `{self.data.get('fingerprint', '?')}`"]
+        emb = self.data.get("embeddings")
+        if emb:
+            lines.append(f"- embedding features: from `{emb.get('model_id')}`" if emb["used"]
+                         else f"- embedding features: none ({emb.get('why')})")
         for part, info in self.data.get("split", {}).items():
             lines.append(
                 f"- {part}: {info['rows']} rows, {info['first_day']} to {info['last_day']}"

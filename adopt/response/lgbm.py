@@ -88,8 +88,7 @@ class LightGBMResponse:
         out = {k: v for k, v in vars(self).items() if not k.endswith("_")}
         out["params"] = self.lgb_params()
         if self.features is not None:
-            out["features"] = {k: self.features.__dict__[k]
-                               for k in ("numeric", "categorical", "vectors")}
+            out["features"] = self.features.get_params()
         return out
 
     def lgb_params(self) -> dict[str, Any]:
@@ -104,8 +103,7 @@ class LightGBMResponse:
                 f"'platt', 'isotonic', 'none'. Got {self.calibration!r} instead."
             )
         features = self.features or Features()
-        self.features_ = Features(features.numeric, features.categorical,
-                                  features.vectors).fit(train)
+        self.features_ = features.clone().fit(train)
         targets = ["click"]
         if self.conversion or (self.conversion is None and "converted" in train.columns):
             targets.append("conversion")

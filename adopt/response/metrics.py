@@ -185,3 +185,44 @@ def evaluate(
             rows.append({"slice": name, "group": value, "predictor": predictor}
                         | score(y[mask], pred, n_bins))
     return pd.DataFrame(rows)
+
+
+def _group_label(slice_: str, group: object) -> str:
+    if slice_ == "overall":
+        return "overall"
+    if slice_ == "cold_start":
+        return "cold-start ads" if str(group) == "True" else "ads with history"
+    return f"{slice_.removesuffix('_id')} {group}"
+
+
+def format_metrics(table: pd.DataFrame) -> str:
+    """The metrics table (`evaluate` rows with a ``target`` column) as plain text to read.
+
+    One block per target; one line per slice (overall, each placement, cold-start
+    ads and ads with history) with the model's AUC, NE, calibration ratio and ECE
+    beside the base-rate predictor's NE and calibration ratio (its AUC is 0.5).
+    """
+    blocks = []
+    targets = table["target"].unique() if "target" in table else [None]
+    for target in targets:
+        part = table if target is None else table[table["target"] == target]
+        model = part[part["predictor"] == "model"].reset_index(drop=True)
+        base = part[part["predictor"] == "base_rate"].reset_index(drop=True)
+        labels = [_group_label(s, g) for s, g in zip(model["slice"], model["group"], strict=True)]
+        width = max(map(len, labels), default=0)
+        lines = pd.DataFrame({
+            "slice": [label.ljust(width) for label in labels],
+            "rows": model["n"], "positives": model["positives"],
+            "rate": model["rate"].map("{:.2%}".format),
+            "AUC": model["auc"].map("{:.3f}".format),
+            "NE": model["ne"].map("{:.3f}".format),
+            "cal. ratio": model["calibration_ratio"].map("{:.2f}".format),
+            "ECE": model["ece"].map("{:.4f}".format),
+            "| base NE": base["ne"].map("{:.3f}".format),
+            "base cal. ratio": base["calibration_ratio"].map("{:.2f}".format),
+        })
+        title = {"click": "p(click) on impressions", "conversion": "p(conversion | click) on "
+                 "clicks"}.get(str(target), str(target or "model"))
+        blocks.append(f"{title}: model vs base rate (test days)\n"
+                      + lines.to_string(index=False))
+    return "\n\n".join(blocks)

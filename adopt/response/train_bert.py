@@ -14,7 +14,9 @@ The driver then loads the best checkpoint and fits the calibrators on valid.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,9 @@ from adopt.response.features import Features
 from adopt.response.metrics import log_loss, roc_auc
 
 TENSORS = ("input_ids", "attention_mask", "token_type_ids", "tabular", "clicked", "converted")
+# Fault injection for tests: "<epoch>:<marker file>" makes the worker process exit once,
+# when it starts that epoch and the marker file does not exist yet (it creates it first).
+EXIT_ONCE_ENV = "ADOPT_TEST_WORKER_EXIT_ONCE"
 
 
 class BertTrainConfig(BaseModel):
@@ -65,6 +70,8 @@ class BertTrainConfig(BaseModel):
     max_failures: int = Field(2, ge=0, description="worker failures survived per run")
     calibration: str = Field("auto", pattern="^(auto|platt|isotonic|none)$",
                              description="calibrator fitted on valid")
+    freeze_layers: int = Field(0, ge=0, description="lowest encoder layers (and the "
+                               "embeddings, when > 0) kept frozen: faster on CPU")
 
 
 def scaling_for_cluster(
@@ -115,6 +122,19 @@ def _restore(model: torch.nn.Module) -> dict[str, Any]:
     return state
 
 
+def _maybe_exit(exit_once: str | None, epoch: int) -> None:
+    """Kill this worker process once at the given epoch (see `EXIT_ONCE_ENV`)."""
+    if not exit_once:
+        return
+    at, marker = exit_once.split(":", 1)
+    if epoch == int(at) and not Path(marker).exists():
+        Path(marker).write_text(f"worker exited at epoch {epoch}\n")
+        # the controller registers the last reported checkpoint asynchronously: a real
+        # failure comes later than the instant after a report, so give it that time
+        time.sleep(10)
+        os._exit(1)
+
+
 def train_loop(config: dict[str, Any]) -> None:
     """Per-worker training loop run by ``TorchTrainer`` (see the module docstring)."""
     torch.manual_seed(config["seed"])
@@ -123,12 +143,14 @@ def train_loop(config: dict[str, Any]) -> None:
     model = CrossEncoder(config["model_dir"], config["n_tabular"], config["pooling"],
                          config["dropout"])
     model.init_prior(config["click_rate"], config["conversion_rate"])
+    model.freeze(config["freeze_layers"])
     state = _restore(model)
     start_epoch, best_auc, history = state["epoch"], state["best_valid_auc"], state["history"]
     model = prepare_model(model)
     bare = getattr(model, "module", model)
     optimizer = torch.optim.AdamW(
-        [{"params": bare.encoder.parameters(), "lr": config["lr"]},
+        [{"params": [p for p in bare.encoder.parameters() if p.requires_grad],
+          "lr": config["lr"]},
          {"params": bare.head_parameters(), "lr": config["head_lr"]}],
         weight_decay=config["weight_decay"],
     )
@@ -137,6 +159,7 @@ def train_loop(config: dict[str, Any]) -> None:
     loader = prepare_data_loader(_loader(train_data, config["batch_size"], True, config["seed"]))
     context = ray.train.get_context()
     for epoch in range(start_epoch, config["epochs"]):
+        _maybe_exit(config.get("exit_once"), epoch)
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)  # a different shuffle per epoch under DDP
         model.train()
@@ -211,7 +234,7 @@ def train_bert(
     if not ray.is_initialized():
         ray.init()
     features = features or Features()
-    feats = Features(features.numeric, features.categorical, features.vectors).fit(train)
+    feats = features.clone().fit(train)
     tokenizer = AutoTokenizer.from_pretrained(config.model_dir)
     train_data = encode_examples(train, tokenizer, feats, config.max_length)
     valid_data = encode_examples(valid, tokenizer, feats, config.max_length)
@@ -219,7 +242,9 @@ def train_bert(
         raise InputError("training_examples", "clicked",
                          "the valid split needs both outcomes to select a checkpoint by AUC")
     loop_config = config.model_dump(include={"model_dir", "epochs", "batch_size", "lr", "head_lr",
-                                             "weight_decay", "dropout", "pooling", "seed"})
+                                             "weight_decay", "dropout", "pooling", "seed",
+                                             "freeze_layers"})
+    loop_config["exit_once"] = os.environ.get(EXIT_ONCE_ENV)
     clicked = train_data["clicked"] == 1
     conversion_rate = float(train_data["converted"][clicked].mean()) if clicked.any() else 0.5
     loop_config |= {"n_tabular": int(train_data["tabular"].shape[1]),

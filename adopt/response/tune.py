@@ -19,6 +19,7 @@ import ray
 from ray import tune
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from adopt.response.features import Features
 from adopt.response.lgbm import LightGBMResponse
 from adopt.response.metrics import log_loss, roc_auc
 
@@ -46,8 +47,9 @@ class TuneResult:
 
 
 def _lgbm_trial(config: dict[str, Any], train: pd.DataFrame, valid: pd.DataFrame,
-                fixed: dict[str, Any]) -> None:
-    model = LightGBMResponse(params=fixed | config, calibration="none", conversion=False)
+                fixed: dict[str, Any], features: Features | None) -> None:
+    model = LightGBMResponse(features=features, params=fixed | config, calibration="none",
+                             conversion=False)
     model.fit(train, valid)
     p = model.predict_click(valid)
     y = valid["clicked"].to_numpy()
@@ -93,6 +95,7 @@ def tune_lightgbm(
     seed: int = 0,
     storage_path: str | Path | None = None,
     name: str = "tune_lightgbm",
+    features: Features | None = None,
 ) -> TuneResult:
     """Search LightGBM click-model parameters; each trial scores valid log loss.
 
@@ -106,6 +109,7 @@ def tune_lightgbm(
     seed : seed of the random search.
     storage_path : where Ray Tune keeps its results (a temporary folder if None).
     name : the Tune experiment name.
+    features : the feature choice every trial uses (None: inferred from train).
 
     Returns
     -------
@@ -114,7 +118,8 @@ def tune_lightgbm(
     """
     trainable = tune.with_resources(
         tune.with_parameters(_lgbm_trial, train=train, valid=valid,
-                             fixed={"num_threads": 1} | dict(fixed_params or {})),
+                             fixed={"num_threads": 1} | dict(fixed_params or {}),
+                             features=features),
         {"cpu": 1},
     )
     return _run(trainable, space or LGBM_SPACE, "valid_logloss", "min", num_samples, seed,

@@ -82,9 +82,66 @@ def ray_session():
     import ray
 
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, _node_ip_address="127.0.0.1")
+    for attempt in range(3 if started else 0):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, _node_ip_address="127.0.0.1")
+            break
+        except Exception:  # on a loaded machine the raylet can miss Ray's fixed 30 s
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     if started:
         ray.shutdown()
+
+
+EMBEDDING_DDL = """
+create table embedding_cache (model_id varchar, text_hash varchar, dim integer, vector float[]);
+create table embeddings (kind varchar, key varchar, model_id varchar, text_hash varchar);
+create view embedding_vectors as
+select e.kind, e.key, e.model_id, e.text_hash, c.vector
+from embeddings as e
+join embedding_cache as c on c.model_id = e.model_id and c.text_hash = e.text_hash;
+"""
+
+
+def write_warehouse(folder, examples: pd.DataFrame, embeddings: bool = True,
+                    model_id: str = "test-model@0") -> None:
+    """A real DuckDB warehouse holding ``examples`` as ``training_examples``, with the
+    ``ads`` and ``user_profiles`` texts and (optionally) the embedding tables holding each
+    user's and ad's vector, as ``adopt embed`` writes them."""
+    import duckdb
+
+    flat = examples.drop(columns=["user_vec", "ad_vec", "user_text", "ad_text"]).assign(
+        user_id=examples["user_id"].astype(str), ad_id=examples["ad_id"].astype(str))
+    users = examples.drop_duplicates("user_id")
+    ads = examples.drop_duplicates("ad_id")
+    user_texts = pd.DataFrame({"user_id": users["user_id"].astype(str),
+                               "interest_text": users["user_text"]})
+    # the creative text is title + description; split it in two to check the join
+    ad_texts = pd.DataFrame({"ad_id": ads["ad_id"].astype(str),
+                             "title": ads["ad_text"].str.split(" ", n=1).str[0],
+                             "description": ads["ad_text"].str.split(" ", n=1).str[1]})
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        for name, frame in (("training_examples", flat), ("user_profiles", user_texts),
+                            ("ads", ad_texts)):
+            con.register("_frame", frame)
+            con.execute(f"create or replace table {name} as select * from _frame")
+            con.unregister("_frame")
+        if not embeddings:
+            return
+        # the layout of adopt.embeddings.store (not imported: it loads torch and Ray)
+        con.execute(EMBEDDING_DDL)
+        for kind, frame, key, col in (("user", users, "user_id", "user_vec"),
+                                      ("ad", ads, "ad_id", "ad_vec")):
+            keys = frame[key].astype(str).to_numpy()
+            rows = pd.DataFrame({"key": keys, "text_hash": [f"{kind}-{k}" for k in keys],
+                                 "vector": [np.asarray(v, np.float32).tolist()
+                                            for v in frame[col]]})
+            con.register("_rows", rows)
+            con.execute("insert into embedding_cache select $mid, text_hash, len(vector), "
+                        "vector::float[] from _rows", {"mid": model_id})
+            con.execute("insert into embeddings select $kind, key, $mid, text_hash from _rows",
+                        {"kind": kind, "mid": model_id})
+            con.unregister("_rows")

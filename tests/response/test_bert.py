@@ -69,3 +69,20 @@ def test_save_and_load_round_trip(tiny_dir, rows, tmp_path):
     response.save(tmp_path / "bert")
     loaded = BertResponse.load(tmp_path / "bert")
     pd.testing.assert_frame_equal(loaded.predict(rows), response.predict(rows))
+
+
+def test_freezing_keeps_embeddings_and_lower_layers_fixed(tiny_dir, rows):
+    tok = AutoTokenizer.from_pretrained(str(tiny_dir))
+    feats = Features().fit(rows)
+    data = encode_examples(rows, tok, feats, max_length=16)
+    model = CrossEncoder(tiny_dir, data["tabular"].shape[1], pooling="mean")
+    model.freeze(1)  # of the tiny BERT's 2 layers
+    t = {k: torch.as_tensor(v) for k, v in data.items()}
+    logits = model(t["input_ids"], t["attention_mask"], t["token_type_ids"], t["tabular"])
+    response_loss(logits, t["clicked"], t["converted"]).backward()
+    enc = model.encoder
+    assert all(p.grad is None for p in enc.embeddings.parameters())
+    assert all(p.grad is None for p in enc.encoder.layer[0].parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in enc.encoder.layer[1].parameters())
+    assert model.heads.weight.grad is not None

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ def _frame() -> pd.DataFrame:
 
 
 def test_inference_skips_ids_labels_and_reads_vectors():
-    f = Features().fit(_frame())
+    f = Features(vector_components=None).fit(_frame())
     assert f.numeric_ == ["k_ad"]
     assert f.categorical_ == ["placement_id", "gender"]
     assert f.names_ == ["k_ad", "placement_id", "gender", "user_vec_0", "user_vec_1",
@@ -34,7 +36,7 @@ def test_inference_skips_ids_labels_and_reads_vectors():
 
 
 def test_unseen_categories_are_missing_and_dense_is_standardised():
-    f = Features().fit(_frame())
+    f = Features(vector_components=None).fit(_frame())
     new = _frame().assign(placement_id=["home", "popup", "feed", "home"])
     assert f.frame(new)["placement_id"].isna().tolist() == [False, True, False, False]
     dense = f.dense(new)
@@ -44,7 +46,7 @@ def test_unseen_categories_are_missing_and_dense_is_standardised():
 
 
 def test_round_trip_and_errors():
-    f = Features().fit(_frame())
+    f = Features(vector_components=None).fit(_frame())
     g = Features.from_dict(f.to_dict())
     np.testing.assert_array_equal(g.dense(_frame()), f.dense(_frame()))
     with pytest.raises(NotFittedError, match="call fit"):
@@ -54,3 +56,40 @@ def test_round_trip_and_errors():
         f.dense(short)
     with pytest.raises(InputError, match="column 'price': feature column is missing"):
         Features(numeric=["price"]).fit(_frame())
+
+
+def test_pca_components_are_learned_on_train_and_reapplied():
+    rng = np.random.default_rng(0)
+    # user vectors vary along two directions only: two components carry them all
+    basis = rng.normal(size=(2, 16))
+    coef = rng.normal(size=(200, 2))
+    df = pd.DataFrame({
+        "k_ad": rng.integers(1, 5, size=200),
+        "user_vec": list((coef @ basis).astype(np.float32)),
+        "ad_vec": list(rng.normal(size=(200, 16)).astype(np.float32)),
+        "cosine_user_ad": 0.0,  # as attach_text_features adds it: recomputed, not read
+    })
+    f = Features(vector_components=2, seed=1).fit(df.iloc[:150])
+    assert f.names_ == ["k_ad", "user_vec_pc0", "user_vec_pc1", "ad_vec_pc0", "ad_vec_pc1",
+                        "cosine_user_ad"]
+    frame = f.frame(df.iloc[150:])
+    # the projection keeps the user vectors' variance (rows outside the fit included)
+    u = np.stack(df["user_vec"].iloc[150:].to_numpy())
+    kept = frame[["user_vec_pc0", "user_vec_pc1"]].to_numpy().var(axis=0).sum()
+    assert kept == pytest.approx(u.var(axis=0).sum(), rel=1e-3)
+    g = Features.from_dict(json.loads(json.dumps(f.to_dict())))
+    pd.testing.assert_frame_equal(g.frame(df), f.frame(df))
+    only_cos = Features(vector_components=0).fit(df)
+    assert only_cos.names_ == ["k_ad", "cosine_user_ad"]
+
+
+def test_missing_vectors_give_nan_cosine_and_a_clear_error_when_absent():
+    df = _frame()
+    df.loc[1, "user_vec"] = np.zeros(2)  # a user without a vector, as attach_text_features adds
+    f = Features().fit(df)
+    assert np.isnan(f.frame(df)["cosine_user_ad"].iloc[1])
+    assert not np.isnan(f.dense(df)).any()
+    with pytest.raises(InputError, match="column 'user_vec'.*attach_text_features"):
+        f.frame(df.drop(columns=["user_vec", "ad_vec"]))
+    with pytest.raises(ValueError, match="'vector_components' parameter of Features"):
+        Features(vector_components=-1).fit(df)

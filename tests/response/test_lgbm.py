@@ -20,7 +20,8 @@ def split(examples):
 
 @pytest.fixture(scope="module")
 def fitted(split):
-    return LightGBMResponse(params=FAST, seed=0).fit(split.train, split.valid)
+    feats = Features(vector_components=8)
+    return LightGBMResponse(features=feats, params=FAST, seed=0).fit(split.train, split.valid)
 
 
 def test_beats_the_base_rate_and_is_calibrated(fitted, split):
@@ -50,7 +51,7 @@ def test_features_use_categoricals_vectors_and_cosine(fitted):
     f = fitted.features_
     assert f.categorical_ == ["placement_id", "category", "brand"]
     assert {"k_ad", "k_campaign", "user_activity", "noise"} == set(f.numeric_)
-    assert "cosine_user_ad" in f.names_ and "ad_vec_7" in f.names_
+    assert "cosine_user_ad" in f.names_ and "ad_vec_pc7" in f.names_
     imp = fitted.feature_importance()
     assert list(imp.columns) == ["click", "conversion"]
     # the signal lives in the interest match: the cosine and categoricals outrank pure noise

@@ -5,9 +5,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adopt.exceptions import WorkspaceError
+from adopt.exceptions import InputError, WorkspaceError
 from adopt.response.card import ModelCard, data_fingerprint
-from adopt.response.run import evaluate_response, latest_run, load_examples, train_response
+from adopt.response.metrics import format_metrics
+from adopt.response.run import (
+    evaluate_response,
+    latest_run,
+    load_examples,
+    load_response,
+    predict_response,
+    train_response,
+)
+
+from .conftest import make_examples, write_warehouse
+
+FAST = {"num_threads": 1, "learning_rate": 0.1}
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +91,51 @@ def test_missing_warehouse_or_table_or_run_is_a_workspace_error(tmp_path):
         evaluate_response(tmp_path)
     with pytest.raises(ValueError, match="'model' parameter of train_response must be one of"):
         train_response(tmp_path, "xgboost")
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory):
+    """The same examples in a workspace with embeddings and in one without."""
+    examples = make_examples(n=6000, users=150, ads=25, days=5, seed=11)
+    with_emb, without = tmp_path_factory.mktemp("emb"), tmp_path_factory.mktemp("noemb")
+    write_warehouse(with_emb, examples)
+    write_warehouse(without, examples, embeddings=False)
+    return with_emb, without
+
+
+def test_train_uses_embeddings_when_the_workspace_has_them(warehouses):
+    ws = warehouses[0]
+    card = train_response(ws, "lightgbm", params=FAST, run_id="emb")
+    assert card.data["embeddings"] == {"used": True, "model_id": "test-model@0",
+                                       "columns": ["user_vec", "ad_vec"], "components": 8}
+    assert {"cosine_user_ad", "user_vec_pc0", "ad_vec_pc7", "user_vec_missing"} <= set(
+        card.features)
+    assert "embedding features: from `test-model@0`" in (ws / "models/emb/card.md").read_text()
+    # evaluate attaches the vectors itself and reproduces the card
+    table = evaluate_response(ws, run_id="emb")
+    np.testing.assert_allclose(table["auc"], card.metrics_frame()["auc"])
+    assert "cold-start ads" in format_metrics(table)
+
+
+def test_train_without_embeddings_trains_without_them_and_the_card_says_so(warehouses):
+    ws = warehouses[1]
+    card = train_response(ws, "lightgbm", params=FAST, run_id="noemb")
+    assert card.data["embeddings"]["used"] is False
+    assert "run `adopt embed`" in card.data["embeddings"]["why"]
+    assert not [f for f in card.features if "vec" in f or "cosine" in f]
+    assert "embedding features: none" in (ws / "models/noemb/card.md").read_text()
+    assert evaluate_response(ws, run_id="noemb")["auc"].notna().any()
+
+
+def test_predict_on_new_rows_rebuilds_the_training_columns(warehouses):
+    ws = warehouses[0]
+    model = load_response(ws / "models" / "emb")
+    examples = load_examples(ws, text_features=True)
+    # counterfactual rows as the curves stage builds them: ids and tabular columns only
+    rows = examples.drop(columns=["user_vec", "ad_vec", "user_vec_missing", "ad_vec_missing",
+                                  "cosine_user_ad"]).iloc[:500].assign(k_ad=3)
+    got = predict_response(ws, rows, run_id="emb")
+    want = model.predict(examples.iloc[:500].assign(k_ad=3))
+    pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(InputError, match="column 'user_vec'.*attach_text_features"):
+        model.predict(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -9,7 +11,13 @@ from adopt.response.bert import BertResponse
 from adopt.response.metrics import score
 from adopt.response.run import load_response, train_response
 from adopt.response.split import time_split
-from adopt.response.train_bert import BertTrainConfig, scaling_for_cluster, train_bert
+from adopt.response.train_bert import (
+    EXIT_ONCE_ENV,
+    BertTrainConfig,
+    scaling_for_cluster,
+    train_bert,
+)
+from adopt.response.tune import tune_bert
 
 from .conftest import make_examples
 from .tiny_bert import write_tiny_bert
@@ -42,35 +50,65 @@ def test_scaling_follows_the_cluster(ray_session):
 
 
 @pytest.fixture(scope="module")
-def runs(ray_session, small_world, tiny_dir, tmp_path_factory):
-    """One epoch; a rerun of the same name to three epochs (as after an interruption); again."""
-    storage = tmp_path_factory.mktemp("ray_results")
-    first = train_bert(small_world.train, small_world.valid, _config(tiny_dir, epochs=1),
-                       storage_path=storage, run_name="resume")
+def workspace(tmp_path_factory):
+    return tmp_path_factory.mktemp("ws")
+
+
+@pytest.fixture(scope="module")
+def runs(ray_session, small_world, tiny_dir, workspace):
+    """Two epochs whose worker process is killed as epoch 2 starts (Ray restarts it); a rerun
+    of the same name to three epochs (as after an interrupted job); then `adopt train` of
+    that run id, which finds it finished and only saves the model with its card."""
+    storage = workspace / "models" / "ray_results"
+    marker = workspace / "worker_exited"
+    os.environ[EXIT_ONCE_ENV] = f"1:{marker}"
+    try:
+        first = train_bert(small_world.train, small_world.valid,
+                           _config(tiny_dir, epochs=2, max_failures=1),
+                           storage_path=storage, run_name="resume")
+    finally:
+        del os.environ[EXIT_ONCE_ENV]
+    assert marker.exists()  # the worker did exit
     second = train_bert(small_world.train, small_world.valid, _config(tiny_dir, epochs=3),
                         storage_path=storage, run_name="resume")
-    third = train_bert(small_world.train, small_world.valid, _config(tiny_dir, epochs=3),
-                       storage_path=storage, run_name="resume")
-    return first, second, third
+    examples = pd.concat([small_world.train, small_world.valid, small_world.test])
+    bert = _config(tiny_dir, epochs=3).model_dump(exclude={"model_dir"}) | {
+        "model_dir": str(tiny_dir)}
+    card = train_response(workspace, "bert", examples=examples, run_id="resume", bert=bert)
+    return first, second, card
+
+
+def test_a_killed_worker_resumes_from_the_last_checkpoint(runs):
+    first = runs[0]
+    # epoch 1 ran in the first worker; the restarted worker found the epoch-1 checkpoint
+    # and trained epoch 2 only
+    assert first.history["epoch"].tolist() == [1, 2]
+    assert first.history["start_epoch"].tolist() == [0, 1]
+    assert (first.start_epoch, first.epochs_done) == (1, 2)
 
 
 def test_rerun_with_the_same_name_resumes_from_the_checkpoint(runs):
     first, second, _ = runs
-    assert (first.start_epoch, first.epochs_done) == (0, 1)
-    # the epoch counter in the checkpoint says one epoch was done: this run trains epochs 2-3
-    assert second.start_epoch == 1
+    # the epoch counter in the checkpoint says two epochs were done: this run trains epoch 3
+    assert second.start_epoch == 2
     assert second.epochs_done == 3
     assert second.history["epoch"].tolist() == [1, 2, 3]
-    assert second.history["start_epoch"].tolist() == [0, 1, 1]
+    assert second.history["start_epoch"].tolist() == [0, 1, 2]
+    pd.testing.assert_frame_equal(second.history.iloc[:2], first.history)
     assert second.best_valid_auc == second.history["valid_auc"].max()
 
 
-def test_rerun_of_a_finished_run_trains_nothing_and_keeps_the_best(runs):
-    _, second, third = runs
-    assert third.epochs_done == 3
-    pd.testing.assert_frame_equal(third.history, second.history)  # no epoch was added
-    assert third.best_valid_auc == second.best_valid_auc
-    assert third.checkpoint_path == second.checkpoint_path
+def test_adopt_train_of_a_finished_run_trains_nothing_and_saves_the_best(runs, workspace,
+                                                                          small_world):
+    _, second, card = runs
+    assert card.hyperparameters["epochs_done"] == 3  # no epoch was added
+    assert card.hyperparameters["best_epoch"] == second.best_epoch
+    assert card.features[:2] == ["user_text", "ad_text"]
+    assert set(card.metrics_frame()["target"]) == {"click", "conversion"}
+    loaded = load_response(workspace / "models" / "resume")
+    assert isinstance(loaded, BertResponse)
+    test = small_world.test
+    pd.testing.assert_frame_equal(loaded.predict(test), second.model.predict(test))
 
 
 def test_tiny_bert_beats_the_base_rate(runs, small_world, tmp_path):
@@ -83,20 +121,14 @@ def test_tiny_bert_beats_the_base_rate(runs, small_world, tmp_path):
     assert set(result.model.calibrators) == {"click", "conversion"}
 
 
-def test_workspace_run_tunes_trains_and_writes_a_card(ray_session, small_world, tiny_dir,
-                                                      tmp_path):
-    examples = pd.concat([small_world.train, small_world.valid, small_world.test])
-    bert = {"model_dir": str(tiny_dir), "epochs": 1, "head_lr": 3e-2, "max_length": 16,
+def test_bert_search_records_every_trial_and_picks_the_best(ray_session, small_world,
+                                                             tiny_dir, tmp_path):
+    base = {"model_dir": str(tiny_dir), "epochs": 1, "head_lr": 3e-2, "max_length": 16,
             "calibration": "platt"}
-    card = train_response(tmp_path, "bert", examples=examples, run_id="bert-a", tune=True,
-                          num_trials=2, bert=bert)
-    assert len(card.tuning) == 2
-    assert {"lr", "dropout", "valid_auc"} <= set(card.tuning[0])
-    best = max(card.tuning, key=lambda t: t["valid_auc"])
-    assert card.hyperparameters["lr"] == best["lr"]
-    assert card.features[:2] == ["user_text", "ad_text"]
-    m = card.metrics_frame()
-    assert set(m["target"]) == {"click", "conversion"}
-    loaded = load_response(tmp_path / "models" / "bert-a")
-    assert isinstance(loaded, BertResponse)
-    assert loaded.predict(small_world.test)["p_click"].between(0, 1).all()
+    result = tune_bert(small_world.train, small_world.valid, base, num_samples=2, seed=0,
+                       storage_path=tmp_path)
+    assert len(result.records()) == 2
+    assert {"lr", "dropout", "valid_auc"} <= set(result.trials.columns)
+    best = result.trials.iloc[0]
+    assert best["valid_auc"] == result.trials["valid_auc"].max()
+    assert result.best == {"lr": best["lr"], "dropout": best["dropout"]}

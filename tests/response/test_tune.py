@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from adopt.response.run import train_response
 from adopt.response.split import time_split
 from adopt.response.tune import tune_lightgbm
+
+from .conftest import make_examples
 
 pytestmark = pytest.mark.slow
 
 
-def test_lightgbm_search_records_every_trial_and_picks_the_best(ray_session, examples, tmp_path):
-    split = time_split(examples)
+@pytest.fixture(scope="module")
+def small():
+    return make_examples(n=5000, users=150, ads=25, days=5, seed=5)
+
+
+def test_lightgbm_search_records_every_trial_and_picks_the_best(ray_session, small, tmp_path):
+    split = time_split(small)
     result = tune_lightgbm(split.train, split.valid, num_samples=4, seed=3,
                            storage_path=tmp_path)
     trials = result.trials
@@ -24,3 +32,15 @@ def test_lightgbm_search_records_every_trial_and_picks_the_best(ray_session, exa
                                                     "min_child_samples")}
     assert trials["valid_auc"].min() > 0.6
     assert len(result.records()) == 4
+
+
+def test_adopt_train_with_tune_trains_the_best_trial_and_records_the_search(ray_session, small,
+                                                                           tmp_path):
+    card = train_response(tmp_path, "lightgbm", examples=small, run_id="tuned", tune=True,
+                          num_trials=2, params={"num_threads": 1})
+    assert len(card.tuning) == 2
+    best = min(card.tuning, key=lambda t: t["valid_logloss"])
+    used = card.hyperparameters["params"]
+    assert {k: used[k] for k in ("num_leaves", "learning_rate", "min_child_samples")} == {
+        k: best[k] for k in ("num_leaves", "learning_rate", "min_child_samples")}
+    assert "## Tuning (2 trials on valid)" in (tmp_path / "models/tuned/card.md").read_text()

@@ -1,0 +1,224 @@
+"""Text and embedding features of (user, ad) rows, joined from the warehouse.
+
+Sits between the embeddings stage (the ``embedding_vectors`` view over the
+tables ``embeddings`` / ``embedding_cache``, see ``adopt.embeddings.store``)
+and the response models. `attach_text_features` takes any rows with
+``user_id`` and ``ad_id`` (training examples, or the counterfactual rows the
+curves stage builds) and adds:
+
+- ``user_vec``, ``ad_vec``: the user interest vector and the ad creative vector
+  (float32 arrays; rows of one user / ad share one array object, so 200k rows
+  cost no more memory than the distinct users and ads);
+- ``user_vec_missing``, ``ad_vec_missing``: 1.0 where the user / ad has no vector
+  (no text, or not embedded yet); the vector is then all zeros;
+- ``cosine_user_ad``: the cosine of the two vectors, NaN where either is missing;
+- with ``texts=True``: ``user_text`` (``user_profiles.interest_text``) and
+  ``ad_text`` (title + description, whitespace-normalised as the embeddings
+  stage does), the pair the BERT cross-encoder reads; ``''`` where absent.
+
+`Features` turns the vectors into model input (the cosine plus a few PCA
+components learned on train), so the same call before ``model.predict`` rebuilds
+the columns a model was trained with.
+"""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from adopt.exceptions import InputError, WorkspaceError
+from adopt.workspace import Workspace
+
+VECTOR_COLUMNS = ("user_vec", "ad_vec")
+TEXT_COLUMNS = ("user_text", "ad_text")
+# Columns attach_text_features adds; anything already there under these names is replaced.
+ADDED_COLUMNS = ("user_vec", "ad_vec", "user_vec_missing", "ad_vec_missing", "cosine_user_ad",
+                 "user_text", "ad_text")
+
+_AD_TEXT_SQL = """
+select ad_id as key,
+    trim(regexp_replace(concat_ws(' ', title, description), '\\s+', ' ', 'g')) as text,
+from ads
+"""
+_USER_TEXT_SQL = "select user_id as key, coalesce(interest_text, '') as text from user_profiles"
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_name = $name",
+        {"name": name},
+    ).fetchall()[0][0])
+
+
+def embedding_model_ids(workspace: str | os.PathLike[str]) -> list[str]:
+    """Model ids with vectors in the workspace's ``embeddings`` table ([] when none)."""
+    ws = Workspace(workspace)
+    if not ws.warehouse.is_file():
+        return []
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        if not _has_table(con, "embeddings"):
+            return []
+        rows = con.execute("select distinct model_id from embeddings order by 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def has_embeddings(workspace: str | os.PathLike[str]) -> bool:
+    """True when ``adopt embed`` has written vectors into the workspace."""
+    return bool(embedding_model_ids(workspace))
+
+
+def choose_model_id(workspace: str | os.PathLike[str], model_id: str | None = None) -> str:
+    """The embedding model whose vectors to use.
+
+    Parameters
+    ----------
+    workspace : the workspace folder.
+    model_id : an id from the ``embeddings`` table; None picks the only one, or,
+        when several exist, the bundled default model's.
+
+    Raises
+    ------
+    WorkspaceError
+        No embeddings, an unknown ``model_id``, or several models and none is the default.
+    """
+    ids = embedding_model_ids(workspace)
+    if not ids:
+        raise WorkspaceError(
+            f"The workspace {Workspace(workspace).root} has no embeddings: run `adopt embed` "
+            "first, or pass vectors=False."
+        )
+    if model_id is not None:
+        if model_id not in ids:
+            raise WorkspaceError(f"The 'model_id' parameter of attach_text_features must be one "
+                                 f"of {ids}. Got {model_id!r} instead.")
+        return model_id
+    if len(ids) == 1:
+        return ids[0]
+    from adopt.embeddings.models import default_model_path
+    from adopt.embeddings.models import model_id as folder_model_id
+
+    default = folder_model_id(default_model_path())
+    if default in ids:
+        return default
+    raise WorkspaceError(f"The workspace has embeddings of several models {ids}; pass "
+                         "model_id to say which to use.")
+
+
+def _read_vectors(con: duckdb.DuckDBPyConnection, kind: str, model_id: str
+                  ) -> tuple[list[str], np.ndarray]:
+    """Keys of ``kind`` and their vectors, from the ``embedding_vectors`` view.
+
+    Read here rather than through ``adopt.embeddings``, whose import loads torch.
+    """
+    table = con.sql(
+        "select key, vector from embedding_vectors where kind = $kind and model_id = $mid "
+        "order by key", params={"kind": kind, "mid": model_id},
+    ).to_arrow_table()
+    keys = table.column("key").to_pylist()
+    if not keys:
+        return keys, np.zeros((0, 0), dtype=np.float32)
+    flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return keys, flat.astype(np.float32, copy=False).reshape(len(keys), -1)
+
+
+def _positions(keys: pd.Series, table_keys: list[str]) -> np.ndarray:
+    """Row of each key in the vector matrix; ``len(table_keys)`` (the zero row) when absent."""
+    position = pd.Index(table_keys).get_indexer(keys.astype(str))
+    return np.where(position < 0, len(table_keys), position)
+
+
+def _with_zero_row(matrix: np.ndarray, dim: int) -> np.ndarray:
+    if matrix.shape[0] == 0:
+        return np.zeros((1, dim), dtype=np.float32)
+    return np.vstack([matrix, np.zeros((1, dim), dtype=np.float32)])
+
+
+def _cosine_rows(users: np.ndarray, ads: np.ndarray, pu: np.ndarray, pa: np.ndarray,
+                 chunk: int = 50_000) -> np.ndarray:
+    """Cosine of ``users[pu]`` and ``ads[pa]``, chunked so no (rows, dim) copy is whole."""
+    nu, na = np.linalg.norm(users, axis=1), np.linalg.norm(ads, axis=1)
+    out = np.full(len(pu), np.nan)
+    for start in range(0, len(pu), chunk):
+        u, a = pu[start:start + chunk], pa[start:start + chunk]
+        dots = np.einsum("ij,ij->i", users[u], ads[a])
+        norms = nu[u] * na[a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + chunk] = np.where(norms > 0, dots / norms, np.nan)
+    return out
+
+
+def _texts(con: duckdb.DuckDBPyConnection, sql: str, table: str, keys: pd.Series) -> list[str]:
+    if not _has_table(con, table):
+        raise WorkspaceError(f"The warehouse has no table '{table}': texts=True needs it "
+                             f"(run `adopt {'ingest' if table == 'ads' else 'profiles'}` first).")
+    found = con.execute(sql).df()
+    by_key = dict(zip(found["key"].astype(str), found["text"].fillna(""), strict=True))
+    return [by_key.get(k, "") for k in keys.astype(str)]
+
+
+def attach_text_features(
+    workspace: str | os.PathLike[str],
+    df: pd.DataFrame,
+    *,
+    vectors: bool = True,
+    texts: bool = False,
+    model_id: str | None = None,
+) -> pd.DataFrame:
+    """Add the user / ad embedding vectors, their cosine and (optionally) texts to ``df``.
+
+    Parameters
+    ----------
+    workspace : the workspace folder (its warehouse is opened read-only).
+    df : rows with ``user_id`` and ``ad_id``; not modified.
+    vectors : add ``user_vec``, ``ad_vec``, ``user_vec_missing``, ``ad_vec_missing``
+        and ``cosine_user_ad`` (needs ``adopt embed``).
+    texts : add ``user_text`` and ``ad_text`` (needs ``ads`` and ``user_profiles``,
+        not the embeddings).
+    model_id : which embedding model's vectors (see `choose_model_id`); a trained
+        response model records the one it used as ``embedding_model_id``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``df`` (same index and order) with the new columns; the
+        embedding model used is in ``result.attrs["embedding_model_id"]``.
+
+    Raises
+    ------
+    InputError
+        ``df`` lacks ``user_id`` or ``ad_id``.
+    WorkspaceError
+        No warehouse, no embeddings (with ``vectors=True``), or no text tables.
+    """
+    for col in ("user_id", "ad_id"):
+        if col not in df.columns:
+            raise InputError("training_examples", col,
+                             "attach_text_features joins on user_id and ad_id; it is missing")
+    ws = Workspace(workspace)
+    if not ws.warehouse.is_file():
+        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
+    out = df.drop(columns=[c for c in ADDED_COLUMNS if c in df.columns])
+    mid = choose_model_id(ws.root, model_id) if vectors else None
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        if vectors:
+            user_keys, users = _read_vectors(con, "user", mid)
+            ad_keys, ads = _read_vectors(con, "ad", mid)
+            dim = max(users.shape[1], ads.shape[1])
+            users, ads = _with_zero_row(users, dim), _with_zero_row(ads, dim)
+            pu, pa = _positions(df["user_id"], user_keys), _positions(df["ad_id"], ad_keys)
+            # one array object per user / ad, shared by all its rows
+            user_rows, ad_rows = list(users), list(ads)
+            out["user_vec"] = [user_rows[i] for i in pu]
+            out["ad_vec"] = [ad_rows[i] for i in pa]
+            out["user_vec_missing"] = (pu == len(user_keys)).astype(float)
+            out["ad_vec_missing"] = (pa == len(ad_keys)).astype(float)
+            out["cosine_user_ad"] = _cosine_rows(users, ads, pu, pa)
+        if texts:
+            out["user_text"] = _texts(con, _USER_TEXT_SQL, "user_profiles", df["user_id"])
+            out["ad_text"] = _texts(con, _AD_TEXT_SQL, "ads", df["ad_id"])
+    out.attrs["embedding_model_id"] = mid
+    return out
+

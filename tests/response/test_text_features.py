@@ -1,0 +1,76 @@
+"""Joining embedding vectors and texts onto (user, ad) rows from a real warehouse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.exceptions import InputError, WorkspaceError
+from adopt.response.text_features import attach_text_features, has_embeddings
+
+from .conftest import make_examples, write_warehouse
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    examples = make_examples(n=600, users=40, ads=12, days=5, seed=3)
+    ws = tmp_path_factory.mktemp("ws")
+    write_warehouse(ws, examples)
+    return ws, examples
+
+
+def test_vectors_cosine_and_texts_join_by_user_and_ad(world):
+    ws, examples = world
+    rows = examples[["user_id", "ad_id", "k_ad"]].iloc[::7].set_index(
+        pd.RangeIndex(1000, 1000 + len(examples.iloc[::7])))
+    out = attach_text_features(ws, rows, texts=True)
+    assert out.index.equals(rows.index) and "user_vec" not in rows  # a copy, same order
+    want_u = np.stack(examples["user_vec"].iloc[::7].to_numpy())
+    np.testing.assert_allclose(np.stack(out["user_vec"].to_numpy()), want_u, rtol=1e-6)
+    u, a = want_u, np.stack(examples["ad_vec"].iloc[::7].to_numpy())
+    cos = (u * a).sum(1) / np.linalg.norm(u, axis=1) / np.linalg.norm(a, axis=1)
+    np.testing.assert_allclose(out["cosine_user_ad"], cos, rtol=1e-5)
+    assert out["user_vec_missing"].eq(0).all() and out["ad_vec_missing"].eq(0).all()
+    # the profile text of each user (the examples' first text of that user was written)
+    profile = examples.drop_duplicates("user_id").set_index("user_id")["user_text"]
+    assert out["user_text"].tolist() == profile.loc[rows["user_id"]].tolist()
+    assert out["ad_text"].tolist() == examples["ad_text"].iloc[::7].tolist()
+    assert out.attrs["embedding_model_id"] == "test-model@0"
+    # rows of one user share one array: memory grows with users, not rows
+    same = out[out["user_id"] == out["user_id"].iloc[0]]["user_vec"]
+    assert len({id(v) for v in same}) == 1
+
+
+def test_unknown_user_or_ad_gets_zero_vector_flag_nan_cosine_and_empty_text(world):
+    ws, examples = world
+    rows = pd.DataFrame({"user_id": [examples["user_id"].iloc[0], "nobody"],
+                         "ad_id": ["no-ad", examples["ad_id"].iloc[0]]})
+    out = attach_text_features(ws, rows, texts=True)
+    assert out["ad_vec_missing"].tolist() == [1.0, 0.0]
+    assert out["user_vec_missing"].tolist() == [0.0, 1.0]
+    assert not out["ad_vec"].iloc[0].any() and not out["user_vec"].iloc[1].any()
+    assert out["cosine_user_ad"].isna().all()
+    assert out["ad_text"].iloc[0] == "" and out["user_text"].iloc[1] == ""
+
+
+def test_texts_need_no_embeddings_and_vectors_say_what_to_run(tmp_path):
+    examples = make_examples(n=200, users=10, ads=5, days=5, seed=4)
+    write_warehouse(tmp_path, examples, embeddings=False)
+    assert not has_embeddings(tmp_path)
+    rows = examples[["user_id", "ad_id"]]
+    out = attach_text_features(tmp_path, rows, vectors=False, texts=True)
+    assert out["ad_text"].tolist() == examples["ad_text"].tolist()
+    assert out.attrs["embedding_model_id"] is None
+    with pytest.raises(WorkspaceError, match="has no embeddings: run `adopt embed` first"):
+        attach_text_features(tmp_path, rows)
+    with pytest.raises(InputError, match="column 'ad_id': attach_text_features joins on"):
+        attach_text_features(tmp_path, rows.drop(columns="ad_id"), vectors=False, texts=True)
+    with pytest.raises(WorkspaceError, match="No warehouse at"):
+        attach_text_features(tmp_path / "nowhere", rows)
+
+
+def test_an_unknown_embedding_model_is_refused(world):
+    ws, examples = world
+    with pytest.raises(WorkspaceError, match=r"'model_id' parameter .* must be one of \["):
+        attach_text_features(ws, examples[["user_id", "ad_id"]], model_id="other@1")
