@@ -90,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", action="store_true", help="small Ray Tune search on validation")
     p.add_argument("--trials", type=int, default=6, help="trials of the search")
     p.add_argument("--downsample-rate", type=float, default=None, help="share of negatives kept")
+    p.add_argument("--no-text-features", dest="text_features", action="store_false",
+                   help="leave the embedding features out even when the workspace has them")
+    p.add_argument("--vector-components", type=int, default=8,
+                   help="projected components per embedding side (0: the cosine only)")
+    p.add_argument("--bert-epochs", type=int, default=None, help="BERT: total epochs (3)")
+    p.add_argument("--bert-freeze-layers", type=int, default=None,
+                   help="BERT: lowest encoder layers kept frozen (0); speeds up CPU training")
+    p.add_argument("--bert-max-length", type=int, default=None,
+                   help="BERT: tokens per (user, ad) pair (64)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("evaluate", commands.cmd_evaluate, "score a trained response model on the test days")

@@ -69,14 +69,20 @@ def cmd_train(args: argparse.Namespace) -> None:
         num_trials=args.trials,
         downsample_rate=args.downsample_rate,
         seed=args.seed,
+        text_features=args.text_features,
+        vector_components=args.vector_components,
+        bert={k: v for k, v in (("epochs", args.bert_epochs),
+                                ("freeze_layers", args.bert_freeze_layers),
+                                ("max_length", args.bert_max_length)) if v is not None} or None,
     )
     print(card.to_markdown())
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from adopt.response.metrics import format_metrics
     from adopt.response.run import evaluate_response
 
-    print(evaluate_response(args.workspace, run_id=args.run_id).to_string(index=False))
+    print(format_metrics(evaluate_response(args.workspace, run_id=args.run_id)))
 
 
 def cmd_plan(args: argparse.Namespace) -> None:

@@ -76,8 +76,13 @@ def entropy(rate: float) -> float:
 
 
 def normalized_entropy(y: np.ndarray, p: np.ndarray) -> float:
-    """Log loss over the entropy of the observed base rate; below 1 beats the base rate."""
+    """Log loss over the entropy of the observed base rate; below 1 beats the base rate.
+
+    NaN when every label is the same: the base rate then has no entropy to compare with.
+    """
     y, p = _check(y, p)
+    if y.min() == y.max():
+        return float("nan")
     return log_loss(y, p) / entropy(y.mean())
 
 

@@ -76,3 +76,10 @@ def test_bad_inputs_name_the_column_and_row():
         m.log_loss(np.array([0, 1]), np.array([np.nan, 0.2]))
     with pytest.raises(InputError, match="same length"):
         m.evaluate(np.array([0, 1]), np.array([0.3]))
+
+
+def test_normalized_entropy_is_undefined_when_every_label_is_the_same():
+    from adopt.response.metrics import normalized_entropy
+
+    assert np.isnan(normalized_entropy(np.zeros(5), np.full(5, 0.1)))
+    assert normalized_entropy(np.array([0, 1, 0, 0]), np.full(4, 0.25)) == pytest.approx(1.0)
