@@ -48,34 +48,6 @@ SAMPLES = (
 _HAS_TEXT = {"taobao": "built from category, brand, price band", "mind": "news title + abstract"}
 
 
-def bench_examples(ws: Path) -> tuple[pd.DataFrame, list[str]]:
-    """The workspace's training examples, adapted where a sample is too small for adopt train.
-
-    Two adaptations, each printed: a sample with no conversion at all (every set
-    here is clicks only) loses the ``converted`` column, so only the click model
-    is fitted; a sample spanning fewer than 3 calendar days has its impressions
-    cut in time order into 70% / 15% / 15% and shifted to days 0 / 1 / 2, so
-    the time split (train / 1 valid day / 1 test day) still trains on the
-    earlier impressions and tests on the later ones.
-    """
-    from adopt.response.run import load_examples
-
-    df = load_examples(ws, text_features=True)
-    notes = []
-    if "converted" in df and df["converted"].fillna(0).sum() == 0:
-        df = df.drop(columns="converted")
-        notes.append("no conversions: click model only")
-    ts = pd.to_datetime(df["ts"])
-    if ts.dt.floor("D").nunique() < 3:
-        # By position, not by value: these samples often share one timestamp.
-        df = df.iloc[np.argsort(ts.to_numpy(), kind="stable")].reset_index(drop=True)
-        position = np.arange(len(df)) / len(df)
-        shift = (position >= 0.70).astype(int) + (position >= 0.85).astype(int)
-        df["ts"] = pd.to_datetime(df["ts"]).dt.floor("D") + pd.to_timedelta(shift, unit="D")
-        notes.append(f"{ts.dt.floor('D').nunique()} day(s): 70/15/15 cut in time order")
-    return df, notes
-
-
 def card_auc(card) -> tuple[float | None, float | None, int | None]:
     """Test AUC of the model and of the base-rate predictor, and the test size, from the card."""
     rows = [m for m in card.metrics
@@ -126,8 +98,9 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
 
                     embed_workspace(ws, show_progress_bar=False)
                 else:
-                    examples, notes = bench_examples(ws)
-                    card = train_response(ws, "lightgbm", examples=examples, run_id="bench")
+                    card = train_response(ws, "lightgbm", run_id="bench")
+                    if not any(m.get("target") == "conversion" for m in card.metrics):
+                        notes.append("no conversions: click model only")
             except AdoptError as exc:
                 failed = f"{stage} failed: {type(exc).__name__}: {exc}"
                 break

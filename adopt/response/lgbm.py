@@ -11,6 +11,7 @@ plans read the calibrated ``p_click`` and ``p_conversion``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,21 @@ DEFAULT_PARAMS: dict[str, Any] = {
 TARGETS = ("click", "conversion")
 
 
+log = logging.getLogger("adopt")
+
+
+def _has_conversions(train: pd.DataFrame, valid: pd.DataFrame) -> bool:
+    """Whether both splits' clicks carry both conversion outcomes (click-only logs do not)."""
+    for part in (train, valid):
+        if "converted" not in part.columns:
+            return False
+        y = part.loc[part["clicked"].astype(bool), "converted"].fillna(False).astype(int)
+        if y.size == 0 or y.min() == y.max():
+            log.info("lightgbm: no conversion outcomes to learn from; click model only")
+            return False
+    return True
+
+
 def _rows_for(target: str, df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows and labels a target learns from: every impression for click, clicks for conversion."""
     label = "clicked" if target == "click" else "converted"
@@ -59,7 +75,8 @@ class LightGBMResponse:
     downsample_rate : keep this fraction of negatives in train (None keeps all);
         predictions are corrected back to the true scale before calibration.
     calibration : ``"auto"``, ``"platt"``, ``"isotonic"`` or ``"none"``; fitted on valid.
-    conversion : also fit p(conversion | click); None fits it when ``converted`` exists.
+    conversion : also fit p(conversion | click); None fits it when the clicks of both
+        splits carry both conversion outcomes (click-only logs get the click model alone).
     seed : seed of LightGBM and of the downsampling.
     """
 
@@ -105,7 +122,7 @@ class LightGBMResponse:
         features = self.features or Features()
         self.features_ = features.clone().fit(train)
         targets = ["click"]
-        if self.conversion or (self.conversion is None and "converted" in train.columns):
+        if self.conversion or (self.conversion is None and _has_conversions(train, valid)):
             targets.append("conversion")
         self.boosters_: dict[str, lgb.Booster] = {}
         self.calibrators_: dict[str, Any] = {}

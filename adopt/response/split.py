@@ -8,12 +8,15 @@ before it; the metrics report those rows apart.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from adopt.exceptions import InputError
+
+log = logging.getLogger("adopt")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ def time_split(
 ) -> TimeSplit:
     """Split examples by calendar day: test = the last days, valid = the days before.
 
+    Examples spanning fewer days than ``valid_days + test_days + 1`` are cut
+    70% / 15% / 15% in time order instead (with a warning).
+
     Parameters
     ----------
     df : examples with a timestamp column.
@@ -63,11 +69,7 @@ def time_split(
     days = stamps.dt.floor("D")
     distinct = np.sort(days.dropna().unique())
     if len(distinct) < valid_days + test_days + 1:
-        raise InputError(
-            "training_examples", ts,
-            f"a time split needs at least {valid_days + test_days + 1} distinct days "
-            f"(train, {valid_days} valid, {test_days} test); got {len(distinct)}",
-        )
+        return _split_in_time_order(df.assign(**{ts: stamps}), ts, len(distinct))
     test_start = distinct[-test_days]
     valid_start = distinct[-(test_days + valid_days)]
     df = df.assign(**{ts: stamps})
@@ -76,6 +78,28 @@ def time_split(
         valid=df.loc[(days >= valid_start) & (days < test_start)],
         test=df.loc[days >= test_start],
     )
+
+
+SHORT_LOG_SHARES = (0.70, 0.15, 0.15)
+
+
+def _split_in_time_order(df: pd.DataFrame, ts: str, n_days: int) -> TimeSplit:
+    """Logs too short for whole days (public samples often span one): cut by row order.
+
+    The rows are sorted by time (stably: such samples often share timestamps)
+    and cut 70% / 15% / 15%, so the model still trains on the earlier
+    impressions and is scored on the later ones.
+    """
+    if len(df) < 3:
+        raise InputError("training_examples", ts,
+                         f"a time split needs at least 3 rows; got {len(df)}")
+    ordered = df.iloc[np.argsort(df[ts].to_numpy(), kind="stable")]
+    first = int(len(ordered) * SHORT_LOG_SHARES[0])
+    second = int(len(ordered) * (SHORT_LOG_SHARES[0] + SHORT_LOG_SHARES[1]))
+    log.warning("time split: the examples span %d day(s), too few for whole days; cut "
+                "70/15/15 in time order instead", n_days)
+    return TimeSplit(train=ordered.iloc[:first], valid=ordered.iloc[first:second],
+                     test=ordered.iloc[second:])
 
 
 def cold_start_flag(

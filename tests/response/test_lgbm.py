@@ -92,3 +92,12 @@ def test_errors_name_what_is_wrong(split):
     no_clicks = split.valid.assign(clicked=0)
     with pytest.raises(InputError, match="column 'clicked'.*valid split needs both outcomes"):
         LightGBMResponse(params=FAST).fit(split.train, no_clicks)
+
+
+def test_click_only_logs_fit_the_click_model_alone(split):
+    """Public click logs (Taobao, Criteo, Avazu samples) have no conversions at all."""
+    train, valid = (part.assign(converted=False) for part in (split.train, split.valid))
+    model = LightGBMResponse(params=FAST, num_boost_round=20).fit(train, valid)
+    assert set(model.boosters_) == {"click"}
+    with pytest.raises(InputError, match="column 'converted'.*needs both outcomes"):
+        LightGBMResponse(params=FAST, num_boost_round=20, conversion=True).fit(train, valid)

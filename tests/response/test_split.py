@@ -26,10 +26,15 @@ def test_two_valid_days():
                                         "last_day": "2026-03-04"}
 
 
-def test_too_few_days_is_an_input_error():
-    df = pd.DataFrame({"ts": pd.to_datetime(["2026-01-01", "2026-01-02"])})
-    with pytest.raises(InputError, match=r"column 'ts'.*needs at least 3 distinct days.*got 2"):
-        time_split(df)
+def test_a_log_shorter_than_the_split_is_cut_in_time_order():
+    stamps = pd.date_range("2026-01-01 00:00", periods=20, freq="min")
+    df = pd.DataFrame({"ts": stamps[::-1], "i": range(20)})  # rows out of time order
+    split = time_split(df)
+    assert [len(split.train), len(split.valid), len(split.test)] == [14, 3, 3]
+    assert split.train["ts"].max() < split.valid["ts"].min()
+    assert split.valid["ts"].max() < split.test["ts"].min()
+    with pytest.raises(InputError, match=r"column 'ts'.*at least 3 rows.*got 2"):
+        time_split(df.head(2))
 
 
 def test_cold_start_flags_ads_first_seen_in_test(examples):
