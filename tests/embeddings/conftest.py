@@ -1,18 +1,12 @@
-"""Fixtures of the embeddings tests: a tiny BERT folder, one local Ray, warehouses."""
+"""Fixtures of the embeddings tests: a tiny BERT folder and warehouses (Ray: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import string
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 WORDS = (
     "running shoes trail marathon lightweight cushion yoga mat kitchen knife pan steel "
@@ -39,17 +33,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     BertModel(config).save_pretrained(folder)
     return folder
-
-
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    """One loopback-only local Ray for the whole session."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, _node_ip_address="127.0.0.1")
-    yield
-    ray.shutdown()
 
 
 def make_warehouse(

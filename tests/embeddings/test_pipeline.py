@@ -16,7 +16,7 @@ from adopt.exceptions import InputError, WorkspaceError
 
 from .conftest import WORDS, make_warehouse
 
-pytestmark = pytest.mark.usefixtures("ray_local")
+pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def world(n_ads: int, n_users: int, seed: int = 0):

@@ -73,29 +73,6 @@ def examples() -> pd.DataFrame:
     return make_examples()
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray for the whole test session (loopback only, no dashboard).
-
-    Reuses a Ray another test folder already started, and leaves that one running.
-    """
-    import ray
-
-    started = not ray.is_initialized()
-    for attempt in range(3 if started else 0):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, _node_ip_address="127.0.0.1")
-            break
-        except Exception:  # on a loaded machine the raylet can miss Ray's fixed 30 s
-            ray.shutdown()
-            if attempt == 2:
-                raise
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 EMBEDDING_DDL = """
 create table embedding_cache (model_id varchar, text_hash varchar, dim integer, vector float[]);
 create table embeddings (kind varchar, key varchar, model_id varchar, text_hash varchar);
