@@ -1,7 +1,7 @@
-"""The pipeline's command-line arguments, shared by `adopt run` and `jobs.pipeline`.
+"""The pipeline's command-line arguments: `adopt run` (and `jobs.pipeline`, which runs it).
 
-Both parse the same options with `add_arguments` and call `run_from_args`,
-which maps them onto `adopt.pipeline.run_pipeline`.
+`add_arguments` defines the options; `run_from_args` maps them onto
+`adopt.pipeline.run_pipeline`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import argparse
 from adopt.stages import STAGE_NAMES
 
 
-def add_arguments(p: argparse.ArgumentParser, workspace: bool = True) -> None:
-    """Add the pipeline's options to `p` (``--workspace`` too unless `workspace` is False)."""
-    if workspace:
-        p.add_argument("--workspace", required=True, help="workspace folder")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the pipeline's options to `p`."""
+    p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--config", default=None, help="plan file (TOML); needed for the plan stage")
     p.add_argument("--data", default=None, help="input files; without, start from the warehouse")
     p.add_argument("--run-id", default=None, help="run id (default: derived from the inputs)")

@@ -1,4 +1,8 @@
-"""Arguments and the error exit shared by the job entry points."""
+"""Arguments and the error exit shared by the job entry points.
+
+Stage jobs run the `adopt` command's subcommand of the same name (`run_command`),
+so each option is defined once, in `adopt.cli`.
+"""
 
 from __future__ import annotations
 
@@ -27,3 +31,10 @@ def run(main: Callable[[], object]) -> None:
     except AdoptError as exc:
         print(f"adopt: error: {exc}", file=sys.stderr, flush=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+def run_command(command: str) -> int:
+    """Run ``adopt <command>`` with this process's arguments; the exit code (2: bad input)."""
+    from adopt.cli import main
+
+    return main([command, *sys.argv[1:]])

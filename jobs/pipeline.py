@@ -6,20 +6,16 @@ python -m jobs.pipeline --workspace /abs/WS --config /abs/plan.toml --data /abs/
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from adopt.pipeline_cli import add_arguments, run_from_args
-from jobs._args import parser, run
+from jobs._args import run_command
 
 
-def main() -> None:
-    p = parser(__doc__)
-    add_arguments(p, workspace=False)
-    args = p.parse_args()
-    logging.getLogger("adopt").info("job python: %s", sys.executable)
-    print(run_from_args(args))
+def main() -> int:
+    """``adopt run`` with this process's arguments, after naming the Python that runs the job."""
+    print(f"job python: {sys.executable}", flush=True)
+    return run_command("run")
 
 
 if __name__ == "__main__":
-    run(main)
+    sys.exit(main())

@@ -1,19 +1,18 @@
-"""Ray job: optimise spend, impressions and frequency caps from the workspace's curves."""
+"""Ray job: optimise spend, impressions and frequency caps from the workspace's curves.
+
+Takes the options of ``adopt plan`` (see ``python -m jobs.plan --help``).
+"""
 
 from __future__ import annotations
 
-from adopt.optimize import plan_from_workspace
-from jobs._args import parser, run
+import sys
+
+from jobs._args import run_command
 
 
-def main() -> None:
-    p = parser(__doc__)
-    p.add_argument("--config", required=True, help="plan file (TOML)")
-    p.add_argument("--method", default="auto")
-    args = p.parse_args()
-    plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method)
-    print(f"plan {plan_id} written to {folder}")
+def main() -> int:
+    return run_command("plan")
 
 
 if __name__ == "__main__":
-    run(main)
+    sys.exit(main())

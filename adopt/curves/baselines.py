@@ -27,6 +27,7 @@ import pandas as pd
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import METRICS, CurveGrid, build_grid
+from adopt.optimize.result import cell_outcomes
 from adopt.workspace import Workspace
 
 CELL = ["campaign_id", "segment", "placement_id"]
@@ -82,17 +83,7 @@ def _fill(grid: CurveGrid, base: np.ndarray, budget: float, inventory: np.ndarra
 
 def allocation_frame(grid: CurveGrid, x: np.ndarray, tol: float = 1e-12) -> pd.DataFrame:
     """An allocation table (optimizer columns plus ``x_1..x_K``) from per-position shares."""
-    users = grid.users
-    out = grid.cells.drop(columns=["segment_users"]).copy()
-    out["impressions"] = users * x.sum(axis=1)
-    out["reach"] = users * x[:, 0]
-    used = x > tol
-    out["frequency_cap"] = np.where(used.any(axis=1), grid.K - np.argmax(used[:, ::-1], axis=1), 0)
-    out["avg_frequency"] = np.divide(out["impressions"], out["reach"], out=np.zeros(len(out)),
-                                     where=out["reach"].to_numpy() > 0)
-    out["spend"] = (users[:, None] * grid.cpi * x).sum(axis=1)
-    for m in METRICS:
-        out[m] = (users[:, None] * grid.metric(m) * x).sum(axis=1)
+    out = cell_outcomes(grid, x, tol)
     for k in range(grid.K):
         out[f"x_{k + 1}"] = x[:, k]
     return out.loc[out["impressions"] > 0].reset_index(drop=True)

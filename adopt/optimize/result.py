@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.optimize.certificate import Certificate
+from adopt.optimize.curves import METRICS, CurveGrid
 from adopt.optimize.lp import PlanLP
 
 TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
@@ -82,20 +83,32 @@ def _segment_reach(lp: PlanLP, x: np.ndarray) -> np.ndarray:
     return np.minimum(raw, cap)
 
 
+def cell_outcomes(grid: CurveGrid, x: np.ndarray, tol: float) -> pd.DataFrame:
+    """Every cell with the impressions, reach, frequency cap, spend and outcomes of shares `x`.
+
+    `x` holds the share of each cell's users receiving each position; positions
+    with a share at or below `tol` do not count towards the frequency cap.
+    """
+    users = grid.users
+    out = grid.cells.drop(columns=["segment_users"]).copy()
+    out["impressions"] = users * x.sum(axis=1)
+    out["reach"] = users * x[:, 0]
+    used = x > tol
+    out["frequency_cap"] = np.where(used.any(axis=1), grid.K - np.argmax(used[:, ::-1], axis=1),
+                                    0)
+    out["avg_frequency"] = np.divide(out["impressions"], out["reach"],
+                                     out=np.zeros(len(out)), where=out["reach"].to_numpy() > 0)
+    out["spend"] = (users[:, None] * grid.cpi * x).sum(axis=1)
+    for name in METRICS:
+        out[name] = (users[:, None] * grid.metric(name) * x).sum(axis=1)
+    return out
+
+
 def allocation_table(lp: PlanLP, x: np.ndarray, tol: float = 1e-9) -> pd.DataFrame:
     """One row per cell with impressions (see `PlanResult.allocation`)."""
     g = lp.grid
     users = g.users
-    out = g.cells.drop(columns=["segment_users"]).copy()
-    out["impressions"] = users * x.sum(axis=1)
-    out["reach"] = users * x[:, 0]
-    used = x > tol
-    out["frequency_cap"] = np.where(used.any(axis=1), g.K - np.argmax(used[:, ::-1], axis=1), 0)
-    out["avg_frequency"] = np.divide(out["impressions"], out["reach"],
-                                     out=np.zeros(len(out)), where=out["reach"].to_numpy() > 0)
-    out["spend"] = (lp.cost * x).sum(axis=1)
-    for name in ("clicks", "conversions", "revenue"):
-        out[name] = (lp.value(name) * x).sum(axis=1)
+    out = cell_outcomes(g, x, tol)
     # value per unit spend of the last position bought (the next one when none is)
     metric = lp.spec.objective.metric
     k = np.clip(out["frequency_cap"].to_numpy() - 1, 0, g.K - 1)

@@ -20,7 +20,6 @@ from adopt.report.data import load_report_data
 from adopt.report.template import page
 from adopt.workspace import atomic_path
 
-READABLE = 0o644
 SECTIONS = (
     sections_plan.glance, sections_plan.allocation, sections_plan.frequency,
     sections_plan.frontier, sections_why.marginal, sections_why.binding,
@@ -83,6 +82,5 @@ def build_report(
     html = page(title, subtitle, sections, footer)
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")
-        tmp.chmod(READABLE)  # mkstemp makes 0600; a report is meant to be shared
     log.info("report for %s written to %s (%d sections)", plan_id, out, len(sections))
     return out

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from adopt.report.build import READABLE
 from adopt.report.data import ReportData, load_report_data
 from adopt.report.sections_plan import kpis
 from adopt.workspace import atomic_path
@@ -76,22 +75,18 @@ def export_plan(
     for name, table in tables.items():
         with atomic_path(out / f"{name}.parquet") as tmp:
             table.to_parquet(tmp, index=False)
-            tmp.chmod(READABLE)
         written[f"{name}.parquet"] = out / f"{name}.parquet"
         with atomic_path(out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
-            tmp.chmod(READABLE)
         written[f"{name}.csv"] = out / f"{name}.csv"
     document = _kpi_document(data)
     with atomic_path(out / "kpis.json") as tmp:
         tmp.write_text(json.dumps(document, indent=2))
-        tmp.chmod(READABLE)
     written["kpis.json"] = out / "kpis.json"
     columns = {"plan": document["plan"]} | document["baselines"]
     frame = pd.DataFrame(columns).rename_axis("kpi").reset_index()
     with atomic_path(out / "kpis.csv") as tmp:
         frame.to_csv(tmp, index=False)
-        tmp.chmod(READABLE)
     written["kpis.csv"] = out / "kpis.csv"
     return written
 
