@@ -6,6 +6,15 @@ native categoricals, optional user/ad embedding vectors and their cosine, see
 stopping on the valid split, an optional negative downsampling whose bias is
 corrected exactly, and a calibrator fitted on the valid split. Curves and
 plans read the calibrated ``p_click`` and ``p_conversion``.
+
+A valid split with few positives (under ``min_valid_positives``, typically the
+conversions of a day or two) makes both the early stop and the calibrator
+noise: on the demo world one valid day holds ~25 conversions, the conversion
+booster stopped after a handful of rounds and barely told a cheap product
+from a dear one. Such a target is instead cross-validated: stratified folds
+over the train and valid rows choose the number of rounds, the folds'
+out-of-fold predictions fit the calibrator (each predicted by a booster that
+never saw it), and the final booster learns from all those rows.
 """
 
 from __future__ import annotations
@@ -35,7 +44,20 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "lambda_l2": 1.0,
     "verbose": -1,
 }
+# A target with fewer training positives (conversions, typically) gets shallow, strongly
+# regularised trees: on the demo world's ~450 conversions, 3-leaf trees tracked the true
+# p(conversion | click) per ad better than 31-leaf ones (logit correlation 0.60 against 0.46).
+SMALL_DATA_POSITIVES = 2000
+SMALL_DATA_PARAMS: dict[str, Any] = {
+    "num_leaves": 3,
+    "min_child_samples": 200,
+    "lambda_l2": 10.0,
+    "feature_fraction": 0.7,
+}
 TARGETS = ("click", "conversion")
+# Fewer valid positives than this: cross-validate the target instead (module docstring).
+MIN_VALID_POSITIVES = 200
+CV_FOLDS = 5
 
 
 log = logging.getLogger("adopt")
@@ -77,7 +99,18 @@ class LightGBMResponse:
     calibration : ``"auto"``, ``"platt"``, ``"isotonic"`` or ``"none"``; fitted on valid.
     conversion : also fit p(conversion | click); None fits it when the clicks of both
         splits carry both conversion outcomes (click-only logs get the click model alone).
-    seed : seed of LightGBM and of the downsampling.
+    min_valid_positives : a target whose valid split has fewer positives is
+        cross-validated over train + valid (module docstring); 0 never does.
+    seed : seed of LightGBM, of the downsampling and of the folds.
+
+    Attributes
+    ----------
+    best_iteration_ : dict
+        Boosting rounds kept per target.
+    stopping_ : dict
+        Per target, how the rounds and the calibrator were chosen (``method``:
+        ``"valid"`` or ``"cv5"``, 5-fold cross-validation), the positives behind
+        that choice and the LightGBM ``params`` it trained with.
     """
 
     def __init__(
@@ -89,6 +122,7 @@ class LightGBMResponse:
         downsample_rate: float | None = None,
         calibration: str = "auto",
         conversion: bool | None = None,
+        min_valid_positives: int = MIN_VALID_POSITIVES,
         seed: int = 0,
     ) -> None:
         self.features = features
@@ -98,19 +132,25 @@ class LightGBMResponse:
         self.downsample_rate = downsample_rate
         self.calibration = calibration
         self.conversion = conversion
+        self.min_valid_positives = min_valid_positives
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__`` (features as their column choice)."""
         out = {k: v for k, v in vars(self).items() if not k.endswith("_")}
-        out["params"] = self.lgb_params()
+        out["params"] = dict(self.params or {})
         if self.features is not None:
             out["features"] = self.features.get_params()
         return out
 
-    def lgb_params(self) -> dict[str, Any]:
-        """The LightGBM parameters this model trains with."""
-        return DEFAULT_PARAMS | {"seed": self.seed} | dict(self.params or {})
+    def lgb_params(self, positives: int | None = None) -> dict[str, Any]:
+        """The LightGBM parameters a target with `positives` training positives trains with.
+
+        `SMALL_DATA_PARAMS` apply under `SMALL_DATA_POSITIVES`; ``params`` win over both.
+        """
+        small = positives is not None and positives < SMALL_DATA_POSITIVES
+        return (DEFAULT_PARAMS | (SMALL_DATA_PARAMS if small else {}) | {"seed": self.seed}
+                | dict(self.params or {}))
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LightGBMResponse:
         """Fit the boosters on ``train``, stop early and calibrate on ``valid``; returns self."""
@@ -127,6 +167,7 @@ class LightGBMResponse:
         self.boosters_: dict[str, lgb.Booster] = {}
         self.calibrators_: dict[str, Any] = {}
         self.best_iteration_: dict[str, int] = {}
+        self.stopping_: dict[str, dict[str, Any]] = {}
         for target in targets:
             self._fit_target(target, train, valid)
         return self
@@ -141,6 +182,11 @@ class LightGBMResponse:
                     f"the {part} split needs both outcomes to fit the {target} model; "
                     f"it has {y.size} rows and {int(y.sum())} positives",
                 )
+        if y_va.sum() < self.min_valid_positives:
+            log.info("lightgbm %s: the valid split has %d positives (< %d): cross-validating",
+                     target, int(y_va.sum()), self.min_valid_positives)
+            self._fit_cross_validated(target, pd.concat([tr, va]), np.concatenate([y_tr, y_va]))
+            return
         if self.downsample_rate is not None:
             keep = downsample_mask(y_tr, self.downsample_rate, self.seed)
             tr, y_tr = tr.loc[keep], y_tr[keep]
@@ -148,15 +194,51 @@ class LightGBMResponse:
         cats = self.features_.categorical_
         d_tr = lgb.Dataset(x_tr, y_tr, categorical_feature=cats, free_raw_data=True)
         d_va = lgb.Dataset(x_va, y_va, categorical_feature=cats, reference=d_tr)
+        params = self.lgb_params(int(y_tr.sum()))
         booster = lgb.train(
-            self.lgb_params(), d_tr, num_boost_round=self.num_boost_round, valid_sets=[d_va],
+            params, d_tr, num_boost_round=self.num_boost_round, valid_sets=[d_va],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         self.boosters_[target] = booster
         self.best_iteration_[target] = int(booster.best_iteration or booster.current_iteration())
+        self.stopping_[target] = {"method": "valid", "valid_positives": int(y_va.sum()),
+                                  "params": params}
         if self.calibration != "none":
             raw = self._raw(target, x_va)
             self.calibrators_[target] = fit_calibrator(raw, y_va, self.calibration)
+
+    def _fit_cross_validated(self, target: str, rows: pd.DataFrame, y: np.ndarray) -> None:
+        """Rounds by stratified k-fold, calibrator on out-of-fold predictions, booster on all."""
+        folds = _stratified_folds(y, CV_FOLDS, self.seed)
+        if self.downsample_rate is not None:  # negatives are dropped from fitting rows only
+            keep = downsample_mask(y, self.downsample_rate, self.seed)
+            folds = [(fit[keep[fit]], held) for fit, held in folds]
+        x = self.features_.frame(rows)
+        data = lgb.Dataset(x, y, categorical_feature=self.features_.categorical_,
+                           free_raw_data=False)
+        params = self.lgb_params(int(y.sum()))
+        result = lgb.cv(
+            params, data, num_boost_round=self.num_boost_round, folds=folds,
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            return_cvbooster=True,
+        )
+        cv_booster = result["cvbooster"]
+        rounds = int(cv_booster.best_iteration)
+        out_of_fold = np.empty(len(y))
+        for booster, (_, held) in zip(cv_booster.boosters, folds, strict=True):
+            out_of_fold[held] = booster.predict(x.iloc[held], num_iteration=rounds)
+        fit = np.arange(len(y)) if self.downsample_rate is None else np.flatnonzero(keep)
+        booster = lgb.train(params, data.subset(fit), num_boost_round=rounds)
+        self.boosters_[target] = booster
+        self.best_iteration_[target] = rounds
+        self.stopping_[target] = {"method": f"cv{CV_FOLDS}", "positives": int(y.sum()),
+                                  "params": params}
+        log.info("lightgbm %s: %d-fold cross-validation over %d rows (%d positives) chose %d "
+                 "rounds", target, CV_FOLDS, len(y), int(y.sum()), rounds)
+        if self.calibration != "none":
+            if self.downsample_rate is not None:
+                out_of_fold = correct_downsampled(out_of_fold, self.downsample_rate)
+            self.calibrators_[target] = fit_calibrator(out_of_fold, y, self.calibration)
 
     def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
         q = self.boosters_[target].predict(x, num_iteration=self.best_iteration_[target])
@@ -221,6 +303,7 @@ class LightGBMResponse:
             "params": self.get_params(),
             "features": self.features_.to_dict(),
             "best_iteration": self.best_iteration_,
+            "stopping": self.stopping_,
             "calibrators": {t: c.to_dict() for t, c in self.calibrators_.items()},
         }
         with atomic_path(folder / "lgbm.json") as tmp:
@@ -238,7 +321,18 @@ class LightGBMResponse:
         model = cls(**params)
         model.features_ = Features.from_dict(state["features"])
         model.best_iteration_ = state["best_iteration"]
+        model.stopping_ = state.get("stopping", {})
         model.boosters_ = {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt"))
                            for t in state["best_iteration"]}
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
         return model
+
+
+def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`k` (fit, held-out) index pairs; each class spread evenly over the held-out folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y), dtype=np.int64)
+    for label in (0, 1):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        fold[idx] = np.arange(len(idx)) % k
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]

@@ -194,7 +194,7 @@ def train_response(
         fitted: LightGBMResponse | BertResponse = LightGBMResponse(
             features=features, params=params, downsample_rate=downsample_rate, seed=seed
         ).fit(split.train, split.valid)
-        hyper = fitted.get_params()
+        hyper = fitted.get_params() | {"targets": fitted.stopping_}
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")
         features = fitted.features_.names_
     else:

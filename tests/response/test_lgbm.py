@@ -73,6 +73,7 @@ def test_save_and_load_predict_the_same(fitted, split, tmp_path):
     loaded = LightGBMResponse.load(tmp_path / "m")
     pd.testing.assert_frame_equal(loaded.predict(split.test), fitted.predict(split.test))
     assert loaded.lgb_params() == fitted.lgb_params()
+    assert loaded.stopping_ == fitted.stopping_
 
 
 def test_explicit_feature_choice_is_kept(split, tmp_path):
@@ -101,3 +102,45 @@ def test_click_only_logs_fit_the_click_model_alone(split):
     assert set(model.boosters_) == {"click"}
     with pytest.raises(InputError, match="column 'converted'.*needs both outcomes"):
         LightGBMResponse(params=FAST, num_boost_round=20, conversion=True).fit(train, valid)
+
+
+def test_a_target_with_few_valid_positives_is_cross_validated(fitted, split):
+    # the valid day holds hundreds of clicks but only dozens of conversions
+    assert split.valid["clicked"].sum() >= 200 > split.valid["converted"].sum()
+    click, conversion = fitted.stopping_["click"], fitted.stopping_["conversion"]
+    assert click["method"] == "valid"
+    assert conversion["method"] == "cv5"
+    assert conversion["positives"] == int(split.train["converted"].sum()
+                                          + split.valid["converted"].sum())
+    # few positives: shallow regularised trees, the caller's params still on top
+    assert conversion["params"]["num_leaves"] == 3 and conversion["params"]["learning_rate"] == 0.1
+    # the out-of-fold calibrator is calibrated on rows it never saw
+    clicks = split.test[split.test["clicked"] == 1]
+    ratio = fitted.predict_conversion(clicks).mean() / clicks["converted"].mean()
+    assert ratio == pytest.approx(1.0, abs=0.2)
+
+
+def test_min_valid_positives_zero_stops_every_target_on_valid(split):
+    model = LightGBMResponse(params=FAST, min_valid_positives=0).fit(split.train, split.valid)
+    assert {t: s["method"] for t, s in model.stopping_.items()} == {
+        "click": "valid", "conversion": "valid"}
+
+
+def test_cross_validation_with_downsampling_keeps_the_true_scale(split):
+    model = LightGBMResponse(params=FAST, min_valid_positives=10**6, downsample_rate=0.3,
+                             calibration="none").fit(split.train, split.valid)
+    assert model.stopping_["click"]["method"] == "cv5"
+    ratio = model.predict_click(split.test).mean() / split.test["clicked"].mean()
+    assert ratio == pytest.approx(1.0, abs=0.15)
+
+
+def test_stratified_folds_spread_each_class_evenly():
+    from adopt.response.lgbm import _stratified_folds
+
+    y = np.r_[np.ones(23), np.zeros(977)].astype(int)
+    folds = _stratified_folds(y, 5, seed=1)
+    held = np.concatenate([h for _, h in folds])
+    assert sorted(held) == list(range(1000))
+    assert {int(y[h].sum()) for _, h in folds} <= {4, 5}
+    for fit, h in folds:
+        assert not set(fit) & set(h)
