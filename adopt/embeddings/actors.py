@@ -122,9 +122,14 @@ class EncodeBatch:
         Texts per forward pass.
     threads : int
         CPU threads (encoder streams, see ``Encoder``); 0 keeps torch's default.
+    precision : str
+        ``Encoder``'s precision: ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"``.
     """
 
-    def __init__(self, model_path: str, device: str, batch_size: int, threads: int) -> None:
+    def __init__(
+        self, model_path: str, device: str, batch_size: int, threads: int,
+        precision: str = "auto",
+    ) -> None:
         import torch
 
         from adopt.embeddings.encoder import Encoder
@@ -133,7 +138,8 @@ class EncodeBatch:
         # share of the node is `threads`, run as that many encoder streams.
         if threads:
             torch.set_num_threads(threads)
-        self.encoder = Encoder(model_path, device=device, threads=threads or None)
+        self.encoder = Encoder(model_path, device=device, threads=threads or None,
+                               precision=precision)
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

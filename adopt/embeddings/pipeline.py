@@ -23,9 +23,10 @@ import pyarrow as pa
 
 from adopt.embeddings import store
 from adopt.embeddings.actors import ActorConfig, EncodeBatch, actor_config
+from adopt.embeddings.encoder import PRECISIONS
 from adopt.embeddings.models import model_id as folder_model_id
 from adopt.embeddings.models import resolve_model
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.progress import Progress
 from adopt.workspace import Workspace
 
@@ -60,6 +61,10 @@ class EmbedSummary:
         Wall time of the run.
     device : str
         ``"cuda"``, ``"cpu"``, or ``"none"`` when nothing needed embedding.
+    startup_seconds : float
+        Of `seconds`, those until the first vectors came back: reading the
+        texts, Ray start, actor start, model load and the first Ray batch
+        (0 when nothing needed embedding).
     """
 
     model_id: str
@@ -71,6 +76,7 @@ class EmbedSummary:
     embedded: int
     seconds: float
     device: str
+    startup_seconds: float = 0.0
 
     @property
     def texts_per_second(self) -> float:
@@ -82,7 +88,9 @@ class EmbedSummary:
             f"embeddings ({self.model_id}): {self.texts} texts ({self.unique} unique), "
             f"{self.cached} cached, {self.embedded} embedded on {self.device}, "
             f"{self.empty} skipped as empty, in {self.seconds:.1f}s "
-            f"({self.texts_per_second:,.0f} texts/s)"
+            f"({self.texts_per_second:,.0f} texts/s"
+            + (f"; first vectors after {self.startup_seconds:.1f}s" if self.embedded else "")
+            + ")"
         )
 
 
@@ -93,6 +101,7 @@ def embed_workspace(
     address: str | None = None,
     batch_size: int | None = None,
     actors: int | None = None,
+    precision: str = "auto",
     show_progress_bar: bool | None = None,
 ) -> EmbedSummary:
     """Embed every ad creative and user interest text of a workspace, reusing the cache.
@@ -111,6 +120,11 @@ def embed_workspace(
         Texts per forward pass; None for 256 on GPU, 32 on CPU.
     actors : int or None
         Encoder actors; None for one per GPU, or one per 4 CPUs.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Dtype of the encoder's matrix products (see ``Encoder``): ``"auto"``
+        uses bf16 on GPUs and on CPUs that multiply bf16 natively, fp32
+        elsewhere. The cache does not tell precisions apart: vectors already
+        cached are reused whatever precision made them.
     show_progress_bar : bool or None
         None shows a bar on a terminal and log lines elsewhere (Ray jobs).
 
@@ -125,7 +139,14 @@ def embed_workspace(
         or `model` is not a local model folder.
     InputError
         If an ad or user id appears twice.
+    ParameterError
+        If `precision` is not one of the four.
     """
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"The 'precision' parameter of embed_workspace must be one of {list(PRECISIONS)}. "
+            f"Got {precision!r} instead."
+        )
     start = time.perf_counter()
     ws = Workspace(workspace)
     path = resolve_model(model)
@@ -143,15 +164,16 @@ def embed_workspace(
             raise InputError(table, column, f"id {duplicate[1]!r} appears more than once; "
                              "ids must be unique", row=duplicate[1])
         todo = store.uncached_texts(con, mid)
-        device = "none"
+        device, first_vectors = "none", start
         if todo.num_rows:
-            device = _embed_on_ray(con, mid, path, todo, address, batch_size, actors,
-                                   show_progress_bar)
+            device, first_vectors = _embed_on_ray(con, mid, path, todo, address, batch_size,
+                                                  actors, precision, show_progress_bar)
         store.replace_key_map(con, mid)
     summary = EmbedSummary(
         model_id=mid, total=counts["total"], empty=counts["empty"], texts=counts["texts"],
         unique=counts["unique"], cached=counts["unique"] - todo.num_rows,
         embedded=todo.num_rows, seconds=time.perf_counter() - start, device=device,
+        startup_seconds=first_vectors - start,
     )
     log.info("%s", summary)
     return summary
@@ -223,9 +245,13 @@ def _embed_on_ray(
     address: str | None,
     batch_size: int | None,
     actors: int | None,
+    precision: str,
     show_progress_bar: bool | None,
-) -> str:
-    """Embed `todo` (text_hash, text) on a Ray actor pool; write vectors as they come."""
+) -> tuple[str, float]:
+    """Embed `todo` (text_hash, text) on a Ray actor pool; write vectors as they come.
+
+    Returns the device and the ``time.perf_counter()`` when the first vectors came back.
+    """
     import ray
 
     started = not ray.is_initialized()
@@ -237,11 +263,12 @@ def _embed_on_ray(
         log.info("embed: %d new texts on %d %s actor(s)%s, batch %d", todo.num_rows,
                  config.actors, config.device,
                  f" of {config.threads} thread(s)" if config.threads else "", config.batch_size)
-        _run_pool(con, mid, str(path), todo, config, show_progress_bar)
+        first_vectors = _run_pool(con, mid, str(path), todo, config, precision,
+                                  show_progress_bar)
     finally:
         if started:
             ray.shutdown()
-    return config.device
+    return config.device, first_vectors
 
 
 def _run_pool(
@@ -250,9 +277,13 @@ def _run_pool(
     path: str,
     todo: pa.Table,
     config: ActorConfig,
+    precision: str,
     show_progress_bar: bool | None,
-) -> None:
-    """Stream `todo` through the encoder actors; insert each chunk in a transaction."""
+) -> float:
+    """Stream `todo` through the encoder actors; insert each chunk in a transaction.
+
+    Returns the ``time.perf_counter()`` when the first vectors came back.
+    """
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -262,7 +293,8 @@ def _run_pool(
     ds = ray.data.from_arrow(blocks).map_batches(
         EncodeBatch,
         fn_constructor_kwargs={"model_path": path, "device": config.device,
-                               "batch_size": config.batch_size, "threads": config.threads},
+                               "batch_size": config.batch_size, "threads": config.threads,
+                               "precision": precision},
         batch_size=config.ray_batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=config.actors),
@@ -272,8 +304,12 @@ def _run_pool(
     hashes: list[np.ndarray] = []
     vectors: list[np.ndarray] = []
     pending = 0
+    first_vectors = None
     with Progress(todo.num_rows, "embed", unit="texts", show=show_progress_bar) as bar:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            if first_vectors is None:
+                first_vectors = time.perf_counter()
+                log.debug("embed: first vectors back")
             hashes.append(batch["text_hash"])
             vectors.append(batch["vector"])
             pending += len(batch["text_hash"])
@@ -283,3 +319,4 @@ def _run_pool(
                 hashes, vectors, pending = [], [], 0
         if pending:
             store.insert_vectors(con, mid, np.concatenate(hashes), np.concatenate(vectors))
+    return first_vectors if first_vectors is not None else time.perf_counter()

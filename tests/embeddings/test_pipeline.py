@@ -12,7 +12,7 @@ import pytest
 
 from adopt.embeddings import Encoder, embed_workspace, load_embeddings, model_id
 from adopt.embeddings.store import ensure_tables, insert_vectors
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 
 from .conftest import WORDS, make_warehouse
 
@@ -43,16 +43,16 @@ def test_first_run_then_cached_rerun_then_one_percent_new(tiny_model: Path, tmp_
     ads[1] = ("ad1", f"  {ads[0][1]}\n", "free   shipping")  # ad0's text up to whitespace
     ws = make_warehouse(tmp_path / "ws", ads, users)
 
-    first = embed_workspace(ws, model=tiny_model, actors=2, batch_size=16)
+    first = embed_workspace(ws, model=tiny_model, actors=2, batch_size=16, precision="fp32")
     texts = {a for a, _, d in ads} | {u for u, t in users if t}
     assert (first.total, first.empty, first.texts) == (500, 30, len(texts))
     assert first.embedded == first.unique < first.texts and first.cached == 0
-    assert first.device == "cpu"
+    assert first.device == "cpu" and 0 < first.startup_seconds < first.seconds
 
     keys, matrix = load_embeddings(ws, "ad", model=tiny_model)
     assert keys == sorted(a for a, _, _ in ads)
     np.testing.assert_array_equal(matrix[keys.index("ad0")], matrix[keys.index("ad1")])
-    expected = Encoder(tiny_model).encode([" ".join(filter(None, ads[2][1:]))])[0]
+    expected = Encoder(tiny_model, precision="fp32").encode([" ".join(filter(None, ads[2][1:]))])[0]
     np.testing.assert_allclose(matrix[keys.index("ad2")], expected, atol=1e-5)
     user_keys, user_matrix = load_embeddings(ws, "user", model=tiny_model)
     assert len(user_keys) == 270 and "u0" not in user_keys  # empty interest text: no vector
@@ -132,6 +132,8 @@ def test_missing_inputs_and_bad_ids_are_named(tiny_model: Path, tmp_path: Path) 
         embed_workspace(ws, model=tiny_model)
     with pytest.raises(WorkspaceError, match="run `adopt embed` first"):
         load_embeddings(ws, "ad", model=tiny_model)
+    with pytest.raises(ParameterError, match="'precision' parameter of embed_workspace"):
+        embed_workspace(ws, model=tiny_model, precision="int8")
     with pytest.raises(InputError, match="'kind' parameter of load_embeddings"):
         load_embeddings(ws, "campaign", model=tiny_model)
     dup = make_warehouse(tmp_path / "dup", [("a1", "x", None), ("a1", "y", None)], [])
