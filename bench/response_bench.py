@@ -3,8 +3,9 @@
 Side by side on one time split of the demo workspace (train on the early days,
 valid = the next 3 days, test = the last 7, which hold the ads launched late:
 the cold-start ads): the base-rate predictor, LightGBM without embeddings
-(the baseline), LightGBM with embedding features (cosine only, and cosine +
-8 PCA components per side), and the BERT cross-encoder (bundled MiniLM, lower
+(the baseline: it reads none of the text columns, not even the cosine), LightGBM
+with the text features (the behaviour-text match ``text_match_user_ad`` and the
+cosine; and those + 8 PCA components per side), and the BERT cross-encoder (bundled MiniLM, lower
 layers frozen, fine-tuned on a subsample sized to a CPU). Every model is
 scored on the same test rows: every cold-start row plus a seeded sample of the
 others. Prints AUC, NE, calibration ratio and ECE overall and on cold-start
@@ -17,7 +18,14 @@ Each model runs in its own spawned process: peak memory is that process's
 
     .venv/bin/python bench/response_bench.py [--source /tmp/demo_ws] [--workspace /tmp/rb_ws]
         [--bert-train 12000] [--bert-epochs 2] [--freeze 4] [--test-rows 10000]
-        [--models lgbm_noemb,lgbm_cos,lgbm_pca8,bert] [--holdout-ads 0.25]
+        [--models lgbm_noemb,lgbm_cos,lgbm_pca8,bert] [--holdout-ads 0.25] [--seeds 0,1,2]
+
+With ``--seeds`` the holdout is repeated per seed (a table each), then each model's
+AUC gain over ``lgbm_noemb``, overall and on cold-start ads, is pooled: the mean
+over seeds with a paired bootstrap interval.
+
+``lgbm_nomatch`` (not run by default) is ``lgbm_cos`` without ``text_match_user_ad``:
+the embedding cosine alone, to see what each text feature adds.
 
 With ``--holdout-ads F`` a seeded share F of the ads is left out of train and
 valid, and their test rows get the history features of a new ad: the demo
@@ -43,7 +51,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-MODELS = ("lgbm_noemb", "lgbm_cos", "lgbm_pca8", "bert")
+TEXT_MATCH = "text_match_user_ad"  # adopt.response.text_features.TEXT_MATCH
+MODELS = ("lgbm_noemb", "lgbm_cos", "lgbm_pca8", "bert")  # the default run
+ABLATIONS = ("lgbm_nomatch",)
 
 
 def _tree_rss_kib(root: int) -> int:
@@ -151,9 +161,13 @@ def _fit_lgbm(name: str, split, mid: str) -> Any:
 
     feats = {"lgbm_noemb": Features(vectors=()),
              "lgbm_cos": Features(vector_components=0, embedding_model_id=mid),
+             "lgbm_nomatch": Features(vector_components=0, embedding_model_id=mid),
              "lgbm_pca8": Features(vector_components=8, embedding_model_id=mid)}[name]
+    train, valid = split.train, split.valid
+    if name == "lgbm_nomatch":
+        train, valid = (part.drop(columns=TEXT_MATCH) for part in (train, valid))
     return LightGBMResponse(features=feats, params={"num_threads": 2, "learning_rate": 0.1},
-                            conversion=False).fit(split.train, split.valid)
+                            conversion=False).fit(train, valid)
 
 
 def _start_ray(tries: int = 3) -> None:
@@ -303,17 +317,78 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _bootstrap_gain(y, cold, p, p_base, reps: int = 500, seed: int = 0) -> tuple[float, float]:
+    """95% paired bootstrap interval of AUC(p) - AUC(p_base) on the rows where ``cold``."""
+    lo, hi, _ = pooled_gain([(y, cold, p, p_base)], reps=reps, seed=seed)
+    return lo, hi
+
+
+def _weighted_auc(y: np.ndarray, p: np.ndarray):
+    """A function of row weights ``w`` giving the AUC of ``p`` (ties count one half): a
+    bootstrap resample as multinomial counts, in O(n) since the rows are sorted once."""
+    order = np.argsort(p, kind="stable")
+    ps, ys = p[order], y[order]
+    group = np.concatenate([[0], np.cumsum(np.diff(ps) != 0)])
+
+    def auc(w: np.ndarray) -> float:
+        ws = w[order]
+        pos = np.bincount(group, ws * ys)
+        neg = np.bincount(group, ws * (1 - ys))
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+    return auc
+
+
+def pooled_gain(runs, reps: int = 500, seed: int = 0) -> tuple[float, float, float]:
+    """Mean over runs of AUC(p) - AUC(p_base) on each run's masked rows, with a 95% paired
+    bootstrap interval (rows resampled within each run): ``(lo, hi, mean)``.
+
+    ``runs``: ``(y, mask, p, p_base)`` per run (one per holdout seed).
+    """
+    rng = np.random.default_rng(seed)
+    runs = [(np.asarray(y, float)[m], _weighted_auc(np.asarray(y, float)[m], np.asarray(p)[m]),
+             _weighted_auc(np.asarray(y, float)[m], np.asarray(q)[m])) for y, m, p, q in runs]
+    mean = float(np.mean([p(np.ones(len(y))) - q(np.ones(len(y))) for y, p, q in runs]))
+    draws = []
+    for _ in range(reps):
+        gains = []
+        for y, p, q in runs:
+            w = np.bincount(rng.integers(len(y), size=len(y)), minlength=len(y)).astype(float)
+            if (w * y).sum() == 0 or (w * (1 - y)).sum() == 0:
+                break
+            gains.append(p(w) - q(w))
+        else:
+            draws.append(np.mean(gains))
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5)), mean
+
+
+def pooled_report(per_seed: list[list[dict[str, Any]]], seeds: list[int]) -> str:
+    """Each model's AUC gain over lgbm_noemb, overall and on cold-start ads, averaged over
+    the holdout seeds, with paired bootstrap intervals and the per-seed gains."""
     from adopt.response.metrics import roc_auc
 
-    rng = np.random.default_rng(seed)
-    idx = np.flatnonzero(cold)
-    gains = []
-    for _ in range(reps):
-        b = rng.choice(idx, idx.size)
-        if y[b].min() == y[b].max():
-            continue
-        gains.append(roc_auc(y[b], p[b]) - roc_auc(y[b], p_base[b]))
-    return float(np.percentile(gains, 2.5)), float(np.percentile(gains, 97.5))
+    lines = [f"pooled over holdout seeds {seeds}: AUC gain vs lgbm_noemb, mean [95% CI] "
+             "(per-seed gains)", "",
+             "| model | overall gain | cold gain | cold gains per seed |", "|---|---|---|---|"]
+    names = [r["model"] for r in per_seed[0] if "error" not in r and r["model"] != "lgbm_noemb"]
+    for name in names:
+        cells = []
+        for slice_ in ("overall", "cold"):
+            runs = []
+            for results in per_seed:
+                by = {r["model"]: r for r in results if "error" not in r}
+                if name not in by or "lgbm_noemb" not in by:
+                    continue
+                y = np.array(by[name]["y"])
+                mask = (np.array(by[name]["cold"], dtype=bool) if slice_ == "cold"
+                        else np.ones(len(y), dtype=bool))
+                runs.append((y, mask, np.array(by[name]["p"]), np.array(by["lgbm_noemb"]["p"])))
+            lo, hi, mean = pooled_gain(runs)
+            cells.append(f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        each = [roc_auc(y[m], p[m]) - roc_auc(y[m], q[m]) for y, m, p, q in runs]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | "
+                     + " ".join(f"{g:+.3f}" for g in each) + " |")
+    return "\n".join(lines)
 
 
 def report(results: list[dict[str, Any]]) -> str:
@@ -389,6 +464,9 @@ def parser() -> argparse.ArgumentParser:
                         help="ray: train_bert on Ray Train; local: the same model and loop "
                         "in-process (when Ray cannot start in time on a loaded machine)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated holdout seeds: a table per seed, then the "
+                        "gains over lgbm_noemb pooled across them")
     parser.add_argument("--holdout-ads", type=float, default=0.0,
                         help="share of ads left out of train/valid, made new in test")
     parser.add_argument("--json", default=None, help="also write the raw results here")
@@ -401,17 +479,30 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_all(args: argparse.Namespace) -> None:
-    """Run every model of ``args.models`` one after another; print the table."""
+def run_all(args: argparse.Namespace) -> list[list[dict[str, Any]]]:
+    """Run every model of ``args.models`` one after another, for each holdout seed of
+    ``args.seeds`` (default: ``args.seed``); print a table per seed, then the pooled gains."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    results = []
-    for name in args.models.split(","):
-        start = time.perf_counter()
-        results.append(run_model(name, args))
-        print(f"{name}: done in {time.perf_counter() - start:.0f} s", flush=True)
-    print(report(results))
-    if args.json:  # predictions included, so runs can be combined with --combine
-        Path(args.json).write_text(json.dumps(results))
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    per_seed = []
+    for seed in seeds:
+        args.seed = seed
+        results = []
+        for name in args.models.split(","):
+            start = time.perf_counter()
+            results.append(run_model(name, args))
+            print(f"seed {seed} {name}: done in {time.perf_counter() - start:.0f} s "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
+        print(f"\n## seed {seed}\n\n{report(results)}\n", flush=True)
+        per_seed.append(results)
+        if args.json:  # predictions included, so runs can be combined with --combine
+            path = Path(args.json)
+            if len(seeds) > 1:
+                path = path.with_name(f"{path.stem}_seed{seed}{path.suffix}")
+            path.write_text(json.dumps(results))
+    if len(seeds) > 1:
+        print(pooled_report(per_seed, seeds))
+    return per_seed
 
 
 def main() -> None:

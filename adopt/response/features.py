@@ -9,11 +9,12 @@ of each embedding) and turns any rows into model input: a DataFrame with
 pandas categoricals for LightGBM, or a dense standardised matrix (one-hot
 categoricals) that the BERT cross-encoder fuses before its heads.
 
-Embeddings enter as the user-ad cosine (NaN where a vector is missing) plus
-the first ``vector_components`` principal components of each vector (fitted on
-train). On real clicks (MIND news) cosine + 8 components lifted test AUC from
-0.66 to 0.78 where the cosine alone did not; on the demo world the two are
-within noise (bench/response_bench.py, bench/mind_text_bench.py). 384 raw
+Text enters as the behaviour-text match ``text_match_user_ad`` (see
+``attach_text_features``), the user-ad cosine (NaN where a vector is missing)
+and the first ``vector_components`` principal components of each vector (fitted
+on train). On the demo world's cold-start ads the match carries the signal and
+the cosine alone none; on real clicks (MIND news) the components add to both
+(docs/response.md, bench/response_bench.py, bench/mind_text_bench.py). 384 raw
 dimensions per side mostly add noise and time.
 """
 
@@ -35,6 +36,9 @@ NOT_FEATURES = frozenset(
 )
 # Computed from the vectors by `Features` itself, so never read as a plain column.
 COSINE = "cosine_user_ad"
+# Added by attach_text_features beside the vectors: read only by a `Features` that reads
+# the vectors, so `Features(vectors=())` is a true no-text baseline on the same rows.
+TEXT_DERIVED = ("user_vec_missing", "ad_vec_missing", "text_match_user_ad")
 PCA_SAMPLE = 20_000  # rows the PCA of an embedding is fitted on
 CHUNK = 50_000  # rows per block when projecting vectors
 KNOWN_CATEGORICAL = ("placement_id", "category", "brand", "format", "age_band", "gender",
@@ -71,7 +75,9 @@ class Features:
         not an id, label or timestamp.
     categorical : categorical columns; None infers the known ones plus every
         text-typed column that is not an id.
-    vectors : names of the (user, ad) embedding columns; used when present.
+    vectors : names of the (user, ad) embedding columns; used when present, and with
+        them the other text columns `attach_text_features` adds (the missing-vector
+        flags and ``text_match_user_ad``); ``()`` reads no text column at all.
     vector_components : principal components kept per embedding column (fitted on
         train); 0 keeps only the cosine; None keeps every raw dimension.
     embedding_model_id : the embedding model the vectors come from (recorded so
@@ -111,8 +117,10 @@ class Features:
             raise ValueError("The 'vector_components' parameter of Features must be None or an "
                              f"int >= 0. Got {k!r} instead.")
         vectors = [v for v in self.vectors if v in df.columns]
-        skip = NOT_FEATURES | set(self.vectors) | ({COSINE} if len(vectors) == 2 else set())
+        skip = NOT_FEATURES | set(self.vectors) | {COSINE} | set(TEXT_DERIVED)
         cols = [c for c in df.columns if c not in skip]
+        if vectors:  # all-NaN: e.g. no text match without `adopt profiles`; nothing to learn
+            cols += [c for c in TEXT_DERIVED if c in df.columns and df[c].notna().any()]
         if self.categorical is None:
             categorical = [c for c in cols if c in KNOWN_CATEGORICAL or (
                 not pd.api.types.is_numeric_dtype(df[c]) and not _is_vector_column(df[c]))]
@@ -177,7 +185,7 @@ class Features:
         for col in [*self.vectors_, *self.numeric_, *self.categorical_]:
             if col in df.columns:
                 continue
-            if col in self.vectors_ or col.endswith("_vec_missing"):
+            if col in self.vectors_ or col in TEXT_DERIVED:
                 raise InputError(
                     "training_examples", col, "this model was trained with embedding "
                     "features; add them with adopt.response.attach_text_features(workspace, df)")

@@ -12,6 +12,14 @@ curves stage builds) and adds:
 - ``user_vec_missing``, ``ad_vec_missing``: 1.0 where the user / ad has no vector
   (no text, or not embedded yet); the vector is then all zeros;
 - ``cosine_user_ad``: the cosine of the two vectors, NaN where either is missing;
+- ``text_match_user_ad``: how close the ad's creative text is to the texts of the
+  user's behaviours (item titles, search queries) before the row's ``ts`` (all of
+  them when the rows have no ``ts``, as counterfactual rows do): the mean cosine, in
+  a latent semantic (LSA) space fitted on the warehouse's behaviour and ad texts,
+  of each behaviour text with the ad text; NaN when the user has no such behaviour.
+  ``user_profiles.interest_text`` keeps only the latest few behaviours; this reads
+  them all, and only those before the impression, so training rows do not see
+  their future;
 - with ``texts=True``: ``user_text`` (``user_profiles.interest_text``) and
   ``ad_text`` (title + description, whitespace-normalised as the embeddings
   stage does), the pair the BERT cross-encoder reads; ``''`` where absent.
@@ -24,10 +32,14 @@ the columns a model was trained with.
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from scipy.sparse.linalg import svds
 
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.workspace import Workspace
@@ -36,7 +48,16 @@ VECTOR_COLUMNS = ("user_vec", "ad_vec")
 TEXT_COLUMNS = ("user_text", "ad_text")
 # Columns attach_text_features adds; anything already there under these names is replaced.
 ADDED_COLUMNS = ("user_vec", "ad_vec", "user_vec_missing", "ad_vec_missing", "cosine_user_ad",
-                 "user_text", "ad_text")
+                 "text_match_user_ad", "user_text", "ad_text")
+TEXT_MATCH = "text_match_user_ad"
+# Dimensions of the LSA space of `text_match_user_ad`: enough for a few dozen topics
+# (the demo world has 24 subcategories; 24-48 measured alike, see docs/response.md).
+LSA_COMPONENTS = 32
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_BEHAVIOUR_TEXT_SQL = """
+select user_id, epoch_us(ts) as t, text from stg_behaviors
+where text is not null and user_id is not null and ts is not null
+"""
 
 _AD_TEXT_SQL = """
 select ad_id as key,
@@ -159,6 +180,118 @@ def _texts(con: duckdb.DuckDBPyConnection, sql: str, table: str, keys: pd.Series
     return [by_key.get(k, "") for k in keys.astype(str)]
 
 
+class _TextMatch:
+    """What `text_match_user_ad` needs from a warehouse: behaviour and ad texts in one LSA space.
+
+    ``users`` / ``user_start``: the users with behaviours and where each one's behaviours
+    start in ``t`` / ``prefix`` (sorted by user, then time); ``prefix[i]`` is the sum
+    of the unit LSA vectors of behaviours ``0 .. i-1``; ``ads`` / ``ad_z``: unit LSA
+    vectors of the ads' creative texts (zero for an empty text).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, components: int = LSA_COMPONENTS) -> None:
+        found = con.execute(_BEHAVIOUR_TEXT_SQL).df() if _has_table(con, "stg_behaviors") \
+            else pd.DataFrame({"user_id": [], "t": [], "text": []})
+        ads = con.execute(_AD_TEXT_SQL).df() if _has_table(con, "ads") \
+            else pd.DataFrame({"key": [], "text": []})
+        users = found["user_id"].astype(str).to_numpy()
+        t = found["t"].to_numpy(dtype=np.int64)
+        order = np.lexsort((t, users))  # by user, then time: one block per user
+        users, t = users[order], t[order]
+        texts, which = np.unique(found["text"].astype(str).to_numpy()[order],
+                                 return_inverse=True)
+        z = _lsa([*texts, *ads["text"].fillna("").astype(str)], components)
+        zb = z[:len(texts)][which.reshape(-1)]
+        self.ads = pd.Index(ads["key"].astype(str))
+        self.ad_z = z[len(texts):]
+        self.users, first = np.unique(users, return_index=True)
+        self.user_start = np.append(first, len(users))
+        self.t = t
+        self.prefix = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(zb, axis=0)])
+
+    def match(self, user_ids: pd.Series, ad_ids: pd.Series, ts: pd.Series | None) -> np.ndarray:
+        """Mean cosine of each row's ad with its user's behaviours before ``ts`` (all if None)."""
+        u = np.searchsorted(self.users, user_ids.astype(str).to_numpy())
+        known = u < len(self.users)
+        known[known] = self.users[u[known]] == user_ids.astype(str).to_numpy()[known]
+        u = np.where(known, u, 0)
+        start, stop = self.user_start[u], self.user_start[np.minimum(u + 1, len(self.users))]
+        if ts is not None:  # behaviours strictly before the impression: no look-ahead
+            t = pd.to_datetime(ts).to_numpy().astype("datetime64[us]").astype(np.int64)
+            t = np.where(pd.isna(ts).to_numpy(), np.iinfo(np.int64).max, t)
+            stop = _count_before(self.t, start, stop, t)
+        a = self.ads.get_indexer(ad_ids.astype(str))
+        n = (stop - start) * known
+        ok = (n > 0) & (a >= 0)
+        out = np.full(len(u), np.nan)
+        if ok.any():
+            profile = (self.prefix[stop[ok]] - self.prefix[start[ok]]) / n[ok, None]
+            out[ok] = np.einsum("ij,ij->i", profile, self.ad_z[a[ok]])
+        return out
+
+
+def _count_before(t: np.ndarray, start: np.ndarray, stop: np.ndarray, when: np.ndarray
+                  ) -> np.ndarray:
+    """For each row, the end of the run ``t[start:stop]`` (sorted) that lies before ``when``.
+
+    Binary search on all rows at once: the runs are the users' time-sorted behaviours.
+    """
+    lo, hi = start.copy(), stop.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        before = np.zeros(len(lo), dtype=bool)
+        before[active] = t[mid[active]] < when[active]
+        lo = np.where(active & before, mid + 1, lo)
+        hi = np.where(active & ~before, mid, hi)
+
+
+def _lsa(docs: list[str], components: int) -> np.ndarray:
+    """Unit vectors of ``docs`` in a latent semantic space: binary TF-IDF, truncated SVD."""
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, doc in enumerate(docs):
+        for word in set(_TOKEN.findall(doc.lower())):
+            rows.append(i)
+            cols.append(vocab.setdefault(word, len(vocab)))
+    if not vocab:
+        return np.zeros((len(docs), 1))
+    x = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(docs), len(vocab)))
+    idf = np.log((1 + len(docs)) / (1 + np.asarray(x.sum(axis=0)).ravel())) + 1
+    x = sparse.csr_matrix(x.multiply(idf))
+    x = sparse.diags(1 / np.maximum(np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()),
+                                    1e-12)) @ x
+    k = min(components, min(x.shape) - 1)
+    if k < 1:
+        z = x.toarray()
+    else:
+        v0 = np.full(min(x.shape), 1 / np.sqrt(min(x.shape)))  # deterministic start
+        _, _, vt = svds(x, k=k, v0=v0)
+        z = x @ vt.T
+    norm = np.linalg.norm(z, axis=1, keepdims=True)
+    return np.where(norm > 0, z / np.maximum(norm, 1e-12), 0.0)
+
+
+@lru_cache(maxsize=2)
+def _text_match_state(warehouse: str, stamp: tuple) -> _TextMatch:
+    """`_TextMatch` of a warehouse, cached while it is unchanged (``stamp``: mtime and
+    size of the file and its WAL), so batch after batch of counterfactual rows reuse it."""
+    with duckdb.connect(warehouse, read_only=True) as con:
+        return _TextMatch(con)
+
+
+def text_match(workspace: str | os.PathLike[str], df: pd.DataFrame) -> np.ndarray:
+    """`text_match_user_ad` of each row of ``df`` (``user_id``, ``ad_id``, optional ``ts``)."""
+    path = Workspace(workspace).warehouse
+    wal = path.with_name(path.name + ".wal")
+    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else (0, 0)
+                  for f in (path, wal))
+    state = _text_match_state(str(path), stamp)
+    return state.match(df["user_id"], df["ad_id"], df["ts"] if "ts" in df.columns else None)
+
+
 def attach_text_features(
     workspace: str | os.PathLike[str],
     df: pd.DataFrame,
@@ -173,8 +306,9 @@ def attach_text_features(
     ----------
     workspace : the workspace folder (its warehouse is opened read-only).
     df : rows with ``user_id`` and ``ad_id``; not modified.
-    vectors : add ``user_vec``, ``ad_vec``, ``user_vec_missing``, ``ad_vec_missing``
-        and ``cosine_user_ad`` (needs ``adopt embed``).
+    vectors : add ``user_vec``, ``ad_vec``, ``user_vec_missing``, ``ad_vec_missing``,
+        ``cosine_user_ad`` (needs ``adopt embed``) and ``text_match_user_ad`` (needs
+        ``adopt profiles``; NaN without it).
     texts : add ``user_text`` and ``ad_text`` (needs ``ads`` and ``user_profiles``,
         not the embeddings).
     model_id : which embedding model's vectors (see `choose_model_id`); a trained
@@ -219,6 +353,8 @@ def attach_text_features(
         if texts:
             out["user_text"] = _texts(con, _USER_TEXT_SQL, "user_profiles", df["user_id"])
             out["ad_text"] = _texts(con, _AD_TEXT_SQL, "ads", df["ad_id"])
+    if vectors:
+        out[TEXT_MATCH] = text_match(ws.root, df)
     out.attrs["embedding_model_id"] = mid
     return out
 

@@ -74,3 +74,74 @@ def test_an_unknown_embedding_model_is_refused(world):
     ws, examples = world
     with pytest.raises(WorkspaceError, match=r"'model_id' parameter .* must be one of \["):
         attach_text_features(ws, examples[["user_id", "ad_id"]], model_id="other@1")
+
+
+def _with_behaviours(folder, rows: list[tuple[str, str, str]]) -> None:
+    """Add ``stg_behaviors`` (user_id, ts, text), as `adopt profiles` builds it."""
+    import duckdb
+
+    frame = pd.DataFrame(rows, columns=["user_id", "ts", "text"]).assign(
+        ts=lambda d: pd.to_datetime(d["ts"]))
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        con.register("_b", frame)
+        con.execute("create or replace table stg_behaviors as select * from _b")
+        con.unregister("_b")
+
+
+@pytest.fixture(scope="module")
+def behaviour_world(tmp_path_factory):
+    """Ads 0..4 of categories shoes/books/phones/games/garden; users with known behaviours."""
+    examples = make_examples(n=400, users=20, ads=5, days=5, seed=5)
+    ws = tmp_path_factory.mktemp("behaviours")
+    write_warehouse(ws, examples)
+    ads = examples.drop_duplicates("ad_id").set_index("ad_id")["ad_text"]
+    word = {a: t.split(" ")[0] for a, t in ads.items()}  # each ad's category word
+    _with_behaviours(ws, [
+        ("alice", "2026-01-01 10:00", f"{word[0]} review"),
+        ("alice", "2026-01-03 10:00", f"best {word[0]} {word[0]} deal"),
+        ("bob", "2026-01-02 10:00", "weather today"),
+        ("both", "2026-01-01 10:00", f"{word[0]} review"),
+        ("both", "2026-01-02 10:00", "weather today"),
+        ("late", "2026-01-04 10:00", f"{word[0]} review"),
+    ])
+    return ws, word
+
+
+def test_text_match_reads_behaviours_before_the_row_only(behaviour_world):
+    ws, word = behaviour_world
+    ad = 0
+    rows = pd.DataFrame({
+        "user_id": ["alice", "alice", "alice", "late", "late", "nobody"],
+        "ad_id": [ad] * 6,
+        "ts": pd.to_datetime(["2026-01-02 00:00", "2026-01-04 00:00", "2026-01-01 10:00",
+                              "2026-01-02 00:00", "2026-01-05 00:00", "2026-01-05 00:00"]),
+    })
+    out = attach_text_features(ws, rows)["text_match_user_ad"].to_numpy()
+    # alice on day 2 has seen one behaviour, on day 4 both; at 10:00 on day 1 none yet
+    # (strictly before); `late` has nothing before day 4; an unknown user has nothing
+    assert np.isfinite(out[[0, 1, 4]]).all()
+    assert np.isnan(out[[2, 3, 5]]).all()
+    assert out[0] != pytest.approx(out[1])
+    # without ts (counterfactual rows) every behaviour counts: alice as on day 4
+    no_ts = attach_text_features(ws, rows.drop(columns="ts"))["text_match_user_ad"]
+    assert no_ts.iloc[0] == pytest.approx(out[1]) and no_ts.iloc[3] == pytest.approx(out[4])
+
+
+def test_text_match_is_the_mean_over_behaviours_and_ranks_matching_ads_first(behaviour_world):
+    ws, word = behaviour_world
+    other = next(a for a in word if word[a] != word[0])
+    rows = pd.DataFrame({"user_id": ["alice", "bob", "both", "alice"],
+                         "ad_id": [0, 0, 0, other]})
+    m = attach_text_features(ws, rows)["text_match_user_ad"].to_numpy()
+    single = attach_text_features(ws, pd.DataFrame({"user_id": ["late"], "ad_id": [0]}))
+    # `both` read one behaviour like late's and one like bob's: the mean of the two
+    assert m[2] == pytest.approx((single["text_match_user_ad"].iloc[0] + m[1]) / 2)
+    # the ad named in alice's behaviours matches her better than bob, and than another ad
+    assert m[0] > m[1] and m[0] > m[3]
+    assert np.all(np.abs(m) <= 1 + 1e-9)
+
+
+def test_text_match_is_nan_without_profiles(world):
+    ws, examples = world  # no stg_behaviors: `adopt profiles` has not run
+    out = attach_text_features(ws, examples[["user_id", "ad_id", "ts"]].head(5))
+    assert out["text_match_user_ad"].isna().all()
