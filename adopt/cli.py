@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
     p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
     p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                   help="matrix-product dtype (auto: bf16 where the GPU or CPU multiplies it "
+                   "natively, else fp32)")
 
     p = add("train", commands.cmd_train, "train a calibrated response model (LightGBM or BERT)")
     p.add_argument("--workspace", required=True, help="workspace folder")

@@ -54,6 +54,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
             address=args.address,
             batch_size=args.batch_size,
             actors=args.actors,
+            precision=args.precision,
         )
     )
 
