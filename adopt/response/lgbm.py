@@ -15,6 +15,10 @@ from a dear one. Such a target is instead cross-validated: stratified folds
 over the train and valid rows choose the number of rounds, the folds'
 out-of-fold predictions fit the calibrator (each predicted by a booster that
 never saw it), and the final booster learns from all those rows.
+
+A target with few training positives also starts its booster from a
+logistic regression over the same features (`adopt.response.linear`), so
+smooth trends such as price survive the shallow trees.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from adopt.exceptions import InputError, NotFittedError
 from adopt.response.calibration import calibrator_from_dict, fit_calibrator
 from adopt.response.features import Features
+from adopt.response.linear import LinearLogit
 from adopt.response.sampling import correct_downsampled, downsample_mask
 from adopt.workspace import atomic_path
 
@@ -101,6 +107,8 @@ class LightGBMResponse:
         splits carry both conversion outcomes (click-only logs get the click model alone).
     min_valid_positives : a target whose valid split has fewer positives is
         cross-validated over train + valid (module docstring); 0 never does.
+    linear_base : start each booster from a `LinearLogit`; None does for a
+        target with fewer than `SMALL_DATA_POSITIVES` training positives.
     seed : seed of LightGBM, of the downsampling and of the folds.
 
     Attributes
@@ -123,6 +131,7 @@ class LightGBMResponse:
         calibration: str = "auto",
         conversion: bool | None = None,
         min_valid_positives: int = MIN_VALID_POSITIVES,
+        linear_base: bool | None = None,
         seed: int = 0,
     ) -> None:
         self.features = features
@@ -133,6 +142,7 @@ class LightGBMResponse:
         self.calibration = calibration
         self.conversion = conversion
         self.min_valid_positives = min_valid_positives
+        self.linear_base = linear_base
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
@@ -168,6 +178,7 @@ class LightGBMResponse:
         self.calibrators_: dict[str, Any] = {}
         self.best_iteration_: dict[str, int] = {}
         self.stopping_: dict[str, dict[str, Any]] = {}
+        self.bases_: dict[str, LinearLogit] = {}
         for target in targets:
             self._fit_target(target, train, valid)
         return self
@@ -192,8 +203,14 @@ class LightGBMResponse:
             tr, y_tr = tr.loc[keep], y_tr[keep]
         x_tr, x_va = self.features_.frame(tr), self.features_.frame(va)
         cats = self.features_.categorical_
-        d_tr = lgb.Dataset(x_tr, y_tr, categorical_feature=cats, free_raw_data=True)
-        d_va = lgb.Dataset(x_va, y_va, categorical_feature=cats, reference=d_tr)
+        base_tr = base_va = None
+        if self._wants_base(int(y_tr.sum())):
+            base = self.bases_[target] = LinearLogit().fit(self._base_view(x_tr), y_tr)
+            base_tr, base_va = base.decision(x_tr), base.decision(x_va)
+        d_tr = lgb.Dataset(x_tr, y_tr, init_score=base_tr, categorical_feature=cats,
+                           free_raw_data=True)
+        d_va = lgb.Dataset(x_va, y_va, init_score=base_va, categorical_feature=cats,
+                           reference=d_tr)
         params = self.lgb_params(int(y_tr.sum()))
         booster = lgb.train(
             params, d_tr, num_boost_round=self.num_boost_round, valid_sets=[d_va],
@@ -202,7 +219,7 @@ class LightGBMResponse:
         self.boosters_[target] = booster
         self.best_iteration_[target] = int(booster.best_iteration or booster.current_iteration())
         self.stopping_[target] = {"method": "valid", "valid_positives": int(y_va.sum()),
-                                  "params": params}
+                                  "params": params, "linear_base": target in self.bases_}
         if self.calibration != "none":
             raw = self._raw(target, x_va)
             self.calibrators_[target] = fit_calibrator(raw, y_va, self.calibration)
@@ -214,8 +231,16 @@ class LightGBMResponse:
             keep = downsample_mask(y, self.downsample_rate, self.seed)
             folds = [(fit[keep[fit]], held) for fit, held in folds]
         x = self.features_.frame(rows)
-        data = lgb.Dataset(x, y, categorical_feature=self.features_.categorical_,
-                           free_raw_data=False)
+        fit = np.arange(len(y)) if self.downsample_rate is None else np.flatnonzero(keep)
+        base_oof = None
+        if self._wants_base(int(y[fit].sum())):
+            # cross-fitted: a row's base logit comes from the regression of the other folds
+            base_oof = np.empty(len(y))
+            for fold_fit, held in folds:
+                base = LinearLogit().fit(self._base_view(x.iloc[fold_fit]), y[fold_fit])
+                base_oof[held] = base.decision(x.iloc[held])
+        data = lgb.Dataset(x, y, init_score=base_oof,
+                           categorical_feature=self.features_.categorical_, free_raw_data=False)
         params = self.lgb_params(int(y.sum()))
         result = lgb.cv(
             params, data, num_boost_round=self.num_boost_round, folds=folds,
@@ -226,13 +251,20 @@ class LightGBMResponse:
         rounds = int(cv_booster.best_iteration)
         out_of_fold = np.empty(len(y))
         for booster, (_, held) in zip(cv_booster.boosters, folds, strict=True):
-            out_of_fold[held] = booster.predict(x.iloc[held], num_iteration=rounds)
-        fit = np.arange(len(y)) if self.downsample_rate is None else np.flatnonzero(keep)
-        booster = lgb.train(params, data.subset(fit), num_boost_round=rounds)
+            score = booster.predict(x.iloc[held], num_iteration=rounds, raw_score=True)
+            out_of_fold[held] = score if base_oof is None else score + base_oof[held]
+        out_of_fold = expit(out_of_fold)
+        base_fit = None
+        if base_oof is not None:
+            base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[fit]), y[fit])
+            base_fit = base.decision(x.iloc[fit])
+        final = lgb.Dataset(x.iloc[fit], y[fit], init_score=base_fit,
+                            categorical_feature=self.features_.categorical_)
+        booster = lgb.train(params, final, num_boost_round=rounds)
         self.boosters_[target] = booster
         self.best_iteration_[target] = rounds
         self.stopping_[target] = {"method": f"cv{CV_FOLDS}", "positives": int(y.sum()),
-                                  "params": params}
+                                  "params": params, "linear_base": target in self.bases_}
         log.info("lightgbm %s: %d-fold cross-validation over %d rows (%d positives) chose %d "
                  "rounds", target, CV_FOLDS, len(y), int(y.sum()), rounds)
         if self.calibration != "none":
@@ -240,8 +272,25 @@ class LightGBMResponse:
                 out_of_fold = correct_downsampled(out_of_fold, self.downsample_rate)
             self.calibrators_[target] = fit_calibrator(out_of_fold, y, self.calibration)
 
+    def _wants_base(self, positives: int) -> bool:
+        if self.linear_base is None:
+            return positives < SMALL_DATA_POSITIVES
+        return bool(self.linear_base)
+
+    def _base_view(self, x: pd.DataFrame) -> pd.DataFrame:
+        """The columns a linear base reads: all but the embeddings' projected components,
+        with which a line fits each ad's few conversions (demo: per-ad rank correlation
+        with the truth 0.85 with them, 0.89 without)."""
+        components = tuple(f"{v}_pc" for v in self.features_.vectors)
+        return x[[c for c in x.columns if not c.startswith(components)]]
+
     def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
-        q = self.boosters_[target].predict(x, num_iteration=self.best_iteration_[target])
+        booster, rounds = self.boosters_[target], self.best_iteration_[target]
+        if target in getattr(self, "bases_", {}):
+            q = expit(booster.predict(x, num_iteration=rounds, raw_score=True)
+                      + self.bases_[target].decision(x))
+        else:
+            q = booster.predict(x, num_iteration=rounds)
         if self.downsample_rate is not None:
             q = correct_downsampled(q, self.downsample_rate)
         return np.asarray(q, dtype=float)
@@ -304,6 +353,7 @@ class LightGBMResponse:
             "features": self.features_.to_dict(),
             "best_iteration": self.best_iteration_,
             "stopping": self.stopping_,
+            "linear_bases": {t: b.to_dict() for t, b in self.bases_.items()},
             "calibrators": {t: c.to_dict() for t, c in self.calibrators_.items()},
         }
         with atomic_path(folder / "lgbm.json") as tmp:
@@ -322,6 +372,8 @@ class LightGBMResponse:
         model.features_ = Features.from_dict(state["features"])
         model.best_iteration_ = state["best_iteration"]
         model.stopping_ = state.get("stopping", {})
+        model.bases_ = {t: LinearLogit.from_dict(b)
+                        for t, b in state.get("linear_bases", {}).items()}
         model.boosters_ = {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt"))
                            for t in state["best_iteration"]}
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.exceptions import NotFittedError
+from adopt.response.lgbm import LightGBMResponse
+from adopt.response.linear import LinearLogit
+
+
+def _world(n: int, seed: int = 0, base: float = -2.0
+           ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Rows whose true logit is linear in log(price) and a category effect."""
+    rng = np.random.default_rng(seed)
+    price = np.exp(rng.normal(3.5, 0.8, n))
+    cat = rng.choice(["a", "b", "c"], n)
+    noise = rng.normal(size=n)
+    logit = base - 0.8 * np.log(price / 30.0) + np.where(cat == "b", 0.7, 0.0)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(int)
+    x = pd.DataFrame({"price": price, "noise": noise,
+                      "category": pd.Categorical(cat, categories=["a", "b", "c"])})
+    return x, y, logit
+
+
+def test_recovers_a_linear_logit_in_log_price_and_category():
+    x, y, logit = _world(40_000)
+    model = LinearLogit(l2=1.0).fit(x, y)
+    fitted = model.decision(x)
+    assert np.corrcoef(fitted, logit)[0, 1] > 0.98
+    assert (1.0 / (1.0 + np.exp(-fitted))).mean() == pytest.approx(y.mean(), rel=0.02)
+
+
+def test_missing_and_unseen_values_and_the_round_trip():
+    x, y, _ = _world(5_000)
+    model = LinearLogit().fit(x, y)
+    odd = pd.DataFrame({"price": [np.nan, 30.0], "noise": [0.0, np.nan],
+                        "category": pd.Categorical([None, "a"], categories=["a", "b", "c"])})
+    out = model.decision(odd)
+    assert np.isfinite(out).all()
+    again = LinearLogit.from_dict(model.to_dict())
+    np.testing.assert_allclose(again.decision(x), model.decision(x))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        LinearLogit().decision(x)
+
+
+def test_a_booster_on_few_positives_starts_from_the_line_and_tracks_the_truth_better():
+    # ~400 positives: shallow trees alone flatten the price trend
+    x, y, logit = _world(6_000, seed=1, base=-2.5)
+    rows = x.assign(clicked=y, ts=pd.Timestamp("2026-01-01")
+                    + pd.to_timedelta(np.arange(len(y)) * 60, unit="s"))
+    train, valid = rows.iloc[:5_000], rows.iloc[5_000:]
+    fits = {flag: LightGBMResponse(linear_base=flag, params={"num_threads": 1},
+                                   conversion=False).fit(train, valid)
+            for flag in (True, False)}
+    assert fits[True].stopping_["click"]["linear_base"] is True
+    assert fits[False].stopping_["click"]["linear_base"] is False
+    test_x, _, test_logit = _world(5_000, seed=2, base=-2.5)
+    corr = {flag: np.corrcoef(np.log(m.predict_click(test_x)), test_logit)[0, 1]
+            for flag, m in fits.items()}
+    assert corr[True] > corr[False]
+    assert corr[True] > 0.9
