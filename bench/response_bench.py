@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-TEXT_MATCH = "text_match_user_ad"  # adopt.response.text_features.TEXT_MATCH
+from adopt.response.text_features import TEXT_MATCH
+
 MODELS = ("lgbm_noemb", "lgbm_cos", "lgbm_pca8", "bert")  # the default run
 ABLATIONS = ("lgbm_nomatch",)
 

@@ -18,6 +18,7 @@ keeps every op in fp32. On a GPU it runs one stream with large batches.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -45,6 +46,16 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_precision(precision: str, owner: str) -> None:
+    """Raise a one-line `ParameterError` unless `precision` is one of `PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ParameterError(
+            f"The 'precision' parameter of {owner} must be one of {list(PRECISIONS)}. "
+            f"Got {precision!r} instead."
+        )
+
+
+@functools.cache  # the CPU does not change; every encode call asks
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (x86 AVX512_BF16 or AMX, Arm BF16).
 
@@ -115,11 +126,7 @@ class Encoder:
                 "The 'threads' parameter of Encoder must be a positive int or "
                 f"None. Got {threads!r} instead."
             )
-        if precision not in PRECISIONS:
-            raise ParameterError(
-                f"The 'precision' parameter of Encoder must be one of {list(PRECISIONS)}. "
-                f"Got {precision!r} instead."
-            )
+        check_precision(precision, "Encoder")
         self.threads = threads
         self.precision = precision
         self.path = resolve_model(model)

@@ -23,10 +23,10 @@ import pyarrow as pa
 
 from adopt.embeddings import store
 from adopt.embeddings.actors import ActorConfig, EncodeBatch, actor_config
-from adopt.embeddings.encoder import PRECISIONS
+from adopt.embeddings.encoder import check_precision
 from adopt.embeddings.models import model_id as folder_model_id
 from adopt.embeddings.models import resolve_model
-from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.exceptions import InputError, WorkspaceError
 from adopt.progress import Progress
 from adopt.workspace import Workspace
 
@@ -142,11 +142,7 @@ def embed_workspace(
     ParameterError
         If `precision` is not one of the four.
     """
-    if precision not in PRECISIONS:
-        raise ParameterError(
-            f"The 'precision' parameter of embed_workspace must be one of {list(PRECISIONS)}. "
-            f"Got {precision!r} instead."
-        )
+    check_precision(precision, "embed_workspace")  # before Ray starts
     start = time.perf_counter()
     ws = Workspace(workspace)
     path = resolve_model(model)

@@ -286,7 +286,7 @@ class LightGBMResponse:
 
     def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
         booster, rounds = self.boosters_[target], self.best_iteration_[target]
-        if target in getattr(self, "bases_", {}):
+        if target in self.bases_:
             q = expit(booster.predict(x, num_iteration=rounds, raw_score=True)
                       + self.bases_[target].decision(x))
         else:

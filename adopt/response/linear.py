@@ -81,16 +81,32 @@ class LinearLogit:
         """The logit of each row."""
         if not hasattr(self, "coef_"):
             raise NotFittedError("This LinearLogit is not fitted yet; call fit(x, y) first.")
-        return self.intercept_ + self._design(x) @ self.coef_
+        # no one-hot matrix: the curves stage scores millions of rows
+        dense, codes = self._parts(x)
+        z = self.intercept_ + dense @ self.coef_[:dense.shape[1]]
+        start = dense.shape[1]
+        for code, cats in zip(codes, self.categories_.values(), strict=True):
+            weights = np.append(self.coef_[start:start + len(cats)], 0.0)  # code -1: 0
+            z = z + weights[code]
+            start += len(cats)
+        return z
 
-    def _design(self, x: pd.DataFrame) -> np.ndarray:
+    def _parts(self, x: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Standardised numeric columns with their signed logs, and each categorical's codes
+        over the training categories (-1: unseen or missing)."""
         raw = x[self.numeric_].to_numpy(dtype=float)
         dense = _signed_logs(np.where(np.isnan(raw), self.median_, raw))
-        blocks = [(dense - self.mean_) / self.scale_]
-        for col, cats in self.categories_.items():
-            values = x[col].astype(object).to_numpy()
-            blocks.append((values[:, None] == np.array(cats, dtype=object)[None, :]).astype(float))
-        return np.hstack(blocks) if blocks else np.zeros((len(x), 0))
+        codes = [pd.Categorical(x[col], categories=cats).codes
+                 for col, cats in self.categories_.items()]
+        return (dense - self.mean_) / self.scale_, codes
+
+    def _design(self, x: pd.DataFrame) -> np.ndarray:
+        """The regression's design matrix: `_parts` with each categorical one-hot."""
+        dense, codes = self._parts(x)
+        # row k of eye(k + 1) is all zeros once cut to k columns: code -1 gets no category
+        one_hots = [np.eye(len(cats) + 1)[code][:, :len(cats)]
+                    for code, cats in zip(codes, self.categories_.values(), strict=True)]
+        return np.hstack([dense, *one_hots])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (see `from_dict`)."""
