@@ -12,6 +12,7 @@ nor the model.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -301,8 +302,12 @@ def _run_pool(
     vectors: list[np.ndarray] = []
     pending = 0
     first_vectors = None
-    with Progress(todo.num_rows, "embed", unit="texts", show=show_progress_bar) as bar:
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+    batches = iter(ds.iter_batches(batch_size=None, batch_format="numpy"))
+    with Progress(todo.num_rows, "embed", unit="texts", show=show_progress_bar) as bar, \
+            contextlib.closing(batches):
+        # closing: a run that fails mid-stream gives its encoder actors back at once, not when
+        # the traceback that keeps this generator alive is collected
+        for batch in batches:
             if first_vectors is None:
                 first_vectors = time.perf_counter()
                 log.debug("embed: first vectors back")
