@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users-per-segment", type=int, default=300,
                    help="users sampled per segment (default 300)")
     p.add_argument("--bootstrap", type=int, default=30, help="bootstrap resamples (default 30)")
+    p.add_argument("--frequency", choices=("auto", "logs", "model"), default="auto",
+                   help="how curves fall with k: fitted within user x campaign pairs of the logs, "
+                        "or asked of the model (default auto: the logs when they hold enough "
+                        "one-click pairs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aggregates", default=None,
                    help="fit curves to aggregate performance (Parquet/CSV) instead")

@@ -132,7 +132,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
     print(build_curves(args.workspace, run_id=args.model, max_k=args.max_k,
                        users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
-                       seed=args.seed))
+                       seed=args.seed, frequency=args.frequency))
 
 
 def cmd_report(args: argparse.Namespace) -> None:

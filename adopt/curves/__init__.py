@@ -6,7 +6,8 @@ Data flow: segments (``audiences``) + profiles + a response model ->
 user x ad x placement x k), `curves_from_aggregates` (curves fitted to
 aggregate performance), and the baseline allocations a plan is compared
 with (`uniform_allocation`, `historical_allocation`, `evaluate_allocation`).
-Module map: state (end-of-log features), pairs (predictions), grid (staged
+Module map: state (end-of-log features), pairs (predictions), frequency (the
+fall with k, read within user x campaign pairs of the logs), grid (staged
 prediction over the cell grid), bootstrap (curves and intervals), build (the
 stage), aggregates, baselines.
 """
@@ -18,15 +19,18 @@ from adopt.curves.baselines import (
     uniform_allocation,
 )
 from adopt.curves.build import CurvesSummary, build_curves, load_audiences
+from adopt.curves.frequency import FrequencyDecay, fit_frequency_decay
 from adopt.curves.pairs import predict_pairs
 from adopt.curves.state import PairState
 
 __all__ = [
     "CurvesSummary",
+    "FrequencyDecay",
     "PairState",
     "build_curves",
     "curves_from_aggregates",
     "evaluate_allocation",
+    "fit_frequency_decay",
     "fit_report",
     "historical_allocation",
     "load_audiences",

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.curves.bootstrap import curve_table
+from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import resolve_model, text_feature_hook
 from adopt.curves.state import PairState
@@ -63,6 +64,7 @@ class CurvesSummary:
     model_rows: int
     seconds: float
     dropped_campaigns: list[str] = field(default_factory=list)
+    frequency: str = "the response model at each k"
 
     def __str__(self) -> str:
         lines = [
@@ -71,6 +73,7 @@ class CurvesSummary:
             f"  {self.campaigns} campaigns x {self.segments} segments x {self.placements} "
             f"placements x k=1..{self.max_k}: {self.rows:,} rows",
             f"  plan period: {self.days:g} days",
+            f"  fall with k: {self.frequency}",
             f"  curves:     {self.curves_path}",
         ]
         if self.placements_path is not None:
@@ -146,6 +149,7 @@ def build_curves(
     days: float | None = None,
     seed: int = 0,
     monotone: bool = True,
+    frequency: str = "auto",
 ) -> CurvesSummary:
     """Build the response curves of every campaign x segment x placement x k.
 
@@ -160,8 +164,9 @@ def build_curves(
     users_per_segment : int
         Users sampled per segment (all of a smaller segment).
     shape_users : int
-        Of those, users predicted at every k (the curve's shape in k); the
-        others give the k = 1 level (see `adopt.curves.bootstrap`).
+        Of those, users predicted at every k (the curve's shape in k) when the
+        model gives the fall with k; the others give the k = 1 level (see
+        `adopt.curves.bootstrap`).
     top_creatives : int
         Creatives per campaign x segment compared on the whole k range.
     n_boot : int
@@ -172,6 +177,11 @@ def build_curves(
         Seed of the user sample and the bootstrap.
     monotone : bool
         Make each curve non-increasing in k (see `adopt.curves.bootstrap`).
+    frequency : {"auto", "logs", "model"}
+        How a curve falls with k: ``"logs"`` fits the fall within user x
+        campaign pairs of the logs (`adopt.curves.frequency`), ``"model"`` asks
+        the response model at each k, ``"auto"`` takes the logs when they hold
+        at least `adopt.curves.frequency.MIN_PAIRS` one-click pairs.
 
     Returns
     -------
@@ -192,6 +202,9 @@ def build_curves(
         if value < low:
             raise ParameterError(f"The {name!r} parameter of build_curves must be at least "
                                  f"{low}. Got {value} instead.")
+    if frequency not in ("auto", "logs", "model"):
+        raise ParameterError(f"The 'frequency' parameter of build_curves must be one of "
+                             f"'auto', 'logs', 'model'. Got {frequency!r} instead.")
     if days is not None and days <= 0:
         raise ParameterError(f"The 'days' parameter of build_curves must be positive. "
                              f"Got {days} instead.")
@@ -208,11 +221,16 @@ def build_curves(
     ad_camp = state.ads["campaign_id"].astype(str).to_numpy()
     campaign_ads = {c: np.flatnonzero(ad_camp == c) for c in kept}
     sample = sample_users(audiences, state, users_per_segment, shape_users, seed)
+    decay = fit_frequency_decay(ws.root) if frequency != "model" else None
+    if frequency == "logs" and decay is None:
+        raise InputError("training_examples", "clicked",
+                         f"frequency='logs' needs at least {MIN_PAIRS} user x campaign pairs "
+                         "with one click among two or more impressions")
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, text_feature_hook(ws.root, model), sample,
-                              campaign_ads, objectives, max_k, top_creatives, progress)
+                              campaign_ads, objectives, max_k, top_creatives, progress, decay)
     curves = curve_table(values, sample, kept, state.ads.index.to_numpy(), state.placements,
                          max_k, n_boot, seed, monotone=monotone)
     curves = validate_curves(curves)
@@ -235,6 +253,7 @@ def build_curves(
         run_id=run_name, campaigns=len(kept), segments=len(sample.segments),
         placements=len(state.placements), max_k=max_k, days=days, rows=len(curves),
         model_rows=values.rows, seconds=time.perf_counter() - started,
-        dropped_campaigns=dropped)
+        dropped_campaigns=dropped,
+        frequency=str(decay) if decay is not None else "the response model at each k")
     log.info("%s", summary)
     return summary

@@ -21,6 +21,11 @@ in the log):
 
 Value is the campaign's objective metric (clicks for clicks and reach,
 conversions, revenue); a campaign without one counts conversions.
+
+With a `FrequencyDecay` read from the logs (`adopt.curves.frequency`), the
+fall with k is not asked of the model: every sampled user's k = 1 values are
+carried to each k by the decay (`expand_k`), so step 3 predicts no rows
+and every sampled user is a shape user.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from adopt.curves.frequency import FrequencyDecay
 from adopt.curves.pairs import predict_rows
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError
@@ -126,6 +132,17 @@ def _grid(users: np.ndarray, ads: np.ndarray, n_pl: int, ks: np.ndarray
     return u, a, p, k
 
 
+def expand_k(first: np.ndarray, decay: FrequencyDecay, ks: np.ndarray) -> np.ndarray:
+    """Values at each of ``ks`` from k = 1 values (..., 3): clicks fall by the decay's
+    click-logit penalty; conversions and revenue per click stay as they are."""
+    click = first[..., 0]
+    safe = np.clip(click, 1e-12, 1 - 1e-12)
+    logit = np.log(safe) - np.log1p(-safe)
+    fall = 1.0 / (1.0 + np.exp(-(logit[..., None] - decay.penalty(ks)))) / safe[..., None]
+    fall = np.where(click[..., None] > 0, fall, 0.0)
+    return first[..., None, :] * fall[..., None]
+
+
 def _stage(predict: _Predictor, pieces: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
     """Predict many `_grid` pieces in one batched call; return each piece's values."""
     if not pieces:
@@ -138,7 +155,8 @@ def _stage(predict: _Predictor, pieces: list[tuple[np.ndarray, ...]]) -> list[np
 
 def predict_grid(state: PairState, model: object, attach: object, sample: Sample,
                  campaign_ads: dict[str, np.ndarray], objectives: dict[str, int], max_k: int,
-                 top_creatives: int, progress: Progress) -> CellValues:
+                 top_creatives: int, progress: Progress, decay: FrequencyDecay | None = None
+                 ) -> CellValues:
     """Run the four stages of the module docstring, each as one batched prediction.
 
     Parameters
@@ -150,6 +168,7 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     max_k : positions k = 1..max_k.
     top_creatives : candidates per campaign x segment kept after the screen.
     progress : counts predicted rows.
+    decay : the fall with k read from the logs; None asks the model at every k.
     """
     if top_creatives < 1:
         raise InputError("curves", "top_creatives", f"must be >= 1, got {top_creatives}")
@@ -176,7 +195,7 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     candidates = {key: np.argsort(-m1.sum(axis=1), kind="stable")[:top_creatives]
                   for key, m1 in mean1.items()}
     score = {key: mean1[key][order] for key, order in candidates.items()}
-    if max_k > 1:
+    if max_k > 1:  # the model's own value at max_k: choosing on k = 1 alone picked worse ads
         jobs = [(c, s, j, i) for (c, s), order in candidates.items() if len(order) > 1
                 for j, i in enumerate(order)]
         pieces = [_grid(shape_users[s], np.full(n_pl, campaign_ads[camps[c]][i]), n_pl, last)
@@ -189,18 +208,25 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
         candidates[(c, s)][np.argmax(score[(c, s)].sum(axis=1))]]) for (c, s) in candidates}
     # 3. the chosen creative at every k on the shape users; 4. k = 1 on the other users
     keys = list(chosen)
-    shaped = _stage(predict, [_grid(shape_users[s], chosen[(c, s)], n_pl, every)
-                              for c, s in keys])
+    if decay is not None:  # the screen already holds the shape users' k = 1 values
+        screen = {(c, a): v.reshape(len(flat), n_pl, 3)
+                  for (c, a), v in zip(all_ads, screened, strict=True)}
+        shaped = [screen[(c, chosen[(c, s)][0])][bounds[s]:bounds[s + 1]][:, :, None, :]
+                  for c, s in keys]
+    else:
+        shaped = [v.reshape(sample.shape[s], n_pl, max_k, 3) for (c, s), v in zip(
+            keys, _stage(predict, [_grid(shape_users[s], chosen[(c, s)], n_pl, every)
+                                   for c, s in keys]), strict=True)]
     rest_keys = [(c, s) for c, s in keys if len(sample.users[s]) > sample.shape[s]]
     rest = dict(zip(rest_keys, _stage(predict, [
         _grid(sample.users[s][sample.shape[s]:], chosen[(c, s)], n_pl, one)
         for c, s in rest_keys]), strict=True))
     out = CellValues(ads=chosen, first={}, shape={}, rows=predict.rows)
-    for (c, s), v in zip(keys, shaped, strict=True):
-        vals = v.reshape(sample.shape[s], n_pl, max_k, 3)
+    for (c, s), vals in zip(keys, shaped, strict=True):
         first = vals[:, :, 0, :]
         if (c, s) in rest:
             first = np.concatenate([first, rest[(c, s)].reshape(-1, n_pl, 3)])
         out.first[(c, s)] = first
-        out.shape[(c, s)] = vals
+        # with the decay every sampled user is a shape user
+        out.shape[(c, s)] = vals if decay is None else expand_k(first, decay, every)
     return out

@@ -9,6 +9,8 @@ import pytest
 
 from adopt.curves import build_curves, load_audiences, predict_pairs
 from adopt.curves.bootstrap import cell_curves, non_increasing
+from adopt.curves.frequency import fit_frequency_decay
+from adopt.curves.grid import expand_k
 from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.optimize import validate_curves
 
@@ -71,7 +73,9 @@ def test_inventory_and_period(built) -> None:
 
 def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=2, users_per_segment=10_000,
-                           shape_users=10_000, n_boot=0, top_creatives=1, monotone=False)
+                           shape_users=10_000, n_boot=0, top_creatives=1, monotone=False,
+                           frequency="model")
+    assert summary.frequency == "the response model at each k"
     curves = pd.read_parquet(summary.curves_path)
     row = curves.iloc[0]
     aud = load_audiences(ws_copy)
@@ -84,6 +88,29 @@ def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
                           & (curves["k"] == k)].iloc[0]
         assert cell["clicks"] == pytest.approx(pred["p_click"].mean(), rel=1e-9)
         assert cell["revenue"] == pytest.approx(pred["expected_revenue"].mean(), rel=1e-9)
+
+
+def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> None:
+    decay = fit_frequency_decay(ws_copy)
+    assert decay is not None and decay.depth > 0
+    summary = build_curves(ws_copy, run_id=RUN_ID, max_k=5, users_per_segment=10_000,
+                           shape_users=10, n_boot=0, top_creatives=1, monotone=False,
+                           frequency="logs")
+    assert summary.frequency == str(decay)
+    curves = pd.read_parquet(summary.curves_path)
+    cell = curves[(curves["campaign_id"] == curves["campaign_id"].iloc[0])
+                  & (curves["segment"] == curves["segment"].iloc[0])
+                  & (curves["placement_id"] == curves["placement_id"].iloc[0])]
+    aud = load_audiences(ws_copy)
+    users = aud.loc[aud["segment"] == cell["segment"].iloc[0], "user_id"].to_numpy()
+    first = predict_pairs(ws_copy, RUN_ID, users, cell["ad_id"].iloc[0],
+                          cell["placement_id"].iloc[0], 1)
+    values = first[["p_click", "p_conversion", "expected_revenue"]].to_numpy()
+    expected = expand_k(values[:, None, :], decay, np.arange(1, 6)).mean(axis=0)[0]
+    assert np.allclose(cell[["clicks", "conversions", "revenue"]].to_numpy(), expected,
+                       rtol=1e-9)
+    with pytest.raises(ParameterError, match="'frequency' parameter of build_curves"):
+        build_curves(ws_copy, run_id=RUN_ID, frequency="fast")
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
