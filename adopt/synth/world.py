@@ -32,10 +32,11 @@ from adopt.synth.simulate import (
 from adopt.synth.truth import save_truth
 from adopt.synth.writer import PartWriter, publish, write_table
 
-# about 200k impressions, generated in a few seconds
+# about 400k impressions, generated in a few seconds; 8 weeks of logs hold enough clicks
+# and conversions per ad for a plan near the oracle (docs/curves.md, plan quality)
 DEMO_USERS = 6_000
 DEMO_ADS = 120
-DEMO_DAYS = 28
+DEMO_DAYS = 56
 PART_ROWS = 1_000_000
 
 
