@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -32,3 +33,36 @@ def ray_session():
     yield ray
     if started:
         ray.shutdown()
+
+
+def _wait_until_idle(ray, seconds: float = 60.0) -> None:
+    """Wait for every CPU of the shared Ray to be free again.
+
+    Actors an earlier test started (a Ray Data encoder pool) are torn down
+    asynchronously; a trial that needs the whole cluster would otherwise wait
+    for their CPUs forever. Fails after `seconds` instead of hanging.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        total = ray.cluster_resources().get("CPU", 0.0)
+        free = ray.available_resources().get("CPU", 0.0)
+        if free >= total:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the shared Ray still holds {total - free:g} of its {total:g} CPUs "
+                        f"after {seconds:g}s: an earlier test left actors running")
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def idle_ray(ray_session):
+    """The shared Ray with all its CPUs free (see `_wait_until_idle`)."""
+    _wait_until_idle(ray_session)
+    return ray_session
+
+
+@pytest.fixture(scope="module")
+def idle_ray_module(ray_session):
+    """`idle_ray` for module-scoped fixtures."""
+    _wait_until_idle(ray_session)
+    return ray_session

@@ -55,7 +55,7 @@ def workspace(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(ray_session, small_world, tiny_dir, workspace):
+def runs(idle_ray_module, small_world, tiny_dir, workspace):
     """Two epochs whose worker process is killed as epoch 2 starts (Ray restarts it); a rerun
     of the same name to three epochs (as after an interrupted job); then `adopt train` of
     that run id, which finds it finished and only saves the model with its card."""
@@ -121,7 +121,7 @@ def test_tiny_bert_beats_the_base_rate(runs, small_world, tmp_path):
     assert set(result.model.calibrators) == {"click", "conversion"}
 
 
-def test_bert_search_records_every_trial_and_picks_the_best(ray_session, small_world,
+def test_bert_search_records_every_trial_and_picks_the_best(idle_ray, small_world,
                                                              tiny_dir, tmp_path):
     base = {"model_dir": str(tiny_dir), "epochs": 1, "head_lr": 3e-2, "max_length": 16,
             "calibration": "platt"}

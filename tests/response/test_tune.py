@@ -18,7 +18,7 @@ def small():
     return make_examples(n=5000, users=150, ads=25, days=5, seed=5)
 
 
-def test_lightgbm_search_records_every_trial_and_picks_the_best(ray_session, small, tmp_path):
+def test_lightgbm_search_records_every_trial_and_picks_the_best(idle_ray, small, tmp_path):
     split = time_split(small)
     result = tune_lightgbm(split.train, split.valid, num_samples=4, seed=3,
                            storage_path=tmp_path)
@@ -34,7 +34,7 @@ def test_lightgbm_search_records_every_trial_and_picks_the_best(ray_session, sma
     assert len(result.records()) == 4
 
 
-def test_adopt_train_with_tune_trains_the_best_trial_and_records_the_search(ray_session, small,
+def test_adopt_train_with_tune_trains_the_best_trial_and_records_the_search(idle_ray, small,
                                                                            tmp_path):
     card = train_response(tmp_path, "lightgbm", examples=small, run_id="tuned", tune=True,
                           num_trials=2, params={"num_threads": 1})
