@@ -9,6 +9,10 @@ beside the oracle (the optimizer on the true curves) and the uniform and
 historical allocations at the same budget, all scored on the truth in one
 process. Targets (issue 6): plan >= 90% of the oracle, >= 1.2x historical.
 
+The curves are built once per ``--frequency`` mode from the same model, so
+the fall with k asked of the model (the baseline) and the fall fitted within
+user x campaign pairs of the logs (ours) are compared side by side.
+
     .venv/bin/python bench/plan_quality_bench.py --source /tmp/demo_ws
     .venv/bin/python bench/plan_quality_bench.py --generate --users 6000 --no-text
 """
@@ -68,16 +72,22 @@ def main() -> None:
     p.add_argument("--generate", action="store_true", help="generate a world instead")
     p.add_argument("--users", type=int, default=6000)
     p.add_argument("--ads", type=int, default=120)
-    p.add_argument("--days", type=int, default=28)
+    p.add_argument("--days", type=int, default=None, help="days of logs (default: the demo's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
                    help="train with the embedding features (when the workspace has them)")
     p.add_argument("--segments", type=int, default=12, help="k-means segments")
-    p.add_argument("--valid-days", type=int, default=3)
+    p.add_argument("--valid-days", type=int, default=1, help="as `adopt train` (default 1)")
     p.add_argument("--users-per-segment", type=int, default=300)
     p.add_argument("--config", default=str(DEMO_PLAN))
     p.add_argument("--keep", default=None, help="folder to keep the workspace in")
+    p.add_argument("--frequency", nargs="+", choices=("model", "logs", "auto"),
+                   default=["model", "logs"], help="curve modes to compare (default both)")
     args = p.parse_args()
+    if args.days is None:
+        from adopt.synth import DEMO_DAYS
+
+        args.days = DEMO_DAYS
 
     from adopt.curves import build_curves
     from adopt.optimize import plan_from_workspace
@@ -102,14 +112,23 @@ def main() -> None:
         card = _timed(times, "train", train_response, ws, "lightgbm", run_id="bench",
                       valid_days=args.valid_days, text_features=args.text)
         print(f"  features: {len(card.features)}")
-        print(_timed(times, "curves", build_curves, ws, run_id="bench",
-                     users_per_segment=args.users_per_segment))
-        plan_id, folder = _timed(times, "plan", plan_from_workspace, ws, args.config)
-        score = _timed(times, "score", score_plan, ws / "world", ws, folder)
-        print()
-        print(score)
+        scores = {}
+        for mode in args.frequency:
+            print(_timed(times, f"curves ({mode})", build_curves, ws, run_id="bench",
+                         users_per_segment=args.users_per_segment, frequency=mode))
+            _, folder = _timed(times, f"plan ({mode})", plan_from_workspace, ws, args.config)
+            scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder)
+            print(f"\n{scores[mode]}\n")
         print("\nstage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
-        print(f"meets targets: {score.meets_targets}")
+        print(f"\n{'fall with k':12s} {'plan':>8s} {'oracle':>8s} {'plan/oracle':>12s} "
+              f"{'plan/historical':>16s}  meets targets")
+        for mode, score in scores.items():
+            print(f"{mode:12s} {score.value('plan'):8.1f} {score.value('oracle'):8.1f} "
+                  f"{score.ratio('oracle'):12.3f} {score.ratio('historical'):16.3f}  "
+                  f"{score.meets_targets}")
+        if {"model", "logs"} <= scores.keys():
+            gain = scores["logs"].value("plan") / scores["model"].value("plan")
+            print(f"logs / model (true {scores['logs'].metric}): {gain:.3f}")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -22,7 +22,7 @@ FUTURE_DAYS = 14  # running campaigns' flights end this many days after the logs
 IMPRESSIONS_PER_USER_DAY = 1.2
 # Browsing outnumbers ad impressions on a shop: in the Taobao display-ad sample
 # (shared/datasets, DMR layout) 99% of impressions carry a full 50-step
-# behaviour history. 2.5 a day gives the median user about 100 behaviours by
+# behaviour history. 2.5 a day gives the median demo user 110 behaviours by
 # the end of 8 weeks of logs (0.5, the earlier rate, gave 14 in 4 weeks).
 BEHAVIORS_PER_USER_DAY = 2.5
 ITEMS_PER_SUBCATEGORY = 30
