@@ -20,15 +20,19 @@ Definitions (also in docs/curves.md):
   Flights inside the period are the plan file's job (``campaign_budget``).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
+- ``WS/curves/curves.json`` records how the curves were built (model run,
+  period, sample sizes, the fall with k); the plan copies the fall with k into
+  its inputs, so the report says what the curves assumed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -237,6 +241,12 @@ def build_curves(
     folder = ws.root / "curves"
     with atomic_path(folder / "curves.parquet") as tmp:
         curves.to_parquet(tmp, index=False)
+    fall = str(decay) if decay is not None else "the response model at each k"
+    record = {"model_run_id": run_name, "days": days, "max_k": max_k,
+              "users_per_segment": users_per_segment, "n_boot": n_boot, "fall_with_k": fall,
+              "frequency_decay": None if decay is None else asdict(decay)}
+    with atomic_path(folder / "curves.json") as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1))
     placements_path = None
     if "daily_inventory" in state.placements.columns:
         inventory = pd.DataFrame({
@@ -253,7 +263,6 @@ def build_curves(
         run_id=run_name, campaigns=len(kept), segments=len(sample.segments),
         placements=len(state.placements), max_k=max_k, days=days, rows=len(curves),
         model_rows=values.rows, seconds=time.perf_counter() - started,
-        dropped_campaigns=dropped,
-        frequency=str(decay) if decay is not None else "the response model at each k")
+        dropped_campaigns=dropped, frequency=fall)
     log.info("%s", summary)
     return summary

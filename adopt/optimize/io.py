@@ -255,6 +255,9 @@ def plan_from_files(
         "placements": None if placements_path is None else str(placements_path),
         "spec": spec.model_dump(mode="json"),
     }
+    record = Path(curves_path).with_suffix(".json")  # written beside them by the curve stage
+    if record.is_file():
+        inputs["curves_fall_with_k"] = json.loads(record.read_text()).get("fall_with_k")
     folder = write_outputs(outputs, Path(out_root) / plan_id, inputs)
     return plan_id, folder
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -97,6 +99,9 @@ def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> 
                            shape_users=10, n_boot=0, top_creatives=1, monotone=False,
                            frequency="logs")
     assert summary.frequency == str(decay)
+    record = json.loads((summary.curves_path.parent / "curves.json").read_text())
+    assert record["fall_with_k"] == str(decay) and record["model_run_id"] == RUN_ID
+    assert record["frequency_decay"]["depth"] == pytest.approx(decay.depth)
     curves = pd.read_parquet(summary.curves_path)
     cell = curves[(curves["campaign_id"] == curves["campaign_id"].iloc[0])
                   & (curves["segment"] == curves["segment"].iloc[0])
@@ -122,7 +127,7 @@ def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
         build_curves(ws_copy, **SMALL)
     assert first.curves_path.read_bytes() == before
     assert sorted(p.name for p in first.curves_path.parent.iterdir()) == [
-        "curves.parquet", "placements.parquet"]
+        "curves.json", "curves.parquet", "placements.parquet"]
 
 
 def test_parameters_and_missing_inputs(ws_copy) -> None:
