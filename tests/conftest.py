@@ -46,7 +46,7 @@ def _wait_until_idle(ray, seconds: float = 60.0) -> None:
     while True:
         total = ray.cluster_resources().get("CPU", 0.0)
         free = ray.available_resources().get("CPU", 0.0)
-        if free >= total:
+        if free >= total - 1e-6:
             return
         if time.monotonic() > deadline:
             pytest.fail(f"the shared Ray still holds {total - free:g} of its {total:g} CPUs "

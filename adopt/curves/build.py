@@ -1,11 +1,13 @@
 """The curve stage: response curves per campaign x segment x placement x k from the model.
 
-Data flow: ``audiences`` (user_id, segment) and the profile tables in the
+Data flow: ``audiences`` (user_id, segment), the profile tables and
+``training_examples`` (the fall with k, `adopt.curves.frequency`) in the
 warehouse + a trained response model (``WS/models/<run_id>/``) ->
 `build_curves` -> ``WS/curves/curves.parquet`` (the optimizer's curves
-contract, with ``ad_id`` and ``*_lo``/``*_hi`` intervals) and
-``WS/curves/placements.parquet`` (placement_id, inventory), both written
-atomically; ``adopt plan --workspace WS`` reads them.
+contract, with ``ad_id`` and ``*_lo``/``*_hi`` intervals),
+``WS/curves/placements.parquet`` (placement_id, inventory) and
+``WS/curves/curves.json``, each written atomically; ``adopt plan --workspace
+WS`` reads them.
 
 Definitions (also in docs/curves.md):
 
@@ -21,12 +23,14 @@ Definitions (also in docs/curves.md):
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves.json`` records how the curves were built (model run,
-  period, sample sizes, the fall with k); the plan copies the fall with k into
-  its inputs, so the report says what the curves assumed.
+  period, sample sizes, the fall with k) and the SHA-256 of the curves file it
+  describes; the plan copies the fall with k into its inputs when the hash
+  matches, so the report says what the curves assumed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -168,9 +172,10 @@ def build_curves(
     users_per_segment : int
         Users sampled per segment (all of a smaller segment).
     shape_users : int
-        Of those, users predicted at every k (the curve's shape in k) when the
-        model gives the fall with k; the others give the k = 1 level (see
-        `adopt.curves.bootstrap`).
+        Of those, users on whom every ad is screened and the candidates are
+        compared (see `adopt.curves.grid`); when the model gives the fall with
+        k, also the users predicted at every k (the curve's shape), the others
+        giving the k = 1 level (see `adopt.curves.bootstrap`).
     top_creatives : int
         Creatives per campaign x segment compared on the whole k range.
     n_boot : int
@@ -198,7 +203,8 @@ def build_curves(
     WorkspaceError
         A missing warehouse, table or model.
     InputError
-        A model feature that counterfactual rows cannot carry.
+        A model feature that counterfactual rows cannot carry, or
+        ``frequency="logs"`` with too few one-click pairs in the logs.
     """
     for name, value, low in (("max_k", max_k, 1), ("users_per_segment", users_per_segment, 1),
                              ("shape_users", shape_users, 1), ("top_creatives", top_creatives, 1),
@@ -215,6 +221,11 @@ def build_curves(
     started = time.perf_counter()
     ws = Workspace(workspace)
     audiences = load_audiences(ws.root)
+    decay = fit_frequency_decay(ws.root) if frequency != "model" else None
+    if frequency == "logs" and decay is None:
+        raise InputError("training_examples", "clicked",
+                         f"frequency='logs' needs at least {MIN_PAIRS} user x campaign pairs "
+                         "with one click among two or more impressions, and a fit that settles")
     model, run_name = resolve_model(ws.root, run_id)
     state = PairState.load(ws.root)
     camp_table = _campaign_table(ws)
@@ -225,11 +236,6 @@ def build_curves(
     ad_camp = state.ads["campaign_id"].astype(str).to_numpy()
     campaign_ads = {c: np.flatnonzero(ad_camp == c) for c in kept}
     sample = sample_users(audiences, state, users_per_segment, shape_users, seed)
-    decay = fit_frequency_decay(ws.root) if frequency != "model" else None
-    if frequency == "logs" and decay is None:
-        raise InputError("training_examples", "clicked",
-                         f"frequency='logs' needs at least {MIN_PAIRS} user x campaign pairs "
-                         "with one click among two or more impressions")
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     with Progress(None, "curves: model rows", unit="rows") as progress:
@@ -241,10 +247,11 @@ def build_curves(
     folder = ws.root / "curves"
     with atomic_path(folder / "curves.parquet") as tmp:
         curves.to_parquet(tmp, index=False)
+        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     fall = str(decay) if decay is not None else "the response model at each k"
-    record = {"model_run_id": run_name, "days": days, "max_k": max_k,
-              "users_per_segment": users_per_segment, "n_boot": n_boot, "fall_with_k": fall,
-              "frequency_decay": None if decay is None else asdict(decay)}
+    record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
+              "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
+              "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay)}
     with atomic_path(folder / "curves.json") as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1))
     placements_path = None

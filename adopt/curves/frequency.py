@@ -52,9 +52,10 @@ with pairs as (
     where k_campaign is not null
 )
 select dense_rank() over (order by user_id, campaign_id) - 1 as pair,
-    coalesce(placement_id, '') as placement_id, k_campaign, clicked
+    placement_id, k_campaign, clicked
 from pairs
 where pair_clicks = 1 and pair_impressions >= 2
+order by pair
 """
 
 
@@ -85,10 +86,6 @@ class FrequencyDecay:
                 f"from {self.pairs:,} one-click user x campaign pairs")
 
 
-def _expit(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_PAIRS
                         ) -> FrequencyDecay | None:
     """Fit the fall of the click rate with k on the warehouse's ``training_examples``.
@@ -113,28 +110,53 @@ def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_
     placement = np.unique(rows["placement_id"].astype(str).to_numpy(), return_inverse=True)[1]
     k = rows["k_campaign"].to_numpy(dtype=float)
     clicked = rows["clicked"].to_numpy(dtype=float) > 0
-    depth, scale = _fit(pair, placement, k, clicked, n_pairs)
-    decay = FrequencyDecay(depth=depth, scale=scale, pairs=n_pairs, impressions=len(rows))
+    fitted = _fit(pair, placement.reshape(-1), k, clicked)
+    if fitted is None:
+        return None
+    decay = FrequencyDecay(depth=fitted[0], scale=fitted[1], pairs=n_pairs,
+                           impressions=len(rows))
     log.info("frequency: %s", decay)
     return decay
 
 
-def _fit(pair: np.ndarray, placement: np.ndarray, k: np.ndarray, clicked: np.ndarray,
-         n_pairs: int) -> tuple[float, float]:
-    """Maximum conditional likelihood of (depth, scale, placement effects)."""
+def _fit(pair: np.ndarray, placement: np.ndarray, k: np.ndarray, clicked: np.ndarray
+         ) -> tuple[float, float] | None:
+    """Maximum conditional likelihood of (depth, scale, placement effects); ``pair`` sorted.
+
+    None (with a warning) when the optimizer fails or depth or scale ends on a bound: a
+    fall the logs cannot pin down is left to the response model.
+    """
+    n_pairs = int(pair[-1]) + 1
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
     n_placements = int(placement.max()) + 1
     steps = k - 1.0
+    y = clicked.astype(float)
 
-    def negative_log_likelihood(theta: np.ndarray) -> float:
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         depth, scale = theta[0], theta[1]
         effect = np.r_[0.0, theta[2:]]  # the first placement is the reference
-        eta = -depth * (1.0 - np.exp(-steps / scale)) + effect[placement]
-        top = np.full(n_pairs, -np.inf)
-        np.maximum.at(top, pair, eta)
-        total = np.bincount(pair, weights=np.exp(eta - top[pair]), minlength=n_pairs)
-        return float(-(eta[clicked].sum() - (np.log(total) + top).sum()) / n_pairs)
+        decay = np.exp(-steps / scale)
+        eta = -depth * (1.0 - decay) + effect[placement]
+        top = np.maximum.reduceat(eta, starts)
+        weight = np.exp(eta - top[pair])
+        total = np.add.reduceat(weight, starts)
+        value = -(eta[clicked].sum() - (np.log(total) + top).sum()) / n_pairs
+        residual = y - weight / total[pair]  # click minus its share within the pair
+        grad = np.empty_like(theta)
+        grad[0] = residual @ (1.0 - decay) / n_pairs
+        grad[1] = -residual @ (depth * decay * steps / scale**2) / n_pairs
+        grad[2:] = -np.bincount(placement, weights=residual, minlength=n_placements)[1:] / n_pairs
+        return float(value), grad
 
     start = np.r_[0.5, 3.0, np.zeros(n_placements - 1)]
     bounds = [_BOUNDS_DEPTH, _BOUNDS_SCALE] + [(-5.0, 5.0)] * (n_placements - 1)
-    result = minimize(negative_log_likelihood, start, method="L-BFGS-B", bounds=bounds)
-    return float(result.x[0]), float(result.x[1])
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    depth, scale = float(result.x[0]), float(result.x[1])
+    on_bound = any(np.isclose(v, b) for v, bound in ((depth, _BOUNDS_DEPTH),
+                                                      (scale, _BOUNDS_SCALE)) for b in bound)
+    if not result.success or on_bound:
+        log.warning("frequency: the fit within user x campaign pairs did not settle (%s; depth "
+                    "%.2f, scale %.2f); the response model gives the fall with k",
+                    result.message, depth, scale)
+        return None
+    return depth, scale

@@ -3,8 +3,8 @@
 Data flow: sampled users of each segment (`Sample`) + the campaigns' ads +
 `PairState` -> `predict_grid` -> `CellValues`: for every campaign x segment
 the chosen creative per placement, each sampled user's k = 1 values and the
-shape users' values at every k. `adopt.curves.bootstrap` turns them into
-curves with intervals.
+shape users' values at every k (every sampled user's, with a `FrequencyDecay`).
+`adopt.curves.bootstrap` turns them into curves with intervals.
 
 Predicting every sampled user at every k for every creative would take tens of
 millions of model rows, so the grid is evaluated in stages (rows are counted
@@ -95,7 +95,8 @@ class CellValues:
     first : dict of ndarray (n_users, n_placements, 3)
         k = 1 clicks, conversions, revenue of every sampled user of the segment.
     shape : dict of ndarray (n_shape, n_placements, K, 3)
-        The shape users' values at every k.
+        The shape users' values at every k; with a `FrequencyDecay`, every sampled
+        user's (n_users, n_placements, K, 3).
     rows : int
         Model rows predicted.
     """

@@ -9,6 +9,7 @@ killed run leaves the previous plan whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -255,11 +256,26 @@ def plan_from_files(
         "placements": None if placements_path is None else str(placements_path),
         "spec": spec.model_dump(mode="json"),
     }
-    record = Path(curves_path).with_suffix(".json")  # written beside them by the curve stage
-    if record.is_file():
-        inputs["curves_fall_with_k"] = json.loads(record.read_text()).get("fall_with_k")
+    fall = _curves_fall_with_k(Path(curves_path))
+    if fall is not None:
+        inputs["curves_fall_with_k"] = fall
     folder = write_outputs(outputs, Path(out_root) / plan_id, inputs)
     return plan_id, folder
+
+
+def _curves_fall_with_k(curves_path: Path) -> str | None:
+    """The fall with k the curve stage's record (``curves.json`` beside the curves) names,
+    when that record describes these very curves (same SHA-256); else None."""
+    record_path = curves_path.with_suffix(".json")
+    try:
+        record = json.loads(record_path.read_text())
+        digest = hashlib.sha256(curves_path.read_bytes()).hexdigest()
+    except (OSError, ValueError):  # no record, or not ours: the plan does without it
+        return None
+    if not isinstance(record, dict) or record.get("curves_sha256") != digest:
+        return None
+    fall = record.get("fall_with_k")
+    return fall if isinstance(fall, str) else None
 
 
 def plan_from_workspace(

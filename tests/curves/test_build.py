@@ -13,8 +13,9 @@ from adopt.curves import build_curves, load_audiences, predict_pairs
 from adopt.curves.bootstrap import cell_curves, non_increasing
 from adopt.curves.frequency import fit_frequency_decay
 from adopt.curves.grid import expand_k
-from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import validate_curves
+from adopt.optimize.io import _curves_fall_with_k
 
 from .conftest import RUN_ID
 
@@ -116,6 +117,30 @@ def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> 
                        rtol=1e-9)
     with pytest.raises(ParameterError, match="'frequency' parameter of build_curves"):
         build_curves(ws_copy, run_id=RUN_ID, frequency="fast")
+
+
+def test_thin_logs_leave_the_fall_to_the_model_unless_logs_are_required(ws_copy) -> None:
+    with duckdb.connect(str(ws_copy / "warehouse.duckdb")) as con:
+        con.execute("delete from training_examples where clicked")
+    with pytest.raises(InputError, match="frequency='logs' needs at least"):
+        build_curves(ws_copy, **SMALL, frequency="logs")
+    summary = build_curves(ws_copy, **SMALL)
+    assert summary.frequency == "the response model at each k"
+
+
+def test_the_plan_names_the_fall_only_from_the_record_of_its_own_curves(built, tmp_path) -> None:
+    ws, summary, _ = built
+    curves = tmp_path / "curves.parquet"
+    curves.write_bytes(summary.curves_path.read_bytes())
+    record = curves.with_suffix(".json")
+    record.write_text((summary.curves_path.parent / "curves.json").read_text())
+    assert _curves_fall_with_k(curves) == summary.frequency
+    record.write_text(json.dumps(json.loads(record.read_text()) | {"curves_sha256": "0" * 64}))
+    assert _curves_fall_with_k(curves) is None  # a record of other curves
+    record.write_text("[not json")
+    assert _curves_fall_with_k(curves) is None
+    record.unlink()
+    assert _curves_fall_with_k(curves) is None
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
