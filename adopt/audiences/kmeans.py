@@ -27,7 +27,9 @@ class KMeans:
         Seed of the sample, the k-means++ draws and the reseeding of empty clusters.
     n_init : int
         k-means++ starts; the run with the lowest inertia wins. Ignored when
-        `fit` gets `init` centroids.
+        `fit` gets `init` centroids. 16, because with 4 two seeds often ended
+        in optima 1-3% apart, enough for a rerun to renumber every segment
+        (5 seeds on 600 users, k = 6: within 0.2% of each other with 16).
     max_iter : int
         Most Lloyd iterations per start.
     tol : float
@@ -38,7 +40,7 @@ class KMeans:
         Rows per distance block (memory: ``chunk_size * k`` floats).
     """
 
-    def __init__(self, k: int = 12, *, seed: int = 0, n_init: int = 4, max_iter: int = 100,
+    def __init__(self, k: int = 12, *, seed: int = 0, n_init: int = 16, max_iter: int = 100,
                  tol: float = 1e-6, sample_size: int = 50_000, chunk_size: int = 65_536) -> None:
         self.k = k
         self.seed = seed
