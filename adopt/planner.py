@@ -253,7 +253,7 @@ class Planner:
         max_k : int
             Impression positions per user.
         **options
-            Passed on, e.g. ``users_per_segment``, ``n_boot``, ``days``.
+            Passed on, e.g. ``users_per_segment``, ``n_boot``, ``days``, ``frequency``.
 
         Returns
         -------
