@@ -39,6 +39,7 @@ from adopt.runs import (
     runs_dir,
 )
 from adopt.stages import STAGE_NAMES, STAGES, RunContext
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -302,9 +303,8 @@ def _warehouse_fingerprint(ctx: RunContext) -> str:
     if not ctx.workspace.warehouse.is_file():
         return "no-warehouse"
     with duckdb.connect(str(ctx.workspace.warehouse), read_only=True) as con:
-        found = con.execute("select count(*) from information_schema.tables "
-                            "where table_name = ?", ["ingest_log"]).fetchone()[0]
-        rows = con.execute("select * from ingest_log").fetchall() if found else []
+        rows = (con.execute("select * from ingest_log").fetchall()
+                if has_table(con, "ingest_log") else [])
     return digest([list(map(str, r)) for r in rows])
 
 

@@ -353,6 +353,14 @@ def run_models(
     return stats
 
 
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when the connected warehouse has a table or view called `name`."""
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_name = $name",
+        {"name": name},
+    ).fetchall()[0][0])
+
+
 def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     """(name, 'table' or 'view') of every relation in the main schema."""
     rows = con.execute(

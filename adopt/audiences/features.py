@@ -30,6 +30,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from adopt.warehouse import has_table
+
 log = logging.getLogger("adopt")
 
 BEHAVIOUR = (
@@ -186,11 +188,7 @@ def _affinity(con: duckdb.DuckDBPyConnection, n: int) -> tuple[list[str], np.nda
 
 def _user_embedding_model(con: duckdb.DuckDBPyConnection) -> str | None:
     """The model with user vectors for the most users (ties: the first by name), or None."""
-    present = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_name in ('embeddings', 'embedding_cache')"
-    ).fetchall()[0][0]
-    if present < 2:
+    if not (has_table(con, "embeddings") and has_table(con, "embedding_cache")):
         return None
     rows = con.execute(
         "select model_id from embeddings where kind = 'user' "

@@ -27,7 +27,7 @@ from adopt.audiences.features import FeatureSpace, fit_space, load_user_features
 from adopt.audiences.kmeans import KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
 from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.warehouse import connect
+from adopt.warehouse import connect, has_table
 
 log = logging.getLogger("adopt")
 
@@ -139,7 +139,7 @@ def segment_workspace(
         raise ParameterError("The 'exclusive' parameter of segment_workspace applies to rules "
                              f"only. Got {exclusive!r} without rules.")
     with connect(workspace) as con:
-        if not store.has_table(con, "user_profiles"):
+        if not has_table(con, "user_profiles"):
             raise WorkspaceError("the warehouse has no 'user_profiles' table: run "
                                  "`adopt profiles --workspace WS` first")
         users = int(con.execute("select count(*) from user_profiles").fetchall()[0][0])

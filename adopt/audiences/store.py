@@ -22,7 +22,7 @@ import pandas as pd
 
 from adopt.audiences.describe import MEMBERS
 from adopt.exceptions import WorkspaceError
-from adopt.warehouse import connect
+from adopt.warehouse import connect, has_table
 
 SEGMENT_HINT = "run `adopt segment --workspace WS` first"
 
@@ -125,13 +125,6 @@ def read_centroids(con: duckdb.DuckDBPyConnection
         return None
     return list(wide.index), list(wide.columns), wide.to_numpy(dtype=np.float64)
 
-
-def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """True when the warehouse has a table or view called `name`."""
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = $name",
-        {"name": name},
-    ).fetchall()[0][0])
 
 
 def read_segments(workspace: str | os.PathLike[str]) -> pd.DataFrame:

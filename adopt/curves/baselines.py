@@ -28,6 +28,7 @@ import pandas as pd
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import METRICS, CurveGrid, build_grid
 from adopt.optimize.result import cell_outcomes
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 CELL = ["campaign_id", "segment", "placement_id"]
@@ -152,9 +153,7 @@ def historical_counts(workspace: str | os.PathLike[str], max_k: int) -> pd.DataF
         raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
         for table in ("int_impressions", "audiences"):
-            found = con.execute("select count(*) from information_schema.tables "
-                                "where table_name = ?", [table]).fetchone()[0]
-            if not found:
+            if not has_table(con, table):
                 raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
                                      "build profiles and segments first.")
         return con.execute(_HISTORY_SQL, {"max_k": int(max_k)}).df()

@@ -51,6 +51,7 @@ from adopt.curves.state import PairState
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import validate_curves
 from adopt.progress import Progress
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace, atomic_path
 
 log = logging.getLogger("adopt")
@@ -97,9 +98,7 @@ def load_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     if not ws.warehouse.exists():
         raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        found = con.execute("select count(*) from information_schema.tables "
-                            "where table_name = 'audiences'").fetchone()[0]
-        if not found:
+        if not has_table(con, "audiences"):
             raise WorkspaceError(f"The warehouse {ws.warehouse} has no table 'audiences'; "
                                  "build segments first (`adopt segment`).")
         aud = con.execute("select user_id, segment from audiences").df()
@@ -111,10 +110,8 @@ def load_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _campaign_table(workspace: Workspace) -> pd.DataFrame:
     with duckdb.connect(str(workspace.warehouse), read_only=True) as con:
-        found = con.execute("select count(*) from information_schema.tables "
-                            "where table_name = 'stg_campaigns'").fetchone()[0]
         # campaigns are an optional input: without them every campaign of ads is planned
-        camps = (con.execute("select * from stg_campaigns").df() if found
+        camps = (con.execute("select * from stg_campaigns").df() if has_table(con, "stg_campaigns")
                  else pd.DataFrame({"campaign_id": pd.Series(dtype=str)}))
         spans = con.execute("select count(distinct ts::date) from stg_events").fetchone()[0]
     camps.attrs["log_days"] = int(spans or 1)

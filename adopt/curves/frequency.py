@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 from scipy.optimize import minimize
 
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -96,9 +97,7 @@ def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_
     """
     ws = Workspace(workspace)
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        found = con.execute("select count(*) from information_schema.tables "
-                            "where table_name = 'training_examples'").fetchone()[0]
-        if not found:
+        if not has_table(con, "training_examples"):
             return None
         rows = con.execute(_ONE_CLICK_PAIRS_SQL).df()
     pair = rows["pair"].to_numpy(dtype=np.int64)

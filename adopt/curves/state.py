@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.exceptions import InputError, WorkspaceError
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 _USERS_SQL = """
@@ -111,10 +112,6 @@ def _codes(values: pd.Series | np.ndarray, index: pd.Index, table: str, column: 
     return idx
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = ?", [name]
-    ).fetchone()[0])
 
 
 @dataclass
@@ -174,7 +171,7 @@ class PairState:
             raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
         with duckdb.connect(str(ws.warehouse), read_only=True) as con:
             for table in ("build_params", "int_user_stream", "training_examples"):
-                if not _has_table(con, table):
+                if not has_table(con, table):
                     raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
                                          "run `adopt profiles` first.")
             built_as_of, prior = con.execute(

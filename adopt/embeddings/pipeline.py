@@ -29,6 +29,7 @@ from adopt.embeddings.models import model_id as folder_model_id
 from adopt.embeddings.models import resolve_model
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.progress import Progress
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -213,7 +214,7 @@ def load_embeddings(
     if not ws.warehouse.is_file():
         raise WorkspaceError(f"No warehouse at {ws.warehouse}: run `adopt ingest` first.")
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        if not _has_table(con, "embeddings"):
+        if not has_table(con, "embeddings"):
             raise WorkspaceError(
                 f"The warehouse {ws.warehouse} has no embeddings: run `adopt embed` first."
             )
@@ -223,15 +224,10 @@ def load_embeddings(
 def _require_inputs(con: duckdb.DuckDBPyConnection) -> None:
     """Fail early, naming the stage to run, if an input table is missing."""
     for table, stage in (("ads", "adopt ingest"), ("user_profiles", "adopt profiles")):
-        if not _has_table(con, table):
+        if not has_table(con, table):
             raise WorkspaceError(f"The warehouse has no table '{table}': run `{stage}` first.")
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = $name",
-        {"name": name},
-    ).fetchall()[0][0])
 
 
 def _embed_on_ray(

@@ -28,6 +28,7 @@ from adopt.response.lgbm import LightGBMResponse
 from adopt.response.metrics import evaluate, reliability_table
 from adopt.response.split import TimeSplit, cold_start_flag, time_split
 from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 if TYPE_CHECKING:  # torch and transformers load only when a BERT model is used
@@ -74,11 +75,7 @@ def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     if not ws.warehouse.exists():
         raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        found = con.execute(
-            "select count(*) from information_schema.tables where table_name = ?",
-            ["training_examples"],
-        ).fetchone()[0]
-        if not found:
+        if not has_table(con, "training_examples"):
             raise WorkspaceError(
                 f"The warehouse {ws.warehouse} has no table 'training_examples'; "
                 "build the features first."

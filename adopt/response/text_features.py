@@ -42,6 +42,7 @@ from scipy import sparse
 from scipy.sparse.linalg import svds
 
 from adopt.exceptions import InputError, WorkspaceError
+from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 VECTOR_COLUMNS = ("user_vec", "ad_vec")
@@ -67,11 +68,6 @@ from ads
 _USER_TEXT_SQL = "select user_id as key, coalesce(interest_text, '') as text from user_profiles"
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = $name",
-        {"name": name},
-    ).fetchall()[0][0])
 
 
 def embedding_model_ids(workspace: str | os.PathLike[str]) -> list[str]:
@@ -80,7 +76,7 @@ def embedding_model_ids(workspace: str | os.PathLike[str]) -> list[str]:
     if not ws.warehouse.is_file():
         return []
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        if not _has_table(con, "embeddings"):
+        if not has_table(con, "embeddings"):
             return []
         rows = con.execute("select distinct model_id from embeddings order by 1").fetchall()
     return [r[0] for r in rows]
@@ -172,7 +168,7 @@ def _cosine_rows(users: np.ndarray, ads: np.ndarray, pu: np.ndarray, pa: np.ndar
 
 
 def _texts(con: duckdb.DuckDBPyConnection, sql: str, table: str, keys: pd.Series) -> list[str]:
-    if not _has_table(con, table):
+    if not has_table(con, table):
         raise WorkspaceError(f"The warehouse has no table '{table}': texts=True needs it "
                              f"(run `adopt {'ingest' if table == 'ads' else 'profiles'}` first).")
     found = con.execute(sql).df()
@@ -190,9 +186,9 @@ class _TextMatch:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, components: int = LSA_COMPONENTS) -> None:
-        found = con.execute(_BEHAVIOUR_TEXT_SQL).df() if _has_table(con, "stg_behaviors") \
+        found = con.execute(_BEHAVIOUR_TEXT_SQL).df() if has_table(con, "stg_behaviors") \
             else pd.DataFrame({"user_id": [], "t": [], "text": []})
-        ads = con.execute(_AD_TEXT_SQL).df() if _has_table(con, "ads") \
+        ads = con.execute(_AD_TEXT_SQL).df() if has_table(con, "ads") \
             else pd.DataFrame({"key": [], "text": []})
         users = found["user_id"].astype(str).to_numpy()
         t = found["t"].to_numpy(dtype=np.int64)
