@@ -72,8 +72,8 @@ def main() -> None:
 
     t0 = time.perf_counter()
     lp = make_lp(args.segments)
-    n_vars = lp.c.size
-    print(f"instance: {lp.shape[0]:,} cells x {lp.shape[1]} positions = {n_vars:,} variables, "
+    n_vars = lp.n_vars
+    print(f"instance: {lp.n_cells:,} cells x {lp.K} impressions per user = {n_vars:,} variables, "
           f"{len(lp.b)} coupling rows (built in {time.perf_counter() - t0:.1f} s)")
 
     t_ours, (x, y, info) = timed(lambda: solve_structured(lp), args.repeats)

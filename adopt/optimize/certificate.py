@@ -2,11 +2,11 @@
 
 Data flow: a solver hands back x (the plan) and y (one multiplier per coupling
 row of `PlanLP`); this module proves (or refutes) that x is optimal. The dual
-value is g(y) = y.b + sum_j max over prefixes m of sum_{k<m} (c - A'y)[j, k]:
-every cell's best prefix under the reduced values (the chain polytope is
-integral, so its LP maximum sits at a prefix). By weak duality g(y) bounds the
-optimum from above for any y with y >= 0 on inequality rows; equality with the
-plan's value proves the plan optimal.
+value is g(y) = y.b + sum_g segment_users * max(0, best pattern value): every
+campaign x segment group priced alone over its local polytope
+(`adopt.optimize.pricing`). By weak duality g(y) bounds the optimum from
+above for any y with y >= 0 on inequality rows; equality with the plan's value
+proves the plan optimal.
 """
 
 from __future__ import annotations
@@ -16,43 +16,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from adopt.optimize.lp import PlanLP
+from adopt.optimize.pricing import Pricer
 
 GAP_TOL = 1e-6
 
 
-def reduced_values(lp: PlanLP, y: np.ndarray) -> np.ndarray:
-    """c - A'y as an (n_cells, K) array, with -inf where x must stay 0."""
-    r = lp.c - (lp.A.T @ y).reshape(lp.shape) if len(y) else lp.c.copy()
-    return np.where(lp.ub > 0, r, -np.inf)
-
-
-def best_prefix(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each cell's best prefix length m (x[:m] = 1), its value and the margin to the next best.
-
-    Parameters
-    ----------
-    r : ndarray (n_cells, K)
-        Reduced values; -inf marks positions a cell may not use.
-
-    Returns
-    -------
-    m, value, margin : ndarray (n_cells,)
-    """
-    n = r.shape[0]
-    s = np.empty((n, r.shape[1] + 1))
-    s[:, 0] = 0.0
-    np.cumsum(r, axis=1, out=s[:, 1:])
-    m = np.argmax(s, axis=1)
-    value = s[np.arange(n), m]
-    s[np.arange(n), m] = -np.inf
-    margin = value - s.max(axis=1)
-    return m, value, margin
-
-
 def dual_value(lp: PlanLP, y: np.ndarray) -> float:
     """The Lagrangian dual function g(y), an upper bound on the optimum."""
-    _, value, _ = best_prefix(reduced_values(lp, y))
-    return float(y @ lp.b + value.sum())
+    return Pricer(lp).dual_value(y)[0]
 
 
 @dataclass(frozen=True)
@@ -69,7 +40,7 @@ class Certificate:
     gap : float
         ``|dual - primal| / max(1, |primal|)``; the plan is certified when <= 1e-6.
     primal_violation : float
-        Largest relative violation of a row, a bound or the chain.
+        Largest relative violation of a row, a bound or a local row.
     dual_violation : float
         Largest negative multiplier on an inequality row (relative).
     complementarity : float
@@ -97,7 +68,7 @@ def certify(lp: PlanLP, x: np.ndarray, y: np.ndarray) -> Certificate:
     Parameters
     ----------
     lp : PlanLP
-    x : ndarray (n_cells, K)
+    x : ndarray (n_vars,)
     y : ndarray (m,)
         Multipliers of the coupling rows (>= 0 on inequality rows).
 
@@ -105,14 +76,15 @@ def certify(lp: PlanLP, x: np.ndarray, y: np.ndarray) -> Certificate:
     -------
     Certificate
     """
-    primal = float((lp.c * x).sum())
+    x = np.asarray(x, float).ravel()
+    primal = float(lp.c @ x)
     dual = dual_value(lp, y)
     scale = max(1.0, abs(primal))
     lhs = lp.A @ x.ravel() if lp.A.shape[0] else np.zeros(0)
     row_scale = np.maximum(1.0, np.maximum(abs(lp.b), abs(lp.A).max(axis=1).toarray().ravel()))
     viol = np.where(lp.eq, abs(lhs - lp.b), np.maximum(lhs - lp.b, 0)) / row_scale
     bound = max(float(np.max(-x, initial=0)), float(np.max(x - lp.ub, initial=0)))
-    chain = float(np.max(x[:, 1:] - x[:, :-1], initial=0))
+    local = _local_violation(lp, x)
     ineq = ~lp.eq
     dual_viol = float(np.max(-y[ineq], initial=0)) / max(1.0, float(np.max(abs(y), initial=0)))
     slack = np.where(ineq, lp.b - lhs, 0.0)
@@ -121,7 +93,16 @@ def certify(lp: PlanLP, x: np.ndarray, y: np.ndarray) -> Certificate:
         primal=primal,
         dual=dual,
         gap=abs(dual - primal) / scale,
-        primal_violation=max(float(np.max(viol, initial=0)), bound, chain),
+        primal_violation=max(float(np.max(viol, initial=0)), bound, local),
         dual_violation=dual_viol,
         complementarity=comp,
     )
+
+
+def _local_violation(lp: PlanLP, x: np.ndarray) -> float:
+    """Largest violation of the local rows, relative to the group's users."""
+    a_ub, b_ub, a_eq, b_eq = lp.local_rows()
+    scale = max(1.0, float(np.max(lp.segment_users, initial=1.0)))
+    over = np.max(a_ub @ x - b_ub, initial=0.0)
+    off = np.max(abs(a_eq @ x - b_eq), initial=0.0)
+    return float(max(over, off)) / scale

@@ -10,24 +10,21 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import OptimizeResult, linprog
 
-from adopt.optimize.lp import PlanLP, chain_matrix
+from adopt.optimize.lp import PlanLP
 
 
 def linprog_args(lp: PlanLP) -> dict:
-    """The keyword arguments of `linprog` for the full LP (chain rows included)."""
-    n, K = lp.shape  # noqa: N806
+    """The keyword arguments of `linprog` for the full LP: coupling rows first, then local ones."""
     ineq = ~lp.eq
-    a_ub = sp.vstack([lp.A[ineq], chain_matrix(n, K)], format="csr")
-    b_ub = np.r_[lp.b[ineq], np.zeros(a_ub.shape[0] - int(ineq.sum()))]
-    args = {
-        "c": -lp.c.ravel(),
-        "A_ub": a_ub,
-        "b_ub": b_ub,
-        "bounds": np.c_[np.zeros(n * K), lp.ub.ravel()],
+    l_ub, lb_ub, l_eq, lb_eq = lp.local_rows()
+    return {
+        "c": -lp.c,
+        "A_ub": sp.vstack([lp.A[ineq], l_ub], format="csr"),
+        "b_ub": np.r_[lp.b[ineq], lb_ub],
+        "A_eq": sp.vstack([lp.A[lp.eq], l_eq], format="csr"),
+        "b_eq": np.r_[lp.b[lp.eq], lb_eq],
+        "bounds": np.c_[np.zeros(lp.n_vars), lp.ub],
     }
-    if lp.eq.any():
-        args["A_eq"], args["b_eq"] = lp.A[lp.eq], lp.b[lp.eq]
-    return args
 
 
 def solve_highs(
@@ -45,7 +42,7 @@ def solve_highs(
 
     Returns
     -------
-    x : ndarray (n_cells, K) or None
+    x : ndarray (n_vars,) or None
     y : ndarray (m,) or None
         Multipliers of the coupling rows (None unless solved to optimality).
     res : OptimizeResult
@@ -55,10 +52,9 @@ def solve_highs(
     res = linprog(**linprog_args(lp), method=method, options=options)
     if res.status != 0:
         return None, None, res
-    x = np.clip(res.x.reshape(lp.shape), 0.0, lp.ub)
+    x = np.clip(res.x, 0.0, lp.ub)
     y = np.zeros(len(lp.b))
     ineq = ~lp.eq
     y[ineq] = -res.ineqlin.marginals[: int(ineq.sum())]
-    if lp.eq.any():
-        y[lp.eq] = -res.eqlin.marginals
+    y[lp.eq] = -res.eqlin.marginals[: int(lp.eq.sum())]
     return x, y, res

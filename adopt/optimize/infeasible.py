@@ -32,7 +32,7 @@ def precheck(lp: PlanLP) -> None:
     """
     problems: list[str] = []
     a = lp.A.tocsr()
-    ub = lp.ub.ravel()
+    ub = lp.ub
     for i in range(a.shape[0]):
         lo, hi = a.indptr[i], a.indptr[i + 1]
         vals = a.data[lo:hi] * ub[a.indices[lo:hi]]
@@ -77,18 +77,18 @@ def explain(lp: PlanLP) -> InfeasibleError:
     n_x = args["c"].size
     ineq = np.flatnonzero(~lp.eq)
     eq = np.flatnonzero(lp.eq)
-    m_ub = args["A_ub"].shape[0]
-    # slack columns: one per inequality coupling row, two per equality row
+    m_ub, m_eq = args["A_ub"].shape[0], args["A_eq"].shape[0]
+    # slack columns: one per inequality coupling row, two per equality row (local rows hold)
     s_ub = sp.csr_matrix((-np.ones(ineq.size), (np.arange(ineq.size), np.arange(ineq.size))),
                          shape=(m_ub, ineq.size + 2 * eq.size))
     a_ub = sp.hstack([args["A_ub"], s_ub], format="csr")
     w = 1.0 / np.maximum(1.0, abs(lp.b))
     cost = np.r_[np.zeros(n_x), w[ineq], w[eq], w[eq]]
-    kw = {}
-    if eq.size:
-        s_eq = sp.hstack([sp.csr_matrix((eq.size, ineq.size)), -sp.eye(eq.size),
-                          sp.eye(eq.size)], format="csr")
-        kw = {"A_eq": sp.hstack([args["A_eq"], s_eq], format="csr"), "b_eq": args["b_eq"]}
+    r = np.arange(eq.size)
+    s_eq = sp.csr_matrix((np.r_[-np.ones(eq.size), np.ones(eq.size)],
+                          (np.r_[r, r], np.r_[ineq.size + r, ineq.size + eq.size + r])),
+                         shape=(m_eq, ineq.size + 2 * eq.size))
+    kw = {"A_eq": sp.hstack([args["A_eq"], s_eq], format="csr"), "b_eq": args["b_eq"]}
     bounds = np.r_[args["bounds"], np.c_[np.zeros(cost.size - n_x), np.full(cost.size - n_x,
                                                                             np.inf)]]
     res = linprog(cost, A_ub=a_ub, b_ub=args["b_ub"], bounds=bounds, method="highs", **kw)
@@ -110,8 +110,7 @@ def explain(lp: PlanLP) -> InfeasibleError:
     # rows whose price in the elastic LP is nonzero are the ones in the conflict
     price = np.zeros(len(lp.b))
     price[ineq] = res.ineqlin.marginals[: ineq.size]
-    if eq.size:
-        price[eq] = res.eqlin.marginals
+    price[eq] = res.eqlin.marginals[: eq.size]
     names = [lp.labels[i] for i in np.flatnonzero(abs(price) > 1e-9)]
     return InfeasibleError(f"The plan is infeasible: the constraints {', '.join(names)} "
                            f"conflict. The least change that makes it feasible: {conflict}.")

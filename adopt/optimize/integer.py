@@ -1,11 +1,12 @@
-"""Integer frequency caps: every reached user of a cell receives exactly its cap.
+"""Integer frequency caps: every reached user of a campaign x segment receives exactly its cap.
 
 Data flow: `PlanLP` + the LP `PlanResult` -> an integer-cap `PlanResult`
-(`scipy.optimize.milp`). In the LP, a cell's users may receive different
-numbers of impressions (x[k] falls with k). With integer caps each cell picks
-a cap f (binary z[k] = 1 for k < f, non-increasing) and a reached share r:
-x[k] = r for k < f and 0 beyond, linearised as x[k] <= z[k] and
-x[k] >= x[0] - (1 - z[k]). The LP optimum bounds the integer one; the gap is
+(`scipy.optimize.milp`). In the LP a group's users may be spread over several
+numbers of impressions N. With integer caps each campaign x segment picks one
+N (binary b[g, N], at most one per group) and every user it reaches gets
+exactly N impressions of the campaign: u[g, N] <= segment_users * b[g, N].
+The split over placements stays an average per user, which delivery rounds
+per user (`adopt.delivery`). The LP optimum bounds the integer one; the gap is
 reported in `PlanResult.integer_gap`.
 """
 
@@ -18,7 +19,8 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from adopt.exceptions import InfeasibleError
-from adopt.optimize.lp import PlanLP, chain_matrix
+from adopt.optimize.highs import linprog_args
+from adopt.optimize.lp import PlanLP
 from adopt.optimize.result import PlanResult
 
 
@@ -44,37 +46,31 @@ def integer_plan(
     """
     from adopt.optimize.solve import package
 
-    n, K = lp.shape  # noqa: N806
-    N = n * K  # noqa: N806
-    eye = sp.eye(N, format="csr")
-    chain = chain_matrix(n, K)
-    zero_c = sp.csr_matrix(chain.shape)
-    # x[j, k] >= x[j, 0] - (1 - z[j, k])  <=>  x[j, 0] - x[j, k] + z[j, k] <= 1  (k >= 1)
-    j, k = np.meshgrid(np.arange(n), np.arange(1, K), indexing="ij")
-    here, first = (j * K + k).ravel(), (j * K).ravel()
-    r = np.arange(here.size)
-    link = sp.csr_matrix((np.r_[np.ones(r.size), -np.ones(r.size)], (np.r_[r, r],
-                          np.r_[first, here])), shape=(r.size, N))
-    link_z = sp.csr_matrix((np.ones(r.size), (r, here)), shape=(r.size, N))
-    ineq = ~lp.eq
+    args = linprog_args(lp)
+    n, G, K = lp.n_vars, lp.n_groups, lp.K  # noqa: N806
+    nb = G * K
+    # u[g, N] - users_g b[g, N] <= 0, and sum_N b[g, N] <= 1
+    r = np.arange(nb)
+    users = np.repeat(lp.segment_users, K)
+    link = sp.csr_matrix((np.r_[np.ones(nb), -users], (np.r_[r, r], np.r_[lp.n_m + r, n + r])),
+                         shape=(nb, n + nb))
+    one = sp.csr_matrix((np.ones(nb), (np.repeat(np.arange(G), K), n + r)), shape=(G, n + nb))
+
+    def widen(a: sp.csr_matrix) -> sp.csr_matrix:
+        return sp.hstack([a, sp.csr_matrix((a.shape[0], nb))], format="csr")
+
     blocks = [
-        LinearConstraint(sp.hstack([lp.A[ineq], sp.csr_matrix((int(ineq.sum()), N))]),
-                         -np.inf, lp.b[ineq]),
-        LinearConstraint(sp.hstack([chain, zero_c]), -np.inf, 0),
-        LinearConstraint(sp.hstack([zero_c, chain]), -np.inf, 0),
-        LinearConstraint(sp.hstack([eye, -eye]), -np.inf, 0),
-        LinearConstraint(sp.hstack([link, link_z]), -np.inf, 1),
+        LinearConstraint(widen(args["A_ub"]), -np.inf, args["b_ub"]),
+        LinearConstraint(widen(args["A_eq"]), args["b_eq"], args["b_eq"]),
+        LinearConstraint(link, -np.inf, 0),
+        LinearConstraint(one, -np.inf, 1),
     ]
-    if lp.eq.any():
-        a_eq = sp.hstack([lp.A[lp.eq], sp.csr_matrix((int(lp.eq.sum()), N))])
-        blocks.append(LinearConstraint(a_eq, lp.b[lp.eq], lp.b[lp.eq]))
-    ub = lp.ub.ravel()
     start = time.perf_counter()
     res = milp(
-        np.r_[-lp.c.ravel(), np.zeros(N)],
+        np.r_[args["c"], np.zeros(nb)],
         constraints=blocks,
-        integrality=np.r_[np.zeros(N), np.ones(N)],
-        bounds=Bounds(np.zeros(2 * N), np.r_[ub, ub]),
+        integrality=np.r_[np.zeros(n), np.ones(nb)],
+        bounds=Bounds(np.zeros(n + nb), np.r_[lp.ub, (lp.ub[lp.n_m:] > 0).astype(float)]),
         options={"time_limit": time_limit, "mip_rel_gap": rel_gap},
     )
     if res.x is None:
@@ -82,7 +78,7 @@ def integer_plan(
             f"No integer-cap plan found in {time_limit:g} s ({res.message}); the LP plan "
             f"(fractional caps) is feasible with objective {relaxed.objective['value']:,.6g}."
         )
-    x = np.clip(res.x[:N].reshape(n, K), 0, lp.ub)
+    x = np.clip(res.x[:n], 0, lp.ub)
     # the LP duals still bound the optimum: the certificate gap is the integer gap
     y = relaxed.duals["shadow_price"].to_numpy() * lp.sign * (-1 if lp.minimise_spend else 1)
     out = package(lp, x, y, "milp", time.perf_counter() - start,

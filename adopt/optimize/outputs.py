@@ -20,8 +20,7 @@ import pandas as pd
 from adopt.exceptions import InfeasibleError, InputError, WorkspaceError
 from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.optimize.frontier import budget_frontier
-from adopt.optimize.lp import build_lp
-from adopt.optimize.result import TOTALS, PlanResult, audiences_table
+from adopt.optimize.result import TOTALS, PlanResult
 from adopt.optimize.solve import optimize
 from adopt.optimize.spec import PlanSpec
 
@@ -184,7 +183,7 @@ def solve_plan(
     """
     grid = build_grid(curves)
     result = optimize(grid, spec, placements, method=method)
-    audiences = audiences_table(build_lp(grid, spec, placements), result.x)
+    audiences = result.audiences
     table = None
     if frontier is not False:
         budgets = None if frontier is True else [float(b) for b in frontier]

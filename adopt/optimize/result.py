@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.optimize.certificate import Certificate
-from adopt.optimize.curves import METRICS, CurveGrid
+from adopt.optimize.curves import METRICS
 from adopt.optimize.lp import PlanLP
 
 TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
@@ -29,20 +29,30 @@ class PlanResult:
     objective : dict
         name (the metric or "spend"), sense ("max" / "min") and value.
     allocation : DataFrame
-        One row per cell that gets impressions: campaign_id, segment,
-        placement_id, ad_id (creative, when given), users, impressions, reach,
-        frequency_cap, spend, clicks, conversions, revenue, marginal_roi.
+        One row per cell (campaign x segment x placement) that gets impressions:
+        campaign_id, segment, placement_id, ad_id (creative, when given), users
+        (reachable there), impressions, reach (users with at least one
+        impression there), frequency_cap (most impressions a user gets there),
+        avg_frequency, spend, clicks, conversions, revenue, marginal_roi (the
+        cell's objective per unit of spend).
+    exposure : DataFrame
+        The exposure profile an ad server delivers: one row per campaign x
+        segment x frequency N x placement: users (who get exactly N
+        impressions of the campaign over all placements), impressions (theirs
+        at the placement), per_user, ad_id.
+    audiences : DataFrame
+        One row per campaign x segment (`audiences_table`).
     totals : dict
-        Sums of spend, impressions, reach (reach model: see `adopt.optimize.lp`),
-        clicks, conversions, revenue.
+        Sums of spend, impressions, reach (users of each campaign x segment
+        with any impression), clicks, conversions, revenue.
     certificate : Certificate
     duals : DataFrame
         One row per constraint: name, kind, sense, rhs, lhs, slack, shadow_price
         (objective gained per unit of rhs), binding.
     method : str
         "structured" or "highs"; notes say why a fallback happened.
-    x : ndarray (n_cells, K)
-        The LP solution.
+    x : ndarray (n_vars,)
+        The LP solution (`adopt.optimize.lp` lays it out).
     """
 
     status: str
@@ -54,6 +64,8 @@ class PlanResult:
     method: str
     solve_seconds: float
     x: np.ndarray
+    exposure: pd.DataFrame = field(default_factory=pd.DataFrame)
+    audiences: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     integer_gap: float | None = None
 
@@ -69,53 +81,57 @@ class PlanResult:
 
 
 def totals_of(lp: PlanLP, x: np.ndarray) -> dict:
-    """Plan totals; reach counts each campaign x segment at most its segment_users."""
-    out = {name: float((lp.value(name) * x).sum()) for name in TOTALS if name != "reach"}
-    out["reach"] = float(_segment_reach(lp, x).sum())
-    return out
+    """Plan totals; reach counts the users of each campaign x segment who get any impression."""
+    return {name: float(lp.value(name) @ x) for name in TOTALS}
 
 
-def _segment_reach(lp: PlanLP, x: np.ndarray) -> np.ndarray:
+def exposure_table(lp: PlanLP, x: np.ndarray, tol: float = 1e-9) -> pd.DataFrame:
+    """What an ad server needs per campaign x segment x N x placement (`PlanResult.exposure`)."""
+    m, u = lp.m_part(x), lp.u_part(x)
     cells = lp.grid.cells
-    seg = cells.groupby(["campaign_id", "segment"], sort=False).ngroup().to_numpy()
-    raw = np.bincount(seg, weights=lp.grid.users * x[:, 0])
-    cap = cells.groupby(seg)["segment_users"].max().to_numpy()
-    return np.minimum(raw, cap)
+    j, k = np.nonzero(m > tol * np.maximum(1.0, lp.segment_users[lp.cell_group])[:, None])
+    out = cells.iloc[j][["campaign_id", "segment", "placement_id"]].reset_index(drop=True)
+    if "ad_id" in cells.columns:
+        out["ad_id"] = cells["ad_id"].to_numpy()[j]
+    out["frequency"] = k + 1
+    out["users"] = u[lp.cell_group[j], k]
+    out["impressions"] = m[j, k]
+    out["per_user"] = np.divide(out["impressions"], out["users"], out=np.zeros(len(out)),
+                                where=out["users"].to_numpy() > 0)
+    return out.sort_values(["campaign_id", "segment", "frequency", "placement_id"],
+                           kind="stable").reset_index(drop=True)
 
 
-def cell_outcomes(grid: CurveGrid, x: np.ndarray, tol: float) -> pd.DataFrame:
-    """Every cell with the impressions, reach, frequency cap, spend and outcomes of shares `x`.
+def cell_outcomes(lp: PlanLP, x: np.ndarray) -> pd.DataFrame:
+    """Every cell with its impressions, reach, frequency cap, spend and outcomes.
 
-    `x` holds the share of each cell's users receiving each position; positions
-    with a share at or below `tol` do not count towards the frequency cap.
+    Reach at a cell counts the users of the N-groups who get at least one
+    impression there: min(users, impressions) per N (a user gets the floor or
+    the ceiling of the group's impressions per user, `adopt.delivery`).
     """
-    users = grid.users
-    out = grid.cells.drop(columns=["segment_users"]).copy()
-    out["impressions"] = users * x.sum(axis=1)
-    out["reach"] = users * x[:, 0]
-    used = x > tol
-    out["frequency_cap"] = np.where(used.any(axis=1), grid.K - np.argmax(used[:, ::-1], axis=1),
-                                    0)
+    m, u = lp.m_part(x), lp.u_part(x)
+    users_n = u[lp.cell_group]
+    out = lp.grid.cells.drop(columns=["segment_users"]).copy()
+    out["impressions"] = m.sum(axis=1)
+    out["reach"] = np.minimum(m, users_n).sum(axis=1)
+    per_user = np.ceil(np.divide(m, users_n, out=np.zeros_like(m), where=users_n > 0) - 1e-6)
+    out["frequency_cap"] = per_user.max(axis=1, initial=0).astype(int)
     out["avg_frequency"] = np.divide(out["impressions"], out["reach"],
                                      out=np.zeros(len(out)), where=out["reach"].to_numpy() > 0)
-    out["spend"] = (users[:, None] * grid.cpi * x).sum(axis=1)
-    for name in METRICS:
-        out[name] = (users[:, None] * grid.metric(name) * x).sum(axis=1)
+    for name in ("spend", *METRICS):
+        out[name] = (lp.value(name)[: lp.n_m].reshape(m.shape) * m).sum(axis=1)
     return out
 
 
 def allocation_table(lp: PlanLP, x: np.ndarray, tol: float = 1e-9) -> pd.DataFrame:
     """One row per cell with impressions (see `PlanResult.allocation`)."""
-    g = lp.grid
-    users = g.users
-    out = cell_outcomes(g, x, tol)
-    # value per unit spend of the last position bought (the next one when none is)
+    out = cell_outcomes(lp, x)
     metric = lp.spec.objective.metric
-    k = np.clip(out["frequency_cap"].to_numpy() - 1, 0, g.K - 1)
-    rows = np.arange(len(out))
-    val, cost = lp.value(metric)[rows, k], lp.cost[rows, k]
-    out["marginal_roi"] = np.divide(val, cost, out=np.zeros(len(out)), where=cost > 0)
-    return out.loc[out["impressions"] > tol * np.maximum(users, 1)].reset_index(drop=True)
+    value = out[metric] if metric != "reach" else out["reach"]
+    out["marginal_roi"] = np.divide(value, out["spend"], out=np.zeros(len(out)),
+                                    where=out["spend"].to_numpy() > 0)
+    keep = out["impressions"] > tol * np.maximum(lp.grid.users, 1)
+    return out.loc[keep].reset_index(drop=True)
 
 
 def duals_table(lp: PlanLP, x: np.ndarray, y: np.ndarray, tol: float = 1e-7) -> pd.DataFrame:
@@ -141,15 +157,14 @@ def duals_table(lp: PlanLP, x: np.ndarray, y: np.ndarray, tol: float = 1e-7) -> 
 
 
 def audiences_table(lp: PlanLP, x: np.ndarray) -> pd.DataFrame:
-    """One row per campaign x segment: users, reach, impressions, spend and outcomes."""
-    cells = lp.grid.cells
-    key = ["campaign_id", "segment"]
-    frame = cells[key].copy()
-    frame["impressions"] = lp.grid.users * x.sum(axis=1)
-    frame["spend"] = (lp.cost * x).sum(axis=1)
-    for name in ("clicks", "conversions", "revenue"):
-        frame[name] = (lp.value(name) * x).sum(axis=1)
-    out = frame.groupby(key, sort=False).sum().reset_index()
-    out.insert(2, "segment_users", cells.groupby(key, sort=False)["segment_users"].max().values)
-    out.insert(3, "reach", _segment_reach(lp, x))
+    """One row per campaign x segment: users, reach, impressions, frequency, spend and outcomes."""
+    m, u = lp.m_part(x), lp.u_part(x)
+    out = lp.groups.copy()
+    out["reach"] = u.sum(axis=1)
+    out["impressions"] = np.bincount(lp.cell_group, weights=m.sum(axis=1), minlength=len(out))
+    used = u > 1e-9 * np.maximum(1.0, lp.segment_users)[:, None]
+    out["frequency_cap"] = np.where(used.any(axis=1), lp.K - np.argmax(used[:, ::-1], axis=1), 0)
+    for name in ("spend", "clicks", "conversions", "revenue"):
+        per = (lp.value(name)[: lp.n_m].reshape(m.shape) * m).sum(axis=1)
+        out[name] = np.bincount(lp.cell_group, weights=per, minlength=len(out))
     return out

@@ -20,7 +20,14 @@ from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.optimize.highs import solve_highs
 from adopt.optimize.infeasible import explain, precheck
 from adopt.optimize.lp import PlanLP, build_lp
-from adopt.optimize.result import PlanResult, allocation_table, duals_table, totals_of
+from adopt.optimize.result import (
+    PlanResult,
+    allocation_table,
+    audiences_table,
+    duals_table,
+    exposure_table,
+    totals_of,
+)
 from adopt.optimize.spec import PlanSpec
 from adopt.optimize.structured import solve_structured
 
@@ -43,7 +50,7 @@ def solve_lp(lp: PlanLP, method: str = "auto") -> tuple[np.ndarray, np.ndarray, 
     if method in ("auto", "structured"):
         x, y, info = solve_structured(lp)
         if x is not None:
-            notes.append(f"structured: {info.rounds} round(s), working sets {info.working_set}")
+            notes.append(f"structured: {info.rounds} round(s), {info.working_set[-1]} columns")
             return x, y, "structured", notes
         notes.append(f"structured method not used ({info.reason}); solved by HiGHS instead")
         log.info("optimize: %s", notes[-1])
@@ -113,11 +120,13 @@ def package(lp: PlanLP, x: np.ndarray, y: np.ndarray, method: str, seconds: floa
         objective = {"name": "spend", "sense": "min", "value": totals["spend"],
                      "target": {metric: lp.spec.objective.target}}
     else:
-        objective = {"name": metric, "sense": "max", "value": float((lp.c * x).sum())}
+        objective = {"name": metric, "sense": "max", "value": float(lp.c @ x)}
     return PlanResult(
         status="optimal" if cert.certified else "uncertified",
         objective=objective,
         allocation=allocation_table(lp, x),
+        exposure=exposure_table(lp, x),
+        audiences=audiences_table(lp, x),
         totals=totals,
         certificate=cert,
         duals=duals_table(lp, x, y),

@@ -19,4 +19,4 @@ def small_lp(spec_factory, seed=0, **shape):
 
 
 def objective_of(lp, x) -> float:
-    return float((lp.c * np.asarray(x).reshape(lp.shape)).sum())
+    return float(lp.c @ np.asarray(x, float).ravel())

@@ -21,8 +21,6 @@ import pytest
 
 from adopt.ingest import ingest
 from adopt.optimize import PlanSpec, budget_frontier, build_grid, min_spend, optimize, write_plan
-from adopt.optimize.lp import build_lp
-from adopt.optimize.result import audiences_table
 from adopt.response.card import ModelCard
 from adopt.synth import generate_world
 
@@ -106,7 +104,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     constraints=[min_spend("segment", "seg_tiny_zz", 1.0)])
     grid = build_grid(curves)
     result = optimize(grid, spec, inventory)
-    audiences = audiences_table(build_lp(grid, spec, inventory), result.x)
+    audiences = result.audiences
     folder = write_plan(result, ws / "plans" / "p-test",
                         {"workspace": str(ws), "spec": spec.model_dump(mode="json")}, audiences)
     frontier = budget_frontier(grid, spec, [15.0, 30.0, BUDGET, 90.0, 150.0], inventory)
