@@ -71,6 +71,8 @@ final as (
         user_cells.window_index,
         count(distinct user_cells.user_id) as reached_users,
         sum(user_cells.impressions) as impressions,
+        grouping(user_cells.segment, user_cells.placement_id, user_cells.window_index)
+            as grouping_id,
     from user_cells
     group by grouping sets (
         (user_cells.segment, user_cells.placement_id, user_cells.window_index),
@@ -215,9 +217,9 @@ def estimate_reach(
 def _assemble(cells: pd.DataFrame, sizes: pd.DataFrame, placement_ids: pd.Series,
               n_windows: int, scale: float, prior_users: float) -> pd.DataFrame:
     """The segment x placement table from the grouped counts of `_REACH_SQL`."""
-    # a grouping set leaves the columns it does not group by null
-    seg, pl = cells["segment"].isna(), cells["placement_id"].isna()
-    win = cells["window_index"].isna()
+    # grouping_id bits (segment, placement, window): 1 where the set does not group by it
+    gid = cells["grouping_id"].to_numpy()
+    seg, pl, win = (gid & 4) > 0, (gid & 2) > 0, (gid & 1) > 0
     total_users = float(sizes["n"].sum())
     # the population at each placement, averaged over the windows
     pop = cells[seg & ~pl & ~win].groupby("placement_id")[["reached_users", "impressions"]].sum()
