@@ -157,8 +157,9 @@ def _curves(ctx: RunContext) -> StageResult:
                            users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],
                            seed=o["seed"])
     folder = ctx.workspace.root / "curves"
-    paths = [str(folder / "curves.parquet")]
-    return StageResult({"curves": paths[0], "model_run_id": model_run}, paths, summary)
+    paths = [str(folder / "curves.parquet"), str(folder / "reach.parquet")]
+    return StageResult({"curves": paths[0], "reach": paths[1], "model_run_id": model_run},
+                       paths, summary)
 
 
 def _plan(ctx: RunContext) -> StageResult:

@@ -1,13 +1,14 @@
 """Response curves: from the trained response model to the optimizer's curves table.
 
 Data flow: segments (``audiences``) + profiles + a response model ->
-`build_curves` -> ``WS/curves/curves.parquet`` and ``placements.parquet``
--> `adopt.optimize`. Also: `predict_pairs` (the model's prediction for any
+`build_curves` -> ``WS/curves/curves.parquet``, ``placements.parquet`` and
+``reach.parquet`` -> `adopt.optimize`. Also: `predict_pairs` (the model's prediction for any
 user x ad x placement x k), `curves_from_aggregates` (curves fitted to
 aggregate performance), and the baseline allocations a plan is compared
 with (`uniform_allocation`, `historical_allocation`, `evaluate_allocation`).
 Module map: state (end-of-log features), pairs (predictions), frequency (the
-fall with k, read within user x campaign pairs of the logs), grid (staged
+fall with k, read within user x campaign pairs of the logs), reach (the share
+of a segment a placement reaches in the period, `estimate_reach`), grid (staged
 prediction over the cell grid), bootstrap (curves and intervals), build (the
 stage), aggregates, baselines.
 """
@@ -21,6 +22,7 @@ from adopt.curves.baselines import (
 from adopt.curves.build import CurvesSummary, build_curves, load_audiences
 from adopt.curves.frequency import FrequencyDecay, fit_frequency_decay
 from adopt.curves.pairs import predict_pairs
+from adopt.curves.reach import estimate_reach
 from adopt.curves.state import PairState
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "PairState",
     "build_curves",
     "curves_from_aggregates",
+    "estimate_reach",
     "evaluate_allocation",
     "fit_frequency_decay",
     "fit_report",

@@ -5,14 +5,19 @@ Data flow: ``audiences`` (user_id, segment), the profile tables and
 warehouse + a trained response model (``WS/models/<run_id>/``) ->
 `build_curves` -> ``WS/curves/curves.parquet`` (the optimizer's curves
 contract, with ``ad_id`` and ``*_lo``/``*_hi`` intervals),
-``WS/curves/placements.parquet`` (placement_id, inventory) and
+``WS/curves/placements.parquet`` (placement_id, inventory),
+``WS/curves/reach.parquet`` (`adopt.curves.reach`) and
 ``WS/curves/curves.json``, each written atomically; ``adopt plan --workspace
 WS`` reads them.
 
 Definitions (also in docs/curves.md):
 
-- ``users`` = ``segment_users`` = the segment's size: every user of a segment
-  can be reached at every placement (the logs do not say otherwise).
+- ``users`` = ``segment_users`` = the segment's size in the curves contract.
+  How much of it a placement can reach in the period, and the impressions it
+  can carry per reached user, is estimated from the logs
+  (`adopt.curves.reach`) and written beside the curves as
+  ``WS/curves/reach.parquet`` (summarised in curves.json's ``reach``) for the
+  optimizer to bound the cells with.
 - ``cost_per_impression`` = the placement's cpm / 1000.
 - The plan period starts at the profiles' reference time (the end of the log)
   and runs to the last campaign's end (``campaigns.end``); campaigns whose
@@ -47,6 +52,7 @@ from adopt.curves.bootstrap import curve_table
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import resolve_model, text_feature_hook
+from adopt.curves.reach import estimate_reach
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import validate_curves
@@ -55,6 +61,7 @@ from adopt.warehouse import has_table
 from adopt.workspace import Workspace, atomic_path
 
 log = logging.getLogger("adopt")
+REACH_LISTED = 20  # cells below 50% reach named in curves.json
 
 
 @dataclass
@@ -74,6 +81,8 @@ class CurvesSummary:
     seconds: float
     dropped_campaigns: list[str] = field(default_factory=list)
     frequency: str = "the response model at each k"
+    reach: str = ""
+    reach_path: Path | None = None
 
     def __str__(self) -> str:
         lines = [
@@ -83,6 +92,7 @@ class CurvesSummary:
             f"placements x k=1..{self.max_k}: {self.rows:,} rows",
             f"  plan period: {self.days:g} days",
             f"  fall with k: {self.frequency}",
+            f"  reach:       {self.reach}",
             f"  curves:     {self.curves_path}",
         ]
         if self.placements_path is not None:
@@ -140,6 +150,35 @@ def plan_period(campaigns: pd.DataFrame, ads: pd.DataFrame, as_of: pd.Timestamp,
     if days is None:
         days = float(math.ceil(length)) if length else float(campaigns.attrs.get("log_days", 1))
     return kept, float(days), ended
+
+
+def reach_record(reach: pd.DataFrame, digest: str) -> dict:
+    """The ``reach`` entry of curves.json: the file, its hash, the windows and a summary."""
+    share = reach["reachable_share"]
+    below = reach[share < 0.5].sort_values(["reachable_share", "segment", "placement_id"])
+    return {
+        "file": "reach.parquet", "sha256": digest, "days": reach.attrs["days"],
+        "windows": int(reach.attrs["windows"]), "window_days": reach.attrs["window_days"],
+        "log_days": reach.attrs["log_days"], "prior_users": reach.attrs["prior_users"],
+        "note": reach.attrs["note"],
+        "reachable_share": {"min": float(share.min()), "median": float(share.median()),
+                            "max": float(share.max())},
+        "cells": len(reach), "cells_below_half": len(below),
+        "lowest_cells": [  # the cells below 50%, lowest first, at most REACH_LISTED
+            {"segment": r.segment, "placement_id": r.placement_id,
+             "reachable_share": round(float(r.reachable_share), 4), "basis": r.basis}
+            for r in below.head(REACH_LISTED).itertuples()],
+        "basis": {str(k): int(v) for k, v in reach["basis"].value_counts().sort_index().items()},
+    }
+
+
+def reach_line(entry: dict) -> str:
+    """One line of `CurvesSummary` on the reach estimate."""
+    share = entry["reachable_share"]
+    return (f"share of a segment reachable at a placement {share['min']:.2f} / "
+            f"{share['median']:.2f} / {share['max']:.2f} (min / median / max), "
+            f"{entry['cells_below_half']} of {entry['cells']} cells below 50%; "
+            f"{entry['windows']} window(s) of {entry['window_days']:g} days")
 
 
 def build_curves(
@@ -249,6 +288,11 @@ def build_curves(
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay)}
+    reach = estimate_reach(ws.root, days)
+    with atomic_path(folder / "reach.parquet") as tmp:
+        reach.to_parquet(tmp, index=False)
+        reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+    record["reach"] = reach_record(reach, reach_digest)
     with atomic_path(folder / "curves.json") as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1))
     placements_path = None
@@ -267,6 +311,7 @@ def build_curves(
         run_id=run_name, campaigns=len(kept), segments=len(sample.segments),
         placements=len(state.placements), max_k=max_k, days=days, rows=len(curves),
         model_rows=values.rows, seconds=time.perf_counter() - started,
-        dropped_campaigns=dropped, frequency=fall)
+        dropped_campaigns=dropped, frequency=fall, reach=reach_line(record["reach"]),
+        reach_path=folder / "reach.parquet")
     log.info("%s", summary)
     return summary

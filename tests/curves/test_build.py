@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import duckdb
@@ -72,6 +73,20 @@ def test_inventory_and_period(built) -> None:
     merged = inv.merge(daily, on="placement_id")
     assert np.allclose(merged["inventory"], merged["daily_inventory"] * summary.days)
     assert summary.days >= 1
+
+
+def test_reach_is_recorded_beside_the_curves(built) -> None:
+    ws, summary, curves = built
+    reach = pd.read_parquet(summary.reach_path)
+    record = json.loads((summary.curves_path.parent / "curves.json").read_text())["reach"]
+    assert record["sha256"] == hashlib.sha256(summary.reach_path.read_bytes()).hexdigest()
+    assert record["file"] == summary.reach_path.name and record["days"] == summary.days
+    cells = curves[["segment", "placement_id"]].drop_duplicates()
+    assert len(reach) == len(cells) == record["cells"]
+    assert record["cells_below_half"] == int((reach["reachable_share"] < 0.5).sum())
+    assert record["reachable_share"]["max"] == pytest.approx(reach["reachable_share"].max())
+    assert len(record["lowest_cells"]) == min(20, record["cells_below_half"])
+    assert "reach:" in str(summary) and "window(s)" in str(summary)
 
 
 def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
@@ -152,7 +167,7 @@ def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
         build_curves(ws_copy, **SMALL)
     assert first.curves_path.read_bytes() == before
     assert sorted(p.name for p in first.curves_path.parent.iterdir()) == [
-        "curves.json", "curves.parquet", "placements.parquet"]
+        "curves.json", "curves.parquet", "placements.parquet", "reach.parquet"]
 
 
 def test_parameters_and_missing_inputs(ws_copy) -> None:
