@@ -12,12 +12,12 @@ WS`` reads them.
 
 Definitions (also in docs/curves.md):
 
-- ``users`` = ``segment_users`` = the segment's size in the curves contract.
-  How much of it a placement can reach in the period, and the impressions it
-  can carry per reached user, is estimated from the logs
-  (`adopt.curves.reach`) and written beside the curves as
-  ``WS/curves/reach.parquet`` (summarised in curves.json's ``reach``) for the
-  optimizer to bound the cells with.
+- ``segment_users`` = the segment's size; ``users`` = the part of it the
+  placement can reach in the period and ``impressions_per_user`` = what the
+  placement can carry per reached user (all campaigns together), both
+  estimated from the logs (`adopt.curves.reach`, also written as
+  ``WS/curves/reach.parquet`` and summarised in curves.json's ``reach``); the
+  optimizer bounds the cells with them.
 - ``cost_per_impression`` = the placement's cpm / 1000.
 - The plan period starts at the profiles' reference time (the end of the log)
   and runs to the last campaign's end (``campaigns.end``); campaigns whose
@@ -52,7 +52,7 @@ from adopt.curves.bootstrap import curve_table
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import resolve_model, text_feature_hook
-from adopt.curves.reach import estimate_reach
+from adopt.curves.reach import apply_reach, estimate_reach
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import validate_curves
@@ -279,7 +279,8 @@ def build_curves(
                               campaign_ads, objectives, max_k, top_creatives, progress, decay)
     curves = curve_table(values, sample, kept, state.ads.index.to_numpy(), state.placements,
                          max_k, n_boot, seed, monotone=monotone)
-    curves = validate_curves(curves)
+    reach = estimate_reach(ws.root, days)
+    curves = validate_curves(apply_reach(curves, reach))
     folder = ws.root / "curves"
     with atomic_path(folder / "curves.parquet") as tmp:
         curves.to_parquet(tmp, index=False)
@@ -288,7 +289,6 @@ def build_curves(
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay)}
-    reach = estimate_reach(ws.root, days)
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)
         reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

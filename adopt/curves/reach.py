@@ -262,3 +262,23 @@ def _assemble(cells: pd.DataFrame, sizes: pd.DataFrame, placement_ids: pd.Series
     out["windows"] = n_windows
     out["basis"] = basis.astype(str)
     return out
+
+
+def apply_reach(curves: pd.DataFrame, reach: pd.DataFrame) -> pd.DataFrame:
+    """The curves with each cell's reachable users and the impressions they can take.
+
+    ``users`` becomes ``reachable_share x segment_users`` of the cell's segment x
+    placement and ``impressions_per_user`` is added: the optimizer bounds a
+    cell's impressions by the reachable users (`adopt.optimize.lp`) and a
+    segment's impressions at a placement, all campaigns together, by
+    ``users x impressions_per_user``. Cells without an estimate keep every
+    user reachable and no capacity (NaN).
+    """
+    key = ["segment", "placement_id"]
+    table = reach[[*key, "reachable_share", "impressions_per_user"]].astype(
+        {"segment": str, "placement_id": str})
+    out = curves.drop(columns=["impressions_per_user"], errors="ignore").merge(
+        table, on=key, how="left", validate="many_to_one")
+    share = out.pop("reachable_share").fillna(1.0).clip(0.0, 1.0)
+    out["users"] = out["segment_users"] * share
+    return out

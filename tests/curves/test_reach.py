@@ -134,3 +134,18 @@ def test_small_world_shares_and_logged_impressions(small_ws: Path) -> None:
             "where ts > $start", {"start": end - pd.Timedelta(days=days * 4)}).fetchone()[0]
     carried = table["reachable_share"] * table["segment_users"] * table["impressions_per_user"]
     assert carried.sum() == pytest.approx(logged / 4, rel=0.02)
+
+
+def test_apply_reach_sets_reachable_users_and_capacity():
+    from adopt.curves.reach import apply_reach
+
+    curves = pd.DataFrame({"campaign_id": ["c", "c", "c"], "segment": ["s", "s", "t"],
+                           "placement_id": ["a", "b", "a"], "k": 1, "users": 100.0,
+                           "segment_users": 100.0, "cost_per_impression": 0.001,
+                           "clicks": 0.01, "conversions": 0.0, "revenue": 0.0})
+    reach = pd.DataFrame({"segment": ["s", "s"], "placement_id": ["a", "b"],
+                          "reachable_share": [0.25, 1.0], "impressions_per_user": [3.0, 1.5]})
+    out = apply_reach(curves, reach)
+    assert out["users"].tolist() == [25.0, 100.0, 100.0]  # t has no estimate: all reachable
+    assert out["impressions_per_user"].iloc[:2].tolist() == [3.0, 1.5]
+    assert np.isnan(out["impressions_per_user"].iloc[2])
