@@ -4,8 +4,8 @@ Data flow: segments (``audiences``) + profiles + a response model ->
 `build_curves` -> ``WS/curves/curves.parquet`` and ``placements.parquet``
 -> `adopt.optimize`. Also: `predict_pairs` (the model's prediction for any
 user x ad x placement x k), `curves_from_aggregates` (curves fitted to
-aggregate performance), and the baseline allocations a plan is compared
-with (`uniform_allocation`, `historical_allocation`, `evaluate_allocation`).
+aggregate performance), and the baseline exposure profiles a plan is
+compared with (`uniform_exposure`, `historical_exposure`).
 Module map: state (end-of-log features), pairs (predictions), frequency (the
 fall with k, read within user x campaign pairs of the logs), grid (staged
 prediction over the cell grid), bootstrap (curves and intervals), build (the
@@ -13,11 +13,7 @@ stage), aggregates, baselines.
 """
 
 from adopt.curves.aggregates import curves_from_aggregates, fit_report
-from adopt.curves.baselines import (
-    evaluate_allocation,
-    historical_allocation,
-    uniform_allocation,
-)
+from adopt.curves.baselines import historical_exposure, uniform_exposure
 from adopt.curves.build import CurvesSummary, build_curves, load_audiences
 from adopt.curves.frequency import FrequencyDecay, fit_frequency_decay
 from adopt.curves.pairs import predict_pairs
@@ -29,11 +25,10 @@ __all__ = [
     "PairState",
     "build_curves",
     "curves_from_aggregates",
-    "evaluate_allocation",
     "fit_frequency_decay",
     "fit_report",
-    "historical_allocation",
+    "historical_exposure",
     "load_audiences",
     "predict_pairs",
-    "uniform_allocation",
+    "uniform_exposure",
 ]
