@@ -163,10 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, help="also write CSV/Parquet/JSON exports here")
 
     p = add("score", commands.cmd_score,
-            "score a plan on a synthetic world's ground truth (vs oracle, uniform, historical)")
+            "deliver a plan user by user on a synthetic world's ground truth "
+            "(vs oracle, uniform, historical)")
     p.add_argument("--world", required=True, help="the world folder (with truth/)")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--plan", required=True, help="the plan folder")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="delivery seeds per allocation (default 5: seeds 0..4)")
 
     from adopt.pipeline_cli import add_arguments
 

@@ -150,7 +150,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_score(args: argparse.Namespace) -> None:
     from adopt.scoring import score_plan
 
-    print(score_plan(args.world, args.workspace, args.plan))
+    print(score_plan(args.world, args.workspace, args.plan, seeds=range(args.seeds)))
 
 
 def cmd_run(args: argparse.Namespace) -> None:

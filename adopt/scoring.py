@@ -1,20 +1,22 @@
-"""Score a plan against the ground truth of a synthetic world (``adopt score``).
+"""Score a plan by delivering it on the ground truth of a synthetic world (``adopt score``).
 
-Data flow: a plan folder (``plans/<plan_id>/``: allocation.parquet and
+Data flow: a plan folder (``plans/<plan_id>/``: exposure.parquet and
 plan.json, which names the curves, the placements and the spec it was made
 from) + the world's truth (``world/truth``, `adopt.synth.load_truth`) + the
-workspace's ``audiences`` -> `score_plan` -> `ScoreCard`.
+workspace's ``audiences`` -> `score_plan` -> `score_exposures` -> `ScoreCard`.
 
-Every allocation is valued on the **true** curves of the creatives it uses:
-the plan and the baselines with the creative of each cell in the model's
-curves (`Truth.true_curves` restricted to that one ad, i.e. `Truth.expected`
-averaged over the segment's users), the oracle with the truth's best
-creative. The oracle is the optimizer run on the true curves with the same
-spec, placements and cells (the campaigns, segments and placements of the
-plan's curves), so it bounds what any plan on these cells can reach.
-Baselines: `uniform_allocation` and `historical_allocation` at the plan's
-budget (the spec's budget, else the plan's spend), with the placements'
-inventory and no other constraint of the spec.
+Every exposure profile (the plan's, the oracle's, the uniform and the
+historical baselines') is delivered user by user (`adopt.delivery.deliver`)
+over several delivery seeds: real users of each segment, each user's
+impressions of a campaign interleaved over placements and valued by the
+truth at the user's own k. The plan's forecast is its exposure on its own
+curves (`adopt.delivery.evaluate_exposure`); it must match what delivery
+buys. The oracle is the optimizer run on the true curves with the same spec,
+placements and cells, so it bounds what any plan on these cells can reach.
+Baselines: `uniform_exposure` and `historical_exposure` at the plan's budget
+(the spec's budget, else the plan's spend) with the model curves' creatives
+and the placements' inventory. The plan and the oracle are delivered under
+the spec's frequency caps (impressions beyond them are dropped and counted).
 """
 
 from __future__ import annotations
@@ -22,33 +24,34 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adopt.curves.baselines import (
-    DEFAULT_CAP,
-    evaluate_allocation,
-    historical_allocation,
-    uniform_allocation,
-)
+from adopt.curves.baselines import DEFAULT_CAP, historical_exposure, uniform_exposure
 from adopt.curves.build import load_audiences
+from adopt.delivery import TOTALS, DeliveryCaps, deliver, evaluate_exposure
 from adopt.exceptions import WorkspaceError
 from adopt.optimize import optimize, parse_spec
 from adopt.optimize.curves import read_table, validate_curves
+from adopt.optimize.spec import FrequencyCap, PlanSpec
 from adopt.synth import load_truth
 from adopt.synth.truth import Truth
 
 CELL = ["campaign_id", "segment", "placement_id"]
-TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
-TARGETS = {"oracle": 0.90, "historical": 1.20}  # issue 6: plan/oracle >= 90%, plan/hist >= 1.2
+NAMES = ("plan", "oracle", "uniform", "historical")
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+# issue 6: plan/oracle >= 90%, plan/historical >= 1.2; the forecast within 10% of delivery
+TARGETS = {"oracle": 0.90, "historical": 1.20}
+FORECAST_BAND = (0.90, 1.10)
 
 
 @dataclass
 class ScoreCard:
-    """True value of a plan beside the oracle and the baselines at the same budget.
+    """Delivered value of a plan beside the oracle and the baselines at the same budget.
 
     Attributes
     ----------
@@ -56,92 +59,175 @@ class ScoreCard:
     metric : str
         The plan's objective metric (clicks, conversions, revenue or reach).
     budget : float
-    true : dict of dict
-        Totals per allocation ("plan", "oracle", "uniform", "historical") on the truth.
-    predicted : dict
-        The plan's totals as its curves predicted them (plan.json).
+    delivered : dict of list of dict
+        Per allocation ("plan", "oracle", "uniform", "historical"), the totals
+        of each delivery seed.
+    forecast : dict
+        The plan's totals on its own curves (`evaluate_exposure`).
+    seeds : list of int
+    notes : dict
+        Per allocation: users short of their segment, impressions dropped by caps.
     seconds : float
     """
 
     plan_id: str
     metric: str
     budget: float
-    true: dict[str, dict[str, float]]
-    predicted: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, list[dict[str, float]]]
+    forecast: dict[str, float] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)
+    notes: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def values(self, name: str, total: str | None = None) -> np.ndarray:
+        """Delivered `total` (default: the metric) of allocation `name`, one per seed."""
+        return np.array([d[total or self.metric] for d in self.delivered[name]], dtype=float)
+
     def value(self, name: str) -> float:
-        """True objective value of allocation `name`."""
-        return self.true[name][self.metric]
+        """Mean delivered objective value of allocation `name`."""
+        return float(self.values(name).mean())
 
     def ratio(self, other: str) -> float:
-        """Plan's true objective over `other`'s (nan when `other` is 0)."""
+        """Plan's mean delivered objective over `other`'s (nan when `other` is 0)."""
         den = self.value(other)
         return self.value("plan") / den if den > 0 else float("nan")
 
     @property
+    def forecast_ratio(self) -> float:
+        """The plan's forecast over its mean delivered value (nan when delivery is 0)."""
+        den = self.value("plan")
+        return self.forecast.get(self.metric, float("nan")) / den if den > 0 else float("nan")
+
+    @property
+    def targets(self) -> dict[str, bool]:
+        """Whether each target holds: plan / oracle, plan / historical, forecast / delivered."""
+        out = {f"plan_vs_{name}": bool(self.ratio(name) >= t) for name, t in TARGETS.items()}
+        lo, hi = FORECAST_BAND
+        out["forecast_vs_delivered"] = bool(lo <= self.forecast_ratio <= hi)
+        return out
+
+    @property
     def meets_targets(self) -> bool:
-        """Plan >= 90% of the oracle and >= 1.2x the historical allocation."""
-        return all(self.ratio(name) >= t for name, t in TARGETS.items())
+        return all(self.targets.values())
+
+    def summary(self, name: str) -> dict[str, dict[str, float]]:
+        """Mean, min and max over the seeds of every delivered total of `name`."""
+        return {t: {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max())}
+                for t in TOTALS for v in [self.values(name, t)]}
 
     def to_dict(self) -> dict:
         """JSON-ready content."""
         return {"plan_id": self.plan_id, "metric": self.metric, "budget": self.budget,
-                "true": self.true, "predicted": self.predicted,
+                "seeds": self.seeds,
+                "delivered": {name: self.summary(name) for name in self.delivered},
+                "forecast": self.forecast, "forecast_vs_delivered": self.forecast_ratio,
                 "plan_vs_oracle": self.ratio("oracle"),
                 "plan_vs_historical": self.ratio("historical"),
-                "plan_vs_uniform": self.ratio("uniform"), "meets_targets": self.meets_targets,
+                "plan_vs_uniform": self.ratio("uniform"), "targets": self.targets,
+                "meets_targets": self.meets_targets, "notes": self.notes,
                 "seconds": self.seconds}
 
     def __str__(self) -> str:
-        head = f"{'':<22}" + "".join(f"{c:>13}" for c in TOTALS)
-        lines = [f"plan {self.plan_id}: true {self.metric} at budget {self.budget:,.0f}", head]
-        rows = [("plan (predicted)", self.predicted)] if self.predicted else []
-        rows += [(name, self.true[name]) for name in ("plan", "oracle", "uniform", "historical")]
-        for name, totals in rows:
-            lines.append(f"{name:<22}" + "".join(
-                f"{totals.get(c, float('nan')):>13,.1f}" for c in TOTALS))
-        lines.append(f"plan / oracle:     {self.ratio('oracle'):.3f}  (target >= 0.90)")
-        lines.append(f"plan / historical: {self.ratio('historical'):.3f}  (target >= 1.20)")
-        lines.append(f"plan / uniform:    {self.ratio('uniform'):.3f}")
+        lines = [f"plan {self.plan_id}: delivered {self.metric} at budget {self.budget:,.0f} "
+                 f"(mean [min, max] over {len(self.seeds)} delivery seeds)",
+                 f"{'':<12}{self.metric:>30}{'spend':>12}{'reach':>12}"]
+        for name in self.delivered:
+            v = self.values(name)
+            lines.append(f"{name:<12}{v.mean():>12,.1f} [{v.min():>7,.1f}, {v.max():>7,.1f}]"
+                         f"{self.values(name, 'spend').mean():>12,.1f}"
+                         f"{self.values(name, 'reach').mean():>12,.0f}")
+        target = self.targets
+        lo, hi = FORECAST_BAND
+        lines += [
+            f"plan forecast:        {self.forecast.get(self.metric, float('nan')):,.1f}",
+            f"forecast / delivered: {self.forecast_ratio:.3f}  (target {lo:.2f}..{hi:.2f}: "
+            f"{'holds' if target['forecast_vs_delivered'] else 'MISSED'})",
+            f"plan / oracle:        {self.ratio('oracle'):.3f}  (target >= 0.90: "
+            f"{'holds' if target['plan_vs_oracle'] else 'MISSED'})",
+            f"plan / historical:    {self.ratio('historical'):.3f}  (target >= 1.20: "
+            f"{'holds' if target['plan_vs_historical'] else 'MISSED'})",
+            f"plan / uniform:       {self.ratio('uniform'):.3f}"]
+        for name, note in self.notes.items():
+            if any(note.values()):
+                lines.append(f"{name}: " + ", ".join(f"{k} {v:,}" for k, v in note.items()))
         return "\n".join(lines)
 
 
-def creative_truth(truth: Truth, audiences: pd.DataFrame, cells: pd.DataFrame, max_k: int
-                   ) -> pd.DataFrame:
-    """True curves of each cell with its own creative (cells: campaign_id, segment,
-    placement_id, ad_id)."""
-    cells = cells[[*CELL, "ad_id"]].drop_duplicates(CELL).astype(str)
-    frames = []
-    for ad, wanted in cells.groupby("ad_id", sort=True):
-        curves = truth.true_curves(audiences, max_k, ads=[ad])
-        frames.append(curves.merge(wanted, on=[*CELL, "ad_id"], how="inner"))
-    return pd.concat(frames, ignore_index=True)
+def caps_from_spec(spec: PlanSpec, placement_ids: Sequence[str]) -> DeliveryCaps | None:
+    """The spec's frequency caps as `DeliveryCaps` (None when it has none)."""
+    caps = [c for c in spec.constraints if isinstance(c, FrequencyCap)]
+    if not caps:
+        return None
+    across = [int(c.cap) for c in caps if c.across_placements]
+    each = [int(c.cap) for c in caps if not c.across_placements and c.placement_id is None]
+    per = {str(p): min(each, default=np.iinfo(np.int64).max) for p in placement_ids}
+    for c in caps:
+        if not c.across_placements and c.placement_id is not None:
+            per[c.placement_id] = min(per.get(c.placement_id, int(c.cap)), int(c.cap))
+    return DeliveryCaps(per_placement=per, across_placements=min(across, default=None))
+
+
+def score_exposures(truth: Truth, audiences: pd.DataFrame, exposures: dict[str, pd.DataFrame],
+                    *, metric: str, budget: float, forecast: dict[str, float],
+                    plan_id: str = "plan", seeds: Sequence[int] = DEFAULT_SEEDS,
+                    caps: dict[str, DeliveryCaps | None] | None = None) -> ScoreCard:
+    """Deliver each exposure over `seeds` and gather the ScoreCard.
+
+    Parameters
+    ----------
+    truth, audiences
+        As `adopt.delivery.deliver`.
+    exposures : dict of DataFrame
+        Exposure tables by name; "plan" is required, and "oracle" and
+        "historical" for the ratios.
+    metric, budget, forecast, plan_id
+        As the `ScoreCard` attributes.
+    seeds : sequence of int
+        Delivery seeds.
+    caps : dict, optional
+        `DeliveryCaps` by exposure name.
+    """
+    started = time.perf_counter()
+    caps = caps or {}
+    delivered, notes = {}, {}
+    for name, exposure in exposures.items():
+        runs = [deliver(truth, audiences, exposure, caps=caps.get(name), seed=int(s))
+                for s in seeds]
+        delivered[name] = [r.totals for r in runs]
+        notes[name] = {"users short": max(r.users_short for r in runs),
+                       **{f"dropped by the {k} cap": max(r.impressions_dropped[k] for r in runs)
+                          for k in ("placement", "across")}}
+    return ScoreCard(plan_id=plan_id, metric=metric, budget=budget, delivered=delivered,
+                     forecast=forecast, seeds=[int(s) for s in seeds], notes=notes,
+                     seconds=time.perf_counter() - started)
 
 
 def _read_plan(plan_folder: Path) -> tuple[dict, pd.DataFrame]:
-    doc_path, alloc_path = plan_folder / "plan.json", plan_folder / "allocation.parquet"
-    for path in (doc_path, alloc_path):
+    doc_path, exposure_path = plan_folder / "plan.json", plan_folder / "exposure.parquet"
+    for path in (doc_path, exposure_path):
         if not path.exists():
             raise WorkspaceError(f"{path} is missing: plan_folder must be a folder written by "
-                                 "`adopt plan`.")
-    return json.loads(doc_path.read_text()), pd.read_parquet(alloc_path)
+                                 "`adopt plan` (with the plan's exposure profile).")
+    return json.loads(doc_path.read_text()), pd.read_parquet(exposure_path)
 
 
 def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[str],
-               plan_folder: str | os.PathLike[str], *, cap: int = DEFAULT_CAP) -> ScoreCard:
-    """The plan's true value beside the oracle, uniform and historical allocations.
+               plan_folder: str | os.PathLike[str], *, cap: int = DEFAULT_CAP,
+               seeds: Sequence[int] = DEFAULT_SEEDS) -> ScoreCard:
+    """Deliver the plan, the oracle, uniform and historical on the truth; compare.
 
     Parameters
     ----------
     world_dir : path
         The synthetic world (with ``truth/``) the workspace was built from.
     workspace : path
-        The workspace (for ``audiences`` and the logs of the historical mix).
+        The workspace (for ``audiences`` and the logs of the historical profile).
     plan_folder : path
-        A plan written by ``adopt plan`` (allocation.parquet, plan.json).
+        A plan written by ``adopt plan`` (exposure.parquet, plan.json).
     cap : int
-        Impressions per reached user of the uniform allocation.
+        Impressions per reached user of the uniform baseline.
+    seeds : sequence of int
+        Delivery seeds (each allocation is delivered once per seed).
 
     Returns
     -------
@@ -154,7 +240,7 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
     """
     started = time.perf_counter()
     plan_folder = Path(plan_folder)
-    doc, allocation = _read_plan(plan_folder)
+    doc, exposure = _read_plan(plan_folder)
     inputs = doc.get("inputs", {})
     if not inputs.get("curves") or not Path(inputs["curves"]).exists():
         raise WorkspaceError(f"The curves the plan was made from ({inputs.get('curves')}) are "
@@ -168,30 +254,22 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
     audiences = load_audiences(workspace)
     audiences = audiences.loc[audiences["segment"].isin(curves["segment"].unique())]
 
-    model_cells = curves.loc[curves["k"] == 1, [*CELL, "ad_id"]]
-    truth_model = creative_truth(truth, audiences, model_cells, max_k)
     campaigns = curves["campaign_id"].unique()
     oracle_curves = truth.true_curves(
         audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)])
-    keep = pd.MultiIndex.from_frame(model_cells[CELL])
+    keep = pd.MultiIndex.from_frame(curves.loc[curves["k"] == 1, CELL])
     oracle_curves = oracle_curves.loc[
         pd.MultiIndex.from_frame(oracle_curves[CELL]).isin(keep)].reset_index(drop=True)
-    oracle = optimize(oracle_curves, spec, placements)
+    oracle = optimize(oracle_curves, spec, placements).exposure
 
     budget = float(spec.budget) if spec.budget is not None else float(doc["totals"]["spend"])
-    plan_truth = truth_model
-    if "ad_id" in allocation.columns:  # the creative the plan chose, cell by cell
-        plan_truth = creative_truth(truth, audiences, allocation, max_k)
-    true = {
-        "plan": evaluate_allocation(plan_truth, allocation),
-        "oracle": evaluate_allocation(oracle_curves, oracle.allocation),
-        "uniform": evaluate_allocation(
-            truth_model, uniform_allocation(curves, budget, placements, cap=cap)),
-        "historical": evaluate_allocation(
-            truth_model, historical_allocation(workspace, curves, budget, placements)),
-    }
-    metric = spec.objective.metric
-    return ScoreCard(plan_id=plan_folder.name, metric=metric, budget=budget, true=true,
-                     predicted={k: float(v) for k, v in doc.get("totals", {}).items()
-                                if isinstance(v, int | float) and np.isfinite(v)},
-                     seconds=time.perf_counter() - started)
+    exposures = {"plan": exposure, "oracle": oracle,
+                 "uniform": uniform_exposure(curves, budget, placements, cap=cap),
+                 "historical": historical_exposure(workspace, curves, budget, placements)}
+    caps = caps_from_spec(spec, curves["placement_id"].unique())
+    card = score_exposures(truth, audiences, exposures, metric=spec.objective.metric,
+                           budget=budget, forecast=evaluate_exposure(curves, exposure),
+                           plan_id=plan_folder.name, seeds=seeds,
+                           caps={"plan": caps, "oracle": caps})
+    card.seconds = time.perf_counter() - started
+    return card

@@ -4,8 +4,8 @@ Data flow: segments (``audiences``) + profiles + a response model ->
 `build_curves` -> ``WS/curves/curves.parquet``, ``placements.parquet`` and
 ``reach.parquet`` -> `adopt.optimize`. Also: `predict_pairs` (the model's prediction for any
 user x ad x placement x k), `curves_from_aggregates` (curves fitted to
-aggregate performance), and the baseline allocations a plan is compared
-with (`uniform_allocation`, `historical_allocation`, `evaluate_allocation`).
+aggregate performance), and the baseline exposure profiles a plan is
+compared with (`uniform_exposure`, `historical_exposure`).
 Module map: state (end-of-log features), pairs (predictions), frequency (the
 fall with k, read within user x campaign pairs of the logs), reach (the share
 of a segment a placement reaches in the period, `estimate_reach`), grid (staged
@@ -14,11 +14,7 @@ stage), aggregates, baselines.
 """
 
 from adopt.curves.aggregates import curves_from_aggregates, fit_report
-from adopt.curves.baselines import (
-    evaluate_allocation,
-    historical_allocation,
-    uniform_allocation,
-)
+from adopt.curves.baselines import historical_exposure, uniform_exposure
 from adopt.curves.build import CurvesSummary, build_curves, load_audiences
 from adopt.curves.frequency import FrequencyDecay, fit_frequency_decay
 from adopt.curves.pairs import predict_pairs
@@ -32,11 +28,10 @@ __all__ = [
     "build_curves",
     "curves_from_aggregates",
     "estimate_reach",
-    "evaluate_allocation",
     "fit_frequency_decay",
     "fit_report",
-    "historical_allocation",
+    "historical_exposure",
     "load_audiences",
     "predict_pairs",
-    "uniform_allocation",
+    "uniform_exposure",
 ]

@@ -1,37 +1,37 @@
-"""Baseline allocations a plan is compared with, and the value of any allocation on any curves.
+"""Baseline exposure profiles a plan is compared with: uniform and the logging policy's.
 
-Data flow: a curves table (the model's, or the demo world's true curves) +
-a budget -> `uniform_allocation` (the budget spread evenly over cells) or
-`historical_allocation` (the logging policy's mix from the logs, scaled to
-the budget) -> an allocation table with the optimizer's columns (see
-`adopt.optimize.result`) -> `evaluate_allocation` on any curves -> spend,
-impressions, reach, clicks, conversions, revenue. The report and
-`adopt.scoring` put these beside the optimized plan.
+Data flow: a curves table (the model's, or a world's true curves) + a budget
+(+ the placements' inventory) -> `uniform_exposure` (the budget spread evenly
+over campaign x segment groups, every reached user getting `cap` impressions
+split evenly over the group's placements) or `historical_exposure` (the
+logging policy's exposure profile from the logs, scaled to the budget) -> an
+exposure table (see `adopt.delivery`), which `adopt.delivery.evaluate_exposure`
+forecasts on any curves and `adopt.delivery.deliver` delivers on a truth. The
+report and `adopt.scoring` put these beside the optimized plan.
 
-An allocation row says how many users of a cell receive how many
-impressions. `evaluate_allocation` reads per-position shares ``x_1..x_K``
-when the table has them; otherwise it rebuilds them from ``impressions`` and
-``reach`` (or ``frequency_cap`` when reach is missing) as the optimizer's
-plans are shaped: every reached user gets the first ``impressions // reach``
-positions, and the remainder goes to the next position.
+Both keep each reached user's profile (exactly N impressions of the campaign,
+the same split over placements) and scale the number of users of a campaign x
+segment: never above the segment's users; a placement over its inventory
+scales down every group that uses it (by the placement's factor, the smallest
+when a group uses several), and the budget this frees goes to the others.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from adopt.delivery import COLUMNS, exposure_outcomes
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.optimize.curves import METRICS, CurveGrid, build_grid
-from adopt.optimize.result import cell_outcomes
+from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
 CELL = ["campaign_id", "segment", "placement_id"]
+PAIR = ["campaign_id", "segment"]
 DEFAULT_CAP = 3  # impressions per user: a common default frequency cap in display buying
 
 
@@ -41,113 +41,186 @@ def _check_budget(name: str, budget: float) -> None:
                              f"Got {budget} instead.")
 
 
-def _inventory(grid: CurveGrid, placements: pd.DataFrame | None) -> np.ndarray:
-    """Inventory of each cell's placement (inf when not given)."""
-    if placements is None:
-        return np.full(grid.n_cells, np.inf)
+def _inventory(placement_ids: pd.Index, placements: pd.DataFrame | None) -> np.ndarray:
+    """Inventory of each placement (inf when not given)."""
+    if placements is None or "inventory" not in placements.columns:
+        return np.full(len(placement_ids), np.inf)
     inv = placements.set_index(placements["placement_id"].astype(str))["inventory"]
-    return inv.reindex(grid.cells["placement_id"]).fillna(np.inf).to_numpy(float)
+    return inv.reindex(placement_ids).fillna(np.inf).to_numpy(float)
 
 
-def _fill(grid: CurveGrid, base: np.ndarray, budget: float, inventory: np.ndarray,
-          scale: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
-    """Shares x = scale(base, t), limited by inventory, with t bisected so spend = budget.
+def _fill(base: pd.DataFrame, curves: pd.DataFrame, budget: float, limit: np.ndarray,
+          placements: pd.DataFrame | None, equal_spend: bool) -> pd.DataFrame:
+    """Scale each campaign x segment of `base` by s = min(t * w, limit), t bisected so
+    spend = budget, placements over inventory scaling down the groups that use them.
 
-    `scale` must grow with t; placements over their inventory are scaled down
-    as a whole. When even the largest t spends less than the budget, that
-    plan is returned (the cells cannot absorb more).
+    `base` is an exposure table with a ``pair`` column (the campaign x segment's
+    code, 0..n-1) whose users and impressions are those of scale 1. w is 1 / the
+    pair's spend at scale 1 when `equal_spend` (t is then each pair's spend),
+    else 1 (one factor for all). When even the largest t spends less than the
+    budget, that exposure is returned.
     """
-    users = grid.users
-    pl_codes, names = pd.factorize(grid.cells["placement_id"])
-    inv = np.full(len(names), np.inf)
-    np.minimum.at(inv, pl_codes, inventory)
+    rows = exposure_outcomes(curves, base.drop(columns="pair"))
+    pair = base.set_index([*CELL, "frequency"])["pair"].reindex(
+        pd.MultiIndex.from_frame(rows[[*CELL, "frequency"]])).to_numpy()
+    n_pairs = len(limit)
+    cost = np.bincount(pair, weights=rows["spend"].to_numpy(), minlength=n_pairs)
+    weight = np.ones(n_pairs)
+    if equal_spend:
+        weight = np.divide(1.0, cost, out=np.zeros_like(cost), where=cost > 0)
+    pl_code, pl_names = pd.factorize(rows["placement_id"])
+    inv = _inventory(pd.Index(pl_names), placements)
+    imps = rows["impressions"].to_numpy()
 
-    def shares(t: float) -> np.ndarray:
-        x = scale(base, t)
-        imps = np.bincount(pl_codes, weights=users * x.sum(axis=1), minlength=len(names))
-        factor = np.divide(inv, imps, out=np.ones_like(imps), where=imps > inv)
-        return x * np.minimum(factor, 1.0)[pl_codes][:, None]
+    def scales(t: float) -> np.ndarray:
+        s = np.minimum(t * weight, limit)
+        load = np.bincount(pl_code, weights=s[pair] * imps, minlength=len(pl_names))
+        factor = np.divide(inv, load, out=np.ones_like(load), where=load > inv)
+        worst = np.ones(n_pairs)
+        used = imps > 0
+        np.minimum.at(worst, pair[used], factor[pl_code[used]])
+        return s * worst
 
     def spend(t: float) -> float:
-        return float((users[:, None] * grid.cpi * shares(t)).sum())
+        return float((scales(t) * cost).sum())
 
     lo, hi = 0.0, 1.0
-    while spend(hi) < budget and hi < 1e12:
+    while spend(hi) < budget and hi < 1e15:
         hi *= 2.0
-    if spend(hi) < budget:
-        return shares(hi)
-    for _ in range(100):
-        mid = (lo + hi) / 2.0
-        lo, hi = (mid, hi) if spend(mid) < budget else (lo, mid)
-    return shares(hi)
+    if spend(hi) >= budget:
+        for _ in range(100):
+            mid = (lo + hi) / 2.0
+            lo, hi = (mid, hi) if spend(mid) < budget else (lo, mid)
+    s = scales(hi)[pair]
+    out = rows[list(COLUMNS)].assign(users=rows["users"] * s, impressions=rows["impressions"] * s)
+    return out.loc[out["users"] > 0].reset_index(drop=True)
 
 
-def allocation_frame(grid: CurveGrid, x: np.ndarray, tol: float = 1e-12) -> pd.DataFrame:
-    """An allocation table (optimizer columns plus ``x_1..x_K``) from per-position shares."""
-    out = cell_outcomes(grid, x, tol)
-    for k in range(grid.K):
-        out[f"x_{k + 1}"] = x[:, k]
-    return out.loc[out["impressions"] > 0].reset_index(drop=True)
+def _pairs(grid: CurveGrid) -> pd.DataFrame:
+    """The reachable cells (users > 0) with their campaign x segment code ``pair``."""
+    cells = grid.cells.assign(depth=grid.depth)
+    if "ad_id" not in cells.columns:
+        cells["ad_id"] = ""
+    cells = cells.loc[cells["users"] > 0].reset_index(drop=True)
+    cells["pair"] = cells.groupby(PAIR, sort=True).ngroup()
+    return cells
 
 
-def uniform_allocation(curves: pd.DataFrame, budget: float,
-                       placements: pd.DataFrame | None = None, cap: int = DEFAULT_CAP
-                       ) -> pd.DataFrame:
-    """The budget spread evenly over every cell, each reached user getting `cap` impressions.
+def uniform_exposure(curves: pd.DataFrame, budget: float,
+                     placements: pd.DataFrame | None = None, cap: int = DEFAULT_CAP
+                     ) -> pd.DataFrame:
+    """The budget spread evenly over campaign x segment groups, `cap` impressions per user.
+
+    Every campaign x segment gets the same spend; each reached user gets N =
+    `cap` impressions of the campaign in all (fewer where the group's curves
+    are shallower), N / P on average at each of the group's P reachable
+    placements, with the curves' creative of each cell. Reach is scaled so
+    spend equals the budget, limited by the segment's users and the
+    placements' inventory (see the module docstring).
 
     Parameters
     ----------
     curves : DataFrame
-        A curves table (cells, positions, costs).
+        A curves table (cells, positions, costs, and ad_id when given).
     budget : float
         Total spend.
     placements : DataFrame, optional
-        placement_id, inventory: a placement's cells are scaled down together
-        to fit; the budget they cannot use goes to the other cells.
+        placement_id, inventory.
     cap : int
-        Impressions per reached user (fewer where a cell has fewer positions).
+        Impressions of a campaign per reached user.
 
     Returns
     -------
     DataFrame
-        The allocation (see `allocation_frame`). Spend equals the budget
-        unless every cell is full or every placement's inventory is used.
+        An exposure table (`adopt.delivery`). Spend equals the budget unless
+        every segment is fully reached or the inventory is used up.
     """
-    _check_budget("uniform_allocation", budget)
+    _check_budget("uniform_exposure", budget)
     if cap < 1:
-        raise ParameterError(f"The 'cap' parameter of uniform_allocation must be at least 1. "
+        raise ParameterError(f"The 'cap' parameter of uniform_exposure must be at least 1. "
                              f"Got {cap} instead.")
-    grid = build_grid(curves)
-    positions = (np.arange(grid.K)[None, :] < np.minimum(cap, grid.depth)[:, None]).astype(float)
-    full_cost = grid.users * (grid.cpi * positions).sum(axis=1)  # spend to reach every user
-
-    def scale(base: np.ndarray, t: float) -> np.ndarray:
-        share = np.minimum(1.0, np.divide(t, full_cost, out=np.ones_like(full_cost),
-                                          where=full_cost > 0))
-        return base * share[:, None]
-
-    x = _fill(grid, positions, budget, _inventory(grid, placements), scale)
-    return allocation_frame(grid, x)
+    cells = _pairs(build_grid(curves))
+    group = cells.groupby("pair")
+    n = np.minimum(cap, group["depth"].transform("min")).astype(np.int64)
+    width = group["placement_id"].transform("size")
+    base = cells[[*CELL, "ad_id", "pair"]].assign(frequency=n, users=1.0, impressions=n / width)
+    limit = group["segment_users"].max().to_numpy(float)
+    return _fill(base, curves, budget, limit, placements, equal_spend=True)
 
 
 _HISTORY_SQL = """
-with per_user as (
-    select i.campaign_id, a.segment::varchar as segment, i.placement_id, i.user_id,
-        count(*) as n,
+-- one row per campaign x segment x frequency x placement of the curves' cells:
+-- logged users whose impressions of the campaign at these cells number n over
+-- the whole log (frequency = least(n, $max_k)) and their impressions at the
+-- placement, times frequency / n (so a user above $max_k keeps the split of
+-- the log over $max_k impressions).
+-- Parameters: $max_k. Tables: int_impressions, audiences, cells (registered).
+with
+
+impressions as (
+    select
+        i.campaign_id::varchar as campaign_id,
+        a.segment::varchar as segment,
+        i.placement_id::varchar as placement_id,
+        i.user_id,
     from int_impressions as i
     inner join audiences as a on a.user_id = i.user_id
+),
+
+at_cells as (
+    select impressions.*
+    from impressions
+    inner join cells as c
+        on c.campaign_id = impressions.campaign_id
+        and c.segment = impressions.segment
+        and c.placement_id = impressions.placement_id
+),
+
+per_placement as (
+    select campaign_id, segment, user_id, placement_id, count(*) as n_at,
+    from at_cells
+    group by all
+),
+
+per_user as (
+    select
+        *,
+        sum(n_at) over (partition by campaign_id, segment, user_id) as n,
+    from per_placement
+),
+
+groups as (
+    select campaign_id, segment, least(n, $max_k) as frequency, count(distinct user_id) as users,
+    from per_user
+    group by all
+),
+
+final as (
+    select
+        p.campaign_id,
+        p.segment,
+        least(p.n, $max_k) as frequency,
+        p.placement_id,
+        sum(p.n_at * least(p.n, $max_k) / p.n) as impressions,
+    from per_user as p
     group by all
 )
-select campaign_id, segment, placement_id, r.range as k,
-    count(*) filter (where per_user.n >= r.range) as users_at_k,
-from per_user
-cross join range(1, $max_k + 1) as r
-group by all
+
+select final.*, groups.users,
+from final
+inner join groups using (campaign_id, segment, frequency)
 """
 
 
-def historical_counts(workspace: str | os.PathLike[str], max_k: int) -> pd.DataFrame:
-    """Logged users with a k-th impression per campaign x segment x placement x k (k <= max_k)."""
+def historical_profile(workspace: str | os.PathLike[str], cells: pd.DataFrame, max_k: int
+                       ) -> pd.DataFrame:
+    """The logging policy's exposure profile over `cells` (campaign_id, segment, placement_id).
+
+    Users of a campaign x segment with exactly N impressions of the campaign at
+    these cells over the whole log (N = min(n, max_k): a user with n > max_k
+    counts at max_k, their impressions per placement scaled by max_k / n), and
+    their impressions per placement. See ``_HISTORY_SQL``.
+    """
     ws = Workspace(workspace)
     if not ws.warehouse.exists():
         raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
@@ -156,121 +229,50 @@ def historical_counts(workspace: str | os.PathLike[str], max_k: int) -> pd.DataF
             if not has_table(con, table):
                 raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
                                      "build profiles and segments first.")
-        return con.execute(_HISTORY_SQL, {"max_k": int(max_k)}).df()
+        con.register("cells", cells[CELL].astype(str).drop_duplicates())
+        out = con.execute(_HISTORY_SQL, {"max_k": int(max_k)}).df()
+    out["frequency"] = out["frequency"].astype(np.int64)
+    return out
 
 
-def historical_allocation(workspace: str | os.PathLike[str], curves: pd.DataFrame,
-                          budget: float, placements: pd.DataFrame | None = None
-                          ) -> pd.DataFrame:
-    """The logging policy's mix of the logs, scaled to the budget.
+def historical_exposure(workspace: str | os.PathLike[str], curves: pd.DataFrame,
+                        budget: float, placements: pd.DataFrame | None = None
+                        ) -> pd.DataFrame:
+    """The logging policy's exposure profile from the logs, scaled to the budget.
 
-    Users with a k-th impression per campaign x segment x placement x k
-    (counted over the whole log, k up to the curves' depth) are scaled by one
-    factor so spend equals the budget; a position never exceeds the cell's
-    users and placements over their inventory are scaled down.
+    The profile of `historical_profile` over the curves' reachable cells (N
+    up to the shallowest cell's depth), with the curves' creative of each
+    cell, scaled by one factor so spend equals the budget; a campaign x
+    segment never gets more users than its segment, and placements over
+    their inventory scale down the groups that use them.
 
     Parameters
     ----------
     workspace : path
         Workspace whose warehouse has the logs and ``audiences``.
     curves : DataFrame
-        The curves whose cells and costs price the allocation.
+        The curves whose cells and costs price the exposure.
     budget : float
         Total spend.
     placements : DataFrame, optional
         placement_id, inventory.
-    """
-    _check_budget("historical_allocation", budget)
-    grid = build_grid(curves)
-    counts = historical_counts(workspace, grid.K)
-    key = pd.MultiIndex.from_frame(grid.cells[CELL].astype(str))
-    counts["cell"] = key.get_indexer(pd.MultiIndex.from_frame(counts[CELL].astype(str)))
-    counts = counts.loc[(counts["cell"] >= 0) & (counts["users_at_k"] > 0)]
-    if counts.empty:
-        raise InputError("events", "campaign_id", "no logged impression falls in a cell of the "
-                         "curves: the historical mix is empty")
-    base = np.zeros((grid.n_cells, grid.K))
-    base[counts["cell"].to_numpy(), counts["k"].to_numpy() - 1] = counts["users_at_k"].to_numpy()
-    base = np.divide(base, grid.users[:, None], out=np.zeros_like(base),
-                     where=grid.users[:, None] > 0)
-    base[np.arange(grid.K)[None, :] >= grid.depth[:, None]] = 0.0
-
-    x = _fill(grid, base, budget, _inventory(grid, placements),
-              lambda b, t: np.minimum(b * t, 1.0))
-    return allocation_frame(grid, x)
-
-
-def allocation_shares(grid: CurveGrid, allocation: pd.DataFrame) -> np.ndarray:
-    """Per-position shares x (cells x K) of an allocation on a grid (see the module docstring).
 
     Raises
     ------
     InputError
-        A missing column, or an allocation cell the curves do not have.
+        No logged impression falls in a cell of the curves.
     """
-    table = "allocation"
-    for col in CELL:
-        if col not in allocation.columns:
-            raise InputError(table, col, f"required column is missing (required: {CELL})")
-    key = pd.MultiIndex.from_frame(grid.cells[CELL].astype(str))
-    rows = key.get_indexer(pd.MultiIndex.from_frame(allocation[CELL].astype(str)))
-    if (rows < 0).any():
-        bad = int(np.flatnonzero(rows < 0)[0])
-        raise InputError(table, "placement_id", "cell not in the curves: "
-                         f"{tuple(allocation[CELL].iloc[bad])}", allocation.index[bad])
-    x = np.zeros((grid.n_cells, grid.K))
-    users = grid.users[rows]
-    xcols = [f"x_{k + 1}" for k in range(grid.K)]
-    if all(c in allocation.columns for c in xcols[:1]):
-        given = [c for c in xcols if c in allocation.columns]
-        x[rows, : len(given)] = allocation[given].to_numpy(float)
-        return x
-    if "impressions" not in allocation.columns:
-        raise InputError(table, "impressions", "needs impressions and reach (or frequency_cap), "
-                         "or per-position shares x_1..x_K")
-    imps = allocation["impressions"].to_numpy(float)
-    if "reach" in allocation.columns:
-        reach = allocation["reach"].to_numpy(float)
-    elif "frequency_cap" in allocation.columns:
-        cap = allocation["frequency_cap"].to_numpy(float)
-        reach = np.divide(imps, cap, out=np.zeros_like(imps), where=cap > 0)
-    else:
-        raise InputError(table, "reach", "needs reach or frequency_cap beside impressions")
-    per_user = np.divide(imps, reach, out=np.zeros_like(imps), where=reach > 0)
-    ks = np.arange(1, grid.K + 1)[None, :]
-    # positions 1..floor(per_user) at the reached share, the remainder on the next one
-    whole = np.clip(per_user[:, None] - (ks - 1), 0.0, 1.0)
-    share = np.divide(reach, users, out=np.zeros_like(reach), where=users > 0)
-    np.add.at(x, rows, share[:, None] * whole)
-    return x
-
-
-def evaluate_allocation(curves: pd.DataFrame, allocation: pd.DataFrame) -> dict[str, float]:
-    """Spend, impressions, reach, clicks, conversions and revenue of an allocation on curves.
-
-    Parameters
-    ----------
-    curves : DataFrame
-        Any curves table: the model's, or the true curves of a demo world.
-        The allocation's ``ad_id`` is not read: the curves' creative counts.
-    allocation : DataFrame
-        campaign_id, segment, placement_id and either x_1..x_K or
-        impressions with reach (or frequency_cap).
-
-    Returns
-    -------
-    dict
-        Totals; reach counts each campaign x segment at most its segment_users.
-    """
-    grid = build_grid(curves)
-    x = allocation_shares(grid, allocation)
-    users = grid.users[:, None]
-    out = {"spend": float((users * grid.cpi * x).sum()),
-           "impressions": float((users * x).sum())}
-    seg = grid.cells.groupby(["campaign_id", "segment"], sort=False).ngroup().to_numpy()
-    raw = np.bincount(seg, weights=grid.users * x[:, 0])
-    cap = grid.cells.groupby(seg)["segment_users"].max().to_numpy()
-    out["reach"] = float(np.minimum(raw, cap).sum())
-    for m in METRICS:
-        out[m] = float((users * grid.metric(m) * x).sum())
-    return out
+    _check_budget("historical_exposure", budget)
+    cells = _pairs(build_grid(curves))
+    logged = historical_profile(workspace, cells, int(cells["depth"].min()))
+    logged = logged.loc[logged["users"] > 0]
+    if logged.empty:
+        raise InputError("events", "campaign_id", "no logged impression falls in a cell of the "
+                         "curves: the historical exposure is empty")
+    base = logged.merge(cells[[*CELL, "ad_id", "pair", "segment_users"]], on=CELL, how="inner")
+    users = base.groupby(["pair", "frequency"])["users"].first().groupby("pair").sum()
+    seg_users = base.groupby("pair")["segment_users"].max()
+    base["pair"] = users.index.get_indexer(base["pair"])
+    limit = (seg_users / users).to_numpy(float)
+    return _fill(base[[*CELL, "ad_id", "frequency", "users", "impressions", "pair"]], curves,
+                 budget, limit, placements, equal_spend=False)

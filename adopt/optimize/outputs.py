@@ -106,7 +106,7 @@ def plan_baselines(
     placements: pd.DataFrame | None = None,
     workspace: str | os.PathLike[str] | None = None,
 ) -> tuple[dict[str, dict[str, float]], list[str]]:
-    """Totals of the uniform and historical allocations at `budget`, on the same curves.
+    """Forecast totals of the uniform and historical exposures at `budget`, on the same curves.
 
     Parameters
     ----------
@@ -128,21 +128,18 @@ def plan_baselines(
     notes : list of str
         Why a baseline is missing.
     """
-    from adopt.curves.baselines import (
-        evaluate_allocation,
-        historical_allocation,
-        uniform_allocation,
-    )
+    from adopt.curves.baselines import historical_exposure, uniform_exposure
+    from adopt.delivery import evaluate_exposure
 
-    def totals(allocation: pd.DataFrame) -> dict[str, float]:
-        found = evaluate_allocation(curves, allocation)
+    def totals(exposure: pd.DataFrame) -> dict[str, float]:
+        found = evaluate_exposure(curves, exposure)
         return {name: float(found[name]) for name in TOTALS}
 
-    out = {"uniform": totals(uniform_allocation(curves, budget, placements))}
+    out = {"uniform": totals(uniform_exposure(curves, budget, placements))}
     if workspace is None:
         return out, ["no historical baseline: the plan has no workspace with logs"]
     try:
-        out["historical"] = totals(historical_allocation(workspace, curves, budget, placements))
+        out["historical"] = totals(historical_exposure(workspace, curves, budget, placements))
     except (WorkspaceError, InputError) as exc:
         # e.g. curves a planner wrote for campaigns the logs do not have
         return out, [f"no historical baseline: {exc}"]

@@ -1,19 +1,20 @@
-"""Baseline allocations and evaluate_allocation on random curves (no warehouse needed)."""
+"""Baseline exposure profiles: uniform on random curves, historical on the small world's logs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
-from adopt.curves.baselines import (
-    allocation_shares,
-    evaluate_allocation,
-    uniform_allocation,
-)
-from adopt.exceptions import InputError, ParameterError
-from adopt.optimize import build_grid, optimize, parse_spec
+from adopt.curves import load_audiences
+from adopt.curves.baselines import historical_exposure, historical_profile, uniform_exposure
+from adopt.delivery import evaluate_exposure, exposure_outcomes, validate_exposure
+from adopt.exceptions import ParameterError
 from adopt.optimize.examples import random_curves
+from adopt.synth import load_truth
 
 
 @pytest.fixture(scope="module")
@@ -21,74 +22,78 @@ def curves() -> tuple[pd.DataFrame, pd.DataFrame]:
     return random_curves(segments=6, placements=3, positions=5, campaigns=2, seed=4)
 
 
-def _used(alloc: pd.DataFrame, placements: pd.DataFrame) -> pd.Series:
+def _used(exposure: pd.DataFrame, placements: pd.DataFrame) -> pd.Series:
     inv = placements.set_index("placement_id")["inventory"]
-    return alloc.groupby("placement_id")["impressions"].sum() / inv.reindex(
-        alloc.groupby("placement_id").size().index)
+    imps = exposure.groupby("placement_id")["impressions"].sum()
+    return imps / inv.reindex(imps.index)
 
 
-def test_uniform_spends_the_budget_evenly_within_cap(curves) -> None:
+def test_uniform_spends_the_budget_evenly_with_cap_impressions_per_user(curves) -> None:
     table, placements = curves
-    alloc = uniform_allocation(table, 500.0, placements, cap=2)
-    assert alloc["spend"].sum() == pytest.approx(500.0, rel=1e-6)
-    assert alloc["frequency_cap"].max() == 2
-    assert (_used(alloc, placements) <= 1 + 1e-9).all()
-    # cells that are not full get the same spend
-    full = np.isclose(alloc["reach"], alloc["users"])
-    spend = alloc.loc[~full, "spend"]
-    assert spend.max() == pytest.approx(spend.min(), rel=1e-6)
+    exposure = validate_exposure(uniform_exposure(table, 500.0, placements, cap=2))
+    assert evaluate_exposure(table, exposure)["spend"] == pytest.approx(500.0, rel=1e-6)
+    assert (exposure["frequency"] == 2).all()
+    per_user = exposure["impressions"] / exposure["users"]
+    width = exposure.groupby(["campaign_id", "segment"])["placement_id"].transform("size")
+    assert per_user.to_numpy() == pytest.approx((2 / width).to_numpy())
+    assert (_used(exposure, placements) <= 1 + 1e-9).all()
+    spend = exposure_outcomes(table, exposure).groupby(["campaign_id", "segment"])["spend"].sum()
+    assert spend.max() == pytest.approx(spend.min(), rel=1e-6)  # no segment is full here
 
 
-def test_uniform_respects_inventory_and_stops_when_everything_is_used(curves) -> None:
+def test_uniform_respects_inventory_and_stops_when_a_placement_is_used_up(curves) -> None:
     table, placements = curves
-    alloc = uniform_allocation(table, 1e9, placements)
-    assert alloc["spend"].sum() < 1e9
-    assert _used(alloc, placements).max() == pytest.approx(1.0, rel=1e-6)
-    assert (alloc["reach"] <= alloc["users"] * (1 + 1e-9)).all()
+    exposure = uniform_exposure(table, 1e9, placements)
+    assert evaluate_exposure(table, exposure)["spend"] < 1e9
+    assert _used(exposure, placements).max() == pytest.approx(1.0, rel=1e-6)
+    seg = table.groupby(["campaign_id", "segment"])["users"].max()
+    users = exposure.groupby(["campaign_id", "segment"])["users"].first()
+    assert (users <= seg.reindex(users.index) * (1 + 1e-9)).all()
 
 
-def test_uniform_rejects_a_bad_budget(curves) -> None:
-    with pytest.raises(ParameterError, match="'budget' parameter of uniform_allocation"):
-        uniform_allocation(curves[0], -1.0)
+def test_uniform_rejects_a_bad_budget_or_cap(curves) -> None:
+    with pytest.raises(ParameterError, match="'budget' parameter of uniform_exposure"):
+        uniform_exposure(curves[0], -1.0)
     with pytest.raises(ParameterError, match="'cap' parameter"):
-        uniform_allocation(curves[0], 10.0, cap=0)
+        uniform_exposure(curves[0], 10.0, cap=0)
 
 
-def test_evaluating_the_optimizers_allocation_returns_its_totals(curves) -> None:
-    table, placements = curves
-    spec = parse_spec({"budget": 800.0, "objective": "conversions"})
-    result = optimize(table, spec, placements)
-    value = evaluate_allocation(table, result.allocation)
-    for name in ("spend", "impressions", "clicks", "conversions", "revenue", "reach"):
-        assert value[name] == pytest.approx(result.totals[name], rel=1e-6, abs=1e-9)
+@pytest.fixture(scope="module")
+def logged(small_ws: Path) -> tuple[Path, pd.DataFrame]:
+    """The small world's true curves over its workspace's segments (cells the logs fill)."""
+    truth = load_truth(small_ws.parent / "world")
+    return small_ws, truth.true_curves(load_audiences(small_ws), 4)
 
 
-def test_optimizer_beats_uniform_on_the_same_curves(curves) -> None:
-    table, placements = curves
-    spec = parse_spec({"budget": 800.0, "objective": "conversions"})
-    best = optimize(table, spec, placements).totals["conversions"]
-    uniform = evaluate_allocation(table, uniform_allocation(table, 800.0, placements))
-    assert uniform["spend"] == pytest.approx(800.0, rel=1e-6)
-    assert best >= uniform["conversions"] - 1e-9
+def test_the_historical_profile_is_the_logs_per_user_count(logged) -> None:
+    ws, curves = logged
+    profile = historical_profile(ws, curves, 4)
+    validate_exposure(profile.assign(ad_id=""))  # N x users over placements
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        n = con.execute("select count(*) from int_impressions as i join audiences as a "
+                        "using (user_id) where i.campaign_id = 'c0001' and "
+                        "a.segment::varchar = $s", {"s": profile["segment"].iloc[0]}).fetchone()
+        users = con.execute("select count(distinct i.user_id) from int_impressions as i "
+                            "join audiences as a using (user_id) where i.campaign_id = 'c0001' "
+                            "and a.segment::varchar = $s",
+                            {"s": profile["segment"].iloc[0]}).fetchone()
+    mine = profile.loc[(profile["campaign_id"] == "c0001")
+                       & (profile["segment"] == profile["segment"].iloc[0])]
+    assert mine.groupby("frequency")["users"].first().sum() == users[0]
+    assert mine["impressions"].sum() <= n[0]  # users above 4 count at 4
+    assert profile["frequency"].max() <= 4
 
 
-def test_shares_from_impressions_and_reach_or_explicit_columns(curves) -> None:
-    table, _ = curves
-    grid = build_grid(table)
-    cell = grid.cells.iloc[[0]][["campaign_id", "segment", "placement_id"]]
-    users = grid.users[0]
-    alloc = cell.assign(impressions=2.5 * 0.4 * users, reach=0.4 * users)
-    x = allocation_shares(grid, alloc)
-    assert x[0].tolist() == pytest.approx([0.4, 0.4, 0.2, 0.0, 0.0])
-    assert x[1:].sum() == 0
-    capped = cell.assign(impressions=300.0, frequency_cap=3)
-    assert allocation_shares(grid, capped)[0, :4] * users == pytest.approx([100, 100, 100, 0])
-    explicit = cell.assign(x_1=0.5, x_2=0.25)
-    assert allocation_shares(grid, explicit)[0, :3].tolist() == [0.5, 0.25, 0.0]
-
-
-def test_unknown_cell_is_named(curves) -> None:
-    alloc = pd.DataFrame({"campaign_id": ["c0"], "segment": ["nope"], "placement_id": ["p0"],
-                          "impressions": [1.0], "reach": [1.0]})
-    with pytest.raises(InputError, match="cell not in the curves.*nope"):
-        evaluate_allocation(curves[0], alloc)
+def test_historical_spends_the_budget_within_segments_and_inventory(logged) -> None:
+    ws, curves = logged
+    placements = pd.DataFrame({"placement_id": curves["placement_id"].unique(),
+                               "inventory": 400.0})
+    exposure = historical_exposure(ws, curves, 30.0, placements)
+    assert evaluate_exposure(curves, exposure)["spend"] == pytest.approx(30.0, rel=1e-6)
+    assert (_used(exposure, placements) <= 1 + 1e-9).all()
+    big = historical_exposure(ws, curves, 1e7)
+    seg = curves.groupby(["campaign_id", "segment"])["users"].max()
+    reach = big.groupby(["campaign_id", "segment", "frequency"])["users"].first().groupby(
+        ["campaign_id", "segment"]).sum()
+    assert (reach <= seg.reindex(reach.index) * (1 + 1e-9)).all()
+    assert np.isclose(reach, seg.reindex(reach.index)).any()

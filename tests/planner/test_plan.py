@@ -135,7 +135,9 @@ def test_baselines_at_the_same_budget_never_beat_the_plan(plan_at):
     base = plan.baselines
     assert list(base.index) == ["uniform"]  # no warehouse here: no historical mix
     assert any("no historical baseline" in note for note in plan.notes)
-    assert base.loc["uniform", "spend"] == pytest.approx(plan.budget, rel=1e-6)
+    # uniform keeps each user's even split over placements, so a used-up placement
+    # holds back every group on it: it may spend less than the budget
+    assert base.loc["uniform", "spend"] <= plan.budget * (1 + 1e-6)
     assert base.loc["uniform", "conversions"] < plan.kpis["conversions"]
     assert base.loc["uniform", "cpa"] == pytest.approx(
         base.loc["uniform", "spend"] / base.loc["uniform", "conversions"])
