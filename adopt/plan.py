@@ -71,6 +71,10 @@ class Plan:
     document : dict
         The content of plan.json (status, objective, totals, certificate,
         duals, constraints, binding_constraints, inputs, baselines, ...).
+    exposure : DataFrame or None
+        What an ad server delivers: per campaign x segment x frequency N x
+        placement, the users who get exactly N impressions of the campaign
+        over all placements and their impressions there (`adopt.delivery`).
     audiences : DataFrame or None
         One row per campaign x segment: users, reach, impressions, spend, outcomes.
     frontier : DataFrame or None
@@ -86,6 +90,7 @@ class Plan:
     audiences: pd.DataFrame | None = None
     frontier: pd.DataFrame | None = None
     folder: Path | None = None
+    exposure: pd.DataFrame | None = None
 
     @classmethod
     def from_outputs(cls, plan_id: str, outputs: PlanOutputs, inputs: dict | None = None) -> Plan:
@@ -99,6 +104,7 @@ class Plan:
             document=document,
             audiences=outputs.audiences,
             frontier=outputs.frontier,
+            exposure=outputs.result.exposure,
         )
 
     @classmethod
@@ -127,10 +133,11 @@ class Plan:
             audiences=optional("audiences.parquet"),
             frontier=optional("frontier.parquet"),
             folder=folder,
+            exposure=optional("exposure.parquet"),
         )
 
     def to_parquet(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the plan folder (allocation.parquet/.csv, audiences, frontier, plan.json).
+        """Write the plan folder (allocation, exposure, audiences, frontier, plan.json).
 
         Every file is written under a temporary name and renamed when all are
         written, so a killed run leaves the previous plan in `folder` whole.
@@ -143,6 +150,7 @@ class Plan:
             self.document,
             self.audiences,
             self.frontier,
+            self.exposure,
         )
         return self.folder
 

@@ -91,6 +91,7 @@ def write_plan_folder(
     document: dict,
     audiences: pd.DataFrame | None = None,
     frontier: pd.DataFrame | None = None,
+    exposure: pd.DataFrame | None = None,
 ) -> Path:
     """Write the files of a plan folder; plan.json is renamed into place last.
 
@@ -107,8 +108,8 @@ def write_plan_folder(
         Written as allocation.parquet and allocation.csv.
     document : dict
         plan.json (see `plan_document`).
-    audiences, frontier : DataFrame, optional
-        audiences.parquet, frontier.parquet.
+    audiences, frontier, exposure : DataFrame, optional
+        audiences.parquet, frontier.parquet, exposure.parquet (and exposure.csv).
 
     Returns
     -------
@@ -117,7 +118,8 @@ def write_plan_folder(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {"audiences.parquet": audiences, "frontier.parquet": frontier}
+    tables = {"audiences.parquet": audiences, "frontier.parquet": frontier,
+              "exposure.parquet": exposure}
     with ExitStack() as stack:
         # atomic_path renames on exit, in reverse order: plan.json goes last
         tmp = stack.enter_context(atomic_path(folder / "plan.json"))
@@ -125,6 +127,8 @@ def write_plan_folder(
         for name, table in tables.items():
             if table is not None:
                 table.to_parquet(stack.enter_context(atomic_path(folder / name)), index=False)
+        if exposure is not None:
+            exposure.to_csv(stack.enter_context(atomic_path(folder / "exposure.csv")), index=False)
         allocation.to_csv(stack.enter_context(atomic_path(folder / "allocation.csv")), index=False)
         allocation.to_parquet(
             stack.enter_context(atomic_path(folder / "allocation.parquet")), index=False
@@ -132,6 +136,8 @@ def write_plan_folder(
     for name, table in tables.items():
         if table is None:
             (folder / name).unlink(missing_ok=True)
+    if exposure is None:
+        (folder / "exposure.csv").unlink(missing_ok=True)
     return folder
 
 
@@ -144,7 +150,7 @@ def write_plan(
     frontier: pd.DataFrame | None = None,
     baselines: dict | None = None,
 ) -> Path:
-    """Write allocation.parquet/.csv, audiences.parquet, frontier.parquet and plan.json.
+    """Write allocation and exposure (.parquet/.csv), audiences, frontier and plan.json.
 
     Parameters
     ----------
@@ -168,7 +174,8 @@ def write_plan(
     """
     folder = Path(folder)
     document = plan_document(result, inputs, baselines, plan_id=folder.name)
-    return write_plan_folder(folder, result.allocation, document, audiences, frontier)
+    return write_plan_folder(folder, result.allocation, document, audiences, frontier,
+                             result.exposure)
 
 
 def write_outputs(

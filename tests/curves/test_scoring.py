@@ -94,8 +94,6 @@ def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[P
 
 def test_a_plan_folder_scores_end_to_end(planned) -> None:
     world, ws, folder = planned
-    if not (folder / "exposure.parquet").exists():
-        pytest.skip("the planner does not write exposure.parquet yet")
     card = score_plan(world, ws, folder, seeds=(0, 1))
     assert card.value("oracle") >= card.value("plan") * 0.95
     assert np.isfinite(card.ratio("historical")) and np.isfinite(card.forecast_ratio)

@@ -30,8 +30,8 @@ def test_planner_writes_the_plan_folder_contract(plan_at, planner):
     plan = plan_at(0.2)
     assert plan.folder == planner.workspace.plans / plan.plan_id
     names = sorted(p.name for p in plan.folder.iterdir())
-    assert names == ["allocation.csv", "allocation.parquet", "audiences.parquet",
-                     "frontier.parquet", "plan.json"]
+    assert names == ["allocation.csv", "allocation.parquet", "audiences.parquet", "exposure.csv",
+                     "exposure.parquet", "frontier.parquet", "plan.json"]
     doc = json.loads((plan.folder / "plan.json").read_text())
     assert doc["plan_id"] == plan.plan_id
     assert doc["inputs"]["workspace"] == str(planner.workspace.root)
@@ -164,6 +164,7 @@ def test_write_plan_keeps_its_old_call(tables, full, tmp_path):
     result = optimize(curves, PlanSpec(budget=0.2 * full), placements)
     folder = write_plan(result, tmp_path / "old", {"curves": "x.csv"})
     assert sorted(p.name for p in folder.iterdir()) == ["allocation.csv", "allocation.parquet",
+                                                        "exposure.csv", "exposure.parquet",
                                                         "plan.json"]
     plan = adopt.Plan.load(folder)
     assert plan.plan_id == "old" and plan.baselines.empty and plan.frontier is None
