@@ -126,8 +126,8 @@ def test_plan_from_files_writes_the_plan_folder(tmp_path, world):
                                       tmp_path / "plans", tmp_path / "placements.parquet")
     assert folder == tmp_path / "plans" / plan_id
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["allocation.csv", "allocation.parquet", "audiences.parquet",
-                     "frontier.parquet", "plan.json"]
+    assert names == ["allocation.csv", "allocation.parquet", "audiences.parquet", "exposure.csv",
+                     "exposure.parquet", "frontier.parquet", "plan.json"]
     doc = json.loads((folder / "plan.json").read_text())
     assert doc["status"] == "optimal" and doc["certificate"]["gap"] <= 1e-6
     assert set(doc["totals"]) == {"spend", "impressions", "reach", "clicks", "conversions",
