@@ -154,9 +154,9 @@ where events.event = 'impression'
 
 
 def world_workspace(root: Path, fatigue: str) -> Path:
-    """A world of 6,000 users, 40 ads, 56 days (seed 0; about 3,000 one-click pairs) and a
-    workspace whose ``training_examples`` holds its impressions with k and clicks."""
-    generate_world(root / "world", users=6_000, ads=40, days=56, seed=0, fatigue=fatigue,
+    """The demo-sized world (6,000 users, 120 ads, 56 days, seed 0; 4,000-5,000 one-click
+    pairs) and a workspace whose ``training_examples`` holds its impressions, k and clicks."""
+    generate_world(root / "world", users=6_000, ads=120, days=56, seed=0, fatigue=fatigue,
                    show_progress=False)
     ws = root / "ws"
     ws.mkdir()
@@ -184,11 +184,11 @@ def true_penalty(world: Path, ks: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("fatigue", ["logit", "geometric"])
 def test_the_fit_recovers_the_fall_of_a_generated_world(tmp_path: Path, fatigue: str) -> None:
-    """Within 0.15 on the click logit for k <= 5: about 3 standard errors at 3,000 pairs
-    (seeds 0-3 of this world missed the truth by at most 0.10 there)."""
+    """Within 0.15 on the click logit for k <= 5: seeds 0-3 of this world, either form,
+    missed the truth by 0.05 typically and 0.11 at most there (about 3 standard errors)."""
     ws = world_workspace(tmp_path, fatigue)
     decay = fit_frequency_decay(ws)
-    assert decay is not None and decay.pairs > 2_000 and decay.observed_k >= 10
+    assert decay is not None and decay.pairs > 3_500 and decay.observed_k >= 10
     truth = true_penalty(tmp_path / "world", KS)
     if fatigue == "geometric":  # near the small-p limit -(k - 1) log r, and not saturating
         assert np.allclose(truth, -(KS - 1) * np.log(0.72), atol=0.05)
