@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("generate", commands.cmd_generate, "write a synthetic world (input contract + truth/)")
     p.add_argument("--out", required=True, help="folder to write the world to")
     _add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
+    p.add_argument("--fatigue", choices=("logit", "geometric"), default="logit",
+                   help="how clicks fall with a user's k-th impression of a campaign: 'logit' "
+                        "subtracts a penalty from the click logit, 'geometric' multiplies the "
+                        "click probability by R^(k-1) (default logit)")
+    p.add_argument("--fatigue-rate", type=float, default=0.72, metavar="R",
+                   help="the geometric form's factor per impression, in (0, 1] (default 0.72)")
 
     p = add("ingest", commands.cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")

@@ -15,7 +15,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from adopt.synth import generate_world
 
     summary = generate_world(
-        args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed
+        args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
+        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
     )
     print(summary)
 

@@ -15,13 +15,24 @@ impressions, the chance that the click fell on impression j is
 ``exp(eta_j) / sum_i exp(eta_i)`` whatever the pair's own click rate (a
 conditional logit), with
 
-    eta_i = -depth * (1 - exp(-(k_i - 1) / scale)) + placement effect_i
+    eta_i = -pen(k_i) + placement effect_i,   pen(1) = 0,
+    pen(k) = d_2 + ... + d_k,  d_j >= 0        (k <= observed_k)
+    pen(k) = pen(observed_k) + (k - observed_k) * d_observed_k     (beyond)
 
-``depth`` is the click-logit penalty the fall approaches and ``scale`` the
-number of impressions over which it sets in; the placement effects absorb a
-pair's impressions landing on different placements. Fitted by maximum
-likelihood (L-BFGS-B); a conversion is worth the same whichever impression
-brought the click, so conversion and revenue fall with the click rate.
+No functional form: one non-negative increment of the click-logit penalty per
+position, so the fall is monotone in k and can be any shape (a logit penalty
+that saturates, a geometric fall of the probability, a cliff). ``observed_k``
+is the last position of an unbroken run from k = 2 with at least
+`MIN_SUPPORT` impressions of the pairs; later impressions still enter the
+likelihood, through the increment carried past it. Where positions are thin,
+a ridge on the changes of the increments, ``RIDGE * sum_j (d_j - d_{j-1})^2``
+on the summed log-likelihood, pulls them toward the trend of their
+neighbours; it is a fixed number of pseudo-observations, so it vanishes
+against the data as pairs grow. The placement effects absorb a pair's
+impressions landing on different placements. Fitted by maximum likelihood
+(L-BFGS-B, increments bounded below by 0); a conversion is worth the same
+whichever impression brought the click, so conversion and revenue fall with
+the click rate.
 """
 
 from __future__ import annotations
@@ -41,8 +52,13 @@ log = logging.getLogger("adopt")
 
 # Below this many informative pairs the fit is left to the response model.
 MIN_PAIRS = 200
-_BOUNDS_DEPTH = (-3.0, 6.0)
-_BOUNDS_SCALE = (0.25, 50.0)
+# A position gets its own increment when the pairs hold at least this many impressions there.
+MIN_SUPPORT = 100
+# Weight of the ridge on the changes of the increments, in log-likelihood units.
+RIDGE = 20.0
+_MAX_INCREMENT = 5.0
+_SHOWN_K = 10  # positions __str__ lists
+_EFFECT_BOUND = 5.0
 
 _ONE_CLICK_PAIRS_SQL = """
 with pairs as (
@@ -62,29 +78,38 @@ order by pair
 
 @dataclass(frozen=True)
 class FrequencyDecay:
-    """The click-logit penalty of the k-th impression, ``depth * (1 - exp(-(k - 1) / scale))``.
+    """The click-logit penalty of the k-th impression, per position.
 
     Attributes
     ----------
-    depth : the penalty's limit as k grows (click-logit units; 0 means no fall).
-    scale : impressions over which the penalty sets in.
+    penalties : the penalty at k = 1, ..., observed_k (0 at k = 1, non-decreasing).
+    increment_beyond : the penalty added per impression past observed_k (extrapolated:
+        the last estimated increment, carried flat).
+    observed_k : the last position the logs support with at least `MIN_SUPPORT` impressions.
     pairs : user x campaign pairs with one click the fit read.
     impressions : their impressions.
     """
 
-    depth: float
-    scale: float
+    penalties: tuple[float, ...]
+    increment_beyond: float
+    observed_k: int
     pairs: int
     impressions: int
 
     def penalty(self, k: np.ndarray | int) -> np.ndarray:
-        """The click-logit penalty at positions ``k`` (0 at k = 1)."""
+        """The click-logit penalty at positions ``k`` (0 at k = 1; linear past observed_k)."""
         k = np.asarray(k, dtype=float)
-        return self.depth * (1.0 - np.exp(-(k - 1.0) / self.scale))
+        inside = np.interp(k, np.arange(1, self.observed_k + 1), self.penalties)
+        return inside + np.maximum(k - self.observed_k, 0.0) * self.increment_beyond
 
     def __str__(self) -> str:
-        return (f"click-logit penalty {self.depth:.2f} x (1 - exp(-(k - 1) / {self.scale:.2f})) "
-                f"from {self.pairs:,} one-click user x campaign pairs")
+        shown = min(self.observed_k, _SHOWN_K)
+        values = ", ".join(f"{p:.2f}" for p in self.penalties[:shown])
+        if self.observed_k > shown:
+            values += f", ... {self.penalties[-1]:.2f} at k = {self.observed_k}"
+        return (f"click-logit penalty by k (1, 2, ...): {values}; "
+                f"+{self.increment_beyond:.2f} per impression past k = {self.observed_k} "
+                f"(extrapolated); from {self.pairs:,} one-click user x campaign pairs")
 
 
 def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_PAIRS
@@ -93,7 +118,8 @@ def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_
 
     Returns None when the logs hold fewer than ``min_pairs`` user x campaign
     pairs with one click among two or more impressions (or no
-    ``training_examples`` table): too few to tell the fall apart.
+    ``training_examples`` table): too few to tell the fall apart; and None
+    (with a warning) when the optimizer fails.
     """
     ws = Workspace(workspace)
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
@@ -107,55 +133,80 @@ def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_
                  "gives the fall with k", n_pairs, min_pairs)
         return None
     placement = np.unique(rows["placement_id"].astype(str).to_numpy(), return_inverse=True)[1]
-    k = rows["k_campaign"].to_numpy(dtype=float)
+    k = rows["k_campaign"].to_numpy(dtype=np.int64)
     clicked = rows["clicked"].to_numpy(dtype=float) > 0
-    fitted = _fit(pair, placement.reshape(-1), k, clicked)
-    if fitted is None:
-        return None
-    decay = FrequencyDecay(depth=fitted[0], scale=fitted[1], pairs=n_pairs,
-                           impressions=len(rows))
-    log.info("frequency: %s", decay)
+    decay = fit_within_pairs(pair, placement.reshape(-1), k, clicked)
+    if decay is not None:
+        log.info("frequency: %s", decay)
     return decay
 
 
-def _fit(pair: np.ndarray, placement: np.ndarray, k: np.ndarray, clicked: np.ndarray
-         ) -> tuple[float, float] | None:
-    """Maximum conditional likelihood of (depth, scale, placement effects); ``pair`` sorted.
+def _supported_k(k: np.ndarray, min_support: int = MIN_SUPPORT) -> int:
+    """The last position of the unbroken run from k = 2 with ``min_support`` impressions
+    (at least 2)."""
+    counts = np.bincount(np.clip(k, 1, None))
+    thin = np.flatnonzero(counts[2:] < min_support)
+    return max(2, int(thin[0]) + 1 if len(thin) else len(counts) - 1)
 
-    None (with a warning) when the optimizer fails or depth or scale ends on a bound: a
-    fall the logs cannot pin down is left to the response model.
+
+def fit_within_pairs(pair: np.ndarray, placement: np.ndarray, k: np.ndarray,
+                     clicked: np.ndarray, ridge: float = RIDGE,
+                     min_support: int = MIN_SUPPORT) -> FrequencyDecay | None:
+    """Maximum conditional likelihood of the increments and placement effects.
+
+    Parameters
+    ----------
+    pair : sorted pair index (0, 1, ...) of each impression; each pair one click.
+    placement : placement code (0, 1, ...) of each impression; code 0 is the reference.
+    k : position of each impression in its user x campaign sequence (1 = first).
+    clicked : whether the impression was clicked.
+    ridge : weight of the ridge on the changes of the increments (0: none).
+    min_support : impressions a position needs for its own increment.
+
+    Returns None (with a warning) when the optimizer fails.
     """
     n_pairs = int(pair[-1]) + 1
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
     n_placements = int(placement.max()) + 1
-    steps = k - 1.0
+    top_k = _supported_k(k, min_support)
+    inside = np.clip(k, 1, top_k)  # the position whose cumulative penalty applies
+    beyond = np.maximum(k - top_k, 0).astype(float)
+    n_inc = top_k - 1  # increments d_2 .. d_top_k
     y = clicked.astype(float)
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        depth, scale = theta[0], theta[1]
-        effect = np.r_[0.0, theta[2:]]  # the first placement is the reference
-        decay = np.exp(-steps / scale)
-        eta = -depth * (1.0 - decay) + effect[placement]
+        inc = theta[:n_inc]
+        effect = np.r_[0.0, theta[n_inc:]]  # the first placement is the reference
+        pen = np.r_[0.0, 0.0, np.cumsum(inc)]  # indexed by k: pen[1] = 0
+        eta = -(pen[inside] + beyond * inc[-1]) + effect[placement]
         top = np.maximum.reduceat(eta, starts)
         weight = np.exp(eta - top[pair])
         total = np.add.reduceat(weight, starts)
-        value = -(eta[clicked].sum() - (np.log(total) + top).sum()) / n_pairs
+        change = np.diff(inc)
+        value = (-(eta[clicked].sum() - (np.log(total) + top).sum())
+                 + ridge * (change @ change)) / n_pairs
         residual = y - weight / total[pair]  # click minus its share within the pair
+        # d value / d pen(k) = residual summed over k; d pen(k) / d d_j = 1 for j <= k
+        at_k = np.bincount(inside, weights=residual, minlength=top_k + 1)
         grad = np.empty_like(theta)
-        grad[0] = residual @ (1.0 - decay) / n_pairs
-        grad[1] = -residual @ (depth * decay * steps / scale**2) / n_pairs
-        grad[2:] = -np.bincount(placement, weights=residual, minlength=n_placements)[1:] / n_pairs
+        grad[:n_inc] = np.cumsum(at_k[::-1])[::-1][2:top_k + 1]
+        grad[n_inc - 1] += residual @ beyond
+        grad[:n_inc] += 2.0 * ridge * (np.r_[0.0, change] - np.r_[change, 0.0])
+        grad[:n_inc] /= n_pairs
+        grad[n_inc:] = -np.bincount(placement, weights=residual,
+                                    minlength=n_placements)[1:] / n_pairs
         return float(value), grad
 
-    start = np.r_[0.5, 3.0, np.zeros(n_placements - 1)]
-    bounds = [_BOUNDS_DEPTH, _BOUNDS_SCALE] + [(-5.0, 5.0)] * (n_placements - 1)
+    start = np.r_[np.full(n_inc, 0.1), np.zeros(n_placements - 1)]
+    bounds = ([(0.0, _MAX_INCREMENT)] * n_inc
+              + [(-_EFFECT_BOUND, _EFFECT_BOUND)] * (n_placements - 1))
     result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    depth, scale = float(result.x[0]), float(result.x[1])
-    on_bound = any(np.isclose(v, b) for v, bound in ((depth, _BOUNDS_DEPTH),
-                                                      (scale, _BOUNDS_SCALE)) for b in bound)
-    if not result.success or on_bound:
-        log.warning("frequency: the fit within user x campaign pairs did not settle (%s; depth "
-                    "%.2f, scale %.2f); the response model gives the fall with k",
-                    result.message, depth, scale)
+    if not result.success:
+        log.warning("frequency: the fit within user x campaign pairs did not settle (%s); the "
+                    "response model gives the fall with k", result.message)
         return None
-    return depth, scale
+    inc = result.x[:n_inc]
+    penalties = np.r_[0.0, np.cumsum(inc)]
+    return FrequencyDecay(penalties=tuple(float(p) for p in penalties),
+                          increment_beyond=float(inc[-1]), observed_k=top_k,
+                          pairs=n_pairs, impressions=len(k))

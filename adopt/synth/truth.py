@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.synth import vocab
 from adopt.synth.entities import World
-from adopt.synth.response import ResponseParams, fatigue, p_conversion, sigmoid
+from adopt.synth.response import ResponseParams, click_probability, p_conversion
 
 _OBJECTIVE_METRIC = {"clicks": "clicks", "reach": "clicks", "conversions": "conversions",
                      "revenue": "revenue"}
@@ -77,7 +77,7 @@ def save_truth(world: World, folder: Path, start: str) -> None:
         "days": world.days, "start": start,
         "categories": {c: list(s) for c, s in vocab.CATEGORIES.items()},
         "response": world.params.to_dict(),
-        "fatigue": "fatigue(k) = fatigue_max * (1 - exp(-(k - 1) / fatigue_tau))",
+        "fatigue": world.params.describe_fatigue(),
         "logging_policy": {**vars(world.policy), "description": world.policy.describe()},
     }
     (folder / "params.json").write_text(json.dumps(info, indent=2, sort_keys=True))
@@ -148,8 +148,8 @@ class Truth:
         quality = self.ads["quality"].to_numpy()[a]
         logit = (self.params.b0 + self.params.b_match * interest + quality
                  + self.users["demo_effect"].to_numpy()[u]
-                 + self.placements["effect"].to_numpy()[p] - fatigue(k, self.params))
-        click = sigmoid(logit)
+                 + self.placements["effect"].to_numpy()[p])
+        click = click_probability(logit, k, self.params)
         conv_click = p_conversion(interest, quality, self.ads["price"].to_numpy()[a],
                                   self.params)
         conv = click * conv_click
@@ -197,7 +197,9 @@ class Truth:
         size = np.bincount(seg_code, minlength=n_seg).astype(np.float64)
         ks = np.arange(1, max_k + 1)
         eff = self.placements["effect"].to_numpy()
-        const = (self.params.b0 + eff[:, None] - fatigue(ks, self.params)[None, :]).ravel()
+        # columns placement x k: the logit's constant part and each column's position
+        const = np.repeat(self.params.b0 + eff, max_k)
+        col_k = np.tile(ks, len(eff))
         shape = (n_seg, len(eff), max_k)
 
         ad_table = self.ads if ads is None else self.ads.loc[
@@ -216,7 +218,8 @@ class Truth:
             convs = np.zeros((n_seg, len(const)))
             for lo in range(0, len(uidx), block):
                 hi = min(lo + block, len(uidx))
-                p = sigmoid(x[lo:hi, None] + const[None, :])
+                p = click_probability(x[lo:hi, None] + const[None, :], col_k[None, :],
+                                      self.params)
                 clicks += indicator[:, lo:hi] @ p
                 convs += indicator[:, lo:hi] @ (p * pcc[lo:hi, None])
             clicks /= size[:, None]

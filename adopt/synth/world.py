@@ -22,6 +22,7 @@ from adopt.exceptions import ParameterError
 from adopt.progress import Progress
 from adopt.synth import vocab
 from adopt.synth.entities import PLACEMENTS, START, World, draw_world
+from adopt.synth.response import FATIGUE_FORMS, ResponseParams
 from adopt.synth.simulate import (
     BEHAVIOR_SCHEMA,
     DAY_US,
@@ -127,6 +128,8 @@ def generate_world(
     seed: int = 0,
     part_rows: int = PART_ROWS,
     show_progress: bool | None = None,
+    fatigue: str = "logit",
+    fatigue_rate: float = 0.72,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
 
@@ -147,6 +150,13 @@ def generate_world(
         part plus one day. Table contents do not depend on it.
     show_progress : bool, optional
         Progress bar (default: only on a terminal).
+    fatigue : {"logit", "geometric"}
+        How the click rate falls with a user's k-th impression of a campaign:
+        "logit" subtracts ``1.3 * (1 - exp(-(k - 1) / 3))`` from the click
+        logit; "geometric" multiplies the click probability by
+        ``fatigue_rate ** (k - 1)`` (see `adopt.synth.response`).
+    fatigue_rate : float
+        The geometric form's factor per impression, in (0, 1].
 
     Returns
     -------
@@ -157,13 +167,14 @@ def generate_world(
     _check_size("ads", ads, 2)
     _check_size("days", days, 2)
     _check_size("part_rows", part_rows, 1)
+    params = _response_params(fatigue, fatigue_rate)
     began = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     staging = out / f".generating-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        world = draw_world(users, ads, days, seed)
+        world = draw_world(users, ads, days, seed, params=params)
         small = _small_tables(world)
         for name, table in small.items():
             write_table(table, staging / f"{name}.parquet")
@@ -192,6 +203,18 @@ def generate_world(
         conversions=totals["conversion"], spend=totals["spend"], revenue=totals["revenue"],
         days=days, seed=seed, seconds=time.perf_counter() - began,
     )
+
+
+def _response_params(fatigue: str, fatigue_rate: float) -> ResponseParams:
+    if fatigue not in FATIGUE_FORMS:
+        raise ParameterError(
+            f"The 'fatigue' parameter of generate_world must be one of "
+            f"{', '.join(map(repr, FATIGUE_FORMS))}. Got {fatigue!r} instead.")
+    if not isinstance(fatigue_rate, (int, float)) or not 0.0 < fatigue_rate <= 1.0:
+        raise ParameterError(
+            "The 'fatigue_rate' parameter of generate_world must be a number in (0, 1]. "
+            f"Got {fatigue_rate!r} instead.")
+    return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate))
 
 
 def _tally(totals: dict[str, float], table: pa.Table) -> None:

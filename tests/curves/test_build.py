@@ -110,14 +110,15 @@ def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
 
 def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> None:
     decay = fit_frequency_decay(ws_copy)
-    assert decay is not None and decay.depth > 0
+    assert decay is not None and decay.penalty(3) > 0
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=5, users_per_segment=10_000,
                            shape_users=10, n_boot=0, top_creatives=1, monotone=False,
                            frequency="logs")
     assert summary.frequency == str(decay)
     record = json.loads((summary.curves_path.parent / "curves.json").read_text())
     assert record["fall_with_k"] == str(decay) and record["model_run_id"] == RUN_ID
-    assert record["frequency_decay"]["depth"] == pytest.approx(decay.depth)
+    assert record["frequency_decay"]["penalties"] == pytest.approx(list(decay.penalties))
+    assert record["frequency_decay"]["observed_k"] == decay.observed_k
     curves = pd.read_parquet(summary.curves_path)
     cell = curves[(curves["campaign_id"] == curves["campaign_id"].iloc[0])
                   & (curves["segment"] == curves["segment"].iloc[0])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from adopt.cli import main
 from adopt.exceptions import ParameterError
 from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS, WorldSummary, generate_world
 
@@ -105,3 +108,36 @@ def test_demo_world_size(demo_world: Path) -> None:
         {"p": str(demo_world / "events" / "*.parquet")},
     ).fetchone()[0]
     assert 300_000 <= n <= 550_000  # 6,000 users x 1.2 impressions a day x 56 days
+
+
+def test_geometric_fatigue_changes_only_the_clicks(tiny_world: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(v) for kv in TINY.items() for v in (f"--{kv[0]}", kv[1])]
+    logger = logging.getLogger("adopt")
+    saved = logger.handlers[:]  # main() attaches a handler to this test's stderr
+    try:
+        assert main(["generate", "--out", str(tmp_path), "--seed", "3", *args,
+                     "--fatigue", "geometric", "--fatigue-rate", "0.6"]) == 0
+    finally:
+        logger.handlers[:] = saved
+    assert "synthetic world" in capsys.readouterr().out
+    first, geo = _tables(tiny_world), _tables(tmp_path)
+    for name in ("users.parquet", "ads.parquet", "behaviors", "truth/users.parquet"):
+        assert first[name] == geo[name], name
+    impressions = [t.filter(pc.equal(t["event"], "impression"))
+                   for t in (first["events"], geo["events"])]
+    assert impressions[0] == impressions[1]  # the same draws; only the click chances differ
+    assert first["events"] != geo["events"]
+    assert '"fatigue_form": "geometric"' in geo["params.json"]
+    assert "fatigue_rate ** (k - 1)" in geo["params.json"]
+    assert '"fatigue_form": "logit"' in first["params.json"]
+
+
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"fatigue": "linear"}, "The 'fatigue' parameter of generate_world must be one of"),
+    ({"fatigue": "geometric", "fatigue_rate": 1.5},
+     r"The 'fatigue_rate' parameter of generate_world must be a number in \(0, 1\]"),
+])
+def test_bad_fatigue_is_refused(tmp_path: Path, kwargs: dict, expected: str) -> None:
+    with pytest.raises(ParameterError, match=expected):
+        generate_world(tmp_path, show_progress=False, **TINY, **kwargs)

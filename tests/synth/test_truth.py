@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,18 @@ def test_expected_broadcasts_scalar_ids_against_arrays(truth: Truth) -> None:
     many = truth.expected(users, [ad] * 3, [placement] * 3, k=[2, 2, 2])
     assert len(one) == 3
     pd.testing.assert_frame_equal(one, many)
+
+
+def test_geometric_fatigue_multiplies_the_click_rate(truth: Truth) -> None:
+    geometric = replace(truth, params=replace(truth.params, fatigue_form="geometric",
+                                              fatigue_rate=0.7))
+    user, ad = truth.users.index[0], truth.ads.index[0]
+    out = geometric.expected([user] * 5, [ad] * 5, ["search_top"] * 5, np.r_[1:6])
+    assert np.allclose(out.p_click / out.p_click[0], 0.7 ** np.arange(5))
+    assert out.p_click[0] == pytest.approx(truth.expected(user, ad, "search_top").p_click[0])
+    aud = pd.DataFrame({"user_id": truth.users.index[:30], "segment": "s"})
+    curves = geometric.true_curves(aud, max_k=4, ads=[ad])
+    cell = curves[curves["placement_id"] == "search_top"]
+    direct = geometric.expected(np.repeat(aud["user_id"], 4), ad, "search_top",
+                                np.tile(np.r_[1:5], 30))
+    assert np.allclose(cell["clicks"], direct.p_click.to_numpy().reshape(30, 4).mean(axis=0))
