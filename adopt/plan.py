@@ -97,7 +97,8 @@ class Plan:
         """A plan from `adopt.optimize.outputs.solve_plan`'s result (not yet written)."""
         from adopt.optimize.io import plan_document
 
-        document = plan_document(outputs.result, inputs, outputs.baselines, plan_id=plan_id)
+        document = plan_document(outputs.result, inputs, outputs.baselines, plan_id=plan_id,
+                                 forecast=outputs.forecast)
         return cls(
             plan_id=plan_id,
             allocation=outputs.result.allocation,

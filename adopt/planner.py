@@ -342,6 +342,7 @@ class Planner:
         InfeasibleError
             The constraints conflict (the message says which, and by how much).
         """
+        from adopt.optimize.forecast import curves_context
         from adopt.optimize.outputs import default_plan_id, solve_plan
         from adopt.optimize.solve import METHODS
         from adopt.optimize.spec import PlanSpec, parse_spec
@@ -352,6 +353,8 @@ class Planner:
         )
         check_choice(where, "method", method, METHODS)
         table, placements_table, inputs = self._curves_inputs(curves, placements)
+        assumed, replicates = curves_context(inputs["curves"] if inputs["curves"] != "DataFrame"
+                                             else None)
         table, chosen, budgets = select_campaigns(where, table, campaigns)
         data["constraints"] = (*data["constraints"], *budgets)
         plan_spec: PlanSpec = parse_spec(data, source=where)
@@ -365,12 +368,14 @@ class Planner:
             frontier=frontier,
             baselines=baselines,
             method=method,
+            replicates=replicates,
         )
         spec_json = plan_spec.model_dump(mode="json")
         pid = plan_spec.plan_id or default_plan_id(
             json.dumps({"spec": spec_json, "campaigns": chosen}, sort_keys=True).encode(), table
         )
-        inputs |= {"workspace": str(self.workspace.root), "campaigns": chosen, "spec": spec_json}
+        inputs |= {"workspace": str(self.workspace.root), "campaigns": chosen, "spec": spec_json,
+                   **assumed}
         plan = Plan.from_outputs(pid, outputs, inputs)
         if save:
             plan.to_parquet(self.workspace.plans / pid)

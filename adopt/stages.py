@@ -157,7 +157,8 @@ def _curves(ctx: RunContext) -> StageResult:
                            users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],
                            seed=o["seed"])
     folder = ctx.workspace.root / "curves"
-    paths = [str(folder / "curves.parquet"), str(folder / "reach.parquet")]
+    paths = [str(folder / name) for name in ("curves.parquet", "reach.parquet",
+                                             "curves_boot.parquet")]
     return StageResult({"curves": paths[0], "reach": paths[1], "model_run_id": model_run},
                        paths, summary)
 

@@ -74,8 +74,13 @@ def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None
 
 def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids: np.ndarray,
                 placements: pd.DataFrame, max_k: int, n_boot: int, seed: int,
-                monotone: bool = True) -> pd.DataFrame:
-    """The curves table with ``*_lo`` / ``*_hi`` intervals (see the module docstring).
+                monotone: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves table with ``*_lo`` / ``*_hi`` intervals, and the bootstrap replicates.
+
+    The replicates (one row per cell x k x replicate: campaign_id, segment,
+    placement_id, k, replicate, clicks, conversions, revenue; empty without
+    resamples) let a plan's forecast carry an interval that keeps the
+    resampling shared by the cells of a segment (`adopt.optimize.forecast`).
 
     Parameters
     ----------
@@ -93,12 +98,14 @@ def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids
     weights = {s: rng.multinomial(len(u), np.full(len(u), 1.0 / len(u)), size=n_boot)
                for s, u in enumerate(sample.users) if n_boot > 0 and len(u)}
     n_pl = len(placements)
-    frames = []
+    frames, replicates = [], []
     for (c, s), first in values.first.items():
         point = cell_curves(first, values.shape[(c, s)])
         if s in weights:
             boot = cell_curves(first, values.shape[(c, s)], weights[s])
             lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
+            replicates.append(_replicates(campaigns[c], sample.segments[s], placements, boot,
+                                          monotone))
         else:
             lo, hi = point, point
         if monotone:
@@ -120,4 +127,25 @@ def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids
             frame[f"{m}_hi"] = hi[:, :, i].ravel()
         frame["ad_id"] = np.repeat(ad_ids[values.ads[(c, s)]], max_k)
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    boot_table = (pd.concat(replicates, ignore_index=True) if replicates
+                  else pd.DataFrame(columns=["campaign_id", "segment", "placement_id", "k",
+                                             "replicate", *METRICS]))
+    return pd.concat(frames, ignore_index=True), boot_table
+
+
+def _replicates(campaign: str, segment: str, placements: pd.DataFrame, boot: np.ndarray,
+                monotone: bool) -> pd.DataFrame:
+    """Long table of one campaign x segment's bootstrap curves (B x placements x K x 3)."""
+    if monotone:
+        boot = non_increasing(boot, axis=2)
+    n_boot, n_pl, max_k, _ = boot.shape
+    frame = pd.DataFrame({
+        "campaign_id": campaign,
+        "segment": segment,
+        "placement_id": np.tile(np.repeat(placements.index.to_numpy(), max_k), n_boot),
+        "k": np.tile(np.arange(1, max_k + 1), n_boot * n_pl),
+        "replicate": np.repeat(np.arange(n_boot), n_pl * max_k),
+    })
+    for i, m in enumerate(METRICS):
+        frame[m] = boot[..., i].ravel().astype(np.float32)  # intervals need no more
+    return frame

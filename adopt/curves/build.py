@@ -6,8 +6,9 @@ warehouse + a trained response model (``WS/models/<run_id>/``) ->
 `build_curves` -> ``WS/curves/curves.parquet`` (the optimizer's curves
 contract, with ``ad_id`` and ``*_lo``/``*_hi`` intervals),
 ``WS/curves/placements.parquet`` (placement_id, inventory),
-``WS/curves/reach.parquet`` (`adopt.curves.reach`) and
-``WS/curves/curves.json``, each written atomically; ``adopt plan --workspace
+``WS/curves/reach.parquet`` (`adopt.curves.reach`),
+``WS/curves/curves_boot.parquet`` and ``WS/curves/curves.json``, each
+written atomically; ``adopt plan --workspace
 WS`` reads them.
 
 Definitions (also in docs/curves.md):
@@ -27,10 +28,13 @@ Definitions (also in docs/curves.md):
   Flights inside the period are the plan file's job (``campaign_budget``).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
+- ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
+  curves (`adopt.curves.bootstrap`), from which a plan's forecast gets its
+  interval.
 - ``WS/curves/curves.json`` records how the curves were built (model run,
-  period, sample sizes, the fall with k) and the SHA-256 of the curves file it
-  describes; the plan copies the fall with k into its inputs when the hash
-  matches, so the report says what the curves assumed.
+  period, sample sizes, the fall with k, reach, the replicates' hash) and the
+  SHA-256 of the curves file it describes; a plan copies what the curves
+  assumed into its inputs when the hash matches, so the report says it.
 """
 
 from __future__ import annotations
@@ -277,17 +281,21 @@ def build_curves(
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, text_feature_hook(ws.root, model), sample,
                               campaign_ads, objectives, max_k, top_creatives, progress, decay)
-    curves = curve_table(values, sample, kept, state.ads.index.to_numpy(), state.placements,
-                         max_k, n_boot, seed, monotone=monotone)
+    curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
+                                     state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
     curves = validate_curves(apply_reach(curves, reach))
     folder = ws.root / "curves"
     with atomic_path(folder / "curves.parquet") as tmp:
         curves.to_parquet(tmp, index=False)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+    with atomic_path(folder / "curves_boot.parquet") as tmp:
+        replicates.to_parquet(tmp, index=False)
+        boot_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     fall = str(decay) if decay is not None else "the response model at each k"
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
+              "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay)}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)

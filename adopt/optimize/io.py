@@ -9,7 +9,6 @@ killed run leaves the previous plan whole.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ import scipy
 
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.optimize.curves import read_table
+from adopt.optimize.forecast import curves_context
 from adopt.optimize.outputs import PlanOutputs, default_plan_id, solve_plan
 from adopt.optimize.result import PlanResult
 from adopt.optimize.spec import load_spec
@@ -45,6 +45,7 @@ def plan_document(
     inputs: dict | None = None,
     baselines: dict | None = None,
     plan_id: str | None = None,
+    forecast: dict | None = None,
 ) -> dict:
     """The content of plan.json.
 
@@ -58,6 +59,8 @@ def plan_document(
         ``{"uniform": totals, "historical": totals}`` (see `outputs.plan_baselines`).
     plan_id : str, optional
         Stored as ``plan_id``.
+    forecast : dict, optional
+        The forecast with its interval (see `outputs.PlanOutputs.forecast`).
     """
     duals = result.duals
     doc = {
@@ -66,6 +69,7 @@ def plan_document(
         "method": result.method,
         "objective": result.objective,
         "totals": result.totals,
+        "forecast": forecast or {},
         "certificate": result.certificate.to_dict(),
         "integer_gap": result.integer_gap,
         "duals": {n: p for n, p in zip(duals["name"], duals["shadow_price"], strict=True)},
@@ -149,6 +153,7 @@ def write_plan(
     *,
     frontier: pd.DataFrame | None = None,
     baselines: dict | None = None,
+    forecast: dict | None = None,
 ) -> Path:
     """Write allocation and exposure (.parquet/.csv), audiences, frontier and plan.json.
 
@@ -166,6 +171,8 @@ def write_plan(
         budget, objective, marginal, ... (see `outputs.plan_frontier`).
     baselines : dict, optional
         ``{"uniform": totals, "historical": totals}``.
+    forecast : dict, optional
+        The forecast with its interval.
 
     Returns
     -------
@@ -173,7 +180,7 @@ def write_plan(
         The folder.
     """
     folder = Path(folder)
-    document = plan_document(result, inputs, baselines, plan_id=folder.name)
+    document = plan_document(result, inputs, baselines, plan_id=folder.name, forecast=forecast)
     return write_plan_folder(folder, result.allocation, document, audiences, frontier,
                              result.exposure)
 
@@ -189,6 +196,7 @@ def write_outputs(
         outputs.audiences,
         frontier=outputs.frontier,
         baselines=outputs.baselines,
+        forecast=outputs.forecast,
     )
 
 
@@ -246,6 +254,7 @@ def plan_from_files(
     curves = read_table(str(curves_path), "curves")
     placements = _placements(None if placements_path is None else str(placements_path))
     ws = None if workspace is None else Workspace(workspace)
+    assumed, replicates = curves_context(curves_path)
     outputs = solve_plan(
         curves,
         spec,
@@ -254,6 +263,7 @@ def plan_from_files(
         frontier=frontier,
         baselines=baselines,
         method=method,
+        replicates=replicates,
     )
     plan_id = spec.plan_id or default_plan_id(Path(config_path).read_bytes(), curves)
     inputs = {
@@ -263,26 +273,9 @@ def plan_from_files(
         "placements": None if placements_path is None else str(placements_path),
         "spec": spec.model_dump(mode="json"),
     }
-    fall = _curves_fall_with_k(Path(curves_path))
-    if fall is not None:
-        inputs["curves_fall_with_k"] = fall
+    inputs |= assumed
     folder = write_outputs(outputs, Path(out_root) / plan_id, inputs)
     return plan_id, folder
-
-
-def _curves_fall_with_k(curves_path: Path) -> str | None:
-    """The fall with k the curve stage's record (``curves.json`` beside the curves) names,
-    when that record describes these very curves (same SHA-256); else None."""
-    record_path = curves_path.with_suffix(".json")
-    try:
-        record = json.loads(record_path.read_text())
-        digest = hashlib.sha256(curves_path.read_bytes()).hexdigest()
-    except (OSError, ValueError):  # no record, or not ours: the plan does without it
-        return None
-    if not isinstance(record, dict) or record.get("curves_sha256") != digest:
-        return None
-    fall = record.get("fall_with_k")
-    return fall if isinstance(fall, str) else None
 
 
 def plan_from_workspace(

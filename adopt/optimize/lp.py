@@ -61,8 +61,8 @@ GROUP = ["campaign_id", "segment"]
 
 
 def position_means(values: np.ndarray) -> np.ndarray:
-    """Mean over k = 1..N of each row's values, for N = 1..K (random-order delivery)."""
-    return np.cumsum(values, axis=1) / np.arange(1, values.shape[1] + 1)[None, :]
+    """Mean over k = 1..N of the values along the last axis, for N = 1..K (random order)."""
+    return np.cumsum(values, axis=-1) / np.arange(1, values.shape[-1] + 1)
 
 
 @dataclass

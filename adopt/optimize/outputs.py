@@ -13,12 +13,13 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from adopt.exceptions import InfeasibleError, InputError, WorkspaceError
 from adopt.optimize.curves import CurveGrid, build_grid
+from adopt.optimize.forecast import forecast_interval
 from adopt.optimize.frontier import budget_frontier
 from adopt.optimize.result import TOTALS, PlanResult
 from adopt.optimize.solve import optimize
@@ -46,12 +47,16 @@ class PlanOutputs:
     baselines : dict
         ``{"uniform": totals, "historical": totals}``; a key is absent when
         that baseline could not be made (historical needs a workspace's logs).
+    forecast : dict
+        Per metric the plan's forecast with its interval
+        (`adopt.optimize.forecast.forecast_interval`).
     """
 
     result: PlanResult
     audiences: pd.DataFrame
     frontier: pd.DataFrame | None
     baselines: dict[str, dict[str, float]]
+    forecast: dict = field(default_factory=dict)
 
 
 def frontier_budgets(budget: float, scales: Sequence[float] = FRONTIER_SCALES) -> list[float]:
@@ -155,8 +160,9 @@ def solve_plan(
     frontier: bool | Sequence[float] = True,
     baselines: bool = True,
     method: str = "auto",
+    replicates: pd.DataFrame | None = None,
 ) -> PlanOutputs:
-    """Optimise, then compute the audiences, the frontier and the baselines.
+    """Optimise, then compute the audiences, the frontier, the baselines and the forecast.
 
     Parameters
     ----------
@@ -173,6 +179,9 @@ def solve_plan(
         Compute the uniform and historical baselines.
     method : str
         Solver choice (see `optimize`).
+    replicates : DataFrame, optional
+        Bootstrap replicates of the curves, for the forecast's interval
+        (`adopt.optimize.forecast.curves_context`).
 
     Returns
     -------
@@ -190,7 +199,10 @@ def solve_plan(
         budget = spec.budget if spec.budget is not None else result.totals["spend"]
         found, notes = plan_baselines(curves, budget, placements, workspace)
         result.notes.extend(notes)
-    return PlanOutputs(result=result, audiences=audiences, frontier=table, baselines=found)
+    m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
+    forecast = forecast_interval(grid, m, replicates)
+    return PlanOutputs(result=result, audiences=audiences, frontier=table, baselines=found,
+                       forecast=forecast)
 
 
 def default_plan_id(spec_bytes: bytes, curves: pd.DataFrame) -> str:

@@ -50,6 +50,10 @@ class ReportData:
         The model card (card.json) of the response model.
     warehouse : dict or None
         Row counts and the event period of the warehouse.
+    exposure : DataFrame or None
+        Users and impressions by the number of impressions of a campaign a user
+        gets over all placements (summed over every campaign x segment, so no
+        segment shows).
     workspace : Path or None
     missing : dict
         Input name -> why it is not available.
@@ -69,6 +73,7 @@ class ReportData:
     warehouse: dict | None = None
     workspace: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
+    exposure: pd.DataFrame | None = None
 
     @property
     def metric(self) -> str:
@@ -137,6 +142,7 @@ def load_report_data(
         missing["workspace"] = "no workspace given and none found beside the plan"
     audiences = _optional_parquet(folder / "audiences.parquet", "audiences", missing)
     frontier = _optional_parquet(folder / "frontier.parquet", "frontier", missing)
+    exposure = _exposure_profile(folder, missing)
     segments = ads = info = card = None
     if ws is not None:
         segments, ads, info = _read_warehouse(ws, missing)
@@ -156,8 +162,24 @@ def load_report_data(
         audiences=None if audiences is None else suppress_frame(audiences, sup),
         frontier=frontier,
         segments=None if segments is None else suppress_segments(segments, sup),
-        ads=ads, card=card, warehouse=info, workspace=ws, missing=missing,
+        ads=ads, card=card, warehouse=info, workspace=ws, missing=missing, exposure=exposure,
     )
+
+
+def _exposure_profile(folder: Path, missing: dict[str, str]) -> pd.DataFrame | None:
+    """exposure.parquet summed by frequency N: users, impressions (no segment detail)."""
+    table = _optional_parquet(folder / "exposure.parquet", "exposure", missing)
+    if table is None:
+        return None
+    if not {"campaign_id", "segment", "frequency", "users", "impressions"} <= set(table.columns):
+        missing["exposure"] = "exposure.parquet lacks frequency, users or impressions"
+        return None
+    # users repeat on each placement row of a campaign x segment x N: count them once
+    users = table.drop_duplicates(["campaign_id", "segment", "frequency"]).groupby(
+        "frequency")["users"].sum()
+    imps = table.groupby("frequency")["impressions"].sum()
+    return pd.DataFrame({"frequency": users.index.astype(int), "users": users.to_numpy(),
+                         "impressions": imps.reindex(users.index).to_numpy()})
 
 
 def _read_plan(folder: Path) -> dict:

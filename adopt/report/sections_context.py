@@ -48,6 +48,26 @@ def segments(data: ReportData) -> Section:
     return Section("segments", "Segment portraits", body)
 
 
+_ASSUMED = (("fall_with_k", "How a user's response falls with the k-th impression of a campaign "
+                            "(counted over all placements)"),
+            ("reach", "Users a placement can reach in the plan period"),
+            ("period_days", "Plan period (days)"),
+            ("model_run", "Response model run"))
+
+
+def _forecast_assumptions(inputs: dict, forecast: dict) -> str:
+    """What the forecast rests on, from the curve stage's record (plan.json inputs)."""
+    rows = [[label, _text(inputs[key])] for key, label in _ASSUMED if inputs.get(key) is not None]
+    rows.append(["Delivery", "each user's impressions of a campaign arrive in random order over "
+                             "the placements; the plan's users are random users of the segment"])
+    if forecast.get("basis"):
+        rows.append(["Forecast interval", _text(forecast["basis"])])
+    note = "" if len(rows) > 2 else unavailable(
+        "the curves' record (curves.json beside the curves file, with the same hash)")
+    return ("<h3>What the forecast assumes</h3>" + note
+            + table(rows, ["assumption", "value"], numeric=[False, False]))
+
+
 def _listing(value: object) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return ""
@@ -122,6 +142,7 @@ def assumptions(data: ReportData) -> Section:
                     + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     inputs = dict(plan.get("inputs") or {})
     spec = inputs.pop("spec", None)
+    html.append(_forecast_assumptions(inputs, plan.get("forecast") or {}))
     html.append("<h3>Inputs</h3>")
     html.append(table([[k, _text(v)] for k, v in inputs.items()], ["input", "value"],
                       numeric=[False, False]) if inputs else unavailable("plan.json has no inputs"))

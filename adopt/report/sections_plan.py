@@ -59,6 +59,7 @@ def glance(data: ReportData) -> Section:
     html += [f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(n)}</div>'
              f"</div>" for n, v in cards]
     html.append("</div>")
+    html.append(_forecast_words(plan.get("forecast") or {}, data.metric))
     objective = plan.get("objective") or {}
     verdict = "certified optimal" if cert.get("certified") else "not certified"
     html.append(f"<p>Objective: {esc(objective.get('sense', 'max'))}imise "
@@ -75,6 +76,20 @@ def glance(data: ReportData) -> Section:
             if name not in baselines:
                 html.append(unavailable(f"the {name} baseline (not in plan.json)"))
     return Section("glance", "Plan at a glance", "".join(html))
+
+
+def _forecast_words(forecast: dict, metric: str) -> str:
+    """The forecast's interval and what it covers, in one paragraph."""
+    shown = metric if metric in ("clicks", "conversions", "revenue") else "clicks"
+    entry = forecast.get(shown) or {}
+    if "lo" not in entry:
+        return unavailable(f"an interval for the forecast ({forecast.get('basis', 'none')})")
+    level = forecast.get("level") or 0.95
+    return (f"<p>Forecast {esc(shown)}: {esc(num(entry.get('point')))}, "
+            f"{esc(f'{level:.0%}')} interval {esc(num(entry['lo']))} to {esc(num(entry['hi']))} "
+            f"({esc(forecast.get('basis', ''))}). The forecast assumes random-order delivery: "
+            f"a user's impressions of a campaign come in any order over the placements, and "
+            f"each counts at the user's own k.</p>")
 
 
 def _baseline_table(k: dict, baselines: dict, metric: str) -> str:
@@ -166,10 +181,25 @@ def frequency(data: ReportData) -> Section:
                 "<p>The cap of a cell is the most impressions one user receives there.</p>"
                 + table(frame_rows(caps, ["frequency_cap", "cells", "reach", "spend"]),
                         ["frequency cap", "cells", "reach (users)", "spend"]))
+    html.append(_exposure(data))
     reach = data.plan.get("totals", {}).get("reach")
-    html.append(f"<p>Reach across placements (users reached at least once, counted at most "
-                f"once per campaign x segment): {esc(num(reach))}.</p>")
+    html.append(f"<p>Reach (users of each campaign x segment who get at least one impression "
+                f"of the campaign, at any placement): {esc(num(reach))}.</p>")
     return Section("frequency", "Frequency caps and reach", "".join(html))
+
+
+def _exposure(data: ReportData) -> str:
+    """Users by the number of impressions of a campaign they get over all placements."""
+    e = data.exposure
+    if e is None:
+        return unavailable(f"the exposure profile ({data.missing.get('exposure', 'none')})")
+    rows = e.sort_values("frequency")
+    return ("<h3>Users by impressions of a campaign, over all placements</h3>"
+            "<p>What the ad server delivers: these users get exactly this many impressions of "
+            "the campaign in all (summed over every campaign x segment); the frequency caps "
+            "above bound each placement's share of them.</p>"
+            + table(frame_rows(rows, ["frequency", "users", "impressions"]),
+                    ["impressions per user", "users", "impressions"]))
 
 
 def frontier(data: ReportData) -> Section:

@@ -21,6 +21,8 @@ import pytest
 
 from adopt.ingest import ingest
 from adopt.optimize import PlanSpec, budget_frontier, build_grid, min_spend, optimize, write_plan
+from adopt.optimize.curves import METRICS
+from adopt.optimize.forecast import forecast_interval
 from adopt.response.card import ModelCard
 from adopt.synth import generate_world
 
@@ -105,8 +107,16 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     grid = build_grid(curves)
     result = optimize(grid, spec, inventory)
     audiences = result.audiences
+    # five bootstrap-like replicates of the curves, 10% apart, for the forecast's interval
+    replicates = pd.concat([curves.assign(replicate=b, **{m: curves[m] * (0.9 + 0.05 * b)
+                                                          for m in METRICS})
+                            for b in range(5)], ignore_index=True)
+    m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
     folder = write_plan(result, ws / "plans" / "p-test",
-                        {"workspace": str(ws), "spec": spec.model_dump(mode="json")}, audiences)
+                        {"workspace": str(ws), "spec": spec.model_dump(mode="json"),
+                         "fall_with_k": "click-logit penalty by k: 0.00, 0.40, 0.65",
+                         "period_days": 15.0},
+                        audiences, forecast=forecast_interval(grid, m, replicates))
     frontier = budget_frontier(grid, spec, [15.0, 30.0, BUDGET, 90.0, 150.0], inventory)
     frontier.rename(columns={"marginal_value": "marginal"}).to_parquet(
         folder / "frontier.parquet", index=False)

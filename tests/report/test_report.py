@@ -37,6 +37,9 @@ def test_every_section_is_there_with_its_content(report, planned):
     assert report.count("<svg") == 5  # heatmap, reach bars, frontier, 2 calibration plots
     assert "One more 1 on placement" in report  # budget 60: steps of 1
     assert "Calibration of click: observed against predicted" in report
+    assert "95% interval" in report and "random-order delivery" in report
+    assert "What the forecast assumes" in report and "click-logit penalty by k" in report
+    assert "Users by impressions of a campaign, over all placements" in report
     assert "Calibration of conversion: observed against predicted" in report
     assert "shoppers of young_urban" in report  # a segment portrait
     assert "lightgbm" in report and "r-test" in report

@@ -1,0 +1,138 @@
+"""What a plan promises, with an interval, and what its curves assumed.
+
+Data flow: a curves file and the record the curve stage wrote beside it
+(``curves.json``, trusted only when its SHA-256 matches the curves) ->
+`curves_context` -> the assumptions a plan records in plan.json's inputs
+(model run, the fall with k, reachability, the plan period) and the curves'
+bootstrap replicates (``curves_boot.parquet``) -> `forecast_interval` -> per
+metric the plan's forecast with a 95% interval, in plan.json's ``forecast``.
+
+The interval resamples the users sampled in each segment (one draw shared by
+every campaign and placement of the segment, `adopt.curves.bootstrap`) and
+values the plan's exposure on each replicate, so cells that move together
+are counted together. It does not cover the response model's own error or
+the fall with k, which are fitted once: the report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from adopt.optimize.curves import METRICS, CurveGrid
+from adopt.optimize.lp import position_means
+
+LEVEL = 0.95
+
+
+def _matching_record(curves_path: Path) -> dict | None:
+    record_path = curves_path.with_suffix(".json")
+    try:
+        record = json.loads(record_path.read_text())
+        digest = hashlib.sha256(curves_path.read_bytes()).hexdigest()
+    except (OSError, ValueError):  # no record, or not ours: the plan does without it
+        return None
+    if not isinstance(record, dict) or record.get("curves_sha256") != digest:
+        return None
+    return record
+
+
+def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame | None]:
+    """The assumptions the curve stage recorded for these curves, and their replicates.
+
+    Returns
+    -------
+    assumptions : dict
+        ``model_run``, ``fall_with_k``, ``period_days``, ``max_k`` and ``reach``
+        (a summary of the reachable shares), each present when recorded; empty
+        when the curves have no matching record (a planner's own file).
+    replicates : DataFrame or None
+        The bootstrap replicates, when recorded and their hash matches.
+    """
+    if curves_path is None:
+        return {}, None
+    path = Path(curves_path)
+    record = _matching_record(path)
+    if record is None:
+        return {}, None
+    out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
+           "period_days": record.get("days"), "max_k": record.get("max_k")}
+    reach = record.get("reach")
+    if isinstance(reach, dict) and isinstance(reach.get("reachable_share"), dict):
+        share = reach["reachable_share"]
+        out["reach"] = (f"share of a segment a placement reaches in {reach.get('days'):g} days "
+                        f"(from {reach.get('windows')} window(s) of the logs): min "
+                        f"{share['min']:.2f}, median {share['median']:.2f}, max "
+                        f"{share['max']:.2f}; {reach.get('cells_below_half')} of "
+                        f"{reach.get('cells')} segment x placement cells below half")
+    out = {k: v for k, v in out.items() if v is not None}
+    replicates = None
+    boot = record.get("replicates")
+    if isinstance(boot, dict) and boot.get("file"):
+        boot_path = path.with_name(str(boot["file"]))
+        try:
+            if hashlib.sha256(boot_path.read_bytes()).hexdigest() == boot.get("sha256"):
+                replicates = pd.read_parquet(boot_path)
+        except OSError:
+            replicates = None
+    return out, replicates
+
+
+def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | None:
+    """Replicates as an array (B, cells, K, metrics) aligned with the grid; None if they
+    do not cover it."""
+    cols = ["campaign_id", "segment", "placement_id"]
+    key = pd.MultiIndex.from_frame(grid.cells[cols].astype(str))
+    cell = key.get_indexer(pd.MultiIndex.from_frame(replicates[cols].astype(str)))
+    replicates, cell = replicates.loc[cell >= 0], cell[cell >= 0]  # other campaigns' cells
+    n_boot = int(replicates["replicate"].max()) + 1 if len(replicates) else 0
+    k = replicates["k"].to_numpy() - 1
+    if n_boot == 0 or (k >= grid.K).any():
+        return None
+    out = np.full((n_boot, grid.n_cells, grid.K, len(METRICS)), np.nan)
+    rep = replicates["replicate"].to_numpy()
+    for i, m in enumerate(METRICS):
+        out[rep, cell, k, i] = replicates[m].to_numpy(float)
+    used = np.arange(grid.K)[None, :] < grid.depth[:, None]
+    if np.isnan(out[:, used]).any():
+        return None
+    return np.nan_to_num(out)
+
+
+def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None
+                      ) -> dict:
+    """Per metric the plan's forecast and its interval.
+
+    Parameters
+    ----------
+    grid : CurveGrid
+        The curves the plan was solved on.
+    m : ndarray (n_cells, K)
+        The plan's impressions per cell by the users' number of impressions N.
+    replicates : DataFrame or None
+        Bootstrap replicates of the curves (see `curves_context`).
+
+    Returns
+    -------
+    dict
+        ``{metric: {"point", "lo", "hi"}}``, ``level`` and ``basis`` (what the
+        interval covers); without replicates only the point, and ``basis``
+        says there is no interval.
+    """
+    point = {name: float((position_means(grid.metric(name)) * m).sum()) for name in METRICS}
+    boot = None if replicates is None else _replicate_grid(grid, replicates)
+    if boot is not None:
+        values = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=(1, 2))
+                           for i in range(len(METRICS))], axis=1)  # B x metrics
+        lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
+        basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates); "
+                 "the response model's error and the fall with k are not resampled")
+        return {"level": LEVEL, "basis": basis,
+                **{name: {"point": point[name], "lo": float(lo[i]), "hi": float(hi[i])}
+                   for i, name in enumerate(METRICS)}}
+    return {"level": None, "basis": "no bootstrap replicates of these curves",
+            **{name: {"point": point[name]} for name in METRICS}}
