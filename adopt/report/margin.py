@@ -40,8 +40,11 @@ def blocked_cells(allocation: pd.DataFrame, constraints: list[dict]) -> np.ndarr
             continue
         kind, key = str(row.get("kind", "")), _key(str(row.get("name", "")))
         parts = key.split("/")
-        if kind in ("frequency_cap", "min_reach", "reach_cap") and len(parts) == 2:
+        if kind == "min_reach" and len(parts) == 2:
             out |= (camp == parts[0]) & (seg == parts[1])
+        elif kind == "reachable" and "@" in key:
+            s, p = key.split("@", 1)
+            out |= (seg == s) & (pid == p)
         elif kind == "pin" and len(parts) == 3:
             out |= (camp == parts[0]) & (seg == parts[1]) & (pid == parts[2])
         elif kind == "flight" and "@" in key:

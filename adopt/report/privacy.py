@@ -113,7 +113,7 @@ def suppress_segments(segments: pd.DataFrame, sup: Suppression) -> pd.DataFrame:
 def redact(text: str, sup: Suppression) -> str:
     """Replace hidden segment names inside a constraint label or note with `OTHER`.
 
-    Labels look like ``min_spend[segment=s2]``, ``frequency_cap[c1/s2]`` or
+    Labels look like ``min_spend[segment=s2]``, ``reachable[s2@p0]`` or
     ``pin[c1/s2/p0]``: a name counts only between the separators ``[ = / ] @``.
     """
     if not sup.hidden or not text:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from adopt.report.fmt import num
 
 MONEY = {"budget", "campaign_budget", "campaign_min_spend", "min_spend", "max_spend"}
-IMPRESSIONS = {"inventory", "flight", "pin", "frequency_cap"}
-USERS = {"min_reach", "reach_cap"}
+IMPRESSIONS = {"inventory", "flight", "pin", "reachable"}
+USERS = {"min_reach"}
 # rows whose right-hand side is 0 and whose unit is spend moved between groups
 SPEND_RATIO = {"target_cpa", "target_roas", "min_share", "max_share"}
 
@@ -46,11 +46,12 @@ def constraint_subject(name: str, kind: str) -> str:
     if kind == "flight" and "@" in key:
         campaign, placement = key.split("@", 1)
         return f"the flight of campaign {campaign} on placement {placement}"
-    if kind == "frequency_cap" and len(parts) == 2:
-        return f"the cross-placement frequency cap of campaign {parts[0]} in segment {parts[1]}"
-    if kind in ("min_reach", "reach_cap") and len(parts) == 2:
-        what = "minimum reach" if kind == "min_reach" else "reachable users"
-        return f"the {what} of campaign {parts[0]} in segment {parts[1]}"
+    if kind == "reachable" and "@" in key:
+        segment, placement = key.split("@", 1)
+        return f"the impressions the reachable users of segment {segment} can take at " \
+               f"placement {placement}"
+    if kind == "min_reach" and len(parts) == 2:
+        return f"the minimum reach of campaign {parts[0]} in segment {parts[1]}"
     if kind == "pin" and len(parts) == 3:
         return f"the pinned impressions of campaign {parts[0]}, segment {parts[1]}, " \
                f"placement {parts[2]}"

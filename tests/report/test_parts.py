@@ -79,7 +79,7 @@ def test_margin_cells_are_partly_bought_and_held_back_by_the_budget_alone():
         "marginal_roi": [0.5, 0.9, 0.4, 0.6, 0.7],
     })
     rows = [{"name": "budget", "kind": "budget", "binding": True},
-            {"name": "frequency_cap[c2/a]", "kind": "frequency_cap", "binding": True},
+            {"name": "min_reach[c2/a]", "kind": "min_reach", "binding": True},
             {"name": "max_spend[segment=b]", "kind": "max_spend", "binding": True},
             {"name": "inventory[p9]", "kind": "inventory", "binding": False}]
     assert blocked_cells(alloc, rows).tolist() == [False, True, False, True, True]
@@ -137,7 +137,8 @@ def test_suppress_segments_keeps_only_the_total_size_of_hidden_ones():
 def test_redact_replaces_names_only_as_whole_label_parts():
     sup = Suppression(frozenset({"s1", "tiny"}), 50)
     assert redact("min_spend[segment=s1]", sup) == f"min_spend[segment={OTHER}]"
-    assert redact("frequency_cap[c1/tiny]", sup) == f"frequency_cap[c1/{OTHER}]"
+    assert redact("min_reach[c1/tiny]", sup) == f"min_reach[c1/{OTHER}]"
+    assert redact("reachable[tiny@p1]", sup) == f"reachable[{OTHER}@p1]"
     assert redact("pin[c1/s1/p0]", sup) == f"pin[c1/{OTHER}/p0]"
     assert redact("min_spend[segment=s10]", sup) == "min_spend[segment=s10]"
     assert redact("inventory[p1]", sup) == "inventory[p1]"
