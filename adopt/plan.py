@@ -197,6 +197,12 @@ class Plan:
         return kpis_of(self.totals, self.budget, self.certificate.get("gap")).rename(self.plan_id)
 
     @property
+    def forecast(self) -> dict:
+        """Per metric the forecast ``point`` and its interval ``lo``/``hi``, the ``level``
+        and the ``basis`` (what the interval covers); see `adopt.optimize.forecast`."""
+        return dict(self.document.get("forecast") or {})
+
+    @property
     def duals(self) -> pd.DataFrame:
         """One row per constraint: name, kind, sense, rhs, lhs, slack, shadow_price, binding.
 

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.curves.bootstrap import curve_table
+from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import resolve_model, text_feature_hook
@@ -87,6 +88,7 @@ class CurvesSummary:
     frequency: str = "the response model at each k"
     reach: str = ""
     reach_path: Path | None = None
+    levels: str = "as the model gives them"
 
     def __str__(self) -> str:
         lines = [
@@ -97,6 +99,7 @@ class CurvesSummary:
             f"  plan period: {self.days:g} days",
             f"  fall with k: {self.frequency}",
             f"  reach:       {self.reach}",
+            f"  levels:      {self.levels}",
             f"  curves:     {self.curves_path}",
         ]
         if self.placements_path is not None:
@@ -198,6 +201,7 @@ def build_curves(
     seed: int = 0,
     monotone: bool = True,
     frequency: str = "auto",
+    calibrate: bool = True,
 ) -> CurvesSummary:
     """Build the response curves of every campaign x segment x placement x k.
 
@@ -231,6 +235,10 @@ def build_curves(
         campaign pairs of the logs (`adopt.curves.frequency`), ``"model"`` asks
         the response model at each k, ``"auto"`` takes the logs when they hold
         at least `adopt.curves.frequency.MIN_PAIRS` one-click pairs.
+    calibrate : bool
+        Recalibrate the users' predicted values so that the curves'
+        construction, replayed on the latest window of logged impressions,
+        matches their clicks and conversions (`adopt.curves.calibrate`).
 
     Returns
     -------
@@ -281,6 +289,9 @@ def build_curves(
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, text_feature_hook(ws.root, model), sample,
                               campaign_ads, objectives, max_k, top_creatives, progress, decay)
+    levels = calibrate_levels(ws.root, model, text_feature_hook(ws.root, model), decay, days,
+                              max_k) if calibrate else None
+    values = recalibrate(values, levels, decay)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
@@ -296,7 +307,9 @@ def build_curves(
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
               "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
-              "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay)}
+              "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
+              "level_calibration": None if levels is None else {**asdict(levels),
+                                                                 "text": str(levels)}}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)
         reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
@@ -320,6 +333,7 @@ def build_curves(
         placements=len(state.placements), max_k=max_k, days=days, rows=len(curves),
         model_rows=values.rows, seconds=time.perf_counter() - started,
         dropped_campaigns=dropped, frequency=fall, reach=reach_line(record["reach"]),
-        reach_path=folder / "reach.parquet")
+        reach_path=folder / "reach.parquet",
+        levels=str(levels) if levels is not None else "as the model gives them")
     log.info("%s", summary)
     return summary

@@ -210,3 +210,11 @@ def fit_within_pairs(pair: np.ndarray, placement: np.ndarray, k: np.ndarray,
     return FrequencyDecay(penalties=tuple(float(p) for p in penalties),
                           increment_beyond=float(inc[-1]), observed_k=top_k,
                           pairs=n_pairs, impressions=len(k))
+
+
+def fall_factor(click: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """Multiplier of a k = 1 click rate once the click logit falls by `penalty` (0 where 0)."""
+    safe = np.clip(click, 1e-12, 1 - 1e-12)
+    logit = np.log(safe) - np.log1p(-safe)
+    fall = 1.0 / (1.0 + np.exp(-(logit - penalty))) / safe
+    return np.where(click > 0, fall, 0.0)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from adopt.curves.frequency import FrequencyDecay
+from adopt.curves.frequency import FrequencyDecay, fall_factor
 from adopt.curves.pairs import predict_rows
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError
@@ -136,11 +136,7 @@ def _grid(users: np.ndarray, ads: np.ndarray, n_pl: int, ks: np.ndarray
 def expand_k(first: np.ndarray, decay: FrequencyDecay, ks: np.ndarray) -> np.ndarray:
     """Values at each of ``ks`` from k = 1 values (..., 3): clicks fall by the decay's
     click-logit penalty; conversions and revenue per click stay as they are."""
-    click = first[..., 0]
-    safe = np.clip(click, 1e-12, 1 - 1e-12)
-    logit = np.log(safe) - np.log1p(-safe)
-    fall = 1.0 / (1.0 + np.exp(-(logit[..., None] - decay.penalty(ks)))) / safe[..., None]
-    fall = np.where(click[..., None] > 0, fall, 0.0)
+    fall = fall_factor(first[..., 0][..., None], decay.penalty(ks))
     return first[..., None, :] * fall[..., None]
 
 

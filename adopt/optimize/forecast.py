@@ -47,8 +47,9 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
     Returns
     -------
     assumptions : dict
-        ``model_run``, ``fall_with_k``, ``period_days``, ``max_k`` and ``reach``
-        (a summary of the reachable shares), each present when recorded; empty
+        ``model_run``, ``fall_with_k``, ``period_days``, ``max_k``, ``levels``
+        (the level calibration against the latest logs) and ``reach`` (a
+        summary of the reachable shares), each present when recorded; empty
         when the curves have no matching record (a planner's own file).
     replicates : DataFrame or None
         The bootstrap replicates, when recorded and their hash matches.
@@ -59,8 +60,10 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
     record = _matching_record(path)
     if record is None:
         return {}, None
+    levels = record.get("level_calibration")
     out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
-           "period_days": record.get("days"), "max_k": record.get("max_k")}
+           "period_days": record.get("days"), "max_k": record.get("max_k"),
+           "levels": levels.get("text") if isinstance(levels, dict) else None}
     reach = record.get("reach")
     if isinstance(reach, dict) and isinstance(reach.get("reachable_share"), dict):
         share = reach["reachable_share"]

@@ -16,7 +16,7 @@ from adopt.curves.frequency import fit_frequency_decay
 from adopt.curves.grid import expand_k
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import validate_curves
-from adopt.optimize.io import _curves_fall_with_k
+from adopt.optimize.forecast import curves_context
 
 from .conftest import RUN_ID
 
@@ -39,8 +39,13 @@ def test_contract_and_sizes(built) -> None:
     clean = validate_curves(curves)
     assert len(clean) == len(curves) == summary.rows
     sizes = load_audiences(ws).groupby("segment").size()
-    assert (curves["users"] == curves["segment"].map(sizes)).all()
-    assert (curves["segment_users"] == curves["users"]).all()
+    assert (curves["segment_users"] == curves["segment"].map(sizes)).all()
+    # users: the part of the segment the placement reaches in the period (reach.parquet)
+    reach = pd.read_parquet(summary.reach_path).set_index(["segment", "placement_id"])
+    share = reach["reachable_share"].reindex(pd.MultiIndex.from_frame(
+        curves[["segment", "placement_id"]])).to_numpy()
+    assert np.allclose(curves["users"], curves["segment_users"] * share)
+    assert (curves["impressions_per_user"] > 0).all()
     assert curves["k"].max() == 4
     cells = curves.groupby(["campaign_id", "segment", "placement_id"]).size()
     assert (cells == 4).all()
@@ -92,7 +97,7 @@ def test_reach_is_recorded_beside_the_curves(built) -> None:
 def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=2, users_per_segment=10_000,
                            shape_users=10_000, n_boot=0, top_creatives=1, monotone=False,
-                           frequency="model")
+                           frequency="model", calibrate=False)
     assert summary.frequency == "the response model at each k"
     curves = pd.read_parquet(summary.curves_path)
     row = curves.iloc[0]
@@ -113,7 +118,7 @@ def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> 
     assert decay is not None and decay.penalty(3) > 0
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=5, users_per_segment=10_000,
                            shape_users=10, n_boot=0, top_creatives=1, monotone=False,
-                           frequency="logs")
+                           frequency="logs", calibrate=False)
     assert summary.frequency == str(decay)
     record = json.loads((summary.curves_path.parent / "curves.json").read_text())
     assert record["fall_with_k"] == str(decay) and record["model_run_id"] == RUN_ID
@@ -150,13 +155,13 @@ def test_the_plan_names_the_fall_only_from_the_record_of_its_own_curves(built, t
     curves.write_bytes(summary.curves_path.read_bytes())
     record = curves.with_suffix(".json")
     record.write_text((summary.curves_path.parent / "curves.json").read_text())
-    assert _curves_fall_with_k(curves) == summary.frequency
+    assert curves_context(curves)[0]["fall_with_k"] == summary.frequency
     record.write_text(json.dumps(json.loads(record.read_text()) | {"curves_sha256": "0" * 64}))
-    assert _curves_fall_with_k(curves) is None  # a record of other curves
+    assert curves_context(curves) == ({}, None)  # a record of other curves
     record.write_text("[not json")
-    assert _curves_fall_with_k(curves) is None
+    assert curves_context(curves) == ({}, None)
     record.unlink()
-    assert _curves_fall_with_k(curves) is None
+    assert curves_context(curves) == ({}, None)
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
@@ -168,7 +173,8 @@ def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
         build_curves(ws_copy, **SMALL)
     assert first.curves_path.read_bytes() == before
     assert sorted(p.name for p in first.curves_path.parent.iterdir()) == [
-        "curves.json", "curves.parquet", "placements.parquet", "reach.parquet"]
+        "curves.json", "curves.parquet", "curves_boot.parquet", "placements.parquet",
+        "reach.parquet"]
 
 
 def test_parameters_and_missing_inputs(ws_copy) -> None:
@@ -195,3 +201,20 @@ def test_non_increasing_keeps_falling_curves_and_fixes_bumps() -> None:
     assert np.array_equal(non_increasing(falling), falling)
     fixed = non_increasing(np.array([[5.0, 2.0, 3.0, 1.0]]))
     assert (np.diff(fixed) <= 0).all() and fixed[0, 0] == 5.0 and fixed[0, -1] == 1.0
+
+
+def test_replicates_and_level_calibration_are_recorded(built) -> None:
+    ws, summary, curves = built
+    record = json.loads((summary.curves_path.parent / "curves.json").read_text())
+    boot = pd.read_parquet(summary.curves_path.parent / "curves_boot.parquet")
+    assert record["replicates"]["sha256"] == hashlib.sha256(
+        (summary.curves_path.parent / "curves_boot.parquet").read_bytes()).hexdigest()
+    assert boot["replicate"].nunique() == SMALL["n_boot"]
+    assert len(boot) == len(curves) * SMALL["n_boot"]
+    # the interval of each cell x k holds the replicates' 2.5% and 97.5% quantiles
+    q = boot.groupby(["campaign_id", "segment", "placement_id", "k"])["clicks"].quantile(0.5)
+    merged = curves.set_index(["campaign_id", "segment", "placement_id", "k"]).join(q.rename("q"))
+    assert ((merged["q"] >= merged["clicks_lo"] * (1 - 1e-5))
+            & (merged["q"] <= merged["clicks_hi"] * (1 + 1e-5))).all()
+    levels = record["level_calibration"]
+    assert levels is None or (levels["slope"] == 1.0 and levels["conversion_factor"] > 0)
