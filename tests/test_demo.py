@@ -40,7 +40,7 @@ def test_demo_runs_every_stage_and_scores_the_plan(tmp_path: Path,
     assert Path(figures["report"]).is_file()
     # the curves' fall with k came from the logs, and the plan and its report say so
     plan = json.loads((tmp_path / "plans" / "demo" / "plan.json").read_text())
-    assert "one-click user x campaign pairs" in plan["inputs"]["curves_fall_with_k"]
+    assert "one-click user x campaign pairs" in plan["inputs"]["fall_with_k"]
     assert "one-click user x campaign pairs" in Path(figures["report"]).read_text()
     manifest = json.loads(Path(figures["manifest"]).read_text())
     assert manifest["status"] == "done"

@@ -91,6 +91,6 @@ def binding(data: ReportData) -> Section:
     gained = "spend added" if data.minimise_spend else f"{data.metric} gained"
     html.append(f"<p>A shadow price is {esc(gained)} per unit more of the constraint's "
                 f"limit, in that limit's unit (spend for budgets and spend limits, "
-                f"impressions for inventory, flights, pins and cross-placement caps, users "
+                f"impressions for inventory, flights, pins and reachable impressions, users "
                 f"for reach).</p>")
     return Section("binding", "Binding constraints", "".join(html))

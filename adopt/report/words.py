@@ -4,7 +4,7 @@ Data flow: `adopt.report.sections_why` hands each constraint row of plan.json
 (name, kind, sense, rhs, lhs, shadow_price) to `explain_constraint`. A shadow
 price is objective gained per unit of the constraint's right-hand side, and
 that unit depends on the kind: money for budgets and spend limits,
-impressions for inventory, flights, pins and cross-placement caps, users for
+impressions for inventory, flights, pins and reachable impressions, users for
 reach rows. Sentences quote the effect of a round step of such units
 (`step_for`): 1,000 for budgets of 12,000 to 119,999, a smaller or larger
 power of ten for smaller or larger plans, so a linear extrapolation stays
