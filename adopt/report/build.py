@@ -78,8 +78,8 @@ def build_report(
     out = Path(out)
     kind = _non_file_kind(out)
     if kind:
-        raise ParameterError(f"The 'out' parameter of build_report must be a new or regular "
-                             f"file path. Got {out} instead ({kind}, left alone).")
+        raise ParameterError(f"The 'out' parameter of build_report must be a file path (new or "
+                             f"a regular file). Got {out} instead ({kind}, left alone).")
     data = load_report_data(plan_folder, workspace, min_segment_size)
     sections = [make(data) for make in SECTIONS]
     plan_id = str(data.plan.get("plan_id") or data.plan_folder.resolve().name)
