@@ -202,7 +202,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"adopt: error: {os_error_line(exc, f'adopt {args.command}')}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as exc:
+        if not _is_duckdb_io_error(exc):
+            raise
+        # DuckDB cannot open or write its file (read-only workspace, full disk, a lock)
+        reason = _one_line(str(exc)).removeprefix("IO Error: ")
+        print(f"adopt: error: adopt {args.command} cannot use the warehouse: {reason}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
+
+
+def _is_duckdb_io_error(exc: BaseException) -> bool:
+    """A DuckDB IOException or PermissionException, told without importing duckdb."""
+    return any(cls.__module__ in ("duckdb", "_duckdb")
+               and cls.__name__ in ("IOException", "PermissionException")
+               for cls in type(exc).__mro__)
 
 
 def _one_line(text: str) -> str:

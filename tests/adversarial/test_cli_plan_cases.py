@@ -241,6 +241,21 @@ def test_profiles_on_a_read_only_workspace(ws, capsys, monkeypatch, exc):
     assert_one_line_error(code, lines, err, "adopt profiles", exc.strerror)
 
 
+def test_profiles_when_duckdb_cannot_write(ws, capsys, monkeypatch):
+    import duckdb
+
+    import adopt.profiles
+
+    def fail(*args, **kwargs):
+        raise duckdb.IOException(f'IO Error: Cannot open file "{ws}/warehouse.duckdb": '
+                                 "Permission denied")
+
+    monkeypatch.setattr(adopt.profiles, "build_profiles", fail)
+    code, lines, err = run_cli(["profiles", "--workspace", str(ws)], capsys)
+    assert_one_line_error(code, lines, err, "adopt profiles cannot use the warehouse",
+                          "warehouse.duckdb", "Permission denied")
+
+
 # -- adopt report: --out and --export never replace what is not theirs ------------------------
 
 
