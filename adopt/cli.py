@@ -1,7 +1,9 @@
 """The `adopt` command: one subcommand per stage, plus `demo`.
 
 Each subcommand parses its arguments and calls the library; errors that adopt
-raises on purpose print one line and exit with code 2.
+raises on purpose, and filesystem failures (`OSError`: permission denied, a
+file where a folder is needed, a read-only disk...), print one line and exit
+with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -195,9 +197,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except AdoptError as exc:
-        print(f"adopt: error: {exc}", file=sys.stderr)
+        print(f"adopt: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"adopt: error: {os_error_line(exc, f'adopt {args.command}')}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        if not _is_duckdb_io_error(exc):
+            raise
+        # DuckDB cannot open or write its file (read-only workspace, full disk, a lock)
+        reason = _one_line(str(exc)).removeprefix("IO Error: ")
+        print(f"adopt: error: adopt {args.command} cannot use the warehouse: {reason}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
+
+
+def _is_duckdb_io_error(exc: BaseException) -> bool:
+    """A DuckDB IOException or PermissionException, told without importing duckdb."""
+    return any(cls.__module__ in ("duckdb", "_duckdb")
+               and cls.__name__ in ("IOException", "PermissionException")
+               for cls in type(exc).__mro__)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+
+
+def os_error_line(exc: OSError, what: str) -> str:
+    """A filesystem failure as one line: ``<what> cannot use <path>: <reason>``.
+
+    Covers every `OSError` (permission denied, a file where a folder is
+    needed or the reverse, a read-only file system, a full disk...).
+    """
+    reason = _one_line(exc.strerror or str(exc) or type(exc).__name__)
+    if exc.filename is None:
+        return f"{what} failed: {reason}"
+    path = str(exc.filename)
+    if exc.filename2 is not None:
+        path += f" -> {exc.filename2}"
+    return f"{what} cannot use {path}: {reason}"
 
 
 if __name__ == "__main__":

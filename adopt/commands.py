@@ -138,7 +138,10 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from adopt.report import build_report, export_plan
+    from adopt.report.export import check_export_dir
 
+    if args.export:
+        check_export_dir(args.export, "adopt report --export")  # before anything is written
     out = build_report(args.plan, args.out, workspace=args.workspace,
                        min_segment_size=args.min_segment_size)
     print(f"report written to {out}")

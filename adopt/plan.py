@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from adopt.exceptions import WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 
 if TYPE_CHECKING:
     from adopt.optimize.outputs import PlanOutputs
@@ -242,6 +242,9 @@ class Plan:
         """
         from adopt.plan_compare import compare_plans
 
+        if not isinstance(other, Plan):
+            raise ParameterError(f"The 'other' parameter of Plan.compare must be a Plan. "
+                                 f"Got {other!r} instead.")
         return compare_plans(self, other)
 
     def to_html(
@@ -277,7 +280,10 @@ class Plan:
                 )
             )
         with tempfile.TemporaryDirectory(prefix="adopt-plan-") as tmp:
-            folder = Path(tmp) / self.plan_id
+            from adopt.optimize.spec import plan_id_problem
+
+            # a plan_id read from someone's plan.json stays a plain name inside tmp
+            folder = Path(tmp) / ("plan" if plan_id_problem(self.plan_id) else self.plan_id)
             self.to_parquet(folder)
             try:
                 return Path(

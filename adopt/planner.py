@@ -90,6 +90,12 @@ class Planner:
             raise ParameterError(
                 f"The 'workspace' parameter of Planner must be a path. Got {workspace!r} instead."
             )
+        root = Path(workspace).expanduser()
+        if root.exists() and not root.is_dir():
+            raise ParameterError(
+                f"The 'workspace' parameter of Planner must be a folder (new or existing). "
+                f"Got {str(workspace)!r} instead (an existing file)."
+            )
         self.workspace = Workspace(workspace).ensure()
         self.run_id: str | None = None
 
@@ -115,10 +121,10 @@ class Planner:
         """
         from adopt.ingest import ingest
 
-        if not Path(data_dir).is_dir():
+        if not isinstance(data_dir, str | os.PathLike) or not Path(data_dir).is_dir():
             raise ParameterError(
                 f"The 'data_dir' parameter of Planner.ingest must be a folder "
-                f"with one file per table. Got {str(data_dir)!r} instead."
+                f"with one file per table. Got {data_dir!r} instead."
             )
         return _call("ingest", ingest, data_dir, self.workspace.root, **options)
 
@@ -378,7 +384,9 @@ class Planner:
                    **assumed}
         plan = Plan.from_outputs(pid, outputs, inputs)
         if save:
-            plan.to_parquet(self.workspace.plans / pid)
+            from adopt.optimize.io import plan_folder
+
+            plan.to_parquet(plan_folder(self.workspace.plans, pid, where))
         log.info("planner: %r", plan)
         return plan
 
@@ -393,7 +401,9 @@ class Planner:
         -------
         Plan
         """
-        return Plan.load(self.workspace.plans / plan_id)
+        from adopt.optimize.io import plan_folder
+
+        return Plan.load(plan_folder(self.workspace.plans, plan_id, "Planner.load_plan"))
 
     def _spec(self, spec: Any) -> Any:
         from adopt.optimize.spec import PlanSpec, load_spec, parse_spec

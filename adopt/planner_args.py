@@ -189,7 +189,9 @@ def spec_data(
             )
         data["integer_caps"] = integer_caps
     if plan_id is not None:
-        data["plan_id"] = str(plan_id)
+        from adopt.optimize.spec import check_plan_id
+
+        data["plan_id"] = check_plan_id(where, plan_id)
     target = objective_of(where, data.get("objective") or {})["target"]
     if data.get("budget") is None and target is None:
         raise ParameterError(

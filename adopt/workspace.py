@@ -6,6 +6,7 @@ Every stage takes a workspace; outputs are replaced atomically.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,13 +58,28 @@ def _umask() -> int:
     return mask
 
 
+def refuse_non_file(target: Path) -> None:
+    """Raise `FileExistsError` when `target` exists and is not a regular file (or is a link)."""
+    if target.is_symlink():
+        kind = "a symbolic link"
+    elif not target.exists() or target.is_file():
+        return
+    else:
+        kind = "a folder" if target.is_dir() else "not a regular file"
+    raise FileExistsError(errno.EEXIST, f"exists and is {kind}; only a regular file is replaced",
+                          str(target))
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it over `target` on success.
 
-    A crash inside the block leaves `target` as it was.
+    A crash inside the block leaves `target` as it was. Only a regular file is
+    ever replaced: a `target` that is a symbolic link, a folder, a device or a
+    pipe is refused (`FileExistsError`) and left alone.
     """
     target = Path(target)
+    refuse_non_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)

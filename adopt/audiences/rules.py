@@ -12,9 +12,13 @@ values it uses as named parameters, e.g. in a TOML file::
     params = { cat = "sports", min_spend = 50 }
 
 Values are bound by DuckDB, never written into the SQL text. The expression
-is checked before it runs: no ``;``, no comments, no statement keywords
-(``select``, ``from``, ``drop``...), every ``$name`` given in params and every
-param used. `evaluate_rules` fills a temp table of (segment, user_id) that
+is parsed (`adopt.audiences.rule_expr`: columns, values, comparisons, ``in``,
+``between``, ``is [not] null``, ``like``, ``and``/``or``/``not``, a few
+functions) and DuckDB runs the SQL rebuilt from the parse, with every literal
+bound too; anything outside that grammar (``order by``, ``limit``, a stray
+parenthesis), ``;``, comments, statement keywords, a column user_profiles
+lacks, a ``$name`` missing from params or a param not used is refused naming
+the rule. `evaluate_rules` fills a temp table of (segment, user_id) that
 :mod:`adopt.audiences.segment` describes and stores.
 """
 
@@ -31,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from adopt.audiences.rule_expr import RuleSyntaxError, compile_where
 from adopt.exceptions import InputError
 
 MEMBERS_TABLE = "_adopt_rule_members"
@@ -109,6 +114,10 @@ def check_rule(rule: Rule) -> None:
     used = set(_PARAM.findall(text))
     if len(_DOLLAR.findall(text)) != len(_PARAM.findall(text)):
         raise fail("where", "placeholders must be named like $min_spend (no $1, no $$ quoting)")
+    try:
+        compile_where(text)
+    except RuleSyntaxError as exc:
+        raise fail("where", f"{exc} in {text!r}") from None
     if not isinstance(rule.params, Mapping):
         raise fail("params", f"params must be a table of name = value; got {rule.params!r}")
     missing = sorted(used - set(rule.params))
@@ -212,13 +221,22 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
     """
     con.execute(f"create or replace temp table {MEMBERS_TABLE} "
                 "(segment varchar, rule_order integer, user_id varchar)")
+    columns = [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_name = 'user_profiles' "
+        "order by ordinal_position").fetchall()]
     for i, rule in enumerate(ruleset.rules):
+        # DuckDB runs the SQL rebuilt from the parse (columns quoted, every value bound)
+        compiled = compile_where(rule.where)
+        unknown = sorted(compiled.columns - set(columns))
+        if unknown:
+            raise InputError("rules", "where", f"rule '{rule.name}': unknown column "
+                             f"'{unknown[0]}' (user_profiles has: {', '.join(columns)})", i)
+        values = {f"p_{k}": v for k, v in rule.params.items()} | compiled.literals
         try:
-            # the expression is the planner's SQL (checked by check_rule); values stay bound
             con.execute(
                 "create or replace temp table _adopt_rule_hits as "
-                f"select user_id from user_profiles where ({rule.where})",
-                dict(rule.params),
+                f"select user_id from user_profiles where ({compiled.sql})",
+                values,
             )
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]

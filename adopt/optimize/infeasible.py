@@ -57,8 +57,40 @@ def precheck(lp: PlanLP) -> None:
                 names = ", ".join(n for n, _ in mins)
                 problems.append(f"minimum spends add up to {_fmt(total)} but the budget is "
                                 f"{_fmt(lp.spec.budget)} ({names})")
+    problems += _unmet_targets(lp, a)
     if problems:
         raise InfeasibleError("The plan is infeasible: " + "; ".join(problems) + ".")
+
+
+def _unmet_targets(lp: PlanLP, a) -> list[str]:
+    """Target CPA / ROAS rows that only spending nothing meets.
+
+    Such a row holds at x = 0, so the solver would return an "optimal" plan
+    that spends nothing on the target's campaigns; that is a conflict between
+    the target and the budget, and is said as one.
+    """
+    problems = []
+    spend, conv, rev = lp.value("spend"), lp.value("conversions"), lp.value("revenue")
+    for i in np.flatnonzero(np.isin(lp.kinds, ("target_cpa", "target_roas"))):
+        cols = a.indices[a.indptr[i]: a.indptr[i + 1]]
+        vals = a.data[a.indptr[i]: a.indptr[i + 1]]
+        open_ = (lp.ub[cols] > 0) & (spend[cols] > 0)
+        if not open_.any() or (vals[open_] < -1e-12).any():
+            continue  # nothing to spend on, or some cell meets the target
+        cols = cols[open_]
+        target = next(c.value for c in lp.spec.constraints if getattr(c, "type", None)
+                      == lp.kinds[i] and f"{c.type}[{c.campaign_id or 'all'}]" == lp.labels[i])
+        if lp.kinds[i] == "target_cpa":
+            best = np.divide(spend[cols], conv[cols], out=np.full(cols.size, np.inf),
+                             where=conv[cols] > 0).min()
+            what = f"the best CPA any cell reaches is {_fmt(best)}" if np.isfinite(best) \
+                else "no cell has conversions"
+        else:
+            best = float((rev[cols] / spend[cols]).max())
+            what = f"the best ROAS any cell reaches is {_fmt(best)}"
+        problems.append(f"{lp.labels[i]} {_fmt(target)} cannot be met: {what}, so the plan "
+                        "could only spend nothing")
+    return problems
 
 
 def explain(lp: PlanLP) -> InfeasibleError:

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import read_table
 from adopt.optimize.forecast import curves_context
 from adopt.optimize.outputs import PlanOutputs, default_plan_id, solve_plan
 from adopt.optimize.result import PlanResult
-from adopt.optimize.spec import load_spec
+from adopt.optimize.spec import check_plan_id, load_spec
 from adopt.workspace import Workspace, atomic_path
 
 
@@ -200,6 +200,33 @@ def write_outputs(
     )
 
 
+def plan_folder(root: str | os.PathLike[str], plan_id: str, where: str = "plan") -> Path:
+    """``root/<plan_id>``, checked to stay inside `root`.
+
+    Parameters
+    ----------
+    root : path
+        The plans folder (``WS/plans``).
+    plan_id : str
+        1-100 of ``[A-Za-z0-9._-]``, not starting with '.'.
+    where : str
+        The caller, for the message.
+
+    Raises
+    ------
+    ParameterError
+        `plan_id` is not a plain folder name, or the folder resolves outside
+        `root` (e.g. through a symbolic link).
+    """
+    check_plan_id(where, plan_id)
+    base = Path(root).resolve()
+    folder = (base / plan_id).resolve()
+    if folder.parent != base:
+        raise ParameterError(f"The 'plan_id' parameter of {where} must name a folder inside "
+                             f"{base}. Got {plan_id!r} instead (it resolves to {folder}).")
+    return folder
+
+
 def _placements(path: str | None) -> pd.DataFrame | None:
     if path is None:
         return None
@@ -254,6 +281,8 @@ def plan_from_files(
     curves = read_table(str(curves_path), "curves")
     placements = _placements(None if placements_path is None else str(placements_path))
     ws = None if workspace is None else Workspace(workspace)
+    plan_id = spec.plan_id or default_plan_id(Path(config_path).read_bytes(), curves)
+    folder = plan_folder(out_root, plan_id, Path(config_path).name)  # refused before solving
     assumed, replicates = curves_context(curves_path)
     outputs = solve_plan(
         curves,
@@ -265,7 +294,6 @@ def plan_from_files(
         method=method,
         replicates=replicates,
     )
-    plan_id = spec.plan_id or default_plan_id(Path(config_path).read_bytes(), curves)
     inputs = {
         "workspace": None if ws is None else str(ws.root),
         "curves": str(Path(curves_path).resolve()),
@@ -274,7 +302,7 @@ def plan_from_files(
         "spec": spec.model_dump(mode="json"),
     }
     inputs |= assumed
-    folder = write_outputs(outputs, Path(out_root) / plan_id, inputs)
+    folder = write_outputs(outputs, folder, inputs)
     return plan_id, folder
 
 

@@ -316,8 +316,10 @@ def build_lp(
                             strict=True):
             if pd.notna(inv):
                 inventory[pid] = float(inv)
-    for con in spec.constraints:
+    for i, con in enumerate(spec.constraints):
         if isinstance(con, Inventory):
+            # an unknown placement is refused, never silently dropped
+            _index(grid, "placement_id", con.placement_id, f"constraints[{i}].placement_id")
             inventory[con.placement_id] = con.impressions
     pid = cells["placement_id"].to_numpy()
     for p, inv in sorted(inventory.items()):

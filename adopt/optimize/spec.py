@@ -10,19 +10,110 @@ common ones (`min_spend`, `max_share`, ...). The file format is documented in
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 import tomllib
+from numbers import Real
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from adopt.exceptions import InputError
+from adopt.exceptions import InputError, ParameterError
 
 Metric = Literal["clicks", "conversions", "revenue", "reach"]
 Level = Literal["total", "campaign", "segment", "placement"]
 
+PLAN_ID_RULE = ("1 to 100 letters, digits, '.', '_' or '-', not starting with '.'")
+_PLAN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
-class _Frozen(BaseModel):
+
+def plan_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a plan id (a folder name under plans/), or None when it can."""
+    if not isinstance(value, str) or not _PLAN_ID.fullmatch(value):
+        return f"must be {PLAN_ID_RULE}"
+    return None
+
+
+def check_plan_id(where: str, value: object) -> str:
+    """`value` when it is a valid plan id, else `ParameterError` naming `where`."""
+    problem = plan_id_problem(value)
+    if problem:
+        raise ParameterError(
+            f"The 'plan_id' parameter of {where} {problem}. Got {value!r} instead."
+        )
+    return value  # type: ignore[return-value]
+
+
+def _finite_number(value: Any) -> Any:
+    # strict: a bool, a string or inf/nan is refused, never coerced
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_finite_number)]
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _field_of(err: dict) -> str:
+    # constraints[0].cap: without the tag pydantic puts in the location of a union member
+    out = ""
+    for p in err["loc"]:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif p not in _KINDS:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+_PHRASES = {"Field required": "is required", "Extra inputs are not permitted": "is unknown",
+            "Input should be a valid boolean": "must be True or False"}
+
+
+def _as_parameter_error(
+    exc: ValidationError, where: str, name: str | None = None
+) -> ParameterError:
+    err = exc.errors()[0]
+    msg = err["msg"].removeprefix("Value error, ")
+    if not err["loc"] and msg.startswith("The '"):
+        return ParameterError(msg)  # a model check that already names the parameter
+    name = name or _field_of(err) or "value"
+    msg = _PHRASES.get(msg, msg.replace("Input should be ", "must be ", 1))
+    if not msg.startswith(("must", "is ")):
+        msg = f"is invalid: {msg}"
+    got = "nothing" if err["type"] == "missing" else _shown(err.get("input"))
+    return ParameterError(f"The '{name}' parameter of {where} {msg}. Got {got} instead.")
+
+
+class _OneLine(type(BaseModel)):
+    """Built from Python (``PlanSpec(...)``): one `ParameterError` line, not pydantic's report.
+
+    Only the constructor call is wrapped; `model_validate` (the plan file) keeps
+    pydantic's error for `parse_spec` to turn into an `InputError`.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise _as_parameter_error(exc, cls.__name__) from None
+
+
+class _Frozen(BaseModel, metaclass=_OneLine):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -31,8 +122,8 @@ class CampaignBudget(_Frozen):
 
     type: Literal["campaign_budget"] = "campaign_budget"
     campaign_id: str = Field(description="The campaign the limits apply to.")
-    max_spend: float | None = Field(None, ge=0, description="Most the campaign may spend.")
-    min_spend: float = Field(0.0, ge=0, description="Least the campaign must spend.")
+    max_spend: Number | None = Field(None, ge=0, description="Most the campaign may spend.")
+    min_spend: Number = Field(0.0, ge=0, description="Least the campaign must spend.")
     start: dt.date | None = Field(None, description="First day of the flight.")
     end: dt.date | None = Field(None, description="Last day of the flight.")
 
@@ -53,7 +144,7 @@ class Inventory(_Frozen):
 
     type: Literal["inventory"] = "inventory"
     placement_id: str = Field(description="The placement.")
-    impressions: float = Field(ge=0, description="Impressions available in the period.")
+    impressions: Number = Field(ge=0, description="Impressions available in the period.")
 
 
 class FrequencyCap(_Frozen):
@@ -65,9 +156,9 @@ class FrequencyCap(_Frozen):
     """
 
     type: Literal["frequency_cap"] = "frequency_cap"
-    cap: float = Field(gt=0, description="Impressions per user.")
+    cap: Number = Field(gt=0, description="Impressions per user.")
     placement_id: str | None = Field(None, description="Only this placement (default: each).")
-    across_placements: bool = Field(False, description="Cap the sum over placements.")
+    across_placements: StrictBool = Field(False, description="Cap the sum over placements.")
 
 
 class SpendLimit(_Frozen):
@@ -76,10 +167,10 @@ class SpendLimit(_Frozen):
     type: Literal["spend"] = "spend"
     level: Level = Field(description="What `key` names: campaign, segment or placement.")
     key: str | None = Field(None, description="The campaign_id, segment or placement_id.")
-    min: float | None = Field(None, ge=0, description="Least spend.")
-    max: float | None = Field(None, ge=0, description="Most spend.")
-    min_share: float | None = Field(None, ge=0, le=1, description="Least share of total spend.")
-    max_share: float | None = Field(None, ge=0, le=1, description="Most share of total spend.")
+    min: Number | None = Field(None, ge=0, description="Least spend.")
+    max: Number | None = Field(None, ge=0, description="Most spend.")
+    min_share: Number | None = Field(None, ge=0, le=1, description="Least share of total spend.")
+    max_share: Number | None = Field(None, ge=0, le=1, description="Most share of total spend.")
 
     @model_validator(mode="after")
     def _some_limit(self) -> SpendLimit:
@@ -102,7 +193,7 @@ class Pin(_Frozen):
     campaign_id: str
     segment: str
     placement_id: str
-    impressions: float = Field(ge=0, description="Impressions the cell must receive.")
+    impressions: Number = Field(ge=0, description="Impressions the cell must receive.")
 
 
 class MinReach(_Frozen):
@@ -110,7 +201,7 @@ class MinReach(_Frozen):
 
     type: Literal["min_reach"] = "min_reach"
     segment: str
-    users: float = Field(gt=0, description="Users to reach.")
+    users: Number = Field(gt=0, description="Users to reach.")
     campaign_id: str | None = Field(None, description="Only this campaign (default: each).")
 
 
@@ -118,10 +209,12 @@ class TargetRatio(_Frozen):
     """Target CPA (spend / conversions <= value) or ROAS (revenue / spend >= value)."""
 
     type: Literal["target_cpa", "target_roas"]
-    value: float = Field(gt=0, description="The CPA ceiling or the ROAS floor.")
+    value: Number = Field(gt=0, description="The CPA ceiling or the ROAS floor.")
     campaign_id: str | None = Field(None, description="Only this campaign (default: all).")
 
 
+_KINDS = frozenset({"campaign_budget", "inventory", "frequency_cap", "spend", "pin", "min_reach",
+                    "target_cpa", "target_roas"})
 Constraint = Annotated[
     CampaignBudget | Inventory | FrequencyCap | SpendLimit | Pin | MinReach | TargetRatio,
     Field(discriminator="type"),
@@ -132,7 +225,7 @@ class Objective(_Frozen):
     """Maximise a metric within the budget, or (with `target`) reach it at least spend."""
 
     metric: Metric = Field("conversions", description="clicks, conversions, revenue or reach.")
-    target: float | None = Field(
+    target: Number | None = Field(
         None, gt=0, description="When given: minimise spend subject to metric >= target."
     )
 
@@ -141,12 +234,20 @@ class PlanSpec(_Frozen):
     """Everything a plan needs besides the curves."""
 
     plan_id: str | None = Field(None, description="Folder name under plans/ (default: a hash).")
-    budget: float | None = Field(None, description="Total spend ceiling.")
+    budget: Number | None = Field(None, description="Total spend ceiling.")
     objective: Objective = Field(default_factory=Objective)
     constraints: tuple[Constraint, ...] = Field(default=(), description="The constraint list.")
     period_start: dt.date | None = Field(None, description="First day of the plan period.")
     period_end: dt.date | None = Field(None, description="Last day of the plan period.")
-    integer_caps: bool = Field(False, description="Each reached user gets exactly the cap.")
+    integer_caps: StrictBool = Field(False, description="Each reached user gets exactly the cap.")
+
+    @field_validator("plan_id")
+    @classmethod
+    def _plan_id(cls, value: str | None) -> str | None:
+        problem = None if value is None else plan_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -176,41 +277,56 @@ class PlanSpec(_Frozen):
         return self
 
 
+def _build(model: type[BaseModel], where: str, names: dict[str, str], **data: Any) -> Any:
+    """`model(**data)`, with errors as one `ParameterError` naming the factory's parameter."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = _field_of(err)
+        raise _as_parameter_error(exc, where, names.get(field, field)) from None
+
+
 def min_spend(level: Level, key: str, amount: float) -> SpendLimit:
     """A minimum spend on one campaign, segment or placement."""
-    return SpendLimit(level=level, key=key, min=amount)
+    return _build(SpendLimit, "min_spend", {"min": "amount"}, level=level, key=key, min=amount)
 
 
 def max_spend(level: Level, key: str, amount: float) -> SpendLimit:
     """A maximum spend on one campaign, segment or placement."""
-    return SpendLimit(level=level, key=key, max=amount)
+    return _build(SpendLimit, "max_spend", {"max": "amount"}, level=level, key=key, max=amount)
 
 
 def max_share(level: Level, key: str, share: float) -> SpendLimit:
     """At most `share` of total spend on one campaign, segment or placement."""
-    return SpendLimit(level=level, key=key, max_share=share)
+    return _build(SpendLimit, "max_share", {"max_share": "share"}, level=level, key=key,
+                  max_share=share)
 
 
 def frequency_cap(cap: float, placement_id: str | None = None) -> FrequencyCap:
     """A per-placement frequency cap (at every placement when none is named)."""
-    return FrequencyCap(cap=cap, placement_id=placement_id)
+    return _build(FrequencyCap, "frequency_cap", {}, cap=cap, placement_id=placement_id)
 
 
 def target_cpa(value: float, campaign_id: str | None = None) -> TargetRatio:
     """Spend per conversion at most `value`."""
-    return TargetRatio(type="target_cpa", value=value, campaign_id=campaign_id)
+    return _build(TargetRatio, "target_cpa", {}, type="target_cpa", value=value,
+                  campaign_id=campaign_id)
 
 
 def target_roas(value: float, campaign_id: str | None = None) -> TargetRatio:
     """Revenue per unit of spend at least `value`."""
-    return TargetRatio(type="target_roas", value=value, campaign_id=campaign_id)
+    return _build(TargetRatio, "target_roas", {}, type="target_roas", value=value,
+                  campaign_id=campaign_id)
 
 
 def _as_input_error(exc: ValidationError, source: str) -> InputError:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or None
     msg = err["msg"].removeprefix("Value error, ")
-    return InputError(source, where, f"{msg} (got {err.get('input')!r})")
+    if not err["loc"]:
+        return InputError(source, None, msg)  # a check across fields: the message names them
+    return InputError(source, where, f"{msg} (got {_shown(err.get('input'))})")
 
 
 def parse_spec(data: dict, source: str = "plan") -> PlanSpec:
@@ -236,7 +352,14 @@ def load_spec(path: str | Path) -> PlanSpec:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(path.name, None, f"cannot read the plan file: {exc}") from None
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(path.name, None, f"cannot read the plan file: not UTF-8 text (byte "
+                         f"{exc.start}: {exc.object[exc.start:exc.start + 1]!r})") from None
+    except OSError as exc:
+        raise InputError(path.name, None, f"cannot read the plan file {path}: "
+                         f"{exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        reason = str(exc).splitlines()[0]
+        raise InputError(path.name, None, f"cannot read the plan file: {reason}") from None
     return parse_spec(data, source=path.name)

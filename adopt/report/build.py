@@ -27,6 +27,15 @@ SECTIONS = (
 )
 
 
+def _non_file_kind(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file (None otherwise)."""
+    if path.is_symlink():
+        return "a symbolic link"
+    if not path.exists() or path.is_file():
+        return None
+    return "a folder" if path.is_dir() else "not a regular file"
+
+
 def build_report(
     plan_folder: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -67,9 +76,10 @@ def build_report(
         `min_segment_size` is not a non-negative integer, or `out` is a folder.
     """
     out = Path(out)
-    if out.is_dir():
-        raise ParameterError(f"The 'out' parameter of build_report must be a file path. "
-                             f"Got the folder {out} instead.")
+    kind = _non_file_kind(out)
+    if kind:
+        raise ParameterError(f"The 'out' parameter of build_report must be a file path (new or "
+                             f"a regular file). Got {out} instead ({kind}, left alone).")
     data = load_report_data(plan_folder, workspace, min_segment_size)
     sections = [make(data) for make in SECTIONS]
     plan_id = str(data.plan.get("plan_id") or data.plan_folder.resolve().name)

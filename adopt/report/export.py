@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from adopt.exceptions import ParameterError
 from adopt.report.data import ReportData, load_report_data
 from adopt.report.sections_plan import kpis
 from adopt.workspace import atomic_path
@@ -35,6 +36,16 @@ def _with_ratios(df: pd.DataFrame) -> pd.DataFrame:
 def _by(allocation: pd.DataFrame, key: str) -> pd.DataFrame:
     table = allocation.groupby(key, sort=True)[SUMS].sum().reset_index()
     return _with_ratios(table)
+
+
+def check_export_dir(out_dir: str | os.PathLike[str], where: str = "export_plan") -> Path:
+    """`out_dir` as a Path; `ParameterError` when it exists and is not a folder."""
+    out = Path(out_dir)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ParameterError(f"The 'out_dir' parameter of {where} must be a folder (new or "
+                                 f"existing). Got {out} instead (not a folder, left alone).")
+    return out
 
 
 def export_plan(
@@ -62,8 +73,8 @@ def export_plan(
     dict
         Name (e.g. ``"allocation_by_segment.csv"``) -> path written.
     """
+    out = check_export_dir(out_dir)
     data = load_report_data(plan_folder, workspace, min_segment_size)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = {
         "allocation_by_cell": _with_ratios(data.allocation),
