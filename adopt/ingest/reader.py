@@ -197,9 +197,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, source: Source) -> RawTable:
         spans.append((path, total, n))
         total += n
     log.info("ingest %s: read %s rows from %s", source.table, f"{total:,}", source.label)
-    return RawTable(
-        source.table, name, source, {c: t for c, t in columns.values()}, tuple(spans)
-    )
+    return RawTable(source.table, name, source, {c: t for c, t in columns.values()}, tuple(spans))
 
 
 def _check_columns(spec: TableSpec, columns: list[str], source: Source) -> None:

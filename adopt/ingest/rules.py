@@ -73,9 +73,7 @@ def _signup_findings(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) 
     if not _has(users, "signup_ts"):
         return []
     events = staged.get("events")
-    in_input = (
-        f"UNION ALL SELECT user_id, ts FROM temp.{events.name}" if events is not None else ""
-    )
+    in_input = f"UNION ALL SELECT user_id, ts FROM temp.{events.name}" if events is not None else ""
     found = _first(
         con,
         f"""
@@ -96,9 +94,7 @@ def _signup_findings(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) 
     if found is None:
         return []
     rowid, signup, last = found
-    return [
-        (rowid, "signup_ts", f"the user signs up ({signup}) after their last event ({last})")
-    ]
+    return [(rowid, "signup_ts", f"the user signs up ({signup}) after their last event ({last})")]
 
 
 def _event_findings(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) -> list:
@@ -115,8 +111,7 @@ def _event_findings(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) -
                 (
                     found[0],
                     "revenue",
-                    f"an impression has revenue {found[1]:g}; revenue belongs on "
-                    "conversion rows",
+                    f"an impression has revenue {found[1]:g}; revenue belongs on conversion rows",
                 )
             )
     if _has(s, "impression_id"):

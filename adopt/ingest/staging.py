@@ -46,7 +46,10 @@ class ColumnPlan:
         value = quote(self.raw or "")
         if not self.needs_cast:
             return value
-        if self.sql_type == "TIMESTAMP" and self.raw_type in ("VARCHAR", "TIMESTAMP WITH TIME ZONE"):
+        if self.sql_type == "TIMESTAMP" and self.raw_type in (
+            "VARCHAR",
+            "TIMESTAMP WITH TIME ZONE",
+        ):
             return f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
         return f"TRY_CAST({value} AS {self.sql_type})"
 

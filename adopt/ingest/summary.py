@@ -80,7 +80,9 @@ class IngestSummary:
             if t.skipped_files:
                 n = len(t.skipped_files)
                 names = ", ".join(t.skipped_files[:3]) + (", ..." if n > 3 else "")
-                lines.append(f"{t.table}: {n:,} hidden file{'s' if n > 1 else ''} skipped ({names})")
+                lines.append(
+                    f"{t.table}: {n:,} hidden file{'s' if n > 1 else ''} skipped ({names})"
+                )
             for why, n in t.dropped.items():
                 if n:
                     lines.append(f"{t.table}: {n:,} {why} dropped")

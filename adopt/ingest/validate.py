@@ -10,7 +10,7 @@ the row (row number in its file, and the key) and what is allowed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -34,7 +34,12 @@ def ts_window() -> tuple[datetime, datetime]:
 
 def show(value: object) -> str:
     """A value as it appears in messages: quoted, one line, at most 40 characters."""
-    text = repr(value) if not isinstance(value, str) else value
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, date):
+        text = str(value)  # a timestamp as '2200-01-01 00:00:00', not its repr
+    else:
+        text = repr(value)
     text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\x00", "\\x00")
     return "'" + (text if len(text) <= 40 else text[:37] + "...") + "'"
 
