@@ -13,20 +13,29 @@ EVENT_TYPES = ("impression", "click", "conversion")
 BEHAVIOR_ACTIONS = ("view", "cart", "favorite", "purchase", "search")
 OBJECTIVES = ("clicks", "conversions", "revenue", "reach")
 
+# Timestamps outside [EARLIEST_TS, now + LATEST_TS_YEARS_AHEAD years] are refused:
+# one event in year 9999 would move every profile's reference time, and one
+# past year 294247 breaks the marts.
+EARLIEST_TS = "1990-01-01"
+LATEST_TS_YEARS_AHEAD = 2
+# A cpm (cost per 1,000 impressions) above this is a unit or typing error.
+MAX_CPM = 10_000.0
+
 
 @dataclass(frozen=True)
 class Column:
     """One column of an input table.
 
     `sql_type` is the DuckDB type the column is stored as. `min_value` rejects
-    values below it (e.g. a negative cost); `allowed` lists the only values a
-    text column may hold.
+    values below it (e.g. a negative cost), `max_value` values above it;
+    `allowed` lists the only values a text column may hold.
     """
 
     name: str
     sql_type: str
     required: bool = False
     min_value: float | None = None
+    max_value: float | None = None
     allowed: tuple[str, ...] | None = None
     nullable: bool = True
 
@@ -84,7 +93,7 @@ PLACEMENTS = TableSpec(
     "placements",
     (
         _id("placement_id"),
-        Column("cpm", "DOUBLE", required=True, min_value=0, nullable=False),
+        Column("cpm", "DOUBLE", required=True, min_value=0, max_value=MAX_CPM, nullable=False),
         Column("name", "VARCHAR"),
         Column("daily_inventory", "BIGINT", min_value=0),
         Column("format", "VARCHAR"),

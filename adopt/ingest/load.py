@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from adopt.ingest import validate
+from adopt.ingest import rules, validate
 from adopt.ingest.pseudonymize import check_salt, fingerprint
 from adopt.ingest.reader import Source, locate, read_raw
 from adopt.ingest.staging import Staged, column_plan, create_staging
@@ -73,6 +73,9 @@ def ingest(
     con = connect(ws.root, create=True)
     committed = False
     try:
+        # Timestamps are stored as naive UTC: offsets in text and tz-aware
+        # Parquet are converted to UTC, whatever this machine's time zone.
+        con.execute("SET TimeZone = 'UTC'")
         check_salt(con, pseudonymize_salt)
         staged = _stage(con, sources, pseudonymize_salt)
         con.execute("BEGIN TRANSACTION")
@@ -130,5 +133,6 @@ def _write(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) -> tuple[T
     ensure_tables(con)
     validate.check_references(con, staged)
     validate.check_impressions(con, staged)
+    rules.check_rules(con, staged)
     log.info("ingest: input is valid; loading %d tables", len(staged))
     return tuple(write(con, staged[name]) for name in TABLES if name in staged)

@@ -15,16 +15,21 @@ from pathlib import Path
 import duckdb
 
 from adopt.exceptions import InputError
-from adopt.schema import TABLES
+from adopt.schema import TABLES, TableSpec
 
 log = logging.getLogger("adopt")
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
+# Most extra (non-contract) columns one table may bring: each becomes a permanent
+# warehouse column, and thousands of them make ingest crawl.
+MAX_EXTRA_COLUMNS = 200
+CSV_DELIMITERS = (",", ";", "\t", "|")
 _CSV_PROBLEMS = {
     "INVALID ENCODING": "text is not valid UTF-8 (save the file as UTF-8)",
     "TOO MANY COLUMNS": "the line has more fields than the header",
     "MISSING COLUMNS": "the line has fewer fields than the header",
+    "UNQUOTED VALUE": "a quoted value is not closed (unterminated '\"'); fix the quoting",
 }
 
 
@@ -50,6 +55,7 @@ class Source:
     files: tuple[Path, ...]
     fmt: str
     folder: bool = False
+    skipped: tuple[str, ...] = ()  # hidden files (dot-files) of the folder, not read
 
     @property
     def label(self) -> str:
@@ -134,7 +140,11 @@ def locate(data_dir: str | Path) -> dict[str, Source]:
 
 
 def _folder_source(name: str, folder: Path) -> Source:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and _format_of(p))
+    # Dot-files (macOS `._part-1.csv` resource forks, editor backups) are never data.
+    hidden = sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and _format_of(p) and not p.name.startswith(".")
+    )
     formats = {_format_of(p) for p in files}
     if not files:
         raise InputError(
@@ -142,64 +152,124 @@ def _folder_source(name: str, folder: Path) -> Source:
         )
     if len(formats) > 1:
         raise InputError(name, None, f"folder {folder} mixes CSV and Parquet files; use one format")
-    return Source(name, tuple(files), formats.pop(), folder=True)
+    if hidden:
+        log.info("ingest %s: skipped %d hidden file(s) in %s", name, len(hidden), folder)
+    return Source(name, tuple(files), formats.pop(), folder=True, skipped=tuple(hidden))
 
 
 def read_raw(con: duckdb.DuckDBPyConnection, source: Source) -> RawTable:
     """Read every file of `source`, in order, into the temp table `_raw_<table>`.
 
-    Columns missing from some files of a folder are NULL in their rows.
+    The table is created with the union of the files' columns at once; columns
+    missing from some files of a folder are NULL in their rows.
 
     Raises
     ------
     InputError
-        A file cannot be read: malformed CSV lines, text that is not UTF-8.
+        A file cannot be read: malformed CSV lines, unterminated quotes, text
+        that is not UTF-8, more than `MAX_EXTRA_COLUMNS` extra columns.
     """
     name = f"_raw_{source.table}"
     con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    scans = [(path, _scan_sql(source.fmt, path)) for path in source.files]
+    columns: dict[str, tuple[str, str]] = {}  # lower name -> (name, type), first file wins
+    for path, scan in scans:
+        try:
+            described = con.execute(f"DESCRIBE SELECT * FROM {scan}", {"p": str(path)}).fetchall()
+        except duckdb.Error as exc:
+            raise _read_error(source, path, exc) from None
+        for col, typ, *_ in described:
+            columns.setdefault(col.lower(), (col, typ))
+    _check_columns(TABLES[source.table], [c for c, _ in columns.values()], source)
+    cols = ", ".join(f"{quote(c)} {t}" for c, t in columns.values())
+    con.execute(f"CREATE TEMP TABLE {name} ({cols})")
     spans: list[tuple[Path, int, int]] = []
     total = 0
-    for i, path in enumerate(source.files):
-        scan = _scan_sql(source.fmt)
+    for path, scan in scans:
         try:
-            if i == 0:
-                sql = f"CREATE TEMP TABLE {name} AS SELECT * FROM {scan}"
-            else:
-                _add_new_columns(con, name, scan, path)
-                sql = f"INSERT INTO temp.{name} BY NAME SELECT * FROM {scan}"
-            n = con.execute(sql, {"p": str(path)}).fetchone()[0]
+            n = con.execute(
+                f"INSERT INTO temp.{name} BY NAME SELECT * FROM {scan}", {"p": str(path)}
+            ).fetchone()[0]
         except duckdb.Error as exc:
             raise _read_error(source, path, exc) from None
         if source.fmt == "csv":
             _raise_csv_rejects(con, source, path)
         spans.append((path, total, n))
         total += n
-    columns = dict(
-        con.execute(f"SELECT column_name, column_type FROM (DESCRIBE temp.{name})").fetchall()
-    )
     log.info("ingest %s: read %s rows from %s", source.table, f"{total:,}", source.label)
-    return RawTable(source.table, name, source, columns, tuple(spans))
+    return RawTable(source.table, name, source, {c: t for c, t in columns.values()}, tuple(spans))
 
 
-def _scan_sql(fmt: str) -> str:
+def _check_columns(spec: TableSpec, columns: list[str], source: Source) -> None:
+    """Refuse column names with control characters and more than MAX_EXTRA_COLUMNS extras."""
+    for col in columns:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in col):
+            shown = col.encode("unicode_escape").decode("ascii")
+            raise InputError(
+                spec.name,
+                shown,
+                "column name contains a control character (tab, newline, NUL...); rename it",
+            )
+    contract = {c.name.lower() for c in spec.columns}
+    extras = [c for c in columns if c.lower() not in contract]
+    if len(extras) > MAX_EXTRA_COLUMNS:
+        raise InputError(
+            spec.name,
+            extras[MAX_EXTRA_COLUMNS],
+            f"{source.label} has {len(extras):,} extra columns; at most {MAX_EXTRA_COLUMNS} "
+            "are kept as attributes (drop the others)",
+        )
+
+
+def _scan_sql(fmt: str, path: Path) -> str:
     if fmt == "parquet":
         return "read_parquet($p)"
+    # The dialect is fixed (delimiter from the header, '"' quotes) so that an
+    # unterminated quote is an error instead of a value such as '"n0003'.
     # Rejected lines are kept in temp tables so the first one can be reported with its line.
+    delim = _delimiter(path).replace("\t", "\\t")
     return (
-        "read_csv($p, all_varchar = true, header = true, ignore_errors = true, "
+        f"read_csv($p, all_varchar = true, header = true, delim = '{delim}', quote = '\"', "
+        "escape = '\"', strict_mode = true, ignore_errors = true, "
         "store_rejects = true, rejects_table = '_adopt_rejects', rejects_scan = '_adopt_scans')"
     )
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, name: str, scan: str, path: Path) -> None:
-    have = {
-        c.lower()
-        for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE temp.{name})").fetchall()
-    }
-    described = con.execute(f"DESCRIBE SELECT * FROM {scan}", {"p": str(path)}).fetchall()
-    for col, typ, *_ in described:
-        if col.lower() not in have:
-            con.execute(f"ALTER TABLE temp.{name} ADD COLUMN {quote(col)} {typ}")
+def _open_text(path: Path):
+    import gzip
+
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of a CSV file: the candidate found most often in its header line."""
+    try:
+        with _open_text(path) as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    counts = {d: header.count(d) for d in CSV_DELIMITERS}
+    best = max(CSV_DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _find_bad_quote(path: Path) -> tuple[int, int] | None:
+    """(data row, line) where an unterminated quote starts (error path only)."""
+    import csv
+
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=_delimiter(path), strict=True)
+        row = 0
+        start = 1
+        try:
+            for _ in reader:
+                row += 1
+                start = reader.line_num + 1
+        except csv.Error:
+            return max(row, 1), start
+    return None
 
 
 def _raise_csv_rejects(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
@@ -218,6 +288,16 @@ def _raise_csv_rejects(con: duckdb.DuckDBPyConnection, source: Source, path: Pat
 
 def _read_error(source: Source, path: Path, exc: duckdb.Error) -> InputError:
     message = str(exc).splitlines()[0]
+    if source.fmt == "csv":
+        bad = _find_bad_quote(path)
+        if bad is not None:
+            row, line = bad
+            return InputError(
+                source.table,
+                None,
+                "a quoted value is not closed (unterminated '\"'); fix the quoting",
+                row=f"{row} of {path.name} (line {line})",
+            )
     if source.fmt == "parquet" and "not valid UTF8" in message:
         column, row = _find_bad_utf8(path)
         return InputError(

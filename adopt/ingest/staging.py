@@ -35,13 +35,29 @@ class ColumnPlan:
     def needs_cast(self) -> bool:
         return self.raw is not None and self.raw_type != self.sql_type
 
+    def typed_sql(self) -> str:
+        """The raw value cast to `sql_type`, NULL where it does not cast.
+
+        Timestamps go through TIMESTAMPTZ, so text with a UTC offset
+        ('2026-01-05T10:00:00+13:00') and tz-aware Parquet are both stored as
+        naive UTC; text without an offset is taken as UTC. The ingest
+        connection's TimeZone is UTC.
+        """
+        value = quote(self.raw or "")
+        if not self.needs_cast:
+            return value
+        if self.sql_type == "TIMESTAMP" and self.raw_type in (
+            "VARCHAR",
+            "TIMESTAMP WITH TIME ZONE",
+        ):
+            return f"CAST(TRY_CAST({value} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        return f"TRY_CAST({value} AS {self.sql_type})"
+
     def value_sql(self) -> str:
         """The typed (and pseudonymised) value; `$salt` is bound by the caller."""
         if self.raw is None:
             return f"CAST(NULL AS {self.sql_type})"
-        value = quote(self.raw)
-        if self.needs_cast:
-            value = f"TRY_CAST({value} AS {self.sql_type})"
+        value = self.typed_sql()
         if self.pseudonymize:
             value = hash_sql(value)
         return value

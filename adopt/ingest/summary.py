@@ -17,7 +17,8 @@ class TableSummary:
 
     `rows_loaded` counts rows written (for dimension tables, new and replaced
     ids); `rows_replaced` counts ids that were already in the warehouse and
-    whose row was replaced; `dropped` maps a reason to a count of rows not written.
+    whose row was replaced; `dropped` maps a reason to a count of rows not written;
+    `skipped_files` names the hidden files (dot-files) of a table folder that were not read.
     """
 
     table: str
@@ -26,6 +27,7 @@ class TableSummary:
     rows_loaded: int
     rows_replaced: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    skipped_files: tuple[str, ...] = ()
 
     @property
     def rows_dropped(self) -> int:
@@ -75,6 +77,12 @@ class IngestSummary:
             cells += [v.rjust(w) for v, w in zip(r[2:], widths[2:], strict=True)]
             lines.append("  ".join(cells).rstrip())
         for t in self.tables:
+            if t.skipped_files:
+                n = len(t.skipped_files)
+                names = ", ".join(t.skipped_files[:3]) + (", ..." if n > 3 else "")
+                lines.append(
+                    f"{t.table}: {n:,} hidden file{'s' if n > 1 else ''} skipped ({names})"
+                )
             for why, n in t.dropped.items():
                 if n:
                     lines.append(f"{t.table}: {n:,} {why} dropped")

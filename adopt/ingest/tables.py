@@ -82,7 +82,14 @@ def write(con: duckdb.DuckDBPyConnection, staged: Staged) -> TableSummary:
         loaded = con.execute(
             f"INSERT INTO main.{table} BY NAME SELECT {cols} FROM temp.{staged.name}"
         ).fetchone()[0]
-        summary = TableSummary(table, staged.raw.source.label, staged.rows, loaded, replaced)
+        summary = TableSummary(
+            table,
+            staged.raw.source.label,
+            staged.rows,
+            loaded,
+            replaced,
+            skipped_files=staged.raw.source.skipped,
+        )
     else:
         summary = _append_new(con, staged, cols)
     log.info(
@@ -130,7 +137,15 @@ def _append_new(con: duckdb.DuckDBPyConnection, staged: Staged, cols: str) -> Ta
         DUPLICATES_IN_INPUT: staged.rows - distinct,
         DUPLICATES_IN_WAREHOUSE: distinct - loaded,
     }
-    return TableSummary(table, staged.raw.source.label, staged.rows, loaded, 0, dropped)
+    return TableSummary(
+        table,
+        staged.raw.source.label,
+        staged.rows,
+        loaded,
+        0,
+        dropped,
+        skipped_files=staged.raw.source.skipped,
+    )
 
 
 def log_ingest(

@@ -10,6 +10,7 @@ the row (row number in its file, and the key) and what is allowed.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -17,16 +18,29 @@ import duckdb
 from adopt.exceptions import InputError
 from adopt.ingest.reader import RawTable, quote
 from adopt.ingest.staging import ROW, ColumnPlan, Staged
-from adopt.schema import TABLES, TableSpec
+from adopt.schema import EARLIEST_TS, LATEST_TS_YEARS_AHEAD, TABLES, TableSpec
 
 _TS_HINT = "use ISO 8601, e.g. 2024-05-01 13:45:00"
 _TYPE_WORDS = {"DOUBLE": "a number", "BIGINT": "a whole number", "TIMESTAMP": "a timestamp"}
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+
+
+def ts_window() -> tuple[datetime, datetime]:
+    """The earliest and latest timestamps ingest accepts (naive UTC)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    latest = now + timedelta(days=round(365.25 * LATEST_TS_YEARS_AHEAD))
+    return datetime.fromisoformat(EARLIEST_TS), latest
 
 
 def show(value: object) -> str:
     """A value as it appears in messages: quoted, one line, at most 40 characters."""
-    text = repr(value) if not isinstance(value, str) else value
-    text = text.replace("\n", "\\n")
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, date):
+        text = str(value)  # a timestamp as '2200-01-01 00:00:00', not its repr
+    else:
+        text = repr(value)
+    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\x00", "\\x00")
     return "'" + (text if len(text) <= 40 else text[:37] + "...") + "'"
 
 
@@ -46,21 +60,32 @@ def check_shape(raw: RawTable, spec: TableSpec) -> None:
 def _checks(plan: list[ColumnPlan]) -> list[tuple[ColumnPlan, str, str, dict[str, Any]]]:
     """(column, kind, failing-row condition, parameters) for every value check, in order."""
     out = []
+    low, high = ts_window()
     for i, c in enumerate(plan):
         if c.raw is None:
             continue
         raw = quote(c.raw)
-        typed = f"TRY_CAST({raw} AS {c.sql_type})" if c.needs_cast else raw
+        typed = c.typed_sql()
         spec = c.spec
+        if c.raw_type == "VARCHAR":
+            out.append((c, "nul", f"contains({raw}, chr(0))", {}))
         if spec is not None and not spec.nullable:
             blank = f" OR trim({typed}) = ''" if c.sql_type == "VARCHAR" else ""
             out.append((c, "null", f"{raw} IS NULL{blank}", {}))
         if c.needs_cast:
             out.append((c, "type", f"{raw} IS NOT NULL AND {typed} IS NULL", {}))
+        if c.needs_cast and c.sql_type == "BIGINT" and c.raw_type not in _INTEGER_TYPES:
+            number = f"TRY_CAST({raw} AS DOUBLE)"
+            out.append((c, "whole", f"{number} <> trunc({number})", {}))
         if c.sql_type == "DOUBLE":
             out.append((c, "finite", f"isnan({typed}) OR isinf({typed})", {}))
+        if c.sql_type == "TIMESTAMP" and spec is not None:
+            cond = f"{typed} < $ts_low_{i} OR {typed} > $ts_high_{i}"
+            out.append((c, "window", cond, {f"ts_low_{i}": low, f"ts_high_{i}": high}))
         if spec is not None and spec.min_value is not None:
             out.append((c, "min", f"{typed} < $min_{i}", {f"min_{i}": spec.min_value}))
+        if spec is not None and spec.max_value is not None:
+            out.append((c, "max", f"{typed} > $max_{i}", {f"max_{i}": spec.max_value}))
         if spec is not None and spec.allowed is not None:
             cond = f"{typed} IS NOT NULL AND NOT list_contains($allowed_{i}, {typed})"
             out.append((c, "allowed", cond, {f"allowed_{i}": list(spec.allowed)}))
@@ -72,9 +97,11 @@ def check_values(
 ) -> None:
     """Check every value of `raw` against the plan in one scan; report the first failing row.
 
-    Checks, per column: nulls or blanks in a required column, values that do
-    not cast to the column's type (unparseable timestamps included), NaN or
-    infinite numbers, values below `min_value`, text outside `allowed`.
+    Checks, per column: NUL bytes in text, nulls or blanks in a required
+    column, values that do not cast to the column's type (unparseable
+    timestamps included), fractions in whole-number columns, NaN or infinite
+    numbers, timestamps outside `ts_window()`, values below `min_value` or
+    above `max_value`, text outside `allowed`.
     """
     checks = _checks(plan)
     if not checks:
@@ -98,6 +125,16 @@ def check_values(
 
 
 def _problem(c: ColumnPlan, kind: str, value: object) -> str:
+    if kind == "nul":
+        return "text contains a NUL byte (\\x00); remove it"
+    if kind == "whole":
+        return f"{show(value)} is not a whole number"
+    if kind == "window":
+        low, high = ts_window()
+        return (
+            f"{show(value)} is outside the accepted years: timestamps must lie between "
+            f"{low:%Y-%m-%d} and {high:%Y-%m-%d} (now + {LATEST_TS_YEARS_AHEAD} years)"
+        )
     if kind == "null":
         return f"{c.name} is empty; every row needs a value"
     if kind == "type" and c.sql_type == "TIMESTAMP":
@@ -111,6 +148,9 @@ def _problem(c: ColumnPlan, kind: str, value: object) -> str:
         low = c.spec.min_value
         why = "cannot be negative" if low == 0 else f"must be at least {low:g}"
         return f"{value} is below the minimum {low:g} ({c.name} {why})"
+    if kind == "max":
+        high = c.spec.max_value
+        return f"{value} is above the maximum {high:g} ({c.name} this large is a unit error)"
     allowed = ", ".join(c.spec.allowed or ())
     return f"{show(value)} is not allowed; use one of: {allowed}"
 
@@ -179,18 +219,25 @@ def check_keys(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
         )
 
 
-def _references(staged: dict[str, Staged]) -> list[tuple[str, str, str]]:
+def _references(
+    con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]
+) -> list[tuple[str, str, str]]:
     refs = [
         (t, col, target) for t, s in staged.items() for col, target in s.spec.references.items()
     ]
-    if "ads" in staged and "campaigns" in staged:
+    # campaigns is optional: ads.campaign_id is checked once campaigns are known,
+    # from this input or from a previous load.
+    if "ads" in staged and (
+        "campaigns" in staged
+        or con.execute("SELECT count(*) FROM main.campaigns").fetchone()[0] > 0
+    ):
         refs.append(("ads", "campaign_id", "campaigns"))
     return refs
 
 
 def check_references(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) -> None:
     """Reject ids that point to rows neither in this input nor already in the warehouse."""
-    for table, col, target in _references(staged):
+    for table, col, target in _references(con, staged):
         s = staged[table]
         key = quote(TABLES[target].key[0])
         c = quote(col)

@@ -38,6 +38,7 @@ impressions as (
             strftime(events.ts, '%Y-%m-%dT%H:%M:%S.%f'),
             row_number() over (
                 partition by events.user_id, events.ad_id, events.placement_id, events.ts
+                order by events.cost, events.revenue
             )
         ) as impression_key,
     from events

@@ -4,6 +4,8 @@
 -- ctr_smoothed / cvr_smoothed shrink toward the placement's own rate with a
 -- beta prior worth $prior_strength impressions / clicks; cvr is per click,
 -- capped at 1. first_seen / last_seen are the first and last impressions.
+-- Money is summed as DECIMAL: exact, so the result does not depend on the
+-- order DuckDB's threads add rows in (rebuilds are identical).
 
 with
 
@@ -21,7 +23,7 @@ impression_totals as (
         impressions.placement_id,
         any_value(impressions.campaign_id) as campaign_id,
         count(*) as impressions,
-        sum(impressions.cost) as spend,
+        sum(impressions.cost::decimal(38, 12))::double as spend,
         min(impressions.ts) as first_seen,
         max(impressions.ts) as last_seen,
     from impressions
@@ -34,7 +36,9 @@ response_totals as (
         events.placement_id,
         count(*) filter (where events.event = 'click') as clicks,
         count(*) filter (where events.event = 'conversion') as conversions,
-        coalesce(sum(events.revenue) filter (where events.event = 'conversion'), 0) as revenue,
+        coalesce(
+            sum(events.revenue::decimal(38, 12)) filter (where events.event = 'conversion'), 0
+        )::double as revenue,
     from events
     where events.event in ('click', 'conversion')
     group by events.ad_id, events.placement_id

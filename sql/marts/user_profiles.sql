@@ -10,6 +10,8 @@
 -- (1 + floor(5 * percent_rank)) among users with that activity; users without
 -- it score 1. activity_level by events + behaviours per active day:
 -- inactive (none), low (< 2), medium (< 5), high (< 15), power.
+-- Money is summed as DECIMAL: exact, so the result does not depend on the
+-- order DuckDB's threads add rows in (rebuilds are identical).
 
 with
 
@@ -41,7 +43,7 @@ impression_totals as (
     select
         impressions.user_id,
         count(*) as impressions,
-        sum(impressions.cost) as spend,
+        sum(impressions.cost::decimal(38, 12))::double as spend,
     from impressions
     group by impressions.user_id
 ),
@@ -51,7 +53,9 @@ response_totals as (
         events.user_id,
         count(*) filter (where events.event = 'click') as clicks,
         count(*) filter (where events.event = 'conversion') as conversions,
-        coalesce(sum(events.revenue) filter (where events.event = 'conversion'), 0) as revenue,
+        coalesce(
+            sum(events.revenue::decimal(38, 12)) filter (where events.event = 'conversion'), 0
+        )::double as revenue,
         max(events.ts) as last_response_ts,
     from events
     where events.event in ('click', 'conversion')
@@ -62,7 +66,7 @@ purchase_totals as (
     select
         behaviors.user_id,
         count(*) as purchases,
-        sum(behaviors.amount) as purchase_amount,
+        sum(behaviors.amount::decimal(38, 12))::double as purchase_amount,
         max(behaviors.ts) as last_purchase_ts,
     from behaviors
     where behaviors.action = 'purchase'

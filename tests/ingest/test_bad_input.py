@@ -257,9 +257,11 @@ def test_parquet_list_in_a_number_column(world, write, refused):
 
 
 def test_reference_to_a_row_only_in_the_warehouse_is_accepted(world, write, loaded_ws):
-    # u19 is known from the earlier ingest, not from this input's users.
+    # u19 is known from the earlier ingest, not from this input's users. The
+    # impression (row 2, no click) gets a new id: impression i1 is already in
+    # the warehouse with its own user.
     world["users"] = world["users"][world["users"].user_id != "u19"]
-    world["events"].loc[0, "user_id"] = "u19"
+    world["events"].loc[1, ["user_id", "impression_id"]] = ["u19", "i_new"]
     ingest(write(world), loaded_ws)
 
 

@@ -86,7 +86,8 @@ def test_new_events_are_appended_and_dimensions_upserted(world, write, tmp_path,
     users.loc[1, "user_id"] = "u_new"
     later = world["events"].copy()
     later["ts"] += pd.Timedelta(days=30)
-    later.loc[0, "user_id"] = "u_new"
+    later["impression_id"] = "b2_" + later["impression_id"]  # new impressions, new ids
+    later.loc[later.impression_id == "b2_i0", "user_id"] = "u_new"  # row 0 and its responses
     batch = dict(world, users=users, events=later)
     del batch["behaviors"]
     summary = ingest(write(batch), tmp_path / "ws")
@@ -102,6 +103,7 @@ def test_new_extra_column_is_added_and_old_rows_get_null(world, write, tmp_path,
     ingest(write(world), tmp_path / "ws")
     later = world["events"].copy()
     later["ts"] += pd.Timedelta(days=30)
+    later["impression_id"] = "b2_" + later["impression_id"]  # new impressions, new ids
     later["device"] = "mobile"
     ingest(write(dict(world, events=later)), tmp_path / "ws")
     wh = Workspace(tmp_path / "ws").warehouse
