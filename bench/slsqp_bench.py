@@ -1,8 +1,8 @@
 """Benchmark: adopt vs the PyMC-Marketing way (SLSQP from an even split).
 
 Part 2 of the optimizer benchmark (part 1 is ``bench/optimize_bench.py``).
-A channel-style plan: 100 channels (segment x placement cells) x 5 frequency
-positions = 500 variables, a budget and shared inventory. The baseline hands
+A channel-style plan: 25 segments x 4 placements, up to 5 impressions per
+user (exposure profiles: 625 variables), a budget and shared inventory. The baseline hands
 the same LP to ``scipy.optimize.minimize(method="SLSQP")`` starting from an
 even split of the budget, as PyMC-Marketing's budget optimizer does; adopt
 solves it with its structured method. Prints objectives and times (median of
@@ -26,25 +26,36 @@ from scipy.optimize import minimize
 
 from adopt.optimize import PlanSpec, build_grid, build_lp, certify
 from adopt.optimize.examples import random_curves
-from adopt.optimize.lp import chain_matrix
+from adopt.optimize.highs import linprog_args
 from adopt.optimize.structured import solve_structured
 
 
 def slsqp(lp):
-    """SLSQP on the LP: x in [0, ub], chain, coupling rows; start at an even split."""
-    n, K = lp.shape  # noqa: N806
-    a = np.vstack([lp.A.toarray(), chain_matrix(n, K).toarray()])
-    b = np.r_[lp.b, np.zeros(a.shape[0] - len(lp.b))]
-    c = lp.c.ravel()
-    x0 = np.where(lp.ub > 0, 1.0, 0.0)
-    x0 *= lp.spec.budget / (lp.cost * x0).sum()
-    res = minimize(lambda x: -c @ x, np.clip(x0.ravel(), 0, 1), jac=lambda x: -c,
-                   method="SLSQP", bounds=list(zip(np.zeros(c.size), lp.ub.ravel(), strict=True)),
-                   constraints=[{"type": "ineq", "fun": lambda x: b - a @ x, "jac": lambda x: -a}],
+    """SLSQP on the LP: x in [0, ub], local and coupling rows; start from an even split.
+
+    The start gives every group's users one impression, split over its
+    placements by their reachable share, scaled so spend = budget.
+    """
+    args = linprog_args(lp)
+    a_ub, b_ub = args["A_ub"].toarray(), args["b_ub"]
+    a_eq, b_eq = args["A_eq"].toarray(), args["b_eq"]
+    c = lp.c
+    m0, u0 = np.zeros((lp.n_cells, lp.K)), np.zeros((lp.n_groups, lp.K))
+    share = lp.cap[:, 0] / np.bincount(lp.cell_group, weights=lp.cap[:, 0])[lp.cell_group]
+    u0[:, 0] = lp.segment_users
+    m0[:, 0] = lp.segment_users[lp.cell_group] * share
+    x0 = lp.stack(m0, u0)
+    x0 *= lp.spec.budget / float(lp.value("spend") @ x0)
+    res = minimize(lambda x: -c @ x, np.clip(x0, 0, lp.ub), jac=lambda x: -c,
+                   method="SLSQP", bounds=list(zip(np.zeros(c.size), lp.ub, strict=True)),
+                   constraints=[{"type": "ineq", "fun": lambda x: b_ub - a_ub @ x,
+                                 "jac": lambda x: -a_ub},
+                                {"type": "eq", "fun": lambda x: a_eq @ x - b_eq,
+                                 "jac": lambda x: a_eq}],
                    options={"maxiter": 1000})
-    x = res.x.reshape(n, K)
-    viol = float(np.max((a @ res.x - b) / np.maximum(1.0, abs(b)), initial=0))
-    return float(c @ res.x), x, viol, res
+    viol = max(float(np.max((a_ub @ res.x - b_ub) / np.maximum(1.0, abs(b_ub)), initial=0)),
+               float(np.max(abs(a_eq @ res.x - b_eq) / np.maximum(1.0, abs(b_eq)), initial=0)))
+    return float(c @ res.x), res.x, viol, res
 
 
 def main() -> None:
@@ -60,7 +71,7 @@ def main() -> None:
         ts, (x, y, _) = _timed(lambda lp=lp: solve_structured(lp), args.repeats)
         ours = certify(lp, x, y)
         tb, (obj_b, _, viol, res) = _timed(lambda lp=lp: slsqp(lp), args.repeats)
-        print(f"seed {seed}: {lp.c.size} variables | adopt {ours.primal:.6f} in {ts * 1e3:.0f} ms "
+        print(f"seed {seed}: {lp.n_vars} variables | adopt {ours.primal:.6f} in {ts * 1e3:.0f} ms "
               f"(gap {ours.gap:.0e}) | SLSQP {obj_b:.6f} in {tb * 1e3:.0f} ms "
               f"({res.nit} it, '{res.message}', largest relative row violation {viol:.1e}: "
               f"{'feasible' if viol <= 1e-6 else 'INFEASIBLE'}) | adopt - SLSQP = "
