@@ -6,13 +6,16 @@ user (exposure profiles: 625 variables), a budget and shared inventory. The base
 the same LP to ``scipy.optimize.minimize(method="SLSQP")`` starting from an
 even split of the budget, as PyMC-Marketing's budget optimizer does; adopt
 solves it with its structured method. Prints objectives and times (median of
-``--repeats``). Runtime: about 12 s per seed and repeat (SLSQP).
+``--repeats``). Runtime: about 6 minutes per seed and repeat (SLSQP runs to its
+1,000-iteration limit on the exposure LP).
 
-Measured 2026-11-29 (3 seeds): adopt 41-69 ms, SLSQP 10-12 s (170-300x);
-where SLSQP's answer is feasible adopt's objective is higher (+9e-7), where
-SLSQP's is higher (+3.7e-7) it overspends rows by 1.1e-6 relative.
+Measured 2026-12-04 on the shared 2-core AMD EPYC (AVX-512 bf16), seed 0,
+one repeat: adopt 30 ms (certificate gap 2e-16), SLSQP 365 s, stopped at its
+iteration limit 12% below adopt's objective (feasible, row violation 4.6e-7):
+the local solver stuck short of the optimum, 12,000x the time. (On the
+earlier per-placement LP it had taken 10-12 s and come within 1e-6.)
 
-    .venv/bin/python bench/slsqp_bench.py
+    .venv/bin/python bench/slsqp_bench.py --seeds 1 --repeats 1
 """
 
 from __future__ import annotations
