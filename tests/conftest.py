@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -66,3 +67,14 @@ def idle_ray_module(ray_session):
     """`idle_ray` for module-scoped fixtures."""
     _wait_until_idle(ray_session)
     return ray_session
+
+
+@pytest.fixture
+def own_log_handler():
+    """Let the CLI's main() attach its log handler to this test's captured stderr, and
+    remove it after (CLI tests use it through ``pytestmark``)."""
+    logger = logging.getLogger("adopt")
+    saved = logger.handlers[:]
+    logger.handlers.clear()
+    yield
+    logger.handlers[:] = saved

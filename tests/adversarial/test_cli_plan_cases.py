@@ -8,7 +8,6 @@ naming the field, parameter, rule or path, no traceback, and the workspace
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import shutil
@@ -22,14 +21,7 @@ from adopt.optimize.examples import random_curves
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO|WARNING) ")
 
 
-@pytest.fixture(autouse=True)
-def own_log_handler():
-    """Let main() attach its log handler to this test's captured stderr, and remove it after."""
-    logger = logging.getLogger("adopt")
-    saved = logger.handlers[:]
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = saved
+pytestmark = pytest.mark.usefixtures("own_log_handler")
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, list[str], str]:

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from adopt.cli import main
 from adopt.workspace import Workspace
 
-
-@pytest.fixture(autouse=True)
-def own_log_handler():
-    """Let main() attach its log handler to this test's captured stderr, and remove it after."""
-    logger = logging.getLogger("adopt")
-    saved = logger.handlers[:]
-    logger.handlers.clear()
-    yield
-    logger.handlers[:] = saved
+pytestmark = pytest.mark.usefixtures("own_log_handler")
 
 
 def test_cli_ingest_prints_the_summary(world, write, tmp_path, capsys):
