@@ -286,11 +286,11 @@ def build_curves(
     sample = sample_users(audiences, state, users_per_segment, shape_users, seed)
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
+    attach = text_feature_hook(ws.root, model)
     with Progress(None, "curves: model rows", unit="rows") as progress:
-        values = predict_grid(state, model, text_feature_hook(ws.root, model), sample,
-                              campaign_ads, objectives, max_k, top_creatives, progress, decay)
-    levels = calibrate_levels(ws.root, model, text_feature_hook(ws.root, model), decay, days,
-                              max_k) if calibrate else None
+        values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
+                              top_creatives, progress, decay)
+    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k) if calibrate else None
     values = recalibrate(values, levels, decay)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
