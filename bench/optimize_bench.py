@@ -19,9 +19,13 @@ Measured 2026-12-04 on the shared 2-core AMD EPYC (AVX-512 bf16), the
 exposure model: 1,050,000 variables, 21 coupling rows: adopt 0.28 s (median of
 3; 1 round, certificate gap 0), highs-ipm did not finish in 120 s (>= 440x).
 The demo plan (29,160 variables, 9 coupling rows): 1-4 rounds, 0.08-0.4 s.
+`--hard` (10 campaigns, campaign budgets, a CPA target, a cap across
+placements; 1,050,000 variables, 32 coupling rows), at load average ~30:
+3.4 CPU-s (median of 3; 3 rounds, gap 9.6e-8); the bench plan 0.42 CPU-s.
 
     .venv/bin/python bench/optimize_bench.py --segments 10000 --time-limit 120
     .venv/bin/python bench/optimize_bench.py --segments 1000   # 100k variables
+    .venv/bin/python bench/optimize_bench.py --hard --segments 1000 --skip-generic
 """
 
 from __future__ import annotations
