@@ -2,7 +2,7 @@
 
 Data flow: a solver hands back x (the plan) and y (one multiplier per coupling
 row of `PlanLP`); this module proves (or refutes) that x is optimal. The dual
-value is g(y) = y.b + sum_g segment_users * max(0, best pattern value): every
+value is g(y) = y.b + sum_g group_users * max(0, best pattern value): every
 campaign x segment group priced alone over its local polytope
 (`adopt.optimize.pricing`). By weak duality g(y) bounds the optimum from
 above for any y with y >= 0 on inequality rows; equality with the plan's value

@@ -4,7 +4,7 @@ Data flow: `PlanLP` + the LP `PlanResult` -> an integer-cap `PlanResult`
 (`scipy.optimize.milp`). In the LP a group's users may be spread over several
 numbers of impressions N. With integer caps each campaign x segment picks one
 N (binary b[g, N], at most one per group) and every user it reaches gets
-exactly N impressions of the campaign: u[g, N] <= segment_users * b[g, N].
+exactly N impressions of the campaign: u[g, N] <= group_users * b[g, N].
 The split over placements stays an average per user, which delivery rounds
 per user (`adopt.delivery`). The LP optimum bounds the integer one; the gap is
 reported in `PlanResult.integer_gap`.
@@ -51,7 +51,7 @@ def integer_plan(
     nb = G * K
     # u[g, N] - users_g b[g, N] <= 0, and sum_N b[g, N] <= 1
     r = np.arange(nb)
-    users = np.repeat(lp.segment_users, K)
+    users = np.repeat(lp.group_users, K)
     link = sp.csr_matrix((np.r_[np.ones(nb), -users], (np.r_[r, r], np.r_[lp.n_m + r, n + r])),
                          shape=(nb, n + nb))
     one = sp.csr_matrix((np.ones(nb), (np.repeat(np.arange(G), K), n + r)), shape=(G, n + nb))

@@ -21,10 +21,15 @@ Local rows (one group each; the structured method prices them group by group):
 
 - ``sum_{j in g} m[j, N] - N u[g, N] = 0``;
 - ``m[j, N] <= cap[j, N] u[g, N]`` with ``cap = min(N, f_j) * users_j /
-  segment_users``: at most f_j impressions per user at the placement (its
-  frequency cap), and only the share ``users_j / segment_users`` of the group's
-  users is reachable there;
-- ``sum_N u[g, N] <= segment_users``.
+  reachable_g``: at most f_j impressions per user at the placement (its
+  frequency cap), and only the share ``users_j / reachable_g`` of the group's
+  reachable users is reachable there;
+- ``sum_N u[g, N] <= reachable_g``: the plan's users are drawn among the
+  segment's users some placement of the group reaches, ``reachable_g =
+  segment_users (1 - prod_j (1 - users_j / segment_users))`` when placements
+  reach users independently. A single placement that reaches half a segment
+  can so give its users every impression (drawn from all the segment's users,
+  no N-user would fit there).
 
 Everything else is a *coupling* row of ``A x <= b`` (``>=`` rows stored negated,
 pins as equalities): budget, inventory, spend limits, flights, pins, reach,
@@ -132,6 +137,11 @@ class PlanLP:
     def segment_users(self) -> np.ndarray:
         return self.groups["segment_users"].to_numpy(dtype=float)
 
+    @property
+    def group_users(self) -> np.ndarray:
+        """Users a group can reach at any of its placements: the bound on sum_N u[g, N]."""
+        return self.groups["reachable_users"].to_numpy(dtype=float)
+
     def m_part(self, x: np.ndarray) -> np.ndarray:
         """Impressions m[j, N] of a solution (cells x K)."""
         return np.asarray(x)[: self.n_m].reshape(self.n_cells, self.K)
@@ -172,11 +182,11 @@ class PlanLP:
         a_cap = sp.csr_matrix((np.r_[np.ones(r.size), -self.cap.ravel()[binding]],
                                (np.r_[r, r], np.r_[m_col[binding], u_col[binding]])),
                               shape=(r.size, self.n_vars))
-        # sum_N u[g, N] <= segment_users
+        # sum_N u[g, N] <= reachable users of the group
         a_users = sp.csr_matrix((np.ones(G * K), (g.ravel(), self.n_m + (g * K + kk).ravel())),
                                 shape=(G, self.n_vars))
         a_ub = sp.vstack([a_cap, a_users], format="csr")
-        b_ub = np.r_[np.zeros(r.size), self.segment_users]
+        b_ub = np.r_[np.zeros(r.size), self.group_users]
         return a_ub, b_ub, a_eq, np.zeros(G * K)
 
 
@@ -260,7 +270,13 @@ def _groups(grid: CurveGrid) -> tuple[pd.DataFrame, np.ndarray]:
     gid = cells.groupby(GROUP, sort=False).ngroup().to_numpy()
     first = np.unique(gid, return_index=True)[1]
     groups = cells.iloc[first][GROUP].reset_index(drop=True)
-    groups["segment_users"] = cells.groupby(gid)["segment_users"].max().to_numpy(float)
+    seg_users = cells.groupby(gid)["segment_users"].max().to_numpy(float)
+    groups["segment_users"] = seg_users
+    share = np.clip(np.divide(grid.users, seg_users[gid], out=np.ones(len(gid)),
+                              where=seg_users[gid] > 0), 0.0, 1.0)
+    missed = np.bincount(gid, weights=np.log(np.maximum(1.0 - share, 1e-300)),
+                         minlength=len(groups))
+    groups["reachable_users"] = seg_users * (1.0 - np.exp(missed))
     return groups, gid
 
 
@@ -285,7 +301,7 @@ def build_lp(
     cells = grid.cells
     groups, gid = _groups(grid)
     G = len(groups)  # noqa: N806
-    seg_users = groups["segment_users"].to_numpy()
+    group_users = groups["reachable_users"].to_numpy()
     ks = np.arange(1, K + 1)
     # a cell can take the impressions of an N-user only where its curve reaches N
     allowed = ks[None, :] <= grid.depth[:, None]
@@ -391,13 +407,13 @@ def build_lp(
             rows.add(coef, v.m(mask), 0.0, "<=", con.type,
                      f"{con.type}[{con.campaign_id or 'all'}]")
 
-    reachable = np.divide(grid.users, seg_users[gid], out=np.zeros(n), where=seg_users[gid] > 0)
+    reachable = np.divide(grid.users, group_users[gid], out=np.zeros(n), where=group_users[gid] > 0)
     cap = np.minimum(ks[None, :], per_cell_cap[:, None]) * np.minimum(reachable, 1.0)[:, None]
     open_m = allowed & ~closed[:, None] & (cap > 0) & (ks[None, :] <= across)
     lp.cap = np.where(open_m, cap, 0.0)
     # the most any variable can be: every user of the group at N
-    ub_m = np.where(open_m, lp.cap * seg_users[gid][:, None], 0.0)
-    ub_u = np.where(ks[None, :] <= across, seg_users[:, None], 0.0) * np.ones((G, K))
+    ub_m = np.where(open_m, lp.cap * group_users[gid][:, None], 0.0)
+    ub_u = np.where(ks[None, :] <= across, group_users[:, None], 0.0) * np.ones((G, K))
     lp.ub = lp.stack(ub_m, ub_u)
     lp.A, lp.b = rows.matrix(), np.asarray(rows.b, float)
     lp.eq, lp.sign = np.asarray(rows.eq, bool), np.asarray(rows.sign, float)

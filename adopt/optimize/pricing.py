@@ -97,10 +97,10 @@ class Pricer:
         return Patterns(n=n_out, z=z, value=w)
 
     def dual_value(self, y: np.ndarray) -> tuple[float, Patterns]:
-        """g(y) = y.b + sum_g segment_users * max(0, best value): a bound on the optimum."""
+        """g(y) = y.b + sum_g group_users * max(0, best value): a bound on the optimum."""
         best = self.best(y)
         gain = np.where(np.isfinite(best.value), np.maximum(best.value, 0.0), 0.0)
-        return float(y @ self.lp.b + self.lp.segment_users @ gain), best
+        return float(y @ self.lp.b + self.lp.group_users @ gain), best
 
     def columns(self, groups: np.ndarray, patterns: Patterns) -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:

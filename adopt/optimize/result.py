@@ -89,7 +89,7 @@ def exposure_table(lp: PlanLP, x: np.ndarray, tol: float = 1e-9) -> pd.DataFrame
     """What an ad server needs per campaign x segment x N x placement (`PlanResult.exposure`)."""
     m, u = lp.m_part(x), lp.u_part(x)
     cells = lp.grid.cells
-    j, k = np.nonzero(m > tol * np.maximum(1.0, lp.segment_users[lp.cell_group])[:, None])
+    j, k = np.nonzero(m > tol * np.maximum(1.0, lp.group_users[lp.cell_group])[:, None])
     out = cells.iloc[j][["campaign_id", "segment", "placement_id"]].reset_index(drop=True)
     if "ad_id" in cells.columns:
         out["ad_id"] = cells["ad_id"].to_numpy()[j]
@@ -162,7 +162,7 @@ def audiences_table(lp: PlanLP, x: np.ndarray) -> pd.DataFrame:
     out = lp.groups.copy()
     out["reach"] = u.sum(axis=1)
     out["impressions"] = np.bincount(lp.cell_group, weights=m.sum(axis=1), minlength=len(out))
-    used = u > 1e-9 * np.maximum(1.0, lp.segment_users)[:, None]
+    used = u > 1e-9 * np.maximum(1.0, lp.group_users)[:, None]
     out["frequency_cap"] = np.where(used.any(axis=1), lp.K - np.argmax(used[:, ::-1], axis=1), 0)
     for name in ("spend", "clicks", "conversions", "revenue"):
         per = (lp.value(name)[: lp.n_m].reshape(m.shape) * m).sum(axis=1)

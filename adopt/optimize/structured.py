@@ -109,7 +109,7 @@ class _Master:
                           -sp.eye(n_eq)], format="csr")
         obj = np.r_[lp.c @ P, -self.penalty[ineq], -self.penalty[eq], -self.penalty[eq]]
         kw = {"A_eq": a_eq, "b_eq": lp.b[eq]} if n_eq else {}
-        res = linprog(-obj, A_ub=a_ub, b_ub=np.r_[lp.b[ineq], lp.segment_users[used]],
+        res = linprog(-obj, A_ub=a_ub, b_ub=np.r_[lp.b[ineq], lp.group_users[used]],
                       bounds=(0, None), method=LP_METHOD, options=TOLERANCES, **kw)
         if res.status != 0:
             return None
@@ -141,7 +141,7 @@ def _budget_start(lp: PlanLP, pricer: Pricer) -> np.ndarray:
             return 0.0
         var, col, val = pricer.columns(take, best)
         x = np.zeros(lp.n_vars)
-        np.add.at(x, var, val * lp.segment_users[take][col])
+        np.add.at(x, var, val * lp.group_users[take][col])
         return float(spend @ x)
 
     lo, hi = 0.0, 1.0

@@ -80,3 +80,29 @@ def test_users_reachable_at_a_placement_bound_its_impressions():
     at_p0 = result.allocation.set_index("placement_id").loc["p0"]
     assert at_p0["impressions"] <= 200.0 * (1 + 1e-9)
     assert at_p0["reach"] <= 200.0 * (1 + 1e-9)
+
+
+def test_a_single_placement_that_reaches_half_a_segment_gives_its_users_every_impression():
+    # one placement, half the segment reachable there: the plan's users are drawn among
+    # those, each can get N impressions (drawn from all users, no N-user would fit)
+    curves = _curves()
+    curves = curves.loc[curves["placement_id"] == "p0"].copy()
+    curves["users"], curves["segment_users"] = 490.0, 1000.0
+    result = optimize(curves, PlanSpec(budget=5.0, objective="clicks"))
+    assert result.totals["spend"] == pytest.approx(490.0 * 4 * 0.001, rel=1e-6)
+    assert result.exposure["users"].sum() == pytest.approx(490.0, rel=1e-9)
+    assert result.exposure["frequency"].unique().tolist() == [4]
+
+
+def test_placements_reach_a_segment_independently():
+    # two placements reaching 30% and 50%: 65% of the segment is reachable at either
+    curves = _curves()
+    curves = curves.loc[curves["placement_id"] != "p2"].copy()
+    curves["segment_users"] = 1000.0
+    curves["users"] = np.where(curves["placement_id"] == "p0", 300.0, 500.0)
+    result = optimize(curves, PlanSpec(budget=50.0, objective="clicks",
+                                       constraints=[FrequencyCap(cap=1)]))
+    assert result.exposure.groupby("frequency")["users"].first().sum() == \
+        pytest.approx(650.0, rel=1e-6)
+    reach = result.allocation.set_index("placement_id")["reach"]
+    assert reach["p0"] <= 300.0 * (1 + 1e-9) and reach["p1"] <= 500.0 * (1 + 1e-9)
