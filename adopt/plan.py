@@ -98,7 +98,7 @@ class Plan:
         from adopt.optimize.io import plan_document
 
         document = plan_document(outputs.result, inputs, outputs.baselines, plan_id=plan_id,
-                                 forecast=outputs.forecast)
+                                 forecast=outputs.forecast, aggregates=outputs.aggregates)
         return cls(
             plan_id=plan_id,
             allocation=outputs.result.allocation,
