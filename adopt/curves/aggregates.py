@@ -55,7 +55,7 @@ def fit_report(fit: pd.DataFrame, poor: float = POOR_FIT, limit: int = 40) -> st
     shown = order[(order["_r2"] < poor) | (level.loc[order.index] == "skipped")].head(limit)
     shown = pd.concat([shown, order.drop(shown.index)]).head(max(limit, len(shown)))
     for row in shown.itertuples(index=False):
-        value = getattr(row, "r2")
+        value = row.r2
         text = "     nan" if value is None or math.isnan(value) else f"{value:>8.3f}"
         flag = "  POOR FIT" if value is not None and value < poor else ""
         lvl = getattr(row, "level", "cell")

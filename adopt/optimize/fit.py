@@ -179,7 +179,7 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5, *,
         curves.append(pd.DataFrame(row))
     fit = pd.DataFrame(fits)
     if (fit["level"] == "skipped").all():
-        raise InputError(TABLE, "impressions", "no cell has impressions to fit a curve to: "
+        raise InputError(TABLE, "impressions", "no cell could be fitted: "
                          f"{fit['reason'].iloc[0]}")
     return pd.concat(curves, ignore_index=True), fit
 
