@@ -60,7 +60,7 @@ def forecast_at(cells: pd.DataFrame, impressions: np.ndarray) -> dict[str, float
             cum = np.concatenate([[0.0], np.cumsum(v)])
             at = cum[lo] + (f - lo) * (v[lo] if lo < depth else 0.0)
             out["spend" if name == "cost_per_impression" else name] += at * users
-    return out
+    return {name: float(value) for name, value in out.items()}
 
 
 def historical_totals(curves: pd.DataFrame, budget: float | None = None) -> dict[str, float]:
