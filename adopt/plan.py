@@ -229,6 +229,12 @@ class Plan:
         return pd.DataFrame(rows, index=list(KPIS)).T.drop(columns="gap")
 
     @property
+    def aggregates(self) -> dict:
+        """For curves fitted to aggregates: fit quality, spend beyond observed, guard rail and
+        the historical check (see ``docs/curves.md``); empty otherwise."""
+        return dict(self.document.get("aggregates") or {})
+
+    @property
     def notes(self) -> list[str]:
         """What the solver wants a planner to know (fallbacks, dropped rows, ...)."""
         return list(self.document.get("notes") or [])

@@ -179,6 +179,7 @@ def test_plan_files_and_planner_take_the_guard_rail(tmp_path: Path, fitted):
     planner = Planner(tmp_path / "ws")
     plan = planner.plan(budget=_historical_spend(fitted), curves=fitted, frontier=False,
                         max_spend_multiple=1.0, save=False)
-    assert plan.document["aggregates"]["beyond_observed"]["share"] == pytest.approx(0, abs=1e-6)
+    assert plan.aggregates["beyond_observed"]["share"] == pytest.approx(0, abs=1e-6)
+    assert "where it produced" in plan.aggregates["historical_check"]["text"]
     with pytest.raises(ParameterError, match="'max_spend_multiple' parameter of Planner.plan"):
         planner.plan(budget=1.0, curves=fitted, max_spend_multiple=0, save=False)
