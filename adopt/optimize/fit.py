@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar, nnls
+from scipy.optimize import minimize_scalar
 
 from adopt.exceptions import InputError
 from adopt.optimize.aggregates_input import METRICS, TABLE, CellPoints, aggregate_points
@@ -40,14 +40,37 @@ MIN_POINTS = 5  # distinct impression levels a cell needs for a fit of its own
 LEVELS = ("cell", "campaign x placement", "placement", "all")
 
 
-def _design(imps: np.ndarray, s: float) -> np.ndarray:
-    return np.column_stack([np.ones_like(imps), -np.expm1(-imps / s)])
+def _fits(imps: np.ndarray, y: np.ndarray, scales: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-negative (b, a) and the sum of squared errors for each scale s.
+
+    Two unknowns: the unconstrained least squares where both are >= 0, else the
+    better of the two one-column fits (the NNLS solution, in closed form).
+    """
+    f = -np.expm1(-imps[None, :] / np.asarray(scales, float)[:, None])
+    n, sy = len(y), y.sum()
+    sf, ff, fy = f.sum(axis=1), (f * f).sum(axis=1), f @ y
+    det = n * ff - sf * sf
+    ok = det > 1e-12 * np.maximum(n * ff, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    b = np.where(ok, (ff * sy - sf * fy) / safe, -1.0)
+    a = np.where(ok, (n * fy - sf * sy) / safe, -1.0)
+    both = (b >= 0) & (a >= 0)
+    b_only, a_only = max(sy / n, 0.0), np.where(ff > 0, np.maximum(fy, 0) / np.where(
+        ff > 0, ff, 1.0), 0.0)
+    err_b = float(((y - b_only) ** 2).sum())
+    err_a = (y @ y) - 2 * a_only * fy + a_only**2 * ff
+    use_b = err_b <= err_a
+    b = np.where(both, b, np.where(use_b, b_only, 0.0))
+    a = np.where(both, a, np.where(use_b, 0.0, a_only))
+    err = ((y[None, :] - b[:, None] - a[:, None] * f) ** 2).sum(axis=1)
+    return b, a, err
 
 
 def _sse_fit(imps: np.ndarray, y: np.ndarray, s: float) -> tuple[float, float, float]:
     """Non-negative (b, a) for scale s, and the sum of squared errors."""
-    coef, resid = nnls(_design(imps, s), y)
-    return float(coef[0]), float(coef[1]), float(resid**2)
+    b, a, err = _fits(imps, y, np.array([s]))
+    return float(b[0]), float(a[0]), float(err[0])
 
 
 def fit_one(imps: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -75,7 +98,7 @@ def fit_one(imps: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float
         return _sse_fit(imps, y, float(np.exp(log_s)))[2]
 
     grid = np.log(scale) + np.linspace(np.log(0.02), np.log(100.0), 40)
-    i = int(np.argmin([sse(g) for g in grid]))
+    i = int(np.argmin(_fits(imps, y, np.exp(grid))[2]))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     log_s = minimize_scalar(sse, bounds=(lo, hi), method="bounded").x if hi > lo else grid[i]
     s = float(np.exp(log_s))
@@ -176,12 +199,13 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5, *,
                          "reason": reason})
         row["fit_level"] = level
         row["fit_points"] = len(imps)
-        curves.append(pd.DataFrame(row))
+        curves.extend({name: (value[j] if isinstance(value, np.ndarray) else value)
+                       for name, value in row.items()} for j in range(positions))
     fit = pd.DataFrame(fits)
     if (fit["level"] == "skipped").all():
         raise InputError(TABLE, "impressions", "no cell could be fitted: "
                          f"{fit['reason'].iloc[0]}")
-    return pd.concat(curves, ignore_index=True), fit
+    return pd.DataFrame(curves), fit
 
 
 def _fit_cell(cell: CellPoints, imps: np.ndarray, y: np.ndarray, min_points: int,
