@@ -154,9 +154,41 @@ def beyond_observed(allocation: pd.DataFrame, curves: pd.DataFrame) -> dict:
             "cells_planned": int((joined["spend"] > 1e-9).sum())}
 
 
+def plan_against_history(curves: pd.DataFrame, totals: dict, check: dict) -> dict:
+    """The plan's forecast with the base against what last period produced, per metric.
+
+    A plan that spends less than last period and still forecasts more than it
+    produced is flagged (``flag``): the curves promise more than was ever seen.
+    """
+    cells = cell_table(curves)
+    spend = float(check.get("spend") or 0.0)
+    ratio = float(totals.get("spend", 0.0)) / spend if spend > 0 else None
+    out: dict = {"spend_ratio": ratio}
+    parts = []
+    for m in METRICS:
+        entry = check.get(m)
+        if not entry:
+            continue
+        base = float(cells[f"base_{m}"].sum()) if f"base_{m}" in cells else 0.0
+        forecast = float(totals.get(m, 0.0)) + base
+        out[m] = {"forecast_with_base": forecast, "produced": entry["produced"]}
+        if entry["produced"] > 0:
+            parts.append(f"{m} {forecast:,.0f} (base {base:,.0f} included) against "
+                         f"{entry['produced']:,.0f}")
+    more = [m for m in METRICS if m in out and isinstance(out[m], dict)
+            and out[m]["forecast_with_base"] > out[m]["produced"] > 0]
+    out["flag"] = bool(ratio is not None and ratio < 0.99 and more)
+    where = "n/a" if ratio is None else f"{ratio:.0%}"
+    out["text"] = (f"at {where} of last period's spend the plan forecasts " + "; ".join(parts)
+                   + (f" produced: more {', '.join(more)} than last period for less spend, "
+                      "check the fit" if out["flag"] else " produced")) if parts else ""
+    return out
+
+
 def aggregates_summary(curves: pd.DataFrame, allocation: pd.DataFrame,
-                       max_spend_multiple: float | None) -> dict:
-    """plan.json's ``aggregates`` block: fit quality, spend beyond observed, historical check."""
+                       max_spend_multiple: float | None, totals: dict | None = None) -> dict:
+    """plan.json's ``aggregates`` block: fit quality, spend beyond observed, historical check,
+    and (given the plan's `totals`) the plan against what last period produced."""
     quality = fit_quality(curves)
     beyond = beyond_observed(allocation, curves)
     check = historical_check(curves)
@@ -168,6 +200,8 @@ def aggregates_summary(curves: pd.DataFrame, allocation: pd.DataFrame,
             f"{beyond['share']:.0%} of the plan's spend beyond the largest spend observed per "
             "cell (guard rail: " + (f"at most {max_spend_multiple:g}x the largest observed"
                                    if max_spend_multiple else "off") + ")")
-    return {"fit_quality": quality, "beyond_observed": beyond,
-            "max_spend_multiple": max_spend_multiple, "historical_check": check,
-            "text": text}
+    out = {"fit_quality": quality, "beyond_observed": beyond,
+           "max_spend_multiple": max_spend_multiple, "historical_check": check, "text": text}
+    if totals is not None:
+        out["plan_against_history"] = plan_against_history(curves, totals, check)
+    return out

@@ -215,9 +215,12 @@ def solve_plan(
     forecast = forecast_interval(grid, m, replicates)
     aggregates = {}
     if has_history(curves):
-        aggregates = aggregates_summary(curves, result.allocation, spec.max_spend_multiple)
+        aggregates = aggregates_summary(curves, result.allocation, spec.max_spend_multiple,
+                                        result.totals)
         result.notes.append(aggregates["text"])
         result.notes.append(aggregates["historical_check"]["text"])
+        if aggregates["plan_against_history"]["text"]:
+            result.notes.append(aggregates["plan_against_history"]["text"])
     return PlanOutputs(result=result, audiences=audiences, frontier=table, baselines=found,
                        forecast=forecast, aggregates=aggregates)
 

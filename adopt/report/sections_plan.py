@@ -118,8 +118,10 @@ def _aggregates_words(aggregates: dict) -> str:
     multiple = aggregates.get("max_spend_multiple")
     rail = (f"no cell spends more than {multiple:g}x the largest spend observed for it"
             if multiple else "off: cells may spend any multiple of what was observed")
+    against = (aggregates.get("plan_against_history") or {}).get("text", "")
     return (f"<p>{esc(aggregates.get('text', ''))}. Guard rail: {esc(rail)}. "
-            f"Historical check: {esc(check)}.</p>")
+            f"Historical check: {esc(check)}." + (f" This plan: {esc(against)}." if against
+                                                  else "") + "</p>")
 
 
 def _baseline_table(k: dict, baselines: dict, metric: str, caveat: str = "") -> str:

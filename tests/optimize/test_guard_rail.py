@@ -140,6 +140,7 @@ def test_cli_aggregates_to_plan_json_and_report(tmp_path: Path, capsys):
     lift = html[html.index("against uniform"):][:600]
     assert "r2 median" in lift and "beyond the largest spend observed" in lift
     assert "Historical check" in html and "1.5x the largest spend" in html
+    assert "This plan: at 33% of last period&#x27;s spend the plan forecasts" in html
 
 
 def test_cli_refuses_a_bad_guard_rail_and_bad_users(tmp_path: Path, capsys):
@@ -183,3 +184,25 @@ def test_plan_files_and_planner_take_the_guard_rail(tmp_path: Path, fitted):
     assert "where it produced" in plan.aggregates["historical_check"]["text"]
     with pytest.raises(ParameterError, match="'max_spend_multiple' parameter of Planner.plan"):
         planner.plan(budget=1.0, curves=fitted, max_spend_multiple=0, save=False)
+
+
+def test_the_plan_is_set_against_what_last_period_produced(fitted):
+    from adopt.optimize.observed import historical_check, plan_against_history
+
+    budget = _historical_spend(fitted)
+    plan = solve_plan(fitted, PlanSpec(budget=budget / 3), frontier=False)
+    against = plan.aggregates["plan_against_history"]
+    base = cell_table(fitted)["base_conversions"].sum()
+    assert against["spend_ratio"] == pytest.approx(1 / 3, rel=1e-6)
+    assert against["conversions"]["forecast_with_base"] == pytest.approx(
+        plan.result.totals["conversions"] + base)
+    assert "at 33% of last period's spend the plan forecasts" in against["text"]
+    # the symptom: less spend, more conversions than the period produced -> flagged
+    check = historical_check(fitted)
+    produced = check["conversions"]["produced"]
+    greedy = {"spend": budget / 3, "conversions": 2 * produced, "clicks": 0.0, "revenue": 0.0}
+    flagged = plan_against_history(fitted, greedy, check)
+    assert flagged["flag"] and "more conversions than last period for less spend" in \
+        flagged["text"]
+    same = plan_against_history(fitted, {**greedy, "spend": budget}, check)
+    assert not same["flag"]
