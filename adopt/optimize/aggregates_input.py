@@ -157,8 +157,9 @@ def aggregate_points(aggregates: pd.DataFrame, users: float | Mapping | None = N
         See the module docstring and ``docs/curves.md``.
     users : float or mapping, optional
         The audience size (one number, or segment -> users); overrides a
-        ``users`` column. Default: the column, else the cell's impressions in
-        its largest period (one impression per user).
+        ``users`` column. Default: the column, else the cell's historical
+        impressions (one impression per user; its largest period's when it
+        had none in the historical one).
 
     Returns
     -------

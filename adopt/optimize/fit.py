@@ -134,7 +134,8 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5, *,
     users : float or dict, optional
         The audience size: one number for every cell, or a mapping segment ->
         users. Overrides a ``users`` column. Default: the column, else the
-        cell's impressions in its largest period (one impression per user).
+        cell's historical impressions (one impression per user; its largest
+        period's when it had none in the historical one).
     min_points : int
         Distinct impression levels a cell needs to be fitted on its own;
         below, it is pooled toward a coarser level.
@@ -155,7 +156,7 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5, *,
     ------
     InputError
         A missing column, a missing id, a negative or non-numeric number
-        (naming the 1-based data row), or no cell with impressions.
+        (naming the 1-based data row), or no cell that can be fitted.
     """
     if positions < 1:
         raise InputError(TABLE, "positions", f"must be >= 1, got {positions}")
