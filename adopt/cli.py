@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the budget frontier")
     p.add_argument("--no-baselines", dest="baselines", action="store_false",
                    help="skip the uniform and historical baselines")
+    p.add_argument("--max-spend-multiple", default=None,
+                   help="guard rail for curves fitted to aggregates: most spend per cell as a "
+                        "multiple of its largest observed spend, or 'off' (default: the plan "
+                        "file's, else 2)")
 
     p = add("segment", commands.cmd_segment, "build audience segments (k-means or SQL rules)")
     p.add_argument("--workspace", required=True, help="workspace folder")
@@ -161,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit curves to aggregate performance (Parquet/CSV) instead")
     p.add_argument("--out", default=None, help="curves file to write (with --aggregates)")
     p.add_argument("--positions", type=int, default=5, help="positions k (with --aggregates)")
+    p.add_argument("--users", default=None,
+                   help="audience size with --aggregates: a number, or a Parquet/CSV with "
+                        "segment, users (default: a users column, else historical impressions)")
+    p.add_argument("--min-points", type=int, default=5,
+                   help="distinct spend levels a cell needs for its own fit; fewer: pooled "
+                        "(with --aggregates)")
 
     p = add("report", commands.cmd_report, "write a self-contained HTML report of a plan")
     p.add_argument("--plan", required=True, help="the plan folder (WS/plans/<plan_id>)")

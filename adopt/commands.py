@@ -87,19 +87,38 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_metrics(evaluate_response(args.workspace, run_id=args.run_id)))
 
 
+def _guard_rail(value: str | None) -> float | bool | None:
+    """--max-spend-multiple: None (the plan file's), False ('off') or a positive number."""
+    if value is None:
+        return None
+    if value.strip().lower() == "off":
+        return False
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number > 0 and number != float("inf")):
+        raise ParameterError("The '--max-spend-multiple' parameter of adopt plan must be a "
+                             f"positive number or 'off'. Got {value!r} instead.")
+    return number
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from adopt.optimize import plan_from_files, plan_from_workspace
     from adopt.workspace import Workspace
 
+    guard = _guard_rail(args.max_spend_multiple)
     if args.curves:
         out_root = args.out or (Workspace(args.workspace).plans if args.workspace else "plans")
         plan_id, folder = plan_from_files(
             args.curves, args.config, out_root, args.placements, method=args.method,
             workspace=args.workspace, frontier=args.frontier, baselines=args.baselines,
+            max_spend_multiple=guard,
         )
     elif args.workspace:
         plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method,
-                                              frontier=args.frontier, baselines=args.baselines)
+                                              frontier=args.frontier, baselines=args.baselines,
+                                              max_spend_multiple=guard)
     else:
         raise ParameterError("adopt plan needs --workspace WS or --curves FILE. Got neither.")
     print(f"plan {plan_id} written to {folder}")
@@ -124,7 +143,18 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
         if not args.out:
             raise ParameterError("adopt curves --aggregates FILE needs --out FILE.")
-        curves_from_aggregates(args.aggregates, args.out, positions=args.positions)
+        users = args.users
+        if users is not None:
+            try:
+                users = float(users)
+            except ValueError:
+                pass  # a file of segment, users
+            else:
+                if not users > 0 or users == float("inf"):
+                    raise ParameterError("The '--users' parameter of adopt curves must be a "
+                                         f"positive number or a file. Got {args.users} instead.")
+        curves_from_aggregates(args.aggregates, args.out, positions=args.positions,
+                               users=users, min_points=args.min_points)
         print(f"curves written to {args.out}")
         return
     if not args.workspace:

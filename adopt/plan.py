@@ -98,7 +98,7 @@ class Plan:
         from adopt.optimize.io import plan_document
 
         document = plan_document(outputs.result, inputs, outputs.baselines, plan_id=plan_id,
-                                 forecast=outputs.forecast)
+                                 forecast=outputs.forecast, aggregates=outputs.aggregates)
         return cls(
             plan_id=plan_id,
             allocation=outputs.result.allocation,
@@ -227,6 +227,12 @@ class Plan:
         found = self.document.get("baselines") or {}
         rows = {name: kpis_of(totals, self.budget) for name, totals in found.items()}
         return pd.DataFrame(rows, index=list(KPIS)).T.drop(columns="gap")
+
+    @property
+    def aggregates(self) -> dict:
+        """For curves fitted to aggregates: fit quality, spend beyond observed, guard rail and
+        the historical check (see ``docs/curves.md``); empty otherwise."""
+        return dict(self.document.get("aggregates") or {})
 
     @property
     def notes(self) -> list[str]:

@@ -295,6 +295,7 @@ class Planner:
         baselines: bool = True,
         method: str = "auto",
         save: bool = True,
+        max_spend_multiple: float | bool | None = None,
     ) -> Plan:
         """Find the certified-optimal plan and write it to ``plans/<plan_id>/``.
 
@@ -333,6 +334,10 @@ class Planner:
             Solver: "auto", "structured", "highs", "highs-ds" or "highs-ipm".
         save : bool
             Write the plan folder under the workspace's ``plans/``.
+        max_spend_multiple : float or False, optional
+            Guard rail for curves fitted to aggregates: no cell spends more
+            than this multiple of the largest spend observed for it; False
+            turns it off. Default: the spec's (2).
 
         Returns
         -------
@@ -358,6 +363,9 @@ class Planner:
             where, self._spec(spec), budget, objective, constraints, integer_caps, plan_id
         )
         check_choice(where, "method", method, METHODS)
+        if max_spend_multiple is not None:
+            data["max_spend_multiple"] = None if max_spend_multiple is False else check_positive(
+                where, "max_spend_multiple", max_spend_multiple)
         table, placements_table, inputs = self._curves_inputs(curves, placements)
         assumed, replicates = curves_context(inputs["curves"] if inputs["curves"] != "DataFrame"
                                              else None)

@@ -158,6 +158,10 @@ def build_grid(curves: pd.DataFrame) -> CurveGrid:
         cells["segment_users"] = cells.groupby(seg_key)["users"].transform("max").to_numpy()
     if "ad_id" in df.columns:
         cells["ad_id"] = head["ad_id"].astype(str).to_numpy()
+    if "observed_spend" in df.columns:
+        # curves fitted to aggregates: the largest spend a period saw (the guard rail's anchor)
+        observed = pd.to_numeric(df["observed_spend"], errors="coerce")
+        cells["observed_spend"] = observed.groupby(cell_id).max().to_numpy(float)
     k = df["k"].to_numpy() - 1
     K = int(k.max()) + 1  # noqa: N806
     arrays = {}

@@ -24,7 +24,7 @@ from adopt.optimize.curves import read_table
 from adopt.optimize.forecast import curves_context
 from adopt.optimize.outputs import PlanOutputs, default_plan_id, solve_plan
 from adopt.optimize.result import PlanResult
-from adopt.optimize.spec import check_plan_id, load_spec
+from adopt.optimize.spec import PlanSpec, check_plan_id, load_spec, parse_spec
 from adopt.workspace import Workspace, atomic_path
 
 
@@ -46,6 +46,7 @@ def plan_document(
     baselines: dict | None = None,
     plan_id: str | None = None,
     forecast: dict | None = None,
+    aggregates: dict | None = None,
 ) -> dict:
     """The content of plan.json.
 
@@ -61,6 +62,9 @@ def plan_document(
         Stored as ``plan_id``.
     forecast : dict, optional
         The forecast with its interval (see `outputs.PlanOutputs.forecast`).
+    aggregates : dict, optional
+        For curves fitted to aggregates: fit quality, spend beyond observed,
+        guard rail, historical check (see `outputs.PlanOutputs.aggregates`).
     """
     duals = result.duals
     doc = {
@@ -79,6 +83,7 @@ def plan_document(
         "notes": result.notes,
         "inputs": inputs or {},
         "baselines": baselines or {},
+        "aggregates": aggregates or {},
         "versions": {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -154,6 +159,7 @@ def write_plan(
     frontier: pd.DataFrame | None = None,
     baselines: dict | None = None,
     forecast: dict | None = None,
+    aggregates: dict | None = None,
 ) -> Path:
     """Write allocation and exposure (.parquet/.csv), audiences, frontier and plan.json.
 
@@ -173,6 +179,8 @@ def write_plan(
         ``{"uniform": totals, "historical": totals}``.
     forecast : dict, optional
         The forecast with its interval.
+    aggregates : dict, optional
+        The aggregates block (see `plan_document`).
 
     Returns
     -------
@@ -180,7 +188,8 @@ def write_plan(
         The folder.
     """
     folder = Path(folder)
-    document = plan_document(result, inputs, baselines, plan_id=folder.name, forecast=forecast)
+    document = plan_document(result, inputs, baselines, plan_id=folder.name, forecast=forecast,
+                             aggregates=aggregates)
     return write_plan_folder(folder, result.allocation, document, audiences, frontier,
                              result.exposure)
 
@@ -197,6 +206,7 @@ def write_outputs(
         frontier=outputs.frontier,
         baselines=outputs.baselines,
         forecast=outputs.forecast,
+        aggregates=outputs.aggregates,
     )
 
 
@@ -227,6 +237,14 @@ def plan_folder(root: str | os.PathLike[str], plan_id: str, where: str = "plan")
     return folder
 
 
+def with_guard_rail(spec: PlanSpec, max_spend_multiple: float | bool | None) -> PlanSpec:
+    """`spec` with its guard rail replaced: a multiple, False for off, None to keep it."""
+    if max_spend_multiple is None:
+        return spec
+    return parse_spec({**spec.model_dump(), "max_spend_multiple": max_spend_multiple},
+                      source="max_spend_multiple")
+
+
 def _placements(path: str | None) -> pd.DataFrame | None:
     if path is None:
         return None
@@ -250,6 +268,7 @@ def plan_from_files(
     workspace: str | os.PathLike[str] | None = None,
     frontier: bool = True,
     baselines: bool = True,
+    max_spend_multiple: float | bool | None = None,
 ) -> tuple[str, Path]:
     """Plan from a curves file (Parquet/CSV) and a plan.toml; write ``out_root/<plan_id>/``.
 
@@ -272,16 +291,21 @@ def plan_from_files(
         Also solve the budget frontier (frontier.parquet).
     baselines : bool
         Also evaluate the uniform and historical allocations at the same budget.
+    max_spend_multiple : float or False, optional
+        Replaces the plan file's guard rail (False: off); None keeps it.
 
     Returns
     -------
     plan_id, folder
     """
-    spec = load_spec(config_path)
+    spec = with_guard_rail(load_spec(config_path), max_spend_multiple)
     curves = read_table(str(curves_path), "curves")
     placements = _placements(None if placements_path is None else str(placements_path))
     ws = None if workspace is None else Workspace(workspace)
-    plan_id = spec.plan_id or default_plan_id(Path(config_path).read_bytes(), curves)
+    config = Path(config_path).read_bytes()
+    if max_spend_multiple is not None:
+        config += f"\nmax_spend_multiple={max_spend_multiple!r}".encode()
+    plan_id = spec.plan_id or default_plan_id(config, curves)
     folder = plan_folder(out_root, plan_id, Path(config_path).name)  # refused before solving
     assumed, replicates = curves_context(curves_path)
     outputs = solve_plan(
@@ -313,6 +337,7 @@ def plan_from_workspace(
     *,
     frontier: bool = True,
     baselines: bool = True,
+    max_spend_multiple: float | bool | None = None,
 ) -> tuple[str, Path]:
     """Plan from the curves the curve stage wrote into a workspace.
 
@@ -338,4 +363,5 @@ def plan_from_workspace(
         workspace=ws.root,
         frontier=frontier,
         baselines=baselines,
+        max_spend_multiple=max_spend_multiple,
     )

@@ -407,6 +407,9 @@ def build_lp(
             rows.add(coef, v.m(mask), 0.0, "<=", con.type,
                      f"{con.type}[{con.campaign_id or 'all'}]")
 
+    if spec.max_spend_multiple is not None and "observed_spend" in cells.columns:
+        closed |= _guard_rail(rows, grid, v, cost, spec.max_spend_multiple)
+
     reachable = np.divide(grid.users, group_users[gid], out=np.zeros(n), where=group_users[gid] > 0)
     cap = np.minimum(ks[None, :], per_cell_cap[:, None]) * np.minimum(reachable, 1.0)[:, None]
     open_m = allowed & ~closed[:, None] & (cap > 0) & (ks[None, :] <= across)
@@ -460,3 +463,25 @@ def _spend_limit(rows: _Rows, grid: CurveGrid, v: _Vars, con: SpendLimit, cost: 
     if con.min_share is not None:
         rows.add((con.min_share - inside) * cost, every, 0.0, "<=", "min_share",
                  f"min_share[{label}]")
+
+
+def _guard_rail(rows: _Rows, grid: CurveGrid, v: _Vars, cost: np.ndarray,
+                multiple: float) -> np.ndarray:
+    """Spend of each cell <= multiple x the largest spend observed for it; the cells it shuts.
+
+    Only curves fitted to aggregates carry ``observed_spend``; a cell without
+    a finite one is left alone, a cell that never had spend is shut.
+    """
+    observed = grid.cells["observed_spend"].to_numpy(float)
+    known = np.isfinite(observed)
+    shut = known & (observed <= 0)
+    keep = known & ~shut
+    if keep.any():
+        remap = np.cumsum(keep) - 1
+        group = np.zeros(v.n_cells * v.K + v.n_groups * v.K, int)
+        group[: v.n_cells * v.K] = np.repeat(np.where(keep, remap, 0), v.K)
+        names = grid.cells.loc[keep, ["campaign_id", "segment", "placement_id"]].astype(str)
+        labels = [f"guard_rail[{c}/{s}/{p}]" for c, s, p in names.itertuples(index=False)]
+        rows.add_groups(cost, v.m(keep), group, multiple * observed[keep], "<=", "guard_rail",
+                        labels)
+    return shut

@@ -21,6 +21,7 @@ from adopt.exceptions import InfeasibleError, InputError, WorkspaceError
 from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.optimize.forecast import forecast_interval
 from adopt.optimize.frontier import budget_frontier
+from adopt.optimize.observed import aggregates_summary, has_history
 from adopt.optimize.result import TOTALS, PlanResult
 from adopt.optimize.solve import optimize
 from adopt.optimize.spec import PlanSpec
@@ -50,6 +51,10 @@ class PlanOutputs:
     forecast : dict
         Per metric the plan's forecast with its interval
         (`adopt.optimize.forecast.forecast_interval`).
+    aggregates : dict
+        For curves fitted to aggregates (`adopt.optimize.observed.aggregates_summary`):
+        fit quality, spend beyond observed, the guard rail, the historical
+        check; empty otherwise.
     """
 
     result: PlanResult
@@ -57,6 +62,7 @@ class PlanOutputs:
     frontier: pd.DataFrame | None
     baselines: dict[str, dict[str, float]]
     forecast: dict = field(default_factory=dict)
+    aggregates: dict = field(default_factory=dict)
 
 
 def frontier_budgets(budget: float, scales: Sequence[float] = FRONTIER_SCALES) -> list[float]:
@@ -135,12 +141,18 @@ def plan_baselines(
     """
     from adopt.curves.baselines import historical_exposure, uniform_exposure
     from adopt.delivery import evaluate_exposure
+    from adopt.optimize.observed import has_history, historical_totals
 
     def totals(exposure: pd.DataFrame) -> dict[str, float]:
         found = evaluate_exposure(curves, exposure)
         return {name: float(found[name]) for name in TOTALS}
 
     out = {"uniform": totals(uniform_exposure(curves, budget, placements))}
+    if has_history(curves):
+        # curves fitted to aggregates: the historical allocation they were fitted on
+        out["historical"] = historical_totals(curves, budget)
+        return out, ["historical baseline: the aggregates' historical allocation, scaled to "
+                     "the budget"]
     if workspace is None:
         return out, ["no historical baseline: the plan has no workspace with logs"]
     try:
@@ -201,8 +213,16 @@ def solve_plan(
         result.notes.extend(notes)
     m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
     forecast = forecast_interval(grid, m, replicates)
+    aggregates = {}
+    if has_history(curves):
+        aggregates = aggregates_summary(curves, result.allocation, spec.max_spend_multiple,
+                                        result.totals)
+        result.notes.append(aggregates["text"])
+        result.notes.append(aggregates["historical_check"]["text"])
+        if aggregates["plan_against_history"]["text"]:
+            result.notes.append(aggregates["plan_against_history"]["text"])
     return PlanOutputs(result=result, audiences=audiences, frontier=table, baselines=found,
-                       forecast=forecast)
+                       forecast=forecast, aggregates=aggregates)
 
 
 def default_plan_id(spec_bytes: bytes, curves: pd.DataFrame) -> str:

@@ -240,6 +240,14 @@ class PlanSpec(_Frozen):
     period_start: dt.date | None = Field(None, description="First day of the plan period.")
     period_end: dt.date | None = Field(None, description="Last day of the plan period.")
     integer_caps: StrictBool = Field(False, description="Each reached user gets exactly the cap.")
+    max_spend_multiple: Number | None = Field(
+        2.0, gt=0, description="Guard rail for curves fitted to aggregates: no cell spends more "
+        "than this multiple of the largest spend observed for it (None or false: off).")
+
+    @field_validator("max_spend_multiple", mode="before")
+    @classmethod
+    def _guard_off(cls, value: object) -> object:
+        return None if value is False else value
 
     @field_validator("plan_id")
     @classmethod

@@ -62,16 +62,19 @@ def glance(data: ReportData) -> Section:
     html.append(_forecast_words(plan.get("forecast") or {}, data.metric))
     objective = plan.get("objective") or {}
     verdict = "certified optimal" if cert.get("certified") else "not certified"
+    caveat = aggregates_caveat(plan.get("aggregates") or {}, data.metric)
     html.append(f"<p>Objective: {esc(objective.get('sense', 'max'))}imise "
                 f"<b>{esc(objective.get('name', data.metric))}</b> = "
                 f"{esc(num(objective.get('value')))}; status {esc(plan.get('status'))}, "
-                f"{esc(verdict)} (duality gap {esc(num(cert.get('gap')))}).</p>")
+                f"{esc(verdict)} (duality gap {esc(num(cert.get('gap')))})"
+                f"{esc(caveat and ' on its curves; ' + caveat)}.</p>")
+    html.append(_aggregates_words(plan.get("aggregates") or {}))
     baselines = plan.get("baselines")
     if not baselines:
         html.append(unavailable("baselines (uniform and historical allocations at the same "
                                 "budget) are not in plan.json"))
     else:
-        html.append(_baseline_table(k, baselines, data.metric))
+        html.append(_baseline_table(k, baselines, data.metric, caveat))
         for name in ("uniform", "historical"):
             if name not in baselines:
                 html.append(unavailable(f"the {name} baseline (not in plan.json)"))
@@ -92,7 +95,36 @@ def _forecast_words(forecast: dict, metric: str) -> str:
             f"each counts at the user's own k.</p>")
 
 
-def _baseline_table(k: dict, baselines: dict, metric: str) -> str:
+def aggregates_caveat(aggregates: dict, metric: str) -> str:
+    """Fit quality and spend beyond observed in a clause, for curves fitted to aggregates."""
+    if not aggregates:
+        return ""
+    quality = aggregates.get("fit_quality") or {}
+    r2 = (quality.get("r2") or {}).get(metric if metric in ("clicks", "conversions", "revenue")
+                                       else "clicks") or {}
+    shown = "n/a" if r2.get("median") is None else f"{r2['median']:.2f}"
+    beyond = (aggregates.get("beyond_observed") or {}).get("share")
+    share = "n/a" if beyond is None else f"{beyond:.0%}"
+    return (f"curves fitted to aggregates, {metric} r2 median {shown} ({r2.get('poor', 0)} of "
+            f"{quality.get('cells', 0)} cells below 0.5), {share} of the spend beyond the "
+            "largest spend observed per cell")
+
+
+def _aggregates_words(aggregates: dict) -> str:
+    """The fit quality, the guard rail and the historical check, in one paragraph."""
+    if not aggregates:
+        return ""
+    check = (aggregates.get("historical_check") or {}).get("text", "")
+    multiple = aggregates.get("max_spend_multiple")
+    rail = (f"no cell spends more than {multiple:g}x the largest spend observed for it"
+            if multiple else "off: cells may spend any multiple of what was observed")
+    against = (aggregates.get("plan_against_history") or {}).get("text", "")
+    return (f"<p>{esc(aggregates.get('text', ''))}. Guard rail: {esc(rail)}. "
+            f"Historical check: {esc(check)}." + (f" This plan: {esc(against)}." if against
+                                                  else "") + "</p>")
+
+
+def _baseline_table(k: dict, baselines: dict, metric: str, caveat: str = "") -> str:
     names = ["plan"] + [str(n) for n in baselines]
     rows_k = [k] + [kpis(t or {}) for t in baselines.values()]
     rows = []
@@ -106,8 +138,9 @@ def _baseline_table(k: dict, baselines: dict, metric: str) -> str:
         lift.append(f"{metric}: plan {pct(None if change is None else change - 1, True)} "
                     f"against {name}")
     header = ["", *[f"{n} allocation" if n != "plan" else "this plan" for n in names]]
+    same = f"same budget; {caveat}" if caveat else "same budget"
     return (table(rows, header, numeric=[False] + [True] * len(names))
-            + f"<p>{esc('; '.join(lift))} (same budget).</p>")
+            + f"<p>{esc('; '.join(lift))} ({esc(same)}).</p>")
 
 
 def allocation(data: ReportData) -> Section:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from adopt.report.fmt import num
 
-MONEY = {"budget", "campaign_budget", "campaign_min_spend", "min_spend", "max_spend"}
+MONEY = {"budget", "campaign_budget", "campaign_min_spend", "min_spend", "max_spend",
+         "guard_rail"}
 IMPRESSIONS = {"inventory", "flight", "pin", "reachable"}
 USERS = {"min_reach"}
 # rows whose right-hand side is 0 and whose unit is spend moved between groups
@@ -50,6 +51,10 @@ def constraint_subject(name: str, kind: str) -> str:
         segment, placement = key.split("@", 1)
         return f"the impressions the reachable users of segment {segment} can take at " \
                f"placement {placement}"
+    if kind == "guard_rail" and len(parts) >= 3:
+        # a segment name may hold '/' (age/gender/interest): campaign first, placement last
+        return (f"the guard rail of campaign {parts[0]}, segment {'/'.join(parts[1:-1])}, "
+                f"placement {parts[-1]} (max_spend_multiple x the largest spend observed there)")
     if kind == "min_reach" and len(parts) == 2:
         return f"the minimum reach of campaign {parts[0]} in segment {parts[1]}"
     if kind == "pin" and len(parts) == 3:

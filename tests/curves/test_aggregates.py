@@ -58,3 +58,27 @@ def test_bad_output_suffix_and_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="spend"):
         curves_from_aggregates(src, tmp_path / "curves.parquet")
     assert not (tmp_path / "curves.parquet").exists()
+
+
+def test_audience_file_fit_table_and_report_of_skipped_and_undefined(tmp_path: Path, capsys):
+    data = _aggregates(noise=0.0).drop(columns="users")
+    data["conversions"] = 0.0  # never varies: r2 undefined, not 1.0
+    empty = data.iloc[:1].assign(segment="empty", impressions=0.0, spend=0.0, clicks=0.0)
+    pd.concat([data, empty]).to_csv(tmp_path / "perf.csv", index=False)
+    pd.DataFrame({"segment": ["loyal", "new", "empty"], "users": [1e4, 3e4, 5.0]}).to_csv(
+        tmp_path / "users.csv", index=False)
+    curves, fit = curves_from_aggregates(tmp_path / "perf.csv", tmp_path / "curves.csv",
+                                         users=tmp_path / "users.csv")
+    by_segment = curves.groupby("segment")["users"].max()
+    assert by_segment["loyal"] == 1e4 and by_segment["new"] == 3e4
+    assert by_segment["empty"] == 0  # skipped: nothing to buy
+    written = pd.read_csv(tmp_path / "curves.fit.csv")
+    assert len(written) == len(fit) and set(written["level"]) == {"cell", "skipped"}
+    out = capsys.readouterr().out
+    assert "1 skipped" in out and "no impressions observed" in out
+    assert "r2 = nan: the metric never varies" in out
+    assert "fed last period's allocation" in out
+    pd.DataFrame({"segment": ["loyal"], "size": [1.0]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(InputError, match="segment and users"):
+        curves_from_aggregates(tmp_path / "perf.csv", tmp_path / "c.csv",
+                               users=tmp_path / "bad.csv")

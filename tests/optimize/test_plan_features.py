@@ -159,9 +159,9 @@ def test_fit_curves_recovers_a_saturating_response():
     assert optimize(curves, PlanSpec(budget=200.0, objective="clicks")).status == "optimal"
 
 
-def test_fit_curves_needs_two_levels():
+def test_fit_curves_refuses_when_no_cell_can_be_fitted():
     one = pd.DataFrame({"segment": ["s"], "placement_id": ["p"], "period": [1], "spend": [1.0],
                         "impressions": [100.0], "clicks": [1.0], "conversions": [0.1],
                         "revenue": [3.0]})
-    with pytest.raises(InputError, match="at least 2 periods"):
+    with pytest.raises(InputError, match=r"no cell could be fitted: 1 impression level\(s\) < 5"):
         fit_curves(one)
