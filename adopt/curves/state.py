@@ -238,8 +238,11 @@ class PairState:
         """
         users, ads, pls = self.users, self.ads, self.placements
         n = len(u)
-        cat = self.categories.get_indexer(ads["category"].astype(str).to_numpy()[a])
-        affinity = np.where(cat >= 0, self.affinity[u, np.maximum(cat, 0)], 0.0)
+        affinity = np.zeros(n)
+        if len(self.categories):  # no ad has a category: every affinity is 0
+            cat = self.categories.get_indexer(ads["category"].astype(str).to_numpy()[a])
+            known = cat >= 0
+            affinity[known] = self.affinity[u[known], cat[known]]
         out = {
             "user_id": users.index.to_numpy()[u],
             "ad_id": ads.index.to_numpy()[a],
