@@ -114,8 +114,9 @@ def infer_type(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> st
     """The type to store a text column of `relation` under: BIGINT, DOUBLE or VARCHAR.
 
     A column is a number when every non-blank value casts to one and none has a
-    leading zero (``007``, a code rather than a quantity); an all-blank column
-    stays VARCHAR. `relation` is a table name adopt made; `column` is quoted.
+    leading zero (``007``, a code rather than a quantity): BIGINT when every
+    value is written as a whole number (DuckDB would round ``0.5`` into a
+    BIGINT), DOUBLE otherwise; an all-blank column stays VARCHAR. `relation` is a table name adopt made; `column` is quoted.
     """
     v = quote_ident(column)
     filled = f"nullif(trim({v}), '')"
@@ -124,7 +125,7 @@ def infer_type(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> st
         select
             count({filled}),
             count({filled}) filter (where try_cast({filled} as double) is null),
-            count({filled}) filter (where try_cast({filled} as bigint) is null),
+            count({filled}) filter (where not regexp_full_match({filled}, '[+-]?[0-9]{{1,18}}')),
             count({filled}) filter (where regexp_matches({filled}, '^[+-]?0[0-9]')),
         from {relation}
         """
