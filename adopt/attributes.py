@@ -116,7 +116,8 @@ def infer_type(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> st
     A column is a number when every non-blank value casts to one and none has a
     leading zero (``007``, a code rather than a quantity): BIGINT when every
     value is written as a whole number (DuckDB would round ``0.5`` into a
-    BIGINT), DOUBLE otherwise; an all-blank column stays VARCHAR. `relation` is a table name adopt made; `column` is quoted.
+    BIGINT), DOUBLE otherwise; an all-blank column stays VARCHAR. `relation` is
+    a table name adopt made; `column` is quoted.
     """
     v = quote_ident(column)
     filled = f"nullif(trim({v}), '')"
