@@ -158,3 +158,36 @@ def test_kmeans_never_clusters_on_the_outcome(tmp_path: Path, make_export) -> No
     segment_workspace(ws, k=2, min_size=1)
     ctr = read_segments(ws)["ctr"]
     assert ctr.min() > 0.1 and ctr.max() < 0.5, ctr.tolist()
+
+
+def test_curve_rows_carry_attributes_and_need_no_categories(profiled: Path) -> None:
+    """The counterfactual rows the curves score: no ad has a category (the empty affinity
+    matrix crashed `adopt curves`), and each user's attributes ride along, typed."""
+    from adopt.curves.state import PairState
+
+    state = PairState.load(profiled)
+    assert state.categories.empty and state.affinity.shape == (300, 0)
+    assert state.attributes == ("pctr_decile", "score", "member_code", "tier")
+    u = state.user_index(["u0003", "u0007"])
+    rows = state.rows(u, state.ad_index(["a0", "a4"]), state.placement_index(["home", "video"]),
+                      np.array([1, 2]))
+    users = pd.read_csv(profiled.parent / "my_export" / "users.csv",
+                        dtype={"member_code": str}).set_index("user_id")
+    assert rows["pctr_decile"].tolist() == users.loc[["u0003", "u0007"], "pctr_decile"].tolist()
+    assert rows["member_code"].tolist() == users.loc[["u0003", "u0007"], "member_code"].tolist()
+    assert rows["user_category_affinity"].tolist() == [0.0, 0.0]
+    assert pd.api.types.is_integer_dtype(rows["pctr_decile"])
+
+
+def test_a_model_keeps_the_most_frequent_levels_of_an_id_like_attribute() -> None:
+    from adopt.response import features as features_module
+    from adopt.response.features import Features
+
+    n = features_module.MAX_LEVELS + 500
+    df = pd.DataFrame({"user_code": [f"c{i}" for i in range(n)] + ["common"] * 10,
+                       "x": np.arange(n + 10, dtype=float)})
+    fitted = Features(vectors=()).fit(df)
+    levels = fitted.categories_["user_code"]
+    assert len(levels) == features_module.MAX_LEVELS and "common" in levels
+    frame = fitted.frame(df)
+    assert frame["user_code"].isna().sum() == n + 10 - (features_module.MAX_LEVELS - 1) - 10

@@ -80,10 +80,12 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
         ctr = [r[0] for r in con.execute(
             "select ctr from segments where not suppressed").fetchall()]
-        profile_columns = {r[0] for r in con.execute(
-            "select column_name from (describe user_profiles)").fetchall()}
+        profile_columns = dict(con.execute(
+            "select column_name, column_type from (describe user_profiles)").fetchall())
     # audiences from what is known before the impression: no "CTR 100%" segment
     assert ctr and all(c is None or c < 0.9 for c in ctr), ctr
     attribute = {"taobao": "pvalue_level", "criteo": "I1", "avazu": "device_model",
                  "generic": "pctr_decile"}.get(fmt)
     assert attribute is None or attribute in profile_columns  # attributes reach the profiles
+    if fmt == "criteo":  # numeric stays numeric
+        assert profile_columns["I1"] == "DOUBLE" and profile_columns["C1"] == "VARCHAR"
