@@ -74,7 +74,7 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
         assert "Traceback" not in err
     ws = tmp_path / _argv(lines[-2])[_argv(lines[-2]).index("--workspace") + 1]
     plan = json.loads((ws / "plans" / "clicks" / "plan.json").read_text())
-    assert plan["plan_id"] == "clicks"
+    assert plan["plan_id"] == "clicks" and plan["status"] == "optimal"
     report = (tmp_path / f"{'my' if fmt == 'generic' else fmt}_report.html").read_text()
     assert "<html" in report.lower()
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
@@ -89,3 +89,9 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
     assert attribute is None or attribute in profile_columns  # attributes reach the profiles
     if fmt == "criteo":  # numeric stays numeric
         assert profile_columns["I1"] == "DOUBLE" and profile_columns["C1"] == "VARCHAR"
+    if fmt == "mind" and plan["totals"]["spend"] == 0:
+        # One placement that reaches about half of each segment: the exposure model asks
+        # every user of an N-impression group to fit into placements' per-user capacity
+        # (N x reachable share), which one placement under 100% reach never gives.
+        pytest.xfail("known: a single placement with reach < 100% gets no feasible exposure")
+    assert plan["totals"]["spend"] > 0 and plan["totals"]["clicks"] > 0
