@@ -191,3 +191,19 @@ def test_a_model_keeps_the_most_frequent_levels_of_an_id_like_attribute() -> Non
     assert len(levels) == features_module.MAX_LEVELS and "common" in levels
     frame = fitted.frame(df)
     assert frame["user_code"].isna().sum() == n + 10 - (features_module.MAX_LEVELS - 1) - 10
+
+
+def test_the_planner_api_passes_attributes(profiled: Path) -> None:
+    import adopt
+
+    summary = adopt.Planner(profiled).segment(k=2, min_size=1, attributes=["pctr_decile"])
+    assert "attributes pctr_decile" in summary.notes[0]
+    aud = read_audiences(profiled)
+    deciles = pd.read_csv(profiled.parent / "my_export" / "users.csv").set_index(
+        "user_id")["pctr_decile"]
+    ranges = aud.assign(d=aud.user_id.map(deciles)).groupby("segment")["d"].agg(
+        ["min", "max"]).sort_values("min")
+    # one number to cluster on besides exposure: the two segments split the deciles
+    # (they may share the decile at the border)
+    low, high = ranges.iloc[0], ranges.iloc[1]
+    assert low["max"] <= high["min"] and low["min"] == 1 and high["max"] == 10
