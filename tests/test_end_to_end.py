@@ -95,3 +95,26 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
         # (N x reachable share), which one placement under 100% reach never gives.
         pytest.xfail("known: a single placement with reach < 100% gets no feasible exposure")
     assert plan["totals"]["spend"] > 0 and plan["totals"]["clicks"] > 0
+
+
+def test_a_test_day_without_clicks_still_trains(tmp_path: Path, make_export, capsys) -> None:
+    """Sparse logs (the Taobao head's test cut can hold no click): `adopt train` keeps the
+    model and says the card has no test metrics, instead of a traceback."""
+    import pandas as pd
+
+    folder = make_export(tmp_path / "my_export", users=300)
+    events = pd.read_csv(folder / "events.csv")
+    day = pd.to_datetime(events["ts"]).dt.date
+    imp = events["event"] == "impression"
+    test_day = day[imp].max()  # the test split: the last day with impressions
+    on_test_day = events["impression_id"].isin(events.loc[imp & (day == test_day),
+                                                         "impression_id"])
+    events[imp | ~on_test_day].to_csv(folder / "events.csv", index=False)
+    ws = str(tmp_path / "ws")
+    assert main(["ingest", str(folder), "--workspace", ws]) == 0
+    assert main(["profiles", "--workspace", ws]) == 0
+    assert main(["train", "--workspace", ws, "--model", "lightgbm"]) == 0
+    err = capsys.readouterr().err
+    assert "has one outcome only: no test metrics" in err and "Traceback" not in err
+    card = json.loads(next((tmp_path / "ws" / "models").glob("*/card.json")).read_text())
+    assert card["metrics"] == []
