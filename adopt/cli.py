@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
     p.add_argument("--exclusive", action="store_true",
                    help="with --rules: a user joins the first rule that matches only")
+    p.add_argument("--attributes", default=None, metavar="NAMES|all|none",
+                   help="k-means: user attributes to cluster on too, comma-separated (default: "
+                        "all of them when there is no category affinity or interest vector)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add("curves", commands.cmd_curves,

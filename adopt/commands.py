@@ -133,8 +133,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_segment(args: argparse.Namespace) -> None:
     from adopt.audiences import segment_workspace
 
+    attributes = args.attributes
+    if attributes is not None and attributes not in ("all", "none"):
+        attributes = [name.strip() for name in attributes.split(",") if name.strip()]
     print(segment_workspace(args.workspace, k=args.k, min_size=args.min_size, rules=args.rules,
-                            seed=args.seed, exclusive=True if args.exclusive else None))
+                            seed=args.seed, exclusive=True if args.exclusive else None,
+                            attributes=attributes))
 
 
 def cmd_curves(args: argparse.Namespace) -> None:

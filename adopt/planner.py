@@ -218,6 +218,7 @@ class Planner:
         min_size: int = 50,
         rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
         seed: int = 0,
+        attributes: Sequence[str] | str | None = None,
     ) -> SegmentSummary:
         """Build audiences: k-means segments of the profiles, or a planner's SQL rules.
 
@@ -230,6 +231,9 @@ class Planner:
         rules : path or rules, optional
             Rule segments instead of k-means (see `adopt.audiences.rules`).
         seed : int
+        attributes : list of str, "all", "none" or None
+            K-means: user attributes to cluster on too (default: all of them when
+            the profiles have no category affinity and no interest vectors).
 
         Returns
         -------
@@ -247,6 +251,7 @@ class Planner:
             min_size=min_size,
             rules=rules,
             seed=seed,
+            attributes=attributes,
         )
 
     def curves(self, run_id: str | None = None, max_k: int = 10, **options: Any) -> CurvesSummary:

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from adopt.attributes import user_attributes
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.warehouse import (
     INGEST_HINT,
@@ -177,6 +178,7 @@ def run_profile_models(
     """
     params = ProfileParams() if params is None else params
     check_inputs(con)
+    user_attributes(con)  # names are checked at ingest; a warehouse loaded before is checked here
     when = _as_of(con, as_of)
     log.info("profiles: building the SQL models as of %s", when)
     stats = run_models(

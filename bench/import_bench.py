@@ -1,11 +1,15 @@
 """Benchmark of the importers: real public samples end to end, and streaming vs pandas.
 
 Part 1, when ``../shared/datasets`` (or ``--datasets``) exists: each sample goes
-through import, ingest, profiles, [embed with ``--embed`` where it has text] and
-``adopt.response.run.train_response(ws, "lightgbm")``, the same training as
-``adopt train``. Prints rows, seconds per stage and the test AUC from the model
-card beside the base-rate predictor's. A stage that refuses the sample (e.g. too
-few days for a time split) is printed with its error and the next sample runs.
+the whole way to a plan and a report, the stages of its ``# end to end`` block in
+docs/importers.md run in Python: import, ingest, profiles, [embed with
+``--embed`` where it has text], ``train_response(ws, "lightgbm")``,
+``segment_workspace(ws, k=4, min_size=20)``, ``build_curves(ws)``,
+``plan_from_workspace(ws, docs/examples/clicks_plan.toml)`` and
+``build_report``. Prints rows, seconds per stage, the test AUC from the model
+card beside the base-rate predictor's, and the plan's spend, impressions and
+forecast clicks. A stage that refuses the sample is printed with its error and
+the next sample runs.
 
 Part 2: a synthetic Taobao set in the publisher's layout (``--rows`` raw_sample
 rows) is converted by a pandas baseline (read everything, map, write) and by
@@ -18,6 +22,7 @@ Run: ``.venv/bin/python bench/import_bench.py [--rows 1000000] [--repeats 3] [--
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -34,6 +39,7 @@ from adopt.importers import import_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
+PLAN = HERE.parent / "docs" / "examples" / "clicks_plan.toml"
 SAMPLES = (
     ("taobao", "taobao_adclick_fuxictr_tiny", ""),
     ("mind", "mind_small_subset", ""),
@@ -61,17 +67,23 @@ def card_auc(card) -> tuple[float | None, float | None, int | None]:
 def run_samples(datasets: Path, work: Path, embed: bool) -> None:
     import lightgbm  # noqa: F401  (imported here so its import time is not counted as training)
 
+    from adopt.audiences import segment_workspace
+    from adopt.curves import build_curves
     from adopt.exceptions import AdoptError
     from adopt.ingest import ingest
+    from adopt.optimize import plan_from_workspace
     from adopt.profiles import build_profiles
+    from adopt.report import build_report
     from adopt.response.run import train_response
 
     print(f"== real samples under {datasets}")
     print("stages: import -> ingest -> profiles -> " + ("embed -> " if embed else "")
           + "train (adopt.response.run.train_response(ws, 'lightgbm'), time split: "
-          "train / 1 valid day / 1 test day); AUC on the test day, base rate in brackets")
+          "train / 1 valid day / 1 test day) -> segment (k=4, min_size=20) -> curves -> "
+          f"plan ({PLAN.name}) -> report; AUC on the test day, base rate in brackets")
     head = f"{'sample':<30}{'users':>7}{'ads':>7}{'events':>9}{'import':>8}{'ingest':>8}"
     head += f"{'profile':>8}" + (f"{'embed':>8}" if embed else "") + f"{'train':>8}"
+    head += f"{'segment':>8}{'curves':>8}{'plan':>8}{'report':>8}{'total':>8}"
     print(head + "  test AUC (base) [n]")
     for fmt, folder, file in SAMPLES:
         src = datasets / folder / file if file else datasets / folder
@@ -81,9 +93,10 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
             continue
         out, ws = work / f"{fmt}_data", work / f"{fmt}_ws"
         times: list[float] = []
-        summary, card, failed, notes = None, None, "", []
+        summary, card, failed, notes, plan = None, None, "", [], None
         stages = ["import", "ingest", "profiles", *(["embed"] if embed and fmt in _HAS_TEXT
-                                                     else []), "train"]
+                                                     else []), "train", "segment", "curves",
+                  "plan", "report"]
         for stage in stages:
             t = time.perf_counter()
             try:
@@ -97,10 +110,19 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
                     from adopt.embeddings import embed_workspace
 
                     embed_workspace(ws, show_progress_bar=False)
-                else:
+                elif stage == "train":
                     card = train_response(ws, "lightgbm", run_id="bench")
                     if not any(m.get("target") == "conversion" for m in card.metrics):
                         notes.append("no conversions: click model only")
+                elif stage == "segment":
+                    segment_workspace(ws, k=4, min_size=20)
+                elif stage == "curves":
+                    build_curves(ws)
+                elif stage == "plan":
+                    _, plan_dir = plan_from_workspace(ws, PLAN)
+                    plan = json.loads((Path(plan_dir) / "plan.json").read_text())
+                else:
+                    build_report(Path(plan_dir), work / f"{fmt}_report.html", workspace=ws)
             except AdoptError as exc:
                 failed = f"{stage} failed: {type(exc).__name__}: {exc}"
                 break
@@ -110,6 +132,7 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
         cells = [f"{s:>8.2f}" for s in times] + ["       -"] * (len(stages) - len(times))
         if embed and "embed" not in stages:
             cells.insert(3, "     n/a")
+        cells.append(f"{sum(times):>8.2f}")
         if card is not None:
             auc, base, n = card_auc(card)
             result = (f"{auc:.3f} ({base:.3f}) [{n}]" if auc is not None and auc == auc
@@ -122,10 +145,15 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
             print(f"{'':<30}dropped {n_dropped:,} {reason}")
         if notes:
             print(f"{'':<30}train: " + "; ".join(notes))
+        if plan is not None:
+            tot = plan["totals"]
+            print(f"{'':<30}plan {plan['status']}: spend {tot['spend']:.2f}, "
+                  f"{tot['impressions']:,.0f} impressions to {tot['reach']:,.0f} users, "
+                  f"{tot['clicks']:,.1f} clicks forecast")
         text = _HAS_TEXT.get(fmt)
         print(f"{'':<30}text: {text}" if text else
-              f"{'':<30}no text and no user attributes: embed has nothing to read; "
-              "LightGBM trains on the categorical columns")
+              f"{'':<30}no text: embed has nothing to read; LightGBM and k-means read the "
+              "user attributes")
     print(
         "not run: taobao_alimama_dmr_paddlerec (PaddleRec's preprocessed DMR layout: no times "
         "or ids per impression; not a publisher layout)"

@@ -105,7 +105,9 @@ final as (
         totals.clicks,
         totals.conversions,
         totals.clicks / nullif(totals.impressions, 0) as ctr,
-        least(totals.conversions / nullif(totals.clicks, 0), 1.0) as cvr,
+        -- least() skips NULL: without the case a segment with no clicks would show 100%
+        case when totals.clicks > 0
+            then least(totals.conversions / totals.clicks, 1.0) end as cvr,
     from totals
     cross join population
     left join top on top.segment = totals.segment
@@ -127,7 +129,8 @@ def segment_stats(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         is the segment's), recency_days (median, active users), active_share,
         active_7d_share, frequency and monetary (means), monetary_index (over
         the population's mean), impressions, clicks, conversions, ctr
-        (clicks / impressions), cvr (conversions / clicks, at most 1).
+        (clicks / impressions), cvr (conversions / clicks, at most 1; NaN without
+        clicks).
     """
     return con.execute(_STATS_SQL, {"top_n": TOP_CATEGORIES}).df()
 
@@ -147,8 +150,7 @@ def describe(row: pd.Series) -> str:
     parts.append(", ".join(h for h in habits if h))
     if pd.notna(row["ctr"]):
         rates = f"CTR {row['ctr']:.1%}"
-        if pd.notna(row["cvr"]):
-            rates += f", CVR {row['cvr']:.1%}"
+        rates += f", CVR {row['cvr']:.1%}" if pd.notna(row["cvr"]) else ", CVR n/a (no clicks)"
         parts.append(rates)
     else:
         parts.append("no ad history")

@@ -1,41 +1,55 @@
-"""The user feature matrix that k-means segments: profile behaviour, category affinity, interests.
+"""The user feature matrix that k-means segments: behaviour, affinity, interests, attributes.
 
-Sits between the marts (``user_profiles``, and the ``embeddings`` tables when
-``adopt embed`` has run) and the clustering in :mod:`adopt.audiences.kmeans`.
+Sits between the marts (``user_profiles``, the staged behaviours and events,
+and the ``embeddings`` tables when ``adopt embed`` has run) and the clustering
+in :mod:`adopt.audiences.kmeans`.
 
-Each user gets a *raw* row in three blocks:
+Audiences are built only from what is known before an impression: never from
+the responses (clicks, conversions, their revenue and recency) to the logged
+impressions. On logs with one impression per user those responses *are* the
+labels, and k-means on them returns "CTR 0%" and "CTR 100%" segments that no
+ad server can target; the response model already scores every segment with
+each user's response history. Each user gets a *raw* row in up to four blocks:
 
-- ``behaviour``: log impressions, smoothed CTR and CVR, log frequency, log
-  monetary, recency as ``exp(-recency_days / 30)`` (0 when never active), log
-  active days;
-- ``affinity``: the user's share of each category (``cat:<name>``, the most
-  common categories only);
+- ``behaviour``: log impressions received, log behaviours, log purchases, log
+  purchase amount, behaviour recency as ``exp(-days / 30)`` (0 when none), log
+  active days (days with an impression or a behaviour);
+- ``affinity``: the user's share of each category in their behaviours
+  (``cat:<name>``, the most common categories only; ad clicks left out);
 - ``interest``: the user interest text's embedding (``emb:<i>``; users without
-  a vector get the mean vector).
+  a vector get the mean vector);
+- ``attributes``: the chosen user attributes (:mod:`adopt.attributes`): numbers
+  as ``attr:<name>`` (signed log; missing: the mean), text as one column per
+  common value ``attr:<name>=<value>`` (one-hot, see `attribute_columns`).
 
 Every step from raw to the clustered space is affine (z-scores in the
-behaviour block, centring in the affinity block, a PCA projection of the
-interest block, then one weight per block so that each block carries a fixed
-share of the total variance). So a centroid stored in raw space (the mean raw
-row of a segment) maps exactly into the next run's space: that is how segment
-ids stay stable between runs.
+behaviour block and for numeric attributes, centring in the affinity block and
+for one-hot attributes, scaled so each attribute has unit variance, a PCA
+projection of the interest block, then one weight per block so that each block
+carries a fixed share of the total variance). So a centroid stored in raw space
+(the mean raw row of a segment) maps exactly into the next run's space: that
+is how segment ids stay stable between runs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from adopt.attributes import Attribute, quote_ident, user_attributes
+from adopt.exceptions import ParameterError
 from adopt.warehouse import has_table
 
 log = logging.getLogger("adopt")
 
 BEHAVIOUR = (
-    "log_impressions", "ctr", "cvr", "log_frequency", "log_monetary", "recency", "log_active_days",
+    "log_impressions", "log_behaviours", "log_purchases", "log_purchase_amount",
+    "behaviour_recency", "log_active_days",
 )
 # Share of the total variance each block carries in the clustered space. Interests
 # dominate: the optimizer needs segments that answer differently to different ads.
@@ -43,46 +57,108 @@ BEHAVIOUR = (
 # 0.45 with weights 0.3 / 0.4 / 0.3 and 0.51 grouping users by their observed top
 # category (the most the logs reveal). The interest vectors add little there: the
 # interest text is written from the same categories.
-WEIGHTS = {"behaviour": 0.1, "affinity": 0.7, "interest": 0.2}
-WEIGHTS_NO_EMBEDDINGS = {"behaviour": 0.1, "affinity": 0.9}
+# Attributes, when chosen, weigh as much as the affinity block would without them.
+WEIGHTS = {"behaviour": 0.1, "affinity": 0.7, "interest": 0.2, "attributes": 0.7}
+WEIGHTS_NO_EMBEDDINGS = {"behaviour": 0.1, "affinity": 0.9, "attributes": 0.9}
 MAX_CATEGORIES = 64
+MAX_LEVELS = 16  # one-hot columns per text attribute: its most common values ...
+MIN_LEVEL_SHARE = 0.01  # ... each held by at least 1% of the users (and 2)
 INTEREST_COMPONENTS = 32
 FIT_SAMPLE = 50_000
 RECENCY_SCALE_DAYS = 30.0
 
+# Pre-impression behaviour only: exposure and the behaviours table, no ad response.
 _BEHAVIOUR_SQL = """
+with
+
+behaviour as (
+    select
+        behaviors.user_id,
+        count(*) as behaviours,
+        count(*) filter (where behaviors.action = 'purchase') as purchases,
+        coalesce(sum(behaviors.amount::decimal(38, 12))
+            filter (where behaviors.action = 'purchase'), 0)::double as purchase_amount,
+        max(behaviors.ts) as last_ts,
+    from stg_behaviors as behaviors
+    group by behaviors.user_id
+),
+
+days as (
+    select activity.user_id, count(distinct activity.ts::date) as active_days,
+    from (
+        select events.user_id, events.ts, from stg_events as events
+        where events.event = 'impression'
+        union all
+        select behaviors.user_id, behaviors.ts, from stg_behaviors as behaviors
+    ) as activity
+    group by activity.user_id
+)
+
 select
-    ln(1 + impressions) as log_impressions,
-    ctr_smoothed as ctr,
-    cvr_smoothed as cvr,
-    ln(1 + frequency) as log_frequency,
-    ln(1 + greatest(monetary, 0)) as log_monetary,
-    coalesce(exp(-recency_days / $scale), 0.0) as recency,
-    ln(1 + active_days) as log_active_days,
-from user_profiles
-order by user_id
+    ln(1 + profiles.impressions) as log_impressions,
+    ln(1 + coalesce(behaviour.behaviours, 0)) as log_behaviours,
+    ln(1 + coalesce(behaviour.purchases, 0)) as log_purchases,
+    ln(1 + greatest(coalesce(behaviour.purchase_amount, 0), 0)) as log_purchase_amount,
+    coalesce(exp(-(epoch(params.as_of::timestamp) - epoch(behaviour.last_ts))
+        / 86400.0 / $scale), 0.0) as behaviour_recency,
+    ln(1 + coalesce(days.active_days, 0)) as log_active_days,
+from user_profiles as profiles
+cross join build_params as params
+left join behaviour on behaviour.user_id = profiles.user_id
+left join days on days.user_id = profiles.user_id
+order by profiles.user_id
 """
 
-_CATEGORIES_SQL = """
-with shares as (
-    select unnest(category_affinity, recursive := true) from user_profiles
+# Category affinity from the behaviours only (ad clicks are responses to logged
+# impressions): each behaviour's action weight halved every affinity_half_life_days
+# of age, as in int_user_category_affinity; shares per user.
+_SHARES_SQL = """
+with
+
+terms as (
+    select
+        behaviors.user_id,
+        behaviors.category,
+        behaviors.action_weight * pow(
+            0.5,
+            (epoch(params.as_of::timestamp) - epoch(behaviors.ts))
+                / (86400.0 * params.affinity_half_life_days)
+        ) as term,
+    from stg_behaviors as behaviors
+    cross join build_params as params
+    where behaviors.category is not null
+),
+
+decayed as (
+    select terms.user_id, terms.category, list_sum(list(terms.term order by terms.term)) as w,
+    from terms
+    group by terms.user_id, terms.category
+),
+
+ranked as (
+    select profiles.user_id, row_number() over (order by profiles.user_id) - 1 as row_ix,
+    from user_profiles as profiles
 )
+
+select
+    ranked.row_ix,
+    decayed.category,
+    decayed.w / sum(decayed.w) over (partition by decayed.user_id) as share,
+from decayed
+join ranked on ranked.user_id = decayed.user_id
+"""
+
+_CATEGORIES_SQL = f"""
+with shares as ({_SHARES_SQL})
 select category, sum(share) as total,
 from shares
-where category is not null
 group by category
 order by total desc, category
 limit $limit
 """
 
-_AFFINITY_SQL = """
-with ranked as (
-    select row_number() over (order by user_id) - 1 as row_ix, category_affinity,
-    from user_profiles
-),
-shares as (
-    select row_ix, unnest(category_affinity, recursive := true) from ranked
-)
+_AFFINITY_SQL = f"""
+with shares as ({_SHARES_SQL})
 select row_ix, list_position($categories, category) - 1 as col_ix, share,
 from shares
 where list_contains($categories, category)
@@ -126,6 +202,8 @@ class UserFeatures:
         Block name -> slice of columns.
     embedding_model : str or None
         The model id of the interest vectors, None without embeddings.
+    attributes : tuple of str
+        The user attributes in the ``attributes`` block.
     """
 
     user_ids: list[str]
@@ -133,22 +211,32 @@ class UserFeatures:
     names: list[str]
     blocks: dict[str, slice]
     embedding_model: str | None
+    attributes: tuple[str, ...] = ()
 
 
-def load_user_features(con: duckdb.DuckDBPyConnection, *, use_embeddings: bool = True
-                       ) -> UserFeatures:
+def load_user_features(con: duckdb.DuckDBPyConnection, *, use_embeddings: bool = True,
+                       attributes: Sequence[str] | None = ()) -> UserFeatures:
     """Read every user's raw features from ``user_profiles`` (and the embeddings tables).
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        Warehouse connection with a ``user_profiles`` table.
+        Warehouse connection with a built ``user_profiles`` table.
     use_embeddings : bool
         Add the interest block when an ``embeddings`` table holds user vectors.
+    attributes : sequence of str or None
+        User attributes for the ``attributes`` block; ``()`` none; None: every
+        attribute when the profiles hold no other pre-impression signal (no
+        category affinity, no interest vectors), else none.
 
     Returns
     -------
     UserFeatures
+
+    Raises
+    ------
+    ParameterError
+        An attribute that is not a column of ``user_profiles``.
     """
     user_ids = con.sql("select user_id from user_profiles order by user_id").fetchnumpy()
     ids = [str(u) for u in user_ids["user_id"]]
@@ -158,7 +246,12 @@ def load_user_features(con: duckdb.DuckDBPyConnection, *, use_embeddings: bool =
     model = _user_embedding_model(con) if use_embeddings else None
     dim = _vector_dim(con, model) if model is not None else 0
 
-    names = list(BEHAVIOUR) + [f"cat:{c}" for c in categories] + [f"emb:{i}" for i in range(dim)]
+    if attributes is None:
+        attributes = () if categories or dim else [a.name for a in profile_attributes(con)]
+    attr_names, attr_values = attribute_columns(con, list(attributes))
+
+    names = (list(BEHAVIOUR) + [f"cat:{c}" for c in categories]
+             + [f"emb:{i}" for i in range(dim)] + attr_names)
     # one float32 matrix filled block by block: no second copy of the vectors
     raw = np.empty((len(ids), len(names)), dtype=np.float32)
     blocks = {"behaviour": slice(0, len(BEHAVIOUR))}
@@ -166,10 +259,75 @@ def load_user_features(con: duckdb.DuckDBPyConnection, *, use_embeddings: bool =
     if categories:
         blocks["affinity"] = slice(len(BEHAVIOUR), len(BEHAVIOUR) + len(categories))
         raw[:, blocks["affinity"]] = affinity
+    end = len(names) - len(attr_names)
     if dim:
-        blocks["interest"] = slice(len(names) - dim, len(names))
+        blocks["interest"] = slice(end - dim, end)
         _user_vectors(con, model, raw[:, blocks["interest"]])
-    return UserFeatures(ids, raw, names, blocks, model)
+    if attr_names:
+        blocks["attributes"] = slice(end, len(names))
+        raw[:, blocks["attributes"]] = attr_values
+    return UserFeatures(ids, raw, names, blocks, model, tuple(attributes))
+
+
+def profile_attributes(con: duckdb.DuckDBPyConnection) -> list[Attribute]:
+    """The user attributes that ``user_profiles`` carries (those of ``stg_users``)."""
+    if not has_table(con, "stg_users"):
+        return []
+    have = {r[0].lower() for r in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = 'user_profiles'").fetchall()}
+    return [a for a in user_attributes(con, "stg_users") if a.name.lower() in have]
+
+
+def attribute_columns(con: duckdb.DuckDBPyConnection, attributes: list[str]
+                      ) -> tuple[list[str], np.ndarray]:
+    """Raw columns of the chosen user attributes, rows in ``user_id`` order.
+
+    Numbers give one column ``attr:<name>``, the signed log ``sign(x) ln(1 + |x|)``
+    (missing: the column mean); text gives one 0/1 column ``attr:<name>=<value>``
+    per value among its `MAX_LEVELS` most common (ties by value) held by at least
+    `MIN_LEVEL_SHARE` of the users and by 2; missing and rarer values are all 0.
+
+    Raises
+    ------
+    ParameterError
+        A name that is not an attribute column of ``user_profiles``.
+    """
+    known = {a.name.lower(): a for a in profile_attributes(con)}
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    for name in attributes:
+        attr = known.get(str(name).lower())
+        if attr is None:
+            raise ParameterError(
+                "The 'attributes' parameter of segment_workspace must name user attributes "
+                f"({', '.join(a.name for a in known.values()) or 'the users table has none'})."
+                f" Got {name!r} instead.")
+        col = quote_ident(attr.name)
+        if attr.numeric:
+            values = con.execute(f"select {col}::double as v from user_profiles "
+                                 "order by user_id").fetchnumpy()["v"]
+            values = np.asarray(values, dtype=np.float64)  # NULL arrives as NaN
+            # signed log: counts and amounts have long tails that would make single users
+            # their own clusters
+            values = np.sign(values) * np.log1p(np.abs(values))
+            mean = np.nanmean(values) if np.isfinite(values).any() else 0.0
+            names.append(f"attr:{attr.name}")
+            columns.append(np.where(np.isfinite(values), values, mean)[:, None])
+            continue
+        text = con.execute(f"select {col}::varchar as v from user_profiles "
+                           "order by user_id").fetchnumpy()["v"]
+        text = pd.Series(np.asarray(text, dtype=object))
+        counts = text.dropna().value_counts()
+        # a value held by a handful of users is no audience (and id-like columns give none)
+        counts = counts[counts >= max(2, MIN_LEVEL_SHARE * len(text))]
+        top = sorted(counts.index, key=lambda v: (-counts[v], v))[:MAX_LEVELS]
+        for value in top:
+            names.append(f"attr:{attr.name}={value}")
+            columns.append((text == value).to_numpy(dtype=np.float64)[:, None])
+    n = int(con.execute("select count(*) from user_profiles").fetchall()[0][0])
+    matrix = np.hstack(columns) if columns else np.zeros((n, 0))
+    return names, matrix
 
 
 def _affinity(con: duckdb.DuckDBPyConnection, n: int) -> tuple[list[str], np.ndarray]:
@@ -281,6 +439,8 @@ def fit_space(features: UserFeatures, *, seed: int = 0) -> FeatureSpace:
         values = sample[:, cols]
         if block == "interest":
             unit = _principal_axes(values)
+        elif block == "attributes":
+            unit = np.diag(_attribute_scale(features.names[cols], values))
         else:
             std = values.std(axis=0)
             inv = np.divide(1.0, std, out=np.zeros_like(std), where=std > 1e-12)
@@ -296,6 +456,19 @@ def fit_space(features: UserFeatures, *, seed: int = 0) -> FeatureSpace:
         matrix[cols, col : col + m.shape[1]] = m
         col += m.shape[1]
     return FeatureSpace(features.names, center, matrix)
+
+
+def _attribute_scale(names: list[str], centred: np.ndarray) -> np.ndarray:
+    """Per-column factors giving each attribute unit variance (its one-hot columns together)."""
+    groups = [name.split("=", 1)[0] for name in names]
+    variance = (centred**2).mean(axis=0)
+    scale = np.zeros(len(names))
+    for group in dict.fromkeys(groups):
+        cols = [i for i, g in enumerate(groups) if g == group]
+        total = float(variance[cols].sum())
+        if total > 1e-12:
+            scale[cols] = 1.0 / np.sqrt(total)
+    return scale
 
 
 def _principal_axes(centred: np.ndarray) -> np.ndarray:

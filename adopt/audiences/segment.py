@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,13 @@ import pyarrow as pa
 
 from adopt.audiences import store
 from adopt.audiences.describe import MEMBERS, describe, segment_stats
-from adopt.audiences.features import FeatureSpace, fit_space, load_user_features
+from adopt.audiences.features import (
+    FeatureSpace,
+    UserFeatures,
+    fit_space,
+    load_user_features,
+    profile_attributes,
+)
 from adopt.audiences.kmeans import KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
 from adopt.exceptions import ParameterError, WorkspaceError
@@ -87,12 +94,16 @@ def segment_workspace(
     rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
     seed: int = 0,
     exclusive: bool | None = None,
+    attributes: Sequence[str] | str | None = None,
 ) -> SegmentSummary:
     """Build the workspace's audiences and store them (``audiences``, ``segments`` tables).
 
-    Without `rules`: k-means over standardised profile features, category
-    affinity and interest embeddings (when present), numbered ``s01..sNN``
-    stably between runs. With `rules`: one segment per rule.
+    Without `rules`: k-means over what is known before an impression
+    (exposure and behaviour features, category affinity, interest embeddings
+    when present, user attributes; never the responses to logged impressions,
+    see :mod:`adopt.audiences.features`), numbered ``s01..sNN`` stably between
+    runs. With `rules`: one segment per rule (rules may read any
+    ``user_profiles`` column, user attributes included).
 
     Parameters
     ----------
@@ -112,6 +123,11 @@ def segment_workspace(
     exclusive : bool, optional
         Rules only: True puts each user in the first matching rule only;
         default: the rules file's ``exclusive`` (False: overlapping segments).
+    attributes : sequence of str, "all", "none" or None
+        K-means only: the user attributes to cluster on as well. None (the
+        default): all of them when the profiles hold no category affinity and
+        no interest vectors (nothing else known before an impression), none
+        otherwise.
 
     Returns
     -------
@@ -138,6 +154,13 @@ def segment_workspace(
     elif exclusive is not None:
         raise ParameterError("The 'exclusive' parameter of segment_workspace applies to rules "
                              f"only. Got {exclusive!r} without rules.")
+    if rules is not None and attributes is not None:
+        raise ParameterError("The 'attributes' parameter of segment_workspace applies to "
+                             f"k-means only. Got {attributes!r} with rules.")
+    if isinstance(attributes, str) and attributes not in ("all", "none"):
+        raise ParameterError("The 'attributes' parameter of segment_workspace must be a list "
+                             f"of attribute names, 'all', 'none' or None. Got {attributes!r} "
+                             "instead.")
     with connect(workspace) as con:
         if not has_table(con, "user_profiles"):
             raise WorkspaceError("the warehouse has no 'user_profiles' table: run "
@@ -146,7 +169,7 @@ def segment_workspace(
         if users == 0:
             raise WorkspaceError("user_profiles is empty: there are no users to segment")
         if ruleset is None:
-            meta, centroids, notes = _kmeans_members(con, k, min_size, seed)
+            meta, centroids, notes = _kmeans_members(con, k, min_size, seed, attributes)
             method = "kmeans"
         else:
             meta, notes = _rule_members(con, ruleset, min_size)
@@ -162,11 +185,17 @@ def segment_workspace(
     return summary
 
 
-def _kmeans_members(con: duckdb.DuckDBPyConnection, k: int, min_size: int, seed: int
+def _kmeans_members(con: duckdb.DuckDBPyConnection, k: int, min_size: int, seed: int,
+                    attributes: Sequence[str] | str | None = None,
                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Cluster, number, merge small clusters; fill the members table; return meta + centroids."""
     notes: list[str] = []
-    features = load_user_features(con)
+    if attributes == "all":
+        attributes = [a.name for a in profile_attributes(con)]
+    elif attributes == "none":
+        attributes = ()
+    features = load_user_features(con, attributes=attributes)
+    notes.append(_inputs_note(features, auto=attributes is None))
     n = len(features.user_ids)
     if k > n:
         notes.append(f"k = {k} is more than the {n} users: using k = {n}")
@@ -218,6 +247,21 @@ def _kmeans_members(con: duckdb.DuckDBPyConnection, k: int, min_size: int, seed:
                      f"{ids[merged_into[i]]}")
     centroids = store.centroid_frame(ids, features.names, raw_centers)
     return meta, centroids, notes
+
+
+def _inputs_note(features: UserFeatures, auto: bool) -> str:
+    """Which blocks k-means read, in words."""
+    words = {"behaviour": "exposure and behaviours", "affinity": "category affinity",
+             "interest": "interest vectors"}
+    parts = [words[b] for b in ("behaviour", "affinity", "interest") if b in features.blocks]
+    if features.attributes:
+        shown = ", ".join(features.attributes[:8])
+        more = len(features.attributes) - 8
+        parts.append(f"attributes {shown}" + (f" and {more} more" if more > 0 else "")
+                     + (" (no category affinity or interest vectors to cluster on)"
+                        if auto else ""))
+    return ("k-means inputs: " + "; ".join(parts)
+            + " (never the clicks or conversions of the logged impressions)")
 
 
 def _map_previous(space: FeatureSpace, prev_names: list[str], prev_raw: np.ndarray

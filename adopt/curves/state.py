@@ -12,7 +12,8 @@ user totals and category affinity to ``as_of``; ad and ad x placement totals
 and age to ``as_of``; smoothed CTRs with the same beta prior
 (``build_params.prior_strength``) toward the population CTR; ``k_ad =
 k_campaign = k``; hour and day of week at their most common logged value
-(a typical slot); ``cost`` = the placement's cpm / 1000.
+(a typical slot); ``cost`` = the placement's cpm / 1000; user attributes as
+stored.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from adopt.attributes import user_attributes
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.warehouse import has_table
 from adopt.workspace import Workspace
@@ -50,6 +52,7 @@ select
     coalesce(s.purchases, 0)::double as user_prior_purchases,
     coalesce(s.searches, 0)::double as user_prior_searches,
     coalesce(s.affinity_weight, 0)::double as affinity_weight,
+    users.* exclude (user_id, age_band, gender, city_tier, signup_ts),
 from stg_users as users
 left join last_state as s on s.user_id = users.user_id
 order by users.user_id
@@ -137,6 +140,8 @@ class PairState:
         impressions, clicks and ctr_smoothed of each ad at each placement.
     typical : dict
         hour and day_of_week of the counterfactual impression.
+    attributes : tuple of str
+        The user attributes (columns of `users`, see :mod:`adopt.attributes`).
     """
 
     as_of: datetime
@@ -147,6 +152,7 @@ class PairState:
     placements: pd.DataFrame
     ad_placement: dict[str, np.ndarray]
     typical: dict[str, float]
+    attributes: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, workspace: str | os.PathLike[str], as_of: str | datetime | None = None
@@ -184,6 +190,7 @@ class PairState:
             ad_pl = con.execute(_AD_PLACEMENT_SQL, params).df()
             placements = con.execute("select * from stg_placements").df()
             typical = con.execute(_TYPICAL_SQL).df().iloc[0].to_dict()
+            attributes = tuple(a.name for a in user_attributes(con, "stg_users"))
         placements = placements.set_index("placement_id")
         categories = pd.Index(sorted(ads["category"].dropna().astype(str).unique()))
         affinity = np.zeros((len(users), len(categories)))
@@ -212,7 +219,7 @@ class PairState:
             (grid["clicks"] + prior * prior_ctr) / (grid["impressions"] + prior), 1.0)
         return cls(as_of=when, users=users, affinity=affinity, categories=categories, ads=ads,
                    placements=placements, ad_placement=grid,
-                   typical={k: float(v) for k, v in typical.items()})
+                   typical={k: float(v) for k, v in typical.items()}, attributes=attributes)
 
     def user_index(self, user_ids: object) -> np.ndarray:
         """Row numbers of `user_ids` in `users` (InputError naming an unknown id)."""
@@ -238,8 +245,11 @@ class PairState:
         """
         users, ads, pls = self.users, self.ads, self.placements
         n = len(u)
-        cat = self.categories.get_indexer(ads["category"].astype(str).to_numpy()[a])
-        affinity = np.where(cat >= 0, self.affinity[u, np.maximum(cat, 0)], 0.0)
+        affinity = np.zeros(n)
+        if len(self.categories):  # no ad has a category: every affinity is 0
+            cat = self.categories.get_indexer(ads["category"].astype(str).to_numpy()[a])
+            known = cat >= 0
+            affinity[known] = self.affinity[u[known], cat[known]]
         out = {
             "user_id": users.index.to_numpy()[u],
             "ad_id": ads.index.to_numpy()[a],
@@ -262,7 +272,7 @@ class PairState:
         out["ad_placement_prior_clicks"] = self.ad_placement["clicks"][a, p]
         out["ad_placement_ctr_smoothed"] = self.ad_placement["ctr_smoothed"][a, p]
         out["ad_age_days"] = ads["ad_age_days"].to_numpy()[a]
-        for col in ("age_band", "gender", "city_tier"):
+        for col in ("age_band", "gender", "city_tier", *self.attributes):
             out[col] = users[col].to_numpy()[u]
         for col in ("category", "brand", "price"):
             out[col] = ads[col].to_numpy()[a]

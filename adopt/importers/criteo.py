@@ -5,8 +5,8 @@ placements or times either, Avazu has anonymised ones. The mapping (documented
 in ``docs/importers.md`` and repeated in each summary):
 
 - Criteo: one impression per row (plus a click when label = 1); one pseudo
-  user per row carrying I1..I13 and C1..C26 as user attributes, so segments
-  and curves can be built on the categorical columns; one pseudo ad; the
+  user per row carrying I1..I13 and C1..C26 as user attributes (model
+  features, k-means inputs, rule columns); one pseudo ad; the
   placement is the value of C6; times are synthetic, spread in file order
   over 7 days.
 - Avazu: user = device_id, or device_ip + device_model where device_id is the
@@ -128,16 +128,17 @@ def import_criteo(s: Scratch, src: Path, summary: ImportSummary, cpm: float) -> 
     )
     summary.assumptions += [
         _NO_TEXT,
-        "no users: one pseudo user per row ('u<row>') carrying I1..I13 and C1..C26 as "
-        "attributes, so segments are built on the categorical columns",
+        "no users: one pseudo user per row ('u<row>') carrying I1..I13 (numbers) and C1..C26 "
+        "(text) as user attributes: response model features, k-means inputs (the only signal "
+        "known before the impression) and columns segment rules can read",
         "no ads or campaigns: one pseudo ad 'criteo_ad' in campaign 'criteo'",
         f"no placements: the placement is the value of {CRITEO_PLACEMENT} ('C6=<value>')",
         f"no times: synthetic times from 2014-01-01, spread in file order over {CRITEO_DAYS} days",
         f"no costs: every placement gets cpm={cpm:g} (set --cpm to change)",
     ]
     summary.can_run += [
-        "ingest, LightGBM response on the row attributes, curves per segment of the "
-        "categorical columns x placement",
+        "ingest, profiles, LightGBM response on the user attributes, k-means or rule "
+        "segments on them, curves per segment x placement, plans and reports",
     ]
     summary.cannot_run += [
         *_CANNOT,
@@ -203,12 +204,15 @@ def import_avazu(s: Scratch, src: Path, summary: ImportSummary, cpm: float) -> N
         "(the set's missing value)",
         f"placement = site_id (app_id where site_id is {AVAZU_NO_SITE}) + banner_pos",
         "ad = C14, its campaign = C17 (anonymised ad fields; the first C17 when an ad has several)",
-        "the other columns are kept as event attributes; times are hours",
+        "device_type and device_model are user attributes (model features, k-means inputs, "
+        "rule columns); the other columns are kept as event attributes, which no stage reads "
+        "yet; times are hours",
         f"no costs: every placement gets cpm={cpm:g} (set --cpm to change)",
     ]
     summary.can_run += [
-        "ingest, profiles (impression/click history only), LightGBM response, curves per "
-        "device segment x placement, frequency per device",
+        "ingest, profiles (impression/click history only), LightGBM response, k-means or "
+        "rule segments on the device attributes, curves per segment x placement, frequency "
+        "per device, plans and reports",
     ]
     summary.cannot_run += _CANNOT
 

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import duckdb
 
+from adopt.attributes import check_names, infer_type
 from adopt.ingest import rules, validate
-from adopt.ingest.pseudonymize import check_salt, fingerprint
-from adopt.ingest.reader import Source, locate, read_raw
+from adopt.ingest.pseudonymize import check_salt, fingerprint, is_user_id
+from adopt.ingest.reader import RawTable, Source, locate, read_raw
 from adopt.ingest.staging import Staged, column_plan, create_staging
 from adopt.ingest.summary import IngestSummary, TableSummary
 from adopt.ingest.tables import ensure_tables, log_ingest, stored_columns, write
 from adopt.progress import Progress
-from adopt.schema import TABLES
+from adopt.schema import TABLES, TableSpec
 from adopt.warehouse import connect
 from adopt.workspace import Workspace
 
@@ -120,12 +121,28 @@ def _stage(
                 continue
             raw = read_raw(con, sources[name])
             validate.check_shape(raw, spec)
-            plan = column_plan(raw, spec, stored_columns(con, name), salt is not None)
+            extra_types = _user_attribute_types(con, raw, spec) if name == "users" else None
+            plan = column_plan(raw, spec, stored_columns(con, name), salt is not None,
+                               extra_types)
             validate.check_values(con, raw, spec, plan)
             staged[name] = create_staging(con, raw, spec, plan, salt)
             validate.check_keys(con, staged[name])
             bar.update()
     return staged
+
+
+def _user_attribute_types(
+    con: duckdb.DuckDBPyConnection, raw: RawTable, spec: TableSpec
+) -> dict[str, str]:
+    """Check the users table's attribute names; type its text attributes that are numbers."""
+    contract = {c.name.lower() for c in spec.columns}
+    extras = [c for c in raw.columns if c.lower() not in contract]
+    check_names(extras, spec.name)
+    return {
+        c: infer_type(con, f"temp.{raw.name}", c)
+        for c in extras
+        if raw.columns[c] == "VARCHAR" and not is_user_id(c)
+    }
 
 
 def _write(con: duckdb.DuckDBPyConnection, staged: dict[str, Staged]) -> tuple[TableSummary, ...]:

@@ -86,7 +86,11 @@ class Staged:
 
 
 def column_plan(
-    raw: RawTable, spec: TableSpec, stored: dict[str, str], pseudonymize: bool
+    raw: RawTable,
+    spec: TableSpec,
+    stored: dict[str, str],
+    pseudonymize: bool,
+    extra_types: dict[str, str] | None = None,
 ) -> list[ColumnPlan]:
     """Plan the stored columns of `raw`: every contract column, then the extras.
 
@@ -101,6 +105,10 @@ def column_plan(
         type they were first stored with.
     pseudonymize
         Hash every user id column.
+    extra_types
+        Extra column -> type to store it under when the warehouse has no such
+        column yet (default: the raw type), e.g. user attributes read from CSV
+        that are numbers (`adopt.attributes.infer_type`).
     """
     by_lower = {c.lower(): c for c in raw.columns}
     stored_lower = {c.lower(): t for c, t in stored.items()}
@@ -119,7 +127,8 @@ def column_plan(
         )
     for name in by_lower.values():
         hashed = pseudonymize and is_user_id(name)
-        sql_type = "VARCHAR" if hashed else stored_lower.get(name.lower(), raw.columns[name])
+        first = (extra_types or {}).get(name, raw.columns[name])
+        sql_type = "VARCHAR" if hashed else stored_lower.get(name.lower(), first)
         plan.append(ColumnPlan(name, name, raw.columns[name], sql_type, None, hashed))
     return plan
 

@@ -40,6 +40,7 @@ COSINE = "cosine_user_ad"
 # the vectors, so `Features(vectors=())` is a true no-text baseline on the same rows.
 TEXT_DERIVED = ("user_vec_missing", "ad_vec_missing", "text_match_user_ad")
 PCA_SAMPLE = 20_000  # rows the PCA of an embedding is fitted on
+MAX_LEVELS = 1_000  # most categories learned per categorical column (the most frequent)
 CHUNK = 50_000  # rows per block when projecting vectors
 KNOWN_CATEGORICAL = ("placement_id", "category", "brand", "format", "age_band", "gender",
                      "city_tier", "advertiser")
@@ -58,6 +59,21 @@ def stack_vectors(s: pd.Series, table: str = "training_examples") -> np.ndarray:
         raise InputError(
             table, str(s.name), f"every row must hold a vector of one length ({exc})"
         ) from exc
+
+
+def _top_levels(s: pd.Series) -> list[str]:
+    """The categories a model learns for `s`: at most `MAX_LEVELS`, the most frequent (sorted).
+
+    An id-like user attribute (a value per user, Criteo's hashed columns) would
+    otherwise put millions of levels into the model and its saved card; rarer
+    levels are read as missing.
+    """
+    counts = s.dropna().astype(str).value_counts()
+    if len(counts) > MAX_LEVELS:
+        frame = counts.rename_axis("level").reset_index(name="n")
+        counts = frame.sort_values(["n", "level"], ascending=[False, True]).head(MAX_LEVELS)
+        return sorted(counts["level"].tolist())
+    return sorted(counts.index.tolist())
 
 
 def _categorical(s: pd.Series, categories: list[str]) -> pd.Categorical:
@@ -139,9 +155,7 @@ class Features:
         self.vectors_ = vectors
         self.dims_ = {v: int(stack_vectors(df[v].iloc[:1]).shape[1]) for v in vectors}
         self.pca_ = {v: self._fit_pca(df[v]) for v in vectors} if k is not None else {}
-        self.categories_ = {
-            c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in categorical
-        }
+        self.categories_ = {c: _top_levels(df[c]) for c in categorical}
         self.mean_ = {c: float(df[c].mean()) for c in numeric}
         self.std_ = {c: float(df[c].std(ddof=0)) or 1.0 for c in numeric}
         return self

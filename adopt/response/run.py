@@ -11,6 +11,7 @@ run id resumes.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from adopt.response.split import TimeSplit, cold_start_flag, time_split
 from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
 from adopt.warehouse import has_table
 from adopt.workspace import Workspace
+
+log = logging.getLogger("adopt")
 
 if TYPE_CHECKING:  # torch and transformers load only when a BERT model is used
     from adopt.response.bert import BertResponse
@@ -112,6 +115,9 @@ def score_split(model: LightGBMResponse | BertResponse, split: TimeSplit
         table = evaluate(y, p, groups, base_rate=float(train_rows[label].mean()))
         tables.append(table.assign(target=target))
         reliab.append(reliability_table(y, p).assign(target=target))
+    if not tables:  # tiny or sparse logs: the model stands, the card says it was not scored
+        log.warning("the test split (%d rows) has one outcome only: no test metrics", len(test))
+        return pd.DataFrame(), pd.DataFrame()
     return pd.concat(tables, ignore_index=True), pd.concat(reliab, ignore_index=True)
 
 

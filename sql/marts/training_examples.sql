@@ -12,6 +12,8 @@
 -- shrink toward the population CTR of the snapshot, with a beta prior worth
 -- $prior_strength impressions. k_ad / k_campaign number the user's
 -- impressions of the ad / campaign (1 = first; same-time ties by key).
+-- User attributes (the users table's extra columns, typed) come last: known
+-- before the impression, they are model features like age_band.
 
 with
 
@@ -186,6 +188,7 @@ final as (
         history.cost,
         coalesce(labels.clicked, false) as clicked,
         coalesce(labels.converted, false) as converted,
+        users.* exclude (user_id, age_band, gender, city_tier, signup_ts),
     from history
     cross join first_day
     inner join users on users.user_id = history.user_id

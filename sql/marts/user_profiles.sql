@@ -10,6 +10,8 @@
 -- (1 + floor(5 * percent_rank)) among users with that activity; users without
 -- it score 1. activity_level by events + behaviours per active day:
 -- inactive (none), low (< 2), medium (< 5), high (< 15), power.
+-- User attributes (the users table's extra columns, typed) follow the
+-- profile columns, so segment rules can read them.
 -- Money is summed as DECIMAL: exact, so the result does not depend on the
 -- order DuckDB's threads add rows in (rebuilds are identical).
 
@@ -17,6 +19,10 @@ with
 
 users as (
     select * from stg_users
+),
+
+attributes as (
+    select * exclude (age_band, gender, city_tier, signup_ts) from stg_users
 ),
 
 events as (
@@ -207,7 +213,9 @@ final as (
         scored.top_categories,
         scored.category_affinity,
         scored.interest_text,
+        attributes.* exclude (user_id),
     from scored
+    inner join attributes on attributes.user_id = scored.user_id
 )
 
 select * from final

@@ -196,7 +196,7 @@ def test_interest_vectors_join_the_features(ws: Path) -> None:
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
         names = {r[0] for r in con.execute("select distinct feature from segment_centroids")
                  .fetchall()}
-    assert {f"emb:{i}" for i in range(8)} <= names and "log_monetary" in names
+    assert {f"emb:{i}" for i in range(8)} <= names and "log_purchase_amount" in names
     segments = read_segments(ws)
     # the vectors point at the top category: segments agree on it more than by chance
     share = (segments["top_category_share"] * segments["size"]).sum() / segments["size"].sum()
