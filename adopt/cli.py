@@ -56,6 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="folder with one file (or folder) per table")
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument(
+        "--mode",
+        choices=("append", "replace"),
+        default=None,
+        help="what to do with a warehouse that already holds data: 'replace' its input tables "
+        "with this input (atomically), or 'append' to it. Default: append, but refuse rows "
+        "that look like data loaded again (see docs/ingest.md)",
+    )
+    p.add_argument(
+        "--on-duplicate",
+        choices=("refuse", "replace"),
+        default="refuse",
+        help="an impression_id the warehouse already holds on a different row: refuse the "
+        "ingest (default), or replace the warehouse's events of that impression",
+    )
+    p.add_argument(
         "--pseudonymize-salt",
         default=None,
         metavar="SALT",

@@ -24,7 +24,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from adopt.ingest import ingest
 
-    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
+    summary = ingest(
+        args.data_dir,
+        args.workspace,
+        mode=args.mode,
+        on_duplicate=args.on_duplicate,
+        pseudonymize_salt=args.pseudonymize_salt,
+    )
     print(summary)
 
 
