@@ -28,6 +28,7 @@ def _add_world_size(p: argparse.ArgumentParser, users: int, ads: int, days: int)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adopt.pipeline_cli import add_split_arguments
     from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS
 
     parser = argparse.ArgumentParser(
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the embedding features out even when the workspace has them")
     p.add_argument("--vector-components", type=int, default=8,
                    help="projected components per embedding side (0: the cosine only)")
+    add_split_arguments(p)
     p.add_argument("--bert-epochs", type=int, default=None, help="BERT: total epochs (3)")
     p.add_argument("--bert-freeze-layers", type=int, default=None,
                    help="BERT: lowest encoder layers kept frozen (0); speeds up CPU training")

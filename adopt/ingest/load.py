@@ -108,8 +108,7 @@ def ingest(
     WorkspaceError
         The warehouse cannot be opened.
     """
-    _check_choice("mode", mode, (None, *MODES))
-    _check_choice("on_duplicate", on_duplicate, ON_DUPLICATE)
+    check_choices(mode, on_duplicate)
     start = time.perf_counter()
     source = Path(data_dir).expanduser().resolve()
     sources = locate(source)
@@ -151,12 +150,18 @@ def ingest(
     return summary
 
 
-def _check_choice(name: str, value: object, allowed: tuple) -> None:
-    if not any(value is a or (a is not None and value == a) for a in allowed):
-        shown = ", ".join(repr(a) for a in allowed)
-        raise ParameterError(
-            f"The '{name}' parameter of ingest must be one of {shown}. Got {value!r} instead."
-        )
+def check_choices(mode: object, on_duplicate: object, caller: str = "ingest") -> None:
+    """Raise ParameterError unless `mode` and `on_duplicate` are allowed values."""
+    for name, value, allowed in (
+        ("mode", mode, (None, *MODES)),
+        ("on_duplicate", on_duplicate, ON_DUPLICATE),
+    ):
+        if not any(value is a or (a is not None and value == a) for a in allowed):
+            shown = ", ".join(repr(a) for a in allowed)
+            raise ParameterError(
+                f"The '{name}' parameter of {caller} must be one of {shown}. "
+                f"Got {value!r} instead."
+            )
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
