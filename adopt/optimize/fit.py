@@ -74,7 +74,7 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5) -> tuple[pd.DataFra
     for col in REQUIRED:
         if col not in aggregates.columns:
             raise InputError(TABLE, col, f"required column is missing (required: {list(REQUIRED)})")
-    df = aggregates.copy()
+    df = aggregates.reset_index(drop=True)  # labels: input positions (errors: 1-based rows)
     if "campaign_id" not in df.columns:
         df["campaign_id"] = "all"
     for col in REQUIRED[3:]:
@@ -82,14 +82,16 @@ def fit_curves(aggregates: pd.DataFrame, positions: int = 5) -> tuple[pd.DataFra
         bad = (v.isna() | (v < 0)).to_numpy()
         if bad.any():
             row = df.index[np.flatnonzero(bad)[0]]
-            raise InputError(TABLE, col, f"needs a number >= 0, got {df[col].loc[row]!r}", row)
+            raise InputError(
+                TABLE, col, f"needs a number >= 0, got {df[col].loc[row]!r}", int(row) + 1
+            )
         df[col] = v.astype(float)
     curves, fits = [], []
     for (c, s, p), g in df.groupby(["campaign_id", "segment", "placement_id"], sort=True):
         imps = g["impressions"].to_numpy()
         if np.unique(imps).size < 2:
             raise InputError(TABLE, "impressions", f"cell {c}/{s}/{p} needs at least 2 periods "
-                             "with different impressions to fit a curve", g.index[0])
+                             "with different impressions to fit a curve", int(g.index[0]) + 1)
         params = {m: _fit_one(imps, g[m].to_numpy()) for m in METRICS}
         users = float(g["users"].max()) if "users" in g.columns else params["clicks"][1]
         cpi = float(g["spend"].sum() / max(g["impressions"].sum(), 1e-300))
