@@ -173,3 +173,16 @@ def test_planner_and_cli_take_the_mode(world, write, loaded_ws, wh_query, own_lo
     code = main(["ingest", str(write(small)), "--workspace", str(loaded_ws), "--mode", "replace"])
     assert code == 0
     assert wh_query(wh, "SELECT count(*) FROM events") == [(10,)]
+
+
+def test_the_ingest_job_takes_the_mode(
+    world, write, loaded_ws, wh_query, monkeypatch, capsys, own_log_handler
+):
+    from jobs import ingest as job
+
+    small = dict(world, events=world["events"].iloc[:12])
+    monkeypatch.setattr("sys.argv", ["jobs.ingest", "--workspace", str(loaded_ws),
+                                     "--data", str(write(small)), "--mode", "replace"])
+    job.main()
+    assert "replaced the warehouse's input tables with" in capsys.readouterr().out
+    assert wh_query(Workspace(loaded_ws).warehouse, "SELECT count(*) FROM events") == [(12,)]
