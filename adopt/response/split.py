@@ -198,6 +198,8 @@ def check_outcomes(split: TimeSplit, label: str = "clicked") -> None:
     InputError
         Table ``training_examples``, column `label`.
     """
+    if label not in split.train.columns:
+        raise InputError("training_examples", label, "the label column is missing")
     for part in ("train", "valid", "test"):
         y = getattr(split, part)[label].fillna(0).astype(int).to_numpy()
         if y.size and 0 < y.sum() < y.size:
