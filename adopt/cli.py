@@ -28,6 +28,7 @@ def _add_world_size(p: argparse.ArgumentParser, users: int, ads: int, days: int)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from adopt.pipeline_cli import add_split_arguments
     from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS
 
     parser = argparse.ArgumentParser(
@@ -55,6 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ingest", commands.cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")
     p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument(
+        "--mode",
+        choices=("append", "replace"),
+        default=None,
+        help="what to do with a warehouse that already holds data: 'replace' its input tables "
+        "with this input (atomically), or 'append' to it. Default: append, but refuse rows "
+        "that look like data loaded again (see docs/ingest.md)",
+    )
+    p.add_argument(
+        "--on-duplicate",
+        choices=("refuse", "replace"),
+        default="refuse",
+        help="an impression_id the warehouse already holds on a different row: refuse the "
+        "ingest (default), or replace the warehouse's events of that impression",
+    )
     p.add_argument(
         "--pseudonymize-salt",
         default=None,
@@ -105,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the embedding features out even when the workspace has them")
     p.add_argument("--vector-components", type=int, default=8,
                    help="projected components per embedding side (0: the cosine only)")
+    add_split_arguments(p)
     p.add_argument("--bert-epochs", type=int, default=None, help="BERT: total epochs (3)")
     p.add_argument("--bert-freeze-layers", type=int, default=None,
                    help="BERT: lowest encoder layers kept frozen (0); speeds up CPU training")

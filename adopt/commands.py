@@ -24,7 +24,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from adopt.ingest import ingest
 
-    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
+    summary = ingest(
+        args.data_dir,
+        args.workspace,
+        mode=args.mode,
+        on_duplicate=args.on_duplicate,
+        pseudonymize_salt=args.pseudonymize_salt,
+    )
     print(summary)
 
 
@@ -61,6 +67,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from adopt.pipeline_cli import split_from_args
     from adopt.response.run import train_response
 
     card = train_response(
@@ -73,6 +80,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         text_features=args.text_features,
         vector_components=args.vector_components,
+        **split_from_args(args),
         bert={k: v for k, v in (("epochs", args.bert_epochs),
                                 ("freeze_layers", args.bert_freeze_layers),
                                 ("max_length", args.bert_max_length)) if v is not None} or None,

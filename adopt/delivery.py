@@ -43,8 +43,12 @@ TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 _TOL = 1e-6
 
 
-def _first_bad(df: pd.DataFrame, mask: np.ndarray) -> object:
-    return df.index[np.flatnonzero(mask)[0]]
+def _first_bad(df: pd.DataFrame, mask: np.ndarray) -> int:
+    """The 1-based row, in the table as given, of the first row where `mask` holds.
+
+    `df`'s index holds each row's 0-based position in the input (kept through sorts).
+    """
+    return int(df.index[np.flatnonzero(mask)[0]]) + 1
 
 
 def validate_exposure(exposure: pd.DataFrame, table: str = TABLE) -> pd.DataFrame:
@@ -57,11 +61,17 @@ def validate_exposure(exposure: pd.DataFrame, table: str = TABLE) -> pd.DataFram
         that is not an integer >= 1, a duplicated row, users that differ
         between the placement rows of one group, impressions above N x users,
         or impressions that do not sum to N x users over a group's placements.
+        Rows are 1-based positions in `exposure` as given.
     """
+    return _validated(exposure, table).reset_index(drop=True)
+
+
+def _validated(exposure: pd.DataFrame, table: str = TABLE) -> pd.DataFrame:
+    """`validate_exposure` before its index is reset: each row's 0-based input position."""
     for col in COLUMNS:
         if col not in exposure.columns:
             raise InputError(table, col, f"required column is missing (required: {list(COLUMNS)})")
-    out = exposure.copy()
+    out = exposure.reset_index(drop=True)  # the index: each row's position in the input
     for col in ("campaign_id", "segment", "placement_id"):
         if out[col].isna().any():
             raise InputError(table, col, "missing id", _first_bad(out, out[col].isna().to_numpy()))
@@ -129,20 +139,23 @@ def exposure_outcomes(curves: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFr
         A row whose cell the curves do not have, or whose frequency N is
         beyond the cell's curve depth.
     """
-    out = validate_exposure(exposure)
+    out = _validated(exposure)
+    input_rows = out.index.to_numpy() + 1  # 1-based rows of the exposure as given
+    out = out.reset_index(drop=True)
     grid = build_grid(curves)
     key = pd.MultiIndex.from_frame(grid.cells[CELL])
     cell = key.get_indexer(pd.MultiIndex.from_frame(out[CELL]))
     if (cell < 0).any():
         bad = int(np.flatnonzero(cell < 0)[0])
         raise InputError(TABLE, "placement_id", "cell not in the curves: "
-                         f"{tuple(out[CELL].iloc[bad])}", bad)
+                         f"{tuple(out[CELL].iloc[bad])}", int(input_rows[bad]))
     n = out["frequency"].to_numpy()
     deep = n > grid.depth[cell]
     if deep.any():
         bad = int(np.flatnonzero(deep)[0])
         raise InputError(TABLE, "frequency", f"{n[bad]} is beyond the curves' depth "
-                         f"{grid.depth[cell][bad]} for {tuple(out[CELL].iloc[bad])}", bad)
+                         f"{grid.depth[cell][bad]} for {tuple(out[CELL].iloc[bad])}",
+                         int(input_rows[bad]))
     positions = np.arange(1, grid.K + 1)[None, :]
     imps = out["impressions"].to_numpy()
     for name, values in (("spend", grid.cpi), *((m, grid.metric(m)) for m in METRICS)):

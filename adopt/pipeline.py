@@ -118,6 +118,12 @@ def run_pipeline(
     users_per_segment: int = 300,
     n_boot: int = 30,
     min_segment_size: int = 50,
+    ingest_mode: str | None = None,
+    on_duplicate: str = "refuse",
+    valid_days: int | None = None,
+    test_days: int | None = None,
+    valid_frac: float | None = None,
+    test_frac: float | None = None,
     world_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     force: bool = False,
@@ -151,6 +157,12 @@ def run_pipeline(
         Local BERT folder for the embeddings (default: the bundled MiniLM).
     k, min_size, rules : segment stage options (see `adopt.audiences.segment_workspace`).
     max_k, users_per_segment, n_boot : curve stage options (see `adopt.curves.build_curves`).
+    ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
+        `adopt.ingest.ingest`): what a rerun with changed input files does to the
+        warehouse. Default: append, refusing data loaded again with changes.
+    valid_days, test_days, valid_frac, test_frac : the train stage's split
+        (see `adopt.response.run.train_response`): whole days, default 1 each,
+        or shares of the examples in time order.
     min_segment_size : int
         Report: segments smaller than this are not shown individually.
     world_dir : path, optional
@@ -192,10 +204,16 @@ def run_pipeline(
     if model not in ("lightgbm", "bert"):
         raise ParameterError("The 'model' parameter of run_pipeline must be 'lightgbm' or "
                              f"'bert'. Got {model!r} instead.")
+    from adopt.ingest.load import check_choices
+    from adopt.response.split import split_settings
+
+    check_choices(ingest_mode, on_duplicate, caller="run_pipeline")
+    split = split_settings(valid_days, test_days, valid_frac, test_frac, caller="run_pipeline")
     options = {"model": model, "embed_model": _path_or_name(embed_model),
                "k": k, "min_size": min_size, "rules": _path_or_name(rules),
                "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
-               "min_segment_size": min_segment_size, "seed": seed}
+               "min_segment_size": min_segment_size, "seed": seed,
+               "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}, "split": split}
     ctx = RunContext(workspace=ws, run_id="", run_dir=ws.root, config=cfg, data_dir=data,
                      world_dir=world, address=address, options=options)
     keys = _stage_keys(ctx)

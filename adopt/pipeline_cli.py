@@ -22,6 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm",
                    help="response model (default lightgbm)")
     p.add_argument("--embed-model", default=None, help="local BERT folder for embeddings")
+    p.add_argument("--ingest-mode", choices=("append", "replace"), default=None,
+                   help="ingest --mode: what changed input files do to the warehouse")
+    p.add_argument("--on-duplicate", choices=("refuse", "replace"), default="refuse",
+                   help="ingest --on-duplicate (default refuse)")
+    add_split_arguments(p)
     p.add_argument("--k", type=int, default=12, help="segments (default 12)")
     p.add_argument("--min-size", type=int, default=50, help="smallest segment kept (default 50)")
     p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
@@ -31,6 +36,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world", default=None, help="synthetic world with truth/: score the plan")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are current")
+
+
+def add_split_arguments(p: argparse.ArgumentParser) -> None:
+    """The train split's options (`adopt train`, `adopt run`): days or shares."""
+    p.add_argument("--valid-days", type=int, default=None, metavar="N",
+                   help="days of the valid period, before the test days (default 1)")
+    p.add_argument("--test-days", type=int, default=None, metavar="N",
+                   help="days of the test period, the last ones (default 1)")
+    p.add_argument("--valid-frac", type=float, default=None, metavar="F",
+                   help="instead of days: the share of the examples, in time order, for valid "
+                        "(sparse or long logs; default 0.15 when --test-frac is given)")
+    p.add_argument("--test-frac", type=float, default=None, metavar="F",
+                   help="instead of days: the last share of the examples for test "
+                        "(default 0.15 when --valid-frac is given)")
+
+
+def split_from_args(args: argparse.Namespace) -> dict[str, int | float | None]:
+    """The split options of parsed arguments, as keyword arguments."""
+    return {n: getattr(args, n) for n in ("valid_days", "test_days", "valid_frac", "test_frac")}
 
 
 def run_from_args(args: argparse.Namespace):
@@ -43,4 +67,5 @@ def run_from_args(args: argparse.Namespace):
         embed_model=args.embed_model, k=args.k, min_size=args.min_size, rules=args.rules,
         max_k=args.max_k, users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
         world_dir=args.world, seed=args.seed, force=args.force,
+        ingest_mode=args.ingest_mode, on_duplicate=args.on_duplicate, **split_from_args(args),
     )

@@ -112,7 +112,9 @@ class Planner:
         data_dir : path
             Folder with one file (or folder of files) per table of the input contract.
         **options
-            Passed on, e.g. ``pseudonymize_salt``.
+            Passed on: ``mode`` (None, "append" or "replace": what happens to a
+            warehouse that already holds data), ``on_duplicate`` ("refuse" or
+            "replace"), ``pseudonymize_salt``; see `adopt.ingest.ingest`.
 
         Returns
         -------
@@ -179,7 +181,8 @@ class Planner:
         model : str
             "lightgbm" or "bert".
         **options
-            Passed on, e.g. ``tune``, ``params``, ``run_id``, ``valid_days``.
+            Passed on, e.g. ``tune``, ``params``, ``run_id``, ``valid_days`` /
+            ``test_days`` or ``valid_frac`` / ``test_frac`` (the time split).
 
         Returns
         -------

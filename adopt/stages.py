@@ -83,7 +83,9 @@ class Stage:
 def _ingest(ctx: RunContext) -> StageResult:
     from adopt.ingest import ingest
 
-    summary = ingest(ctx.data_dir, ctx.workspace.root)
+    how = ctx.options.get("ingest") or {}
+    summary = ingest(ctx.data_dir, ctx.workspace.root, mode=how.get("mode"),
+                     on_duplicate=how.get("on_duplicate", "refuse"))
     loaded = {t.table: t.rows_loaded for t in summary.tables}
     return StageResult({"rows_loaded": loaded}, [str(ctx.workspace.warehouse)], summary)
 
@@ -116,7 +118,7 @@ def _train(ctx: RunContext) -> StageResult:
         ctx.ray()
     model_run = f"{ctx.run_id}-{model}"
     card = train_response(ctx.workspace.root, model=model, run_id=model_run,
-                          seed=ctx.options["seed"])
+                          seed=ctx.options["seed"], **ctx.options.get("split", {}))
     folder = ctx.workspace.models / model_run
     outputs = {"model_run_id": model_run, "model_folder": str(folder)} | card_figures(card.metrics)
     return StageResult(outputs, [str(folder / "card.json")], card)
@@ -199,7 +201,22 @@ def _score(ctx: RunContext) -> StageResult:
 
 
 def _data_params(ctx: RunContext) -> dict[str, Any]:
-    return {"data": folder_fingerprint(ctx.data_dir) if ctx.data_dir else None}
+    params = {"data": folder_fingerprint(ctx.data_dir) if ctx.data_dir else None}
+    how = ctx.options.get("ingest") or {}
+    if how.get("mode") is not None or how.get("on_duplicate", "refuse") != "refuse":
+        params["ingest"] = how  # the defaults keep the keys of earlier runs
+    return params
+
+
+DEFAULT_SPLIT = {"valid_days": 1, "test_days": 1, "valid_frac": None, "test_frac": None}
+
+
+def _train_params(ctx: RunContext) -> dict[str, Any]:
+    params = _option_params("model", "seed")(ctx)
+    split = ctx.options.get("split") or DEFAULT_SPLIT
+    if split != DEFAULT_SPLIT:
+        params["split"] = split  # the default keeps the keys of earlier runs
+    return params
 
 
 def _none(ctx: RunContext) -> dict[str, Any]:
@@ -233,7 +250,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("ingest", _ingest, _data_params),
     Stage("profiles", _profiles, _none),
     Stage("embed", _embed, _option_params("embed_model")),
-    Stage("train", _train, _option_params("model", "seed")),
+    Stage("train", _train, _train_params),
     Stage("segment", _segment, _segment_params),
     Stage("curves", _curves, _option_params("max_k", "users_per_segment", "n_boot", "seed")),
     Stage("plan", _plan, _plan_params),

@@ -9,9 +9,19 @@ from jobs._args import parser, run
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--data", required=True, help="input folder in the input contract")
+    p.add_argument("--mode", choices=("append", "replace"), default=None)
+    p.add_argument("--on-duplicate", choices=("refuse", "replace"), default="refuse")
     p.add_argument("--pseudonymize-salt", default=None)
     args = p.parse_args()
-    print(ingest(args.data, args.workspace, pseudonymize_salt=args.pseudonymize_salt))
+    print(
+        ingest(
+            args.data,
+            args.workspace,
+            mode=args.mode,
+            on_duplicate=args.on_duplicate,
+            pseudonymize_salt=args.pseudonymize_salt,
+        )
+    )
 
 
 if __name__ == "__main__":

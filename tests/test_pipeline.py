@@ -96,8 +96,16 @@ def test_changed_inputs_rerun_the_stage_and_those_after(world: Path, tmp_path: P
         events["impression_id"] = "w2-" + events["impression_id"]
         events.to_parquet(part, index=False)
     assert folder_fingerprint(changed) != folder_fingerprint(world)
-    run = run_pipeline(tmp_path, None, data_dir=changed, stages=FAST)
+    # Its behaviours fall in the span the warehouse holds for the same users: by
+    # default that is refused (a corrected file would double them) ...
+    with pytest.raises(InputError, match=r"table 'behaviors', column 'ts', row \d+ of .*"
+                       r"--mode replace"):
+        run_pipeline(tmp_path, None, data_dir=changed, stages=FAST)
+    # ... and replacing the warehouse's input tables takes the changed world alone.
+    run = run_pipeline(tmp_path, None, data_dir=changed, stages=FAST, ingest_mode="replace")
     assert [s.status for s in run.manifest.stages] == ["done", "done"]
+    assert _events(tmp_path) == sum(len(pd.read_parquet(f))
+                                    for f in (changed / "events").glob("*.parquet"))
 
 
 def test_a_failed_stage_keeps_earlier_outputs_and_is_named(world: Path, tmp_path: Path) -> None:
@@ -140,6 +148,9 @@ def test_a_stage_whose_outputs_vanished_reruns(world: Path, tmp_path: Path) -> N
         ({"run_id": "../escape"}, "'run_id' parameter"),
         ({"data_dir": "/no/such/folder"}, "'data_dir' parameter .* does not exist"),
         ({"model": "xgboost"}, "'model' parameter .* 'lightgbm' or 'bert'"),
+        ({"ingest_mode": "overwrite"}, "'mode' parameter of run_pipeline must be one of"),
+        ({"valid_frac": 0.2, "valid_days": 3}, "split of run_pipeline is given either in days"),
+        ({"test_days": 0}, "'test_days' parameter of run_pipeline must be an int >= 1"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_stage(tmp_path: Path, kwargs: dict,
@@ -166,8 +177,12 @@ def test_command_line_options_reach_the_runner(world: Path, tmp_path: Path) -> N
     add_arguments(p)
     args = p.parse_args(["--workspace", str(tmp_path), "--data", str(world), "--stages",
                          "ingest,profiles", "--run-id", "cli", "--k", "7", "--bootstrap", "3",
-                         "--max-k", "4", "--seed", "9"])
+                         "--max-k", "4", "--seed", "9", "--ingest-mode", "replace",
+                         "--valid-frac", "0.2"])
     run = run_from_args(args)
     params = Manifest.load(tmp_path, "cli").params
     assert run.run_id == "cli" and [s.name for s in run.manifest.stages] == FAST
     assert (params["k"], params["n_boot"], params["max_k"], params["seed"]) == (7, 3, 4, 9)
+    assert params["ingest"] == {"mode": "replace", "on_duplicate": "refuse"}
+    assert params["split"] == {"valid_frac": 0.2, "test_frac": 0.15, "valid_days": None,
+                               "test_days": None}

@@ -168,7 +168,7 @@ def load_rules(source: str | os.PathLike[str] | Sequence[Rule] | RuleSet) -> Rul
     seen: set[str] = set()
     for i, rule in enumerate(ruleset.rules):
         if rule.name in seen:
-            raise InputError("rules", "name", f"rule '{rule.name}' is defined twice", i)
+            raise InputError("rules", "name", f"rule '{rule.name}' is defined twice", i + 1)
         seen.add(rule.name)
     return ruleset
 
@@ -195,15 +195,15 @@ def _read_toml(path: Path) -> RuleSet:
         extra = sorted(set(entry) - _RULE_KEYS)
         if extra:
             raise InputError("rules", extra[0], f"unknown key in [[segment]] "
-                             f"'{entry.get('name', i)}'; allowed: {sorted(_RULE_KEYS)}", i)
+                             f"'{entry.get('name', i + 1)}'; allowed: {sorted(_RULE_KEYS)}", i + 1)
         if "name" not in entry or "where" not in entry:
             raise InputError("rules", "name" if "name" not in entry else "where",
-                             f"[[segment]] number {i + 1} needs 'name' and 'where'", i)
+                             f"[[segment]] number {i + 1} needs 'name' and 'where'", i + 1)
         try:
             rules.append(Rule(entry["name"], entry["where"], entry.get("params", {}),
                               entry.get("description")))
         except InputError as exc:
-            raise InputError(exc.table, exc.column, exc.problem, i) from None
+            raise InputError(exc.table, exc.column, exc.problem, i + 1) from None
     return RuleSet(tuple(rules), exclusive)
 
 
@@ -230,7 +230,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         unknown = sorted(compiled.columns - set(columns))
         if unknown:
             raise InputError("rules", "where", f"rule '{rule.name}': unknown column "
-                             f"'{unknown[0]}' (user_profiles has: {', '.join(columns)})", i)
+                             f"'{unknown[0]}' (user_profiles has: {', '.join(columns)})", i + 1)
         values = {f"p_{k}": v for k, v in rule.params.items()} | compiled.literals
         try:
             con.execute(
@@ -240,7 +240,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
             )
         except duckdb.Error as exc:
             message = str(exc).splitlines()[0]
-            raise InputError("rules", "where", f"rule '{rule.name}': {message}", i) from exc
+            raise InputError("rules", "where", f"rule '{rule.name}': {message}", i + 1) from exc
         con.execute(
             f"insert into {MEMBERS_TABLE} select $segment, $order, user_id from _adopt_rule_hits",
             {"segment": rule.name, "order": i},

@@ -175,7 +175,7 @@ def predict_pairs(
     ks = np.atleast_1d(ks).astype(np.int64)
     if (ks < 1).any():
         raise InputError("pairs", "k", "frequency positions start at 1",
-                         int(np.flatnonzero(ks < 1)[0]))
+                         int(np.flatnonzero(ks < 1)[0]) + 1)
     u, a, p = state.user_index(users), state.ad_index(ads), state.placement_index(pls)
     pred = predict_rows(state, fitted, u, a, p, ks, attach=text_feature_hook(workspace, fitted))
     frame = pd.DataFrame({

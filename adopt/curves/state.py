@@ -111,7 +111,7 @@ def _codes(values: pd.Series | np.ndarray, index: pd.Index, table: str, column: 
     idx = index.get_indexer(pd.Index(np.asarray(values, dtype=object).astype(str)))
     if (idx < 0).any():
         row = int(np.flatnonzero(idx < 0)[0])
-        raise InputError(table, column, f"unknown id {np.asarray(values)[row]!r}", row)
+        raise InputError(table, column, f"unknown id {np.asarray(values)[row]!r}", row + 1)
     return idx
 
 

@@ -189,7 +189,7 @@ class Encoder:
             if not isinstance(text, str):
                 raise InputError(
                     "texts", None, f"Encoder.encode takes strings; got {type(text).__name__}",
-                    row=i,
+                    row=i + 1,
                 )
         unique = list(dict.fromkeys(texts))
         vectors = self._encode_unique(unique, batch_size, show_progress_bar)

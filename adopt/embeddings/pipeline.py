@@ -160,7 +160,7 @@ def embed_workspace(
             table, column = ("ads", "ad_id") if duplicate[0] == "ad" else ("user_profiles",
                                                                            "user_id")
             raise InputError(table, column, f"id {duplicate[1]!r} appears more than once; "
-                             "ids must be unique", row=duplicate[1])
+                             "ids must be unique")
         todo = store.uncached_texts(con, mid)
         device, first_vectors = "none", start
         if todo.num_rows:

@@ -114,7 +114,9 @@ def read_header(path: Path, delim: str = ",") -> list[str]:
         with _open_text(path) as fh:
             first = next(csv.reader(fh, delimiter=delim), None)
     except UnicodeDecodeError as exc:
-        raise InputError(path.name, None, f"cannot decode the header as UTF-8 ({exc})", 0) from None
+        raise InputError(
+            path.name, None, f"cannot decode the header (line 1) as UTF-8 ({exc})"
+        ) from None
     if not first:
         raise InputError(path.name, None, "the file is empty: expected a header line")
     return [name.strip().lstrip("\ufeff") for name in first]

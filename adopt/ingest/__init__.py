@@ -2,7 +2,9 @@
 
 The first stage of adopt. `ingest(data_dir, workspace)` reads one file (or
 folder of files) per table, checks it against `adopt.schema`, and upserts or
-appends it into `<workspace>/warehouse.duckdb` in one transaction.
+appends it into `<workspace>/warehouse.duckdb` in one transaction; with
+``mode="replace"`` it replaces the warehouse's input tables instead, and by
+default it refuses data loaded again with changes (`adopt.ingest.reload`).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def check_salt(con: duckdb.DuckDBPyConnection, salt: str | None) -> None:
     elif before is None:
         problem = (
             "this warehouse holds raw user ids, so pseudonymize_salt cannot be added now; "
-            "ingest without it, or into a new workspace"
+            "ingest without it, into a new workspace, or with mode replace"
         )
     else:
         problem = (

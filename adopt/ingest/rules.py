@@ -8,7 +8,10 @@ reported as a one-line `InputError`.
 
 Event rules, where events carry impression_id:
 - an impression_id names one impression (the same id on two different
-  impression rows is refused; an exact repeat of a row is dropped as before);
+  impression rows is refused, whether both are in the input or one is already
+  in the warehouse: a corrected file loaded again; an exact repeat of a row is
+  dropped as before). With on_duplicate "replace", `reload` has already taken
+  the warehouse's rows of reloaded impressions out;
 - a click or conversion has the user, ad and placement of its impression and
   does not come before it; a conversion does not come before the first click
   on its impression.
@@ -125,29 +128,42 @@ def _core_differs(a: str, b: str) -> str:
 
 
 def _duplicate_impression(con: duckdb.DuckDBPyConnection, s: Staged) -> tuple | None:
-    """An impression_id on two different impression rows (input or warehouse)."""
+    """An impression_id on two different impression rows (input, or input and warehouse)."""
     found = _first(
         con,
         f"""
         WITH imp AS (
             SELECT * FROM temp.{s.name} WHERE event = 'impression' AND impression_id IS NOT NULL
+        ),
+        flagged AS (
+            SELECT a.{ROW} AS rowid, a.impression_id,
+                EXISTS (SELECT 1 FROM imp b WHERE b.impression_id = a.impression_id
+                    AND b.{ROW} < a.{ROW} AND ({_core_differs("a", "b")})) AS in_input,
+                EXISTS (SELECT 1 FROM main.events w WHERE w.event = 'impression'
+                    AND w.impression_id = a.impression_id AND ({_core_differs("a", "w")}))
+                    AS in_warehouse
+            FROM imp a
         )
-        SELECT a.{ROW}, a.impression_id FROM imp a
-        WHERE EXISTS (SELECT 1 FROM imp b WHERE b.impression_id = a.impression_id
-                AND b.{ROW} < a.{ROW} AND ({_core_differs("a", "b")}))
-            OR EXISTS (SELECT 1 FROM main.events w WHERE w.event = 'impression'
-                AND w.impression_id = a.impression_id AND ({_core_differs("a", "w")}))
-        ORDER BY a.{ROW} LIMIT 1
+        SELECT rowid, impression_id, in_input FROM flagged WHERE in_input OR in_warehouse
+        ORDER BY rowid LIMIT 1
         """,
     )
     if found is None:
         return None
-    return (
-        found[0],
-        "impression_id",
-        f"duplicate impression_id {show(found[1])}: another impression row has it; "
-        "each impression needs its own id",
-    )
+    rowid, impression, in_input = found
+    if in_input:
+        problem = (
+            f"duplicate impression_id {show(impression)}: another impression row of the input "
+            "has it; each impression needs its own id"
+        )
+    else:
+        problem = (
+            f"duplicate impression_id {show(impression)}: the warehouse already holds a "
+            "different impression with this id (loaded before); to load corrected events, "
+            "use on_duplicate 'replace' (--on-duplicate replace) or mode 'replace' "
+            "(--mode replace)"
+        )
+    return (rowid, "impression_id", problem)
 
 
 def _responses(con: duckdb.DuckDBPyConnection, s: Staged) -> list[tuple | None]:

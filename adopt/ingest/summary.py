@@ -36,13 +36,19 @@ class TableSummary:
 
 @dataclass(frozen=True)
 class IngestSummary:
-    """The result of one ingest; `str()` is a short table."""
+    """The result of one ingest; `str()` is a short table.
+
+    `mode` is "append" or "replace"; `removed` maps each input table the
+    warehouse held before a replace to the rows it held (empty on append).
+    """
 
     source: Path
     warehouse: Path
     tables: tuple[TableSummary, ...]
     pseudonymized: bool
     seconds: float
+    mode: str = "append"
+    removed: dict[str, int] = field(default_factory=dict)
 
     def __getitem__(self, table: str) -> TableSummary:
         for t in self.tables:
@@ -58,7 +64,9 @@ class IngestSummary:
 
     def __str__(self) -> str:
         ids = ", user ids pseudonymised" if self.pseudonymized else ""
-        lines = [f"ingested {self.source} into {self.warehouse} in {self.seconds:.1f}s{ids}"]
+        replace = self.mode == "replace"
+        verb = "replaced the warehouse's input tables with" if replace else "ingested"
+        lines = [f"{verb} {self.source} into {self.warehouse} in {self.seconds:.1f}s{ids}"]
         header = ("table", "source", "read", "loaded", "replaced", "dropped")
         rows = [header] + [
             (
@@ -86,4 +94,7 @@ class IngestSummary:
             for why, n in t.dropped.items():
                 if n:
                     lines.append(f"{t.table}: {n:,} {why} dropped")
+        if self.removed:
+            gone = ", ".join(f"{t} {n:,}" for t, n in self.removed.items())
+            lines.append(f"removed the rows the warehouse held before: {gone}")
         return "\n".join(lines)

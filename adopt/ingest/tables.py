@@ -5,7 +5,9 @@ Every contract table exists after an ingest (empty when not given) with the
 contract's columns and types, plus the extra columns inputs brought. Dimension
 tables (those with a key) are upserted: an id already there gets the new row.
 Fact tables (events, behaviors) are appended without exact duplicate rows,
-whether repeated within the input or already in the warehouse.
+whether repeated within the input or already in the warehouse. Mode replace
+first empties every input table (`clear_input_tables`), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -40,10 +42,36 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             salt_fingerprint VARCHAR,
             rows_loaded BIGINT,
             rows_dropped BIGINT,
-            tables VARCHAR
+            tables VARCHAR,
+            mode VARCHAR
         )
         """
     )
+    # Warehouses from before ingest modes lack the column.
+    con.execute("ALTER TABLE main.ingest_log ADD COLUMN IF NOT EXISTS mode VARCHAR")
+
+
+def clear_input_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Drop every contract table (its rows and extra columns); return the rows each held.
+
+    Runs inside ingest's transaction (mode replace), before `ensure_tables`
+    creates them again; `ingest_log` stays. Views built on the tables (the
+    staging models) read the new tables once the ingest commits.
+    """
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main'"
+        ).fetchall()
+    }
+    removed = {}
+    for name in TABLES:
+        if name in have:
+            removed[name] = con.execute(f"SELECT count(*) FROM main.{name}").fetchone()[0]
+            con.execute(f"DROP TABLE main.{name}")
+    log.info("ingest: mode replace: removed %s rows", f"{sum(removed.values()):,}")
+    return removed
 
 
 def stored_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -68,8 +96,12 @@ def _add_extra_columns(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
             con.execute(f"ALTER TABLE main.{staged.table} ADD COLUMN {quote(c.name)} {c.sql_type}")
 
 
-def write(con: duckdb.DuckDBPyConnection, staged: Staged) -> TableSummary:
-    """Write one staged table into the warehouse: upsert by key, or append new rows."""
+def write(con: duckdb.DuckDBPyConnection, staged: Staged, replaced: int = 0) -> TableSummary:
+    """Write one staged table into the warehouse: upsert by key, or append new rows.
+
+    `replaced` counts warehouse rows of a fact table that were removed before
+    (events of impression_ids the input reloads); the summary reports it.
+    """
     log.info("ingest %s: writing %s rows", staged.table, f"{staged.rows:,}")
     _add_extra_columns(con, staged)
     cols = ", ".join(quote(c) for c in staged.column_names)
@@ -91,7 +123,7 @@ def write(con: duckdb.DuckDBPyConnection, staged: Staged) -> TableSummary:
             skipped_files=staged.raw.source.skipped,
         )
     else:
-        summary = _append_new(con, staged, cols)
+        summary = _append_new(con, staged, cols, replaced)
     log.info(
         "ingest %s: loaded %s rows, %s replaced, %s dropped",
         table,
@@ -102,7 +134,9 @@ def write(con: duckdb.DuckDBPyConnection, staged: Staged) -> TableSummary:
     return summary
 
 
-def _append_new(con: duckdb.DuckDBPyConnection, staged: Staged, cols: str) -> TableSummary:
+def _append_new(
+    con: duckdb.DuckDBPyConnection, staged: Staged, cols: str, replaced: int
+) -> TableSummary:
     table = staged.table
     # A new row gets NULL in warehouse columns this input lacks, so only rows with
     # NULL there can equal it; exact duplicates share ts, so only that range is read.
@@ -142,7 +176,7 @@ def _append_new(con: duckdb.DuckDBPyConnection, staged: Staged, cols: str) -> Ta
         staged.raw.source.label,
         staged.rows,
         loaded,
-        0,
+        replaced,
         dropped,
         skipped_files=staged.raw.source.skipped,
     )
@@ -154,8 +188,10 @@ def log_ingest(
     """Append this ingest's row to `ingest_log` (the salt's fingerprint, never the salt)."""
     con.execute(
         """
-        INSERT INTO main.ingest_log
-        SELECT coalesce(max(ingest_id), 0) + 1, $at, $source, $salt, $loaded, $dropped, $tables
+        INSERT INTO main.ingest_log BY NAME
+        SELECT coalesce(max(ingest_id), 0) + 1 AS ingest_id, $at AS ingested_at,
+            $source AS source, $salt AS salt_fingerprint, $loaded AS rows_loaded,
+            $dropped AS rows_dropped, $tables AS tables, $mode AS mode
         FROM main.ingest_log
         """,
         {
@@ -165,5 +201,6 @@ def log_ingest(
             "loaded": sum(t.rows_loaded for t in summary.tables),
             "dropped": sum(t.rows_dropped for t in summary.tables),
             "tables": summary.to_json(),
+            "mode": summary.mode,
         },
     )

@@ -22,8 +22,9 @@ REQUIRED = KEY + NUMERIC
 METRICS = ("clicks", "conversions", "revenue")
 
 
-def _bad_row(df: pd.DataFrame, mask: np.ndarray) -> object:
-    return df.index[np.flatnonzero(mask)[0]]
+def _bad_row(df: pd.DataFrame, mask: np.ndarray) -> int:
+    """The index label (the 0-based input position) of the first row where `mask` holds."""
+    return int(df.index[np.flatnonzero(mask)[0]])
 
 
 def validate_curves(df: pd.DataFrame, table: str = TABLE) -> pd.DataFrame:
@@ -57,34 +58,37 @@ def validate_curves(df: pd.DataFrame, table: str = TABLE) -> pd.DataFrame:
     for col in REQUIRED:
         if col not in df.columns:
             raise InputError(table, col, f"required column is missing (required: {list(REQUIRED)})")
-    out = df.copy()
+    out = df.reset_index(drop=True)  # labels: input positions; errors report them 1-based
     for col in KEY[:3]:
         if out[col].isna().any():
-            raise InputError(table, col, "missing id", _bad_row(out, out[col].isna().to_numpy()))
+            row = _bad_row(out, out[col].isna().to_numpy())
+            raise InputError(table, col, "missing id", row + 1)
         out[col] = out[col].astype(str)
     for col in ("k", *NUMERIC, *(c for c in ("segment_users",) if c in out.columns)):
         values = pd.to_numeric(out[col], errors="coerce")
         bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=float))
         if bad.any():
             row = _bad_row(out, bad)
-            raise InputError(table, col, f"needs a finite number, got {out[col].loc[row]!r}", row)
+            raise InputError(
+                table, col, f"needs a finite number, got {out[col].loc[row]!r}", row + 1
+            )
         if (values < 0).any():
             row = _bad_row(out, (values < 0).to_numpy())
-            raise InputError(table, col, f"must be >= 0, got {values.loc[row]}", row)
+            raise InputError(table, col, f"must be >= 0, got {values.loc[row]}", row + 1)
         out[col] = values.astype(float)
     if (out["k"] != np.floor(out["k"])).any() or (out["k"] < 1).any():
         row = _bad_row(out, ((out["k"] != np.floor(out["k"])) | (out["k"] < 1)).to_numpy())
-        raise InputError(table, "k", f"must be an integer >= 1, got {out['k'].loc[row]}", row)
+        raise InputError(table, "k", f"must be an integer >= 1, got {out['k'].loc[row]}", row + 1)
     out["k"] = out["k"].astype(np.int64)
     dup = out.duplicated(list(KEY)).to_numpy()
     if dup.any():
-        raise InputError(table, "k", f"duplicate {list(KEY)}", _bad_row(out, dup))
+        raise InputError(table, "k", f"duplicate {list(KEY)}", _bad_row(out, dup) + 1)
     out = out.sort_values(list(KEY), kind="stable")
     rank = out.groupby(list(KEY[:3]), sort=False).cumcount().to_numpy() + 1
     gap = out["k"].to_numpy() != rank
     if gap.any():
         raise InputError(
-            table, "k", "each cell needs k = 1, 2, ... without gaps", _bad_row(out, gap)
+            table, "k", "each cell needs k = 1, 2, ... without gaps", _bad_row(out, gap) + 1
         )
     return out
 

@@ -28,12 +28,17 @@ import pandas as pd
 
 from adopt.exceptions import InputError, NotFittedError
 
+# Known only once the impression was sold, so never features of a plan that buys it:
+# `cost` is the clearing price in auction logs (a leak: the price reflects the
+# competition for that very user and moment) and otherwise the placement's cpm / 1000,
+# which the `cpm` feature already carries. Planned impressions (curves) have only cpm.
+AFTER_IMPRESSION = frozenset({"cost", "revenue"})
 # Columns that identify, label or date an impression; never features. `day_index`
 # counts days since the first: test days lie outside every value seen in training.
 NOT_FEATURES = frozenset(
     {"ts", "user_id", "ad_id", "campaign_id", "impression_id", "impression_key", "clicked",
      "converted", "user_text", "ad_text", "day", "day_index"}
-)
+) | AFTER_IMPRESSION
 # Computed from the vectors by `Features` itself, so never read as a plain column.
 COSINE = "cosine_user_ad"
 # Added by attach_text_features beside the vectors: read only by a `Features` that reads
@@ -88,7 +93,9 @@ class Features:
     Parameters
     ----------
     numeric : numeric feature columns; None infers every numeric column that is
-        not an id, label or timestamp.
+        not an id, label, timestamp or known only after the impression
+        (`AFTER_IMPRESSION`: the impression's cost, a clearing price in auction
+        logs).
     categorical : categorical columns; None infers the known ones plus every
         text-typed column that is not an id.
     vectors : names of the (user, ad) embedding columns; used when present, and with

@@ -191,7 +191,8 @@ class LightGBMResponse:
                 raise InputError(
                     "training_examples", "converted" if target == "conversion" else "clicked",
                     f"the {part} split needs both outcomes to fit the {target} model; "
-                    f"it has {y.size} rows and {int(y.sum())} positives",
+                    f"it has {y.size} rows and {int(y.sum())} positives: give the valid split "
+                    "more of the log (valid_days, valid_frac)",
                 )
         if y_va.sum() < self.min_valid_positives:
             log.info("lightgbm %s: the valid split has %d positives (< %d): cross-validating",

@@ -31,11 +31,11 @@ def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("predictions", "y", "y and p must not be empty")
     bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
     if bad.size:
-        raise InputError("predictions", "y", f"labels must be 0 or 1; got {y[bad[0]]}", bad[0])
+        raise InputError("predictions", "y", f"labels must be 0 or 1; got {y[bad[0]]}", bad[0] + 1)
     bad = np.flatnonzero(~((p >= 0) & (p <= 1)))  # also catches NaN
     if bad.size:
         raise InputError(
-            "predictions", "p", f"probabilities must lie in [0, 1]; got {p[bad[0]]}", bad[0]
+            "predictions", "p", f"probabilities must lie in [0, 1]; got {p[bad[0]]}", bad[0] + 1
         )
     return y, p
 

@@ -27,7 +27,13 @@ from adopt.response.card import ModelCard, data_fingerprint
 from adopt.response.features import Features
 from adopt.response.lgbm import LightGBMResponse
 from adopt.response.metrics import evaluate, reliability_table
-from adopt.response.split import TimeSplit, cold_start_flag, time_split
+from adopt.response.split import (
+    TimeSplit,
+    check_outcomes,
+    cold_start_flag,
+    split_settings,
+    time_split,
+)
 from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
 from adopt.warehouse import has_table
 from adopt.workspace import Workspace
@@ -134,12 +140,14 @@ def train_response(
     num_trials: int = 6,
     downsample_rate: float | None = None,
     params: dict[str, Any] | None = None,
-    valid_days: int = 1,
-    test_days: int = 1,
+    valid_days: int | None = None,
+    test_days: int | None = None,
     bert: dict[str, Any] | None = None,
     seed: int = 0,
     text_features: bool = True,
     vector_components: int | None = 8,
+    valid_frac: float | None = None,
+    test_frac: float | None = None,
 ) -> ModelCard:
     """Fit a response model on the workspace's examples and save it with its card.
 
@@ -154,7 +162,10 @@ def train_response(
     num_trials : trials of that search.
     downsample_rate : LightGBM only: keep this fraction of negative impressions.
     params : LightGBM only: parameters over the defaults (tuned ones win over these).
-    valid_days, test_days : days in the valid and test periods.
+    valid_days, test_days : days in the valid and test periods (default 1 each).
+    valid_frac, test_frac : instead of days, the shares of the examples, in time
+        order, that the valid and test periods get (a sparse or long log whose
+        last day holds a few rows); one given, the other defaults to 0.15.
     bert : `BertTrainConfig` fields (default model: the bundled all-MiniLM-L6-v2).
     seed : random seed.
     text_features : use the user / ad embedding vectors (cosine + PCA components)
@@ -172,6 +183,7 @@ def train_response(
     if model not in MODELS:
         raise ValueError(f"The 'model' parameter of train_response must be one of {MODELS}. "
                          f"Got {model!r} instead.")
+    how = split_settings(valid_days, test_days, valid_frac, test_frac, caller="train_response")
     ws = Workspace(workspace).ensure()
     if examples is None:
         df = load_examples(ws.root, text_features=text_features, texts=model == "bert")
@@ -180,7 +192,9 @@ def train_response(
     features = Features(vectors=VECTOR_COLUMNS if text_features else (),
                         vector_components=vector_components,
                         embedding_model_id=df.attrs.get("embedding_model_id"), seed=seed)
-    split = time_split(df, valid_days=valid_days, test_days=test_days)
+    split = time_split(df, how["valid_days"], how["test_days"],
+                       valid_frac=how["valid_frac"], test_frac=how["test_frac"])
+    check_outcomes(split)
     run_id = run_id or _new_run_id(model)
     staging = ws.models / f".{run_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -224,7 +238,7 @@ def train_response(
     card = ModelCard(
         run_id=run_id, model=model,
         data={"fingerprint": data_fingerprint(df), "rows": len(df), "split": split.summary(),
-              "valid_days": valid_days, "test_days": test_days,
+              **how,
               "embeddings": _embedding_note(fitted_features(fitted), text_features)},
         features=features, hyperparameters=hyper,
         metrics=metrics.to_dict(orient="records"), reliability=reliab.to_dict(orient="records"),
@@ -331,5 +345,6 @@ def evaluate_response(
     if examples is None:
         examples = prepare_rows(workspace, _read_examples(workspace), model)
     df = examples
-    split = time_split(df, valid_days=card.data["valid_days"], test_days=card.data["test_days"])
+    split = time_split(df, card.data.get("valid_days"), card.data.get("test_days"),
+                       valid_frac=card.data.get("valid_frac"), test_frac=card.data.get("test_frac"))
     return score_split(model, split)[0]

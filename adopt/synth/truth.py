@@ -89,7 +89,7 @@ def _indexer(index: pd.Index, values: object, table: str, column: str) -> np.nda
     if (idx < 0).any():
         bad = int(np.flatnonzero(idx < 0)[0])
         problem = f"unknown id {str(values[bad])!r}: not in the world's truth"
-        raise InputError(table, column, problem, row=bad)
+        raise InputError(table, column, problem, row=bad + 1)
     return idx
 
 
@@ -143,7 +143,7 @@ class Truth:
         u, a, p, k = np.broadcast_arrays(u, a, p, np.asarray(k, dtype=np.int64))
         if (k < 1).any():
             raise InputError("expected", "k", "frequency positions start at 1",
-                             row=int(np.flatnonzero(k < 1)[0]))
+                             row=int(np.flatnonzero(k < 1)[0]) + 1)
         interest = self._interest[u, self._sub[a]]
         quality = self.ads["quality"].to_numpy()[a]
         logit = (self.params.b0 + self.params.b_match * interest + quality

@@ -129,7 +129,8 @@ def test_rejected_rules(name: str, where: str, params: dict, match: str) -> None
 
 
 @pytest.mark.parametrize(("where", "match"), [
-    ("no_such_column > 1", r"table 'rules', column 'where', row 1: rule 'bad': .*no_such_column"),
+    # rows are 1-based: 'bad' is the second rule
+    ("no_such_column > 1", r"table 'rules', column 'where', row 2: rule 'bad': .*no_such_column"),
     ("interest_text::integer > 0", r"rule 'bad': Conversion Error"),
 ])
 def test_expressions_duckdb_rejects_name_the_rule(ws: Path, where: str, match: str) -> None:
@@ -143,7 +144,7 @@ def test_expressions_duckdb_rejects_name_the_rule(ws: Path, where: str, match: s
     ("colour = 1", "column 'colour': unknown key"),
     ('[[segment]]\nname = "a"\nwhere = "true"\nwhom = 1', "column 'whom'.*allowed"),
     ('[[segment]]\nname = "a"', "column 'where'.*needs 'name' and 'where'"),
-    ('[[segment]]\nname = "a"\nwhere = "x ;"', r"row 0: rule 'a'.*';'"),
+    ('[[segment]]\nname = "a"\nwhere = "x ;"', r"row 1: rule 'a'.*';'"),
     ('[[segment]]\nname = "a"\nwhere = "true"\n[[segment]]\nname = "a"\nwhere = "true"',
      "rule 'a' is defined twice"),
     ("exclusive = true", "no rules given"),

@@ -93,7 +93,7 @@ def test_long_texts_are_truncated_to_the_model_limit(tiny: Encoder) -> None:
 def test_bad_arguments_are_refused(tiny: Encoder) -> None:
     with pytest.raises(ParameterError, match="'batch_size' parameter of Encoder.encode"):
         tiny.encode(["a"], batch_size=0)
-    with pytest.raises(InputError, match="row 1: Encoder.encode takes strings; got int"):
+    with pytest.raises(InputError, match="row 2: Encoder.encode takes strings; got int"):
         tiny.encode(["a", 3])  # type: ignore[list-item]
     with pytest.raises(WorkspaceError, match="not a folder"):
         Encoder("bert-base-uncased")

@@ -44,16 +44,18 @@ def _big_input(folder: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["append", "replace"])
 def test_killed_ingest_leaves_the_previous_warehouse(
-    tmp_path, loaded_ws, base_checksum, wh_checksum
+    tmp_path, loaded_ws, base_checksum, wh_checksum, mode
 ):
+    # In mode replace the kill comes after the warehouse's tables were dropped.
     data = _big_input(tmp_path / "big")
     script = (
         "import sys; from adopt.progress import setup_logging; from adopt.ingest import ingest; "
-        "setup_logging(); ingest(sys.argv[1], sys.argv[2])"
+        "setup_logging(); ingest(sys.argv[1], sys.argv[2], mode=sys.argv[3])"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(data), str(loaded_ws)],
+        [sys.executable, "-c", script, str(data), str(loaded_ws), mode],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "CI": "1"},  # log lines, no progress bar
@@ -70,6 +72,8 @@ def test_killed_ingest_leaves_the_previous_warehouse(
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
     assert not any("committed" in line for line in seen)
+    if mode == "replace":
+        assert any("mode replace: removed" in line for line in seen)
 
     # Reopening discards the uncommitted transaction: every table is as before.
     assert wh_checksum(Workspace(loaded_ws).warehouse) == base_checksum

@@ -45,7 +45,7 @@ def test_bad_curves_name_column_and_row(curves, change, match):
 def test_bad_curve_error_names_the_row(curves):
     bad = curves.copy()
     bad.loc[5, "cost_per_impression"] = -1.0
-    with pytest.raises(InputError, match="row 5"):
+    with pytest.raises(InputError, match="row 6:"):  # 1-based: the sixth data row
         validate_curves(bad)
 
 

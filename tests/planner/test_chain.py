@@ -32,6 +32,9 @@ def test_train_remembers_its_run(chain):
     assert planner.run_id == card.run_id
     metrics = planner.evaluate()
     assert {"auc", "target"} <= set(metrics.columns)
+    # training_examples carry each impression's cost; it is known only after the
+    # auction, so the model does not read it (the placement's cpm it does)
+    assert "cpm" in card.features and "cost" not in card.features
 
 
 def test_plan_from_the_workspace_has_baselines_and_beats_them(chain):

@@ -35,6 +35,17 @@ def test_inference_skips_ids_labels_and_reads_vectors():
     assert isinstance(frame["placement_id"].dtype, pd.CategoricalDtype)
 
 
+def test_cost_and_revenue_known_after_the_impression_are_not_features():
+    # an auction log's cost is the clearing price, known only after the impression
+    df = _frame().assign(cost=[0.002, 0.009, 0.001, 0.008], revenue=[0.0, 0.0, 0.0, 30.0],
+                         cpm=[2.0, 2.0, 1.0, 1.0])
+    f = Features(vectors=()).fit(df)
+    assert f.numeric_ == ["k_ad", "cpm"]
+    assert "cost" not in f.names_ and "revenue" not in f.names_
+    # asked for by name, it is read (an explicit choice)
+    assert Features(numeric=["cost"], vectors=()).fit(df).numeric_ == ["cost"]
+
+
 def test_unseen_categories_are_missing_and_dense_is_standardised():
     f = Features(vector_components=None).fit(_frame())
     new = _frame().assign(placement_id=["home", "popup", "feed", "home"])

@@ -70,9 +70,9 @@ def test_evaluate_has_model_and_base_rate_rows_per_group():
 
 
 def test_bad_inputs_name_the_column_and_row():
-    with pytest.raises(InputError, match=r"column 'y', row 1: labels must be 0 or 1; got 2"):
+    with pytest.raises(InputError, match=r"column 'y', row 2: labels must be 0 or 1; got 2"):
         m.roc_auc(np.array([0, 2]), np.array([0.1, 0.2]))
-    with pytest.raises(InputError, match=r"column 'p', row 0: probabilities must lie in \[0, 1\]"):
+    with pytest.raises(InputError, match=r"column 'p', row 1: probabilities must lie in \[0, 1\]"):
         m.log_loss(np.array([0, 1]), np.array([np.nan, 0.2]))
     with pytest.raises(InputError, match="same length"):
         m.evaluate(np.array([0, 1]), np.array([0.3]))

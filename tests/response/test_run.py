@@ -139,3 +139,30 @@ def test_predict_on_new_rows_rebuilds_the_training_columns(warehouses):
     pd.testing.assert_frame_equal(got, want)
     with pytest.raises(InputError, match="column 'user_vec'.*attach_text_features"):
         model.predict(rows)
+
+
+def test_train_takes_a_split_in_shares_and_evaluate_repeats_it(tmp_path):
+    examples = make_examples(n=4000, days=6, seed=3)
+    card = train_response(tmp_path, "lightgbm", examples=examples, run_id="frac",
+                          params=FAST, valid_frac=0.25, test_frac=0.2)
+    assert (card.data["valid_frac"], card.data["test_frac"]) == (0.25, 0.2)
+    assert card.data["valid_days"] is None
+    assert card.data["split"]["test"]["rows"] == 4000 - int(4000 * 0.8)
+    table = evaluate_response(tmp_path, "frac", examples=examples)
+    pd.testing.assert_frame_equal(
+        table.drop(columns="group"), card.metrics_frame().drop(columns="group"),
+        check_dtype=False,
+    )
+
+
+def test_train_refuses_a_valid_split_without_clicks_and_says_what_to_change(tmp_path):
+    examples = make_examples(n=4000, days=6, seed=3)
+    late = examples["ts"] >= pd.Timestamp("2026-01-05")
+    examples.loc[late & (examples["ts"] < pd.Timestamp("2026-01-06")),
+                 ["clicked", "converted"]] = 0  # the valid day: no click
+    with pytest.raises(InputError, match=r"column 'clicked': the valid split \(2026-01-05 to "
+                       r"2026-01-05\) has \d+ rows and 0 positives .*--valid-days 2 "
+                       r"\(valid_days=2\)"):
+        train_response(tmp_path, "lightgbm", examples=examples, params=FAST)
+    card = train_response(tmp_path, "lightgbm", examples=examples, params=FAST, valid_days=2)
+    assert card.data["valid_days"] == 2

@@ -58,7 +58,7 @@ def test_expected_follows_the_response_function(truth: Truth) -> None:
 
 def test_expected_refuses_unknown_ids_and_bad_k(truth: Truth) -> None:
     user, ad = truth.users.index[0], truth.ads.index[0]
-    with pytest.raises(InputError, match="column 'ad_id', row 1: unknown id 'nope'"):
+    with pytest.raises(InputError, match="column 'ad_id', row 2: unknown id 'nope'"):
         truth.expected([user, user], [ad, "nope"], ["search_top"] * 2)
     with pytest.raises(InputError, match="column 'k'.*start at 1"):
         truth.expected([user], [ad], ["search_top"], k=0)
