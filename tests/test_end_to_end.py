@@ -92,9 +92,12 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
     assert plan["totals"]["spend"] > 0 and plan["totals"]["clicks"] > 0
 
 
-def test_a_test_day_without_clicks_still_trains(tmp_path: Path, make_export, capsys) -> None:
-    """Sparse logs (the Taobao head's test cut can hold no click): `adopt train` keeps the
-    model and says the card has no test metrics, instead of a traceback."""
+def test_a_test_day_without_clicks_says_what_to_change(tmp_path: Path, make_export,
+                                                       capsys) -> None:
+    """Sparse logs (the Taobao head's test cut can hold no click): `adopt train` refuses in
+    one line that names the split and the setting that fixes it, and that setting trains."""
+    import re
+
     import pandas as pd
 
     folder = make_export(tmp_path / "my_export", users=300)
@@ -108,8 +111,11 @@ def test_a_test_day_without_clicks_still_trains(tmp_path: Path, make_export, cap
     ws = str(tmp_path / "ws")
     assert main(["ingest", str(folder), "--workspace", ws]) == 0
     assert main(["profiles", "--workspace", ws]) == 0
-    assert main(["train", "--workspace", ws, "--model", "lightgbm"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--workspace", ws, "--model", "lightgbm"]) == 2
     err = capsys.readouterr().err
-    assert "has one outcome only: no test metrics" in err and "Traceback" not in err
+    assert "Traceback" not in err and "the test split" in err and "0 positives" in err
+    frac = re.search(r"--test-frac ([0-9.]+)", err).group(1)
+    assert main(["train", "--workspace", ws, "--model", "lightgbm", "--test-frac", frac]) == 0
     card = json.loads(next((tmp_path / "ws" / "models").glob("*/card.json")).read_text())
-    assert card["metrics"] == []
+    assert card["metrics"]

@@ -73,7 +73,7 @@ def test_aggregates_rows_are_one_based():
              "revenue": 2.0} for i in range(4)]
     agg = pd.DataFrame(rows, index=[10, 11, 12, 13])
     agg.loc[13, "spend"] = -1.0
-    with pytest.raises(InputError, match=r"column 'spend', row 4: needs a number >= 0"):
+    with pytest.raises(InputError, match=r"column 'spend', row 4: needs a finite number >= 0"):
         fit_curves(agg, positions=3)
 
 
