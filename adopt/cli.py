@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SALT",
         help="replace user ids by a salted hash at load time (keep the salt secret and constant)",
     )
+    p.add_argument("--partitions", type=int, default=None, metavar="N",
+                   help="also write users, events and behaviors as N user-hash Parquet "
+                        "partitions, so `adopt profiles` runs on Ray over them (default: "
+                        "keep the workspace's partitioning, if any)")
 
     from adopt.importers import DEFAULT_CPM, FORMATS
 
@@ -81,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
     p.add_argument("--memory-limit", default=None,
                    help="DuckDB memory limit, e.g. 4GB (larger work spills to disk)")
-    p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="DuckDB threads (default: all; partitioned: CPUs a partition task, 1)")
+    p.add_argument("--single-node", dest="partitioned", action="store_false", default=None,
+                   help="build in the one DuckDB file even when the workspace has partitions")
+    p.add_argument("--address", default=None,
+                   help="Ray address for a partitioned build (default: RAY_ADDRESS or local)")
 
     p = add("embed", commands.cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")

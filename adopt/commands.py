@@ -24,7 +24,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from adopt.ingest import ingest
 
-    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt)
+    summary = ingest(args.data_dir, args.workspace, pseudonymize_salt=args.pseudonymize_salt,
+                     partitions=args.partitions)
     print(summary)
 
 
@@ -42,7 +43,8 @@ def cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
     print(build_profiles(args.workspace, as_of=args.as_of, memory_limit=args.memory_limit,
-                         threads=args.threads))
+                         threads=args.threads, partitioned=args.partitioned,
+                         address=args.address))
 
 
 def cmd_embed(args: argparse.Namespace) -> None:

@@ -91,7 +91,11 @@ def _ingest(ctx: RunContext) -> StageResult:
 def _profiles(ctx: RunContext) -> StageResult:
     from adopt.profiles import build_profiles
 
-    summary = build_profiles(ctx.workspace.root)
+    from adopt.partitions import is_partitioned
+
+    if is_partitioned(ctx.workspace.root):
+        ctx.ray()  # the partition tasks run on the cluster at --address
+    summary = build_profiles(ctx.workspace.root, address=ctx.address)
     return StageResult({"warehouse": str(ctx.workspace.warehouse)},
                        [str(ctx.workspace.warehouse)], summary)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,7 @@ from adopt.ingest.reader import Source, locate, read_raw
 from adopt.ingest.staging import Staged, column_plan, create_staging
 from adopt.ingest.summary import IngestSummary, TableSummary
 from adopt.ingest.tables import ensure_tables, log_ingest, stored_columns, write
+from adopt.partitions import check_partitions, read_manifest, write_partitions
 from adopt.progress import Progress
 from adopt.schema import TABLES
 from adopt.warehouse import connect
@@ -37,6 +39,7 @@ def ingest(
     workspace: str | os.PathLike[str],
     *,
     pseudonymize_salt: str | None = None,
+    partitions: int | None = None,
 ) -> IngestSummary:
     """Validate the input folder against the contract and load it into the warehouse.
 
@@ -51,6 +54,11 @@ def ingest(
     pseudonymize_salt
         When given, every user id is stored as a salted hash; every later
         ingest into this warehouse must use the same salt.
+    partitions
+        When given, the loaded users, events and behaviors are also written as
+        this many user-hash Parquet partitions (`adopt.partitions`), which
+        `adopt profiles` then builds on as Ray tasks. Default: a workspace
+        that has partitions gets them rewritten with the same number.
 
     Returns
     -------
@@ -66,6 +74,8 @@ def ingest(
         The warehouse cannot be opened.
     """
     start = time.perf_counter()
+    if partitions is not None:
+        check_partitions(partitions)  # before any work
     source = Path(data_dir).expanduser().resolve()
     sources = locate(source)
     ws = Workspace(workspace).ensure()
@@ -95,6 +105,11 @@ def ingest(
             for leftover in (ws.warehouse, ws.warehouse.with_name(ws.warehouse.name + ".wal")):
                 leftover.unlink(missing_ok=True)
     log.info("ingest: committed in %.1fs", summary.seconds)
+    manifest = read_manifest(ws.root)
+    if partitions is None and manifest is not None:
+        partitions = int(manifest["partitions"])
+    if partitions is not None:
+        summary = replace(summary, partitions=write_partitions(ws.root, partitions))
     return summary
 
 

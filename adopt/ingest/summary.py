@@ -43,6 +43,8 @@ class IngestSummary:
     tables: tuple[TableSummary, ...]
     pseudonymized: bool
     seconds: float
+    # adopt.partitions.PartitionSummary when the ingest also wrote partitions.
+    partitions: object = None
 
     def __getitem__(self, table: str) -> TableSummary:
         for t in self.tables:
@@ -86,4 +88,6 @@ class IngestSummary:
             for why, n in t.dropped.items():
                 if n:
                     lines.append(f"{t.table}: {n:,} {why} dropped")
+        if self.partitions is not None:
+            lines.append(str(self.partitions))
         return "\n".join(lines)
