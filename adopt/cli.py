@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "click probability by R^(k-1) (default logit)")
     p.add_argument("--fatigue-rate", type=float, default=0.72, metavar="R",
                    help="the geometric form's factor per impression, in (0, 1] (default 0.72)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="write events and behaviors as files that each hold one of N user "
+                        "shards (big worlds; memory stays about two parts)")
 
     p = add("ingest", commands.cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")

@@ -16,7 +16,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     summary = generate_world(
         args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
-        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
+        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate, shards=args.shards,
     )
     print(summary)
 

@@ -236,9 +236,10 @@ def build_profiles_partitioned(
     stats = _combine(per_partition + [driver_stats])
     peaks = {"partition": [r["peak_rss"] for r in first], "final": [r["peak_rss"] for r in second],
              "driver": [driver_peak]}
+    tasks = {"partition": [r["seconds"] for r in first], "final": [r["seconds"] for r in second]}
     return ProfilesSummary(workspace=ws.root, as_of=when, models=stats,
                            seconds=time.perf_counter() - started, partitions=n,
-                           step_seconds=timings, peak_rss=peaks)
+                           step_seconds=timings, peak_rss=peaks, task_seconds=tasks)
 
 
 def _join_ray(address: str | None) -> bool:
@@ -285,6 +286,7 @@ def _partition_task(partition: int, step: str, models: list[Model],
                     merged: dict[str, pa.Table] | None, *, workspace: str, build: str, out: str,
                     values: dict[str, Any], memory_limit: str, threads: int) -> dict[str, Any]:
     """One partition's step ("partition" or "final") in its own DuckDB file under `build`."""
+    started = time.perf_counter()
     build_dir = Path(build)
     temp = build_dir / f"tmp-{partition:05d}"
     temp.mkdir(parents=True, exist_ok=True)
@@ -306,7 +308,8 @@ def _partition_task(partition: int, step: str, models: list[Model],
                 continue
             _copy_table(con, model.name, Path(out) / model.name / f"part-{partition:05d}.parquet")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"partials": partials, "stats": stats, "peak_rss": peak}
+    return {"partials": partials, "stats": stats, "peak_rss": peak,
+            "seconds": time.perf_counter() - started}
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -82,10 +82,12 @@ class ProfilesSummary:
     models: list[ModelStats] = field(default_factory=list)
     seconds: float = 0.0
     # A partitioned build (adopt.partitioned): partitions, wall seconds of each
-    # step, and the peak resident memory (bytes) of each process of each step.
+    # step, the peak resident memory (bytes) of each process of each step, and
+    # the seconds of each partition task of each step.
     partitions: int | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss: dict[str, list[int]] = field(default_factory=dict)
+    task_seconds: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rows(self) -> dict[str, int]:
