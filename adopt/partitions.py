@@ -280,7 +280,7 @@ def _write_partitioned(con: duckdb.DuckDBPyConnection, table: str, n: int, folde
         if len(files) == 1:
             os.replace(files[0], out)
         elif files:  # several writer threads: one file per partition all the same
-            _copy(con, f"select * from read_parquet($files)", out,
+            _copy(con, "select * from read_parquet($files)", out,
                   {"files": [str(f) for f in files]})
         else:
             _copy(con, f"select * from {table} limit 0", out)

@@ -89,9 +89,8 @@ def _ingest(ctx: RunContext) -> StageResult:
 
 
 def _profiles(ctx: RunContext) -> StageResult:
-    from adopt.profiles import build_profiles
-
     from adopt.partitions import is_partitioned
+    from adopt.profiles import build_profiles
 
     if is_partitioned(ctx.workspace.root):
         ctx.ray()  # the partition tasks run on the cluster at --address

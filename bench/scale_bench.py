@@ -276,6 +276,11 @@ def project(rows: list[dict], target: int = 100_000_000) -> None:
         print(f"  {nodes:>5} x {cores:<5}   {parts:>10}   {seconds / 60:8.1f} min")
 
 
+def _exit_on_term(*_: object) -> None:
+    """SIGTERM ends the run through the `finally` that stops the cluster."""
+    raise SystemExit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=parse_size, nargs="+", default=[2_000_000, 10_000_000])
@@ -294,8 +299,7 @@ def main() -> None:
         print(f"single-node build of {actual:,} events ...", flush=True)
         single = single_build(ws)
         cluster = Cluster(args.port, worker_memory=3 * 2**30)
-        stop = cluster.stop
-        signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(1)))
+        signal.signal(signal.SIGTERM, _exit_on_term)
         try:
             cluster.start()
             sampler = PeakSampler(cluster)
