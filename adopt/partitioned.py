@@ -10,7 +10,7 @@ marts as they would after a single-file build, with identical rows.
 Three steps, the same ``sql/`` models throughout:
 
 1. **Per partition** (one Ray task each, DuckDB memory-limited and spilling
-   to disk): every model that needs only a user's own rows: staging,
+   to disk, in memory): every model that needs only a user's own rows: staging,
    impressions, responses, the user streams, ``int_user_totals`` ... and the
    partial aggregates :data:`PARTIALS` (daily ad x placement counts, ad x
    placement totals, population totals, RFM value counts).
@@ -208,8 +208,8 @@ def build_profiles_partitioned(
             common = {"workspace": str(ws.root), "build": str(build), "out": str(out),
                       "values": values, "memory_limit": memory_limit, "threads": threads}
             tick = time.perf_counter()
-            first = ray.get([remote.remote(k, "partition", steps["partition"], None, **common)
-                             for k in range(n)])
+            first = ray.get([remote.remote(k, "partition", steps["partition"], None,
+                                           earlier=[], **common) for k in range(n)])
             timings["partition"] = time.perf_counter() - tick
             tick = time.perf_counter()
             merged, driver_stats, driver_peak = _merge_on_driver(
@@ -218,8 +218,10 @@ def build_profiles_partitioned(
             timings["merge"] = time.perf_counter() - tick
             tick = time.perf_counter()
             handed = ray.put(merged)
-            second = ray.get([remote.remote(k, "final", steps["final"], handed, **common)
-                              for k in range(n)])
+            earlier = [m.name for m in steps["partition"] if m.layer != MACRO_LAYER
+                       and m.layer not in VIEW_LAYERS and m.name not in PARTIALS]
+            second = ray.get([remote.remote(k, "final", steps["final"], handed,
+                                            earlier=earlier, **common) for k in range(n)])
             timings["final"] = time.perf_counter() - tick
         finally:
             if started_ray:
@@ -272,32 +274,49 @@ def _open(path: str | None, memory_limit: str, threads: int, temp: Path
     return con
 
 
-def _input_views(con: duckdb.DuckDBPyConnection, workspace: str, partitions: list[int] | range
-                 ) -> None:
-    """Views of the input tables: the given partitions of the big ones, the dimensions whole."""
-    for table in PARTITIONED_TABLES:
-        files = [str(input_path(workspace, table, k)) for k in partitions]
-        con.read_parquet(files).create_view(table)
-    for table in DIMENSION_TABLES:
-        con.read_parquet(str(input_path(workspace, table))).create_view(table)
+def _input_views(con: duckdb.DuckDBPyConnection, workspace: str, partitions: list[int] | range,
+                 load: bool = False) -> None:
+    """The input tables: the given partitions of the big ones, the dimensions whole.
+
+    Views over the Parquet files, or tables loaded from them when `load`.
+    """
+    for table in (*PARTITIONED_TABLES, *DIMENSION_TABLES):
+        if table in PARTITIONED_TABLES:
+            files = [str(input_path(workspace, table, k)) for k in partitions]
+        else:
+            files = [str(input_path(workspace, table))]
+        relation = con.read_parquet(files)
+        if load:
+            relation.create(table)
+        else:
+            relation.create_view(table)
 
 
 def _partition_task(partition: int, step: str, models: list[Model],
                     merged: dict[str, pa.Table] | None, *, workspace: str, build: str, out: str,
-                    values: dict[str, Any], memory_limit: str, threads: int) -> dict[str, Any]:
-    """One partition's step ("partition" or "final") in its own DuckDB file under `build`."""
+                    values: dict[str, Any], memory_limit: str, threads: int,
+                    earlier: list[str]) -> dict[str, Any]:
+    """One partition's step ("partition" or "final") in an in-memory DuckDB.
+
+    DuckDB spills to ``build/tmp-<partition>`` past `memory_limit`. Every
+    table it builds goes to ``out/<model>/part-<partition>.parquet``, except
+    the partials, which it returns; the final step reads the first step's
+    tables (`earlier`) back from those files.
+    """
     started = time.perf_counter()
-    build_dir = Path(build)
-    temp = build_dir / f"tmp-{partition:05d}"
+    temp = Path(build) / f"tmp-{partition:05d}"
     temp.mkdir(parents=True, exist_ok=True)
-    with _open(str(build_dir / f"part-{partition:05d}.duckdb"), memory_limit, threads,
-               temp) as con:
-        _input_views(con, workspace, [partition])
-        if merged is not None:
-            for name, table in merged.items():
-                con.register("_merged", table)
-                con.execute(f"create or replace table {name} as select * from _merged")
-                con.unregister("_merged")
+    part = f"part-{partition:05d}.parquet"
+    with _open(None, memory_limit, threads, temp) as con:
+        # The inputs are decoded once into DuckDB's own storage: several models
+        # scan the events and behaviours, and a Parquet scan decodes each time.
+        _input_views(con, workspace, [partition], load=step == "partition")
+        for name in earlier:
+            con.read_parquet(str(Path(out) / name / part)).create_view(name)
+        for name, table in (merged or {}).items():
+            con.register("_merged", table)
+            con.execute(f"create or replace table {name} as select * from _merged")
+            con.unregister("_merged")
         stats = run_models(con, values, models)
         partials: dict[str, pa.Table] = {}
         for model in models:
@@ -306,7 +325,8 @@ def _partition_task(partition: int, step: str, models: list[Model],
             if model.name in PARTIALS:
                 partials[model.name] = con.sql(f"select * from {model.name}").to_arrow_table()
                 continue
-            _copy_table(con, model.name, Path(out) / model.name / f"part-{partition:05d}.parquet")
+            _copy_table(con, model.name, Path(out) / model.name / part)
+    shutil.rmtree(temp, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"partials": partials, "stats": stats, "peak_rss": peak,
             "seconds": time.perf_counter() - started}
