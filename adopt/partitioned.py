@@ -203,6 +203,7 @@ def build_profiles_partitioned(
 
         started_ray = _join_ray(address)
         try:
+            _check_fits(threads, _task_memory(memory_limit, threads))
             remote = ray.remote(_partition_task).options(
                 num_cpus=threads, memory=_task_memory(memory_limit, threads))
             common = {"workspace": str(ws.root), "build": str(build), "out": str(out),
@@ -253,6 +254,21 @@ def _join_ray(address: str | None) -> bool:
     ray.init(address=address, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     return True
+
+
+def _check_fits(cpus: int, memory: int) -> None:
+    """Raise WorkspaceError when no node of the cluster can ever run a partition task."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("memory", 0) >= memory for r in nodes):
+        return
+    most = max(((r.get("CPU", 0), r.get("memory", 0)) for r in nodes), default=(0, 0))
+    raise WorkspaceError(
+        f"no Ray node can run a partition task: it needs {cpus} CPU and "
+        f"{memory / 2**30:.1f} GiB of memory (the DuckDB limit plus 512 MiB), the largest "
+        f"node has {most[0]:g} CPU and {most[1] / 2**30:.1f} GiB; lower --memory-limit or "
+        "--threads")
 
 
 def _task_memory(memory_limit: str, threads: int) -> int:

@@ -210,6 +210,15 @@ def write_partitions(
     return summary
 
 
+def forget_models(workspace: str | os.PathLike[str]) -> None:
+    """Drop a partitioned build's model files (a single-file build has replaced them)."""
+    manifest = read_manifest(workspace)
+    if manifest is None or not manifest.get("models"):
+        return
+    write_manifest(workspace, manifest | {"models": {}})
+    shutil.rmtree(partitions_dir(workspace) / "models", ignore_errors=True)
+
+
 def write_manifest(workspace: str | os.PathLike[str], manifest: dict) -> None:
     """Write the manifest atomically (a temporary file renamed over it)."""
     path = partitions_dir(workspace) / MANIFEST

@@ -172,6 +172,9 @@ def build_profiles(
     started = time.perf_counter()
     with connect(workspace, memory_limit=memory_limit, threads=threads) as con:
         when, stats = run_profile_models(con, params, as_of=as_of)
+    from adopt.partitions import forget_models
+
+    forget_models(workspace)  # the warehouse's tables replace an earlier partitioned build
     return ProfilesSummary(
         workspace=Path(workspace).resolve(),
         as_of=when,

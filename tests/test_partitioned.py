@@ -75,6 +75,8 @@ def test_partitioned_build_equals_the_single_file_build_row_by_row(demo, ray_ses
     # Back to the single-file build on the same workspace: tables again, same rows.
     build_profiles(parted, partitioned=False, threads=2)
     assert _rows(parted, "user_profiles") == _rows(single, "user_profiles")
+    with pytest.raises(WorkspaceError, match="no partitioned profiles"):
+        model_paths(parted, "training_examples")  # no stale files for the next stages
 
 
 def test_the_steps_split_the_models() -> None:
@@ -124,10 +126,29 @@ def test_merging_partials_adds_exactly_and_keeps_types() -> None:
                                   "odd": [1]})])
 
 
-def test_building_over_partitions_needs_them(demo) -> None:
-    single, _ = demo
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    world = tmp_path_factory.mktemp("small_world")
+    generate_world(world, users=300, ads=12, days=6, seed=5, show_progress=False)
+    ws = tmp_path_factory.mktemp("small_ws")
+    ingest(world, ws)
+    return ws
+
+
+def test_building_over_partitions_needs_them(small: Path) -> None:
     with pytest.raises(WorkspaceError, match="no partitions"):
-        build_profiles(single, partitioned=True)
+        build_profiles(small, partitioned=True)
+
+
+def test_a_task_no_node_can_hold_is_refused_not_left_waiting(small: Path, tmp_path: Path,
+                                                            ray_session) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(small, ws)
+    write_partitions(ws, 2)
+    with pytest.raises(WorkspaceError, match="no Ray node can run a partition task"):
+        build_profiles(ws, threads=64)
+    with pytest.raises(WorkspaceError, match="no Ray node can run a partition task"):
+        build_profiles(ws, memory_limit="100TB")
 
 
 @pytest.mark.slow
