@@ -239,7 +239,9 @@ def build_profiles_partitioned(
     stats = _combine(per_partition + [driver_stats])
     peaks = {"partition": [r["peak_rss"] for r in first], "final": [r["peak_rss"] for r in second],
              "driver": [driver_peak]}
-    tasks = {"partition": [r["seconds"] for r in first], "final": [r["seconds"] for r in second]}
+    tasks = {"partition": [r["seconds"] for r in first], "final": [r["seconds"] for r in second],
+             "partition_cpu": [r["cpu_seconds"] for r in first],
+             "final_cpu": [r["cpu_seconds"] for r in second]}
     return ProfilesSummary(workspace=ws.root, as_of=when, models=stats,
                            seconds=time.perf_counter() - started, partitions=n,
                            step_seconds=timings, peak_rss=peaks, task_seconds=tasks)
@@ -319,7 +321,7 @@ def _partition_task(partition: int, step: str, models: list[Model],
     the partials, which it returns; the final step reads the first step's
     tables (`earlier`) back from those files.
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     temp = Path(build) / f"tmp-{partition:05d}"
     temp.mkdir(parents=True, exist_ok=True)
     part = f"part-{partition:05d}.parquet"
@@ -345,7 +347,7 @@ def _partition_task(partition: int, step: str, models: list[Model],
     shutil.rmtree(temp, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"partials": partials, "stats": stats, "peak_rss": peak,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:

@@ -83,7 +83,8 @@ class ProfilesSummary:
     seconds: float = 0.0
     # A partitioned build (adopt.partitioned): partitions, wall seconds of each
     # step, the peak resident memory (bytes) of each process of each step, and
-    # the seconds of each partition task of each step.
+    # the wall seconds of each partition task of each step ("partition",
+    # "final") and its CPU seconds ("partition_cpu", "final_cpu").
     partitions: int | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss: dict[str, list[int]] = field(default_factory=dict)

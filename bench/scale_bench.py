@@ -64,7 +64,8 @@ def _run(code: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-_PEAK = "import resource; peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+_PEAK = ("import resource; use = resource.getrusage(resource.RUSAGE_SELF)\n"
+         "peak, cpu = use.ru_maxrss * 1024, use.ru_utime + use.ru_stime\n")
 
 
 def prepare(events: int, partitions: int, seed: int) -> tuple[Path, int, dict]:
@@ -101,7 +102,8 @@ def single_build(ws: Path) -> dict:
     return _run(
         "import json, time\nfrom adopt.profiles import build_profiles\nt = time.perf_counter()\n"
         f"build_profiles({str(ws)!r}, partitioned=False, threads=2)\n"
-        + _PEAK + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak}))")
+        + _PEAK + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak, "
+        "'cpu': cpu}))")
 
 
 def partitioned_build(ws: Path, address: str, memory_limit: str) -> dict:
@@ -110,7 +112,7 @@ def partitioned_build(ws: Path, address: str, memory_limit: str) -> dict:
         "import json, time\nfrom adopt.profiles import build_profiles\nt = time.perf_counter()\n"
         f"s = build_profiles({str(ws)!r}, partitioned=True, memory_limit={memory_limit!r}, "
         f"threads=1, address={address!r})\n" + _PEAK
-        + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak, "
+        + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak, 'cpu': cpu, "
         "'steps': s.step_seconds, 'tasks': s.task_seconds, 'task_peaks': s.peak_rss}))",
         env={"RAY_ADDRESS": address})
 
@@ -254,6 +256,11 @@ def report(events: int, partitions: int, prep: dict, single: dict, part: dict,
           f" (tasks report {mib(worker_peak)})")
     largest = max([part["peak"], worker_peak, *by_kind.values()])
     print(f"  ratio single / partitioned: {s / p:.2f}x   largest process {mib(largest)}")
+    task_cpu = sum(part["tasks"].get("partition_cpu", [])) + sum(part["tasks"].get("final_cpu", []))
+    if task_cpu:  # CPU seconds: what the build costs, whatever else the machine runs
+        ours = task_cpu + part["cpu"]
+        print(f"  CPU seconds: single-node {single['cpu']:.0f}, partitioned {task_cpu:.0f} in "
+              f"tasks + {part['cpu']:.0f} driver; ratio {single['cpu'] / ours:.2f}x")
     task_seconds = sum(part["tasks"]["partition"]) + sum(part["tasks"]["final"])
     return {"events": events, "partitions": partitions, "single": s, "partitioned": p,
             "steps": part["steps"], "task_seconds_per_event": task_seconds / events,
