@@ -38,7 +38,7 @@ def partitioned(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _read(files: list[Path]) -> duckdb.DuckDBPyRelation:
-    return duckdb.read_parquet([str(f) for f in files])
+    return duckdb.connect().read_parquet([str(f) for f in files])
 
 
 def test_every_user_and_all_their_rows_are_in_one_partition(partitioned: Path) -> None:

@@ -14,7 +14,7 @@ SMALL = {"users": 300, "ads": 12, "days": 5, "seed": 4}
 
 
 def _rows(files: list[Path]) -> list[tuple]:
-    return duckdb.read_parquet([str(f) for f in files]).order("all").fetchall()
+    return duckdb.connect().read_parquet([str(f) for f in files]).order("all").fetchall()
 
 
 def test_each_file_holds_one_shard_and_the_rows_are_the_same(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_each_file_holds_one_shard_and_the_rows_are_the_same(tmp_path: Path) -> 
         assert {f.name[:11] for f in files} == {"shard-00000", "shard-00001", "shard-00002"}
         for f in files:
             shard = int(f.name[6:11])
-            users = duckdb.read_parquet(str(f)).project("user_id").distinct().fetchall()
+            users = duckdb.connect().read_parquet(str(f)).project("user_id").distinct().fetchall()
             assert users and all((int(u[1:]) - 1) % 3 == shard for (u,) in users)
         assert _rows(files) == _rows(sorted((tmp_path / "plain" / table).glob("*.parquet")))
 
