@@ -68,7 +68,8 @@ _PEAK = ("import resource; use = resource.getrusage(resource.RUSAGE_SELF)\n"
          "peak, cpu = use.ru_maxrss * 1024, use.ru_utime + use.ru_stime\n")
 
 
-def prepare(events: int, partitions: int, seed: int) -> tuple[Path, int, dict]:
+def prepare(events: int, partitions: int, seed: int, reuse: bool = False
+            ) -> tuple[Path, int, dict]:
     """Generate (sharded) and ingest a world of about `events` events; return ws, events, times."""
     users = max(round(events / EVENTS_PER_USER), 100)
     world, ws = OUT / f"scale_world_u{users}_s{seed}", OUT / f"scale_ws_u{users}_s{seed}"
@@ -88,6 +89,13 @@ def prepare(events: int, partitions: int, seed: int) -> tuple[Path, int, dict]:
             f"ingest({str(world)!r}, {str(ws)!r})\n"
             + _PEAK + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak}))")
         (ws / ".complete").touch()
+    from adopt.partitions import read_manifest
+
+    manifest = read_manifest(ws) if reuse else None
+    if manifest is not None and manifest["partitions"] == partitions:
+        times["partitions"] = {"seconds": float("nan"), "peak": 0,
+                               "events": sum(manifest["rows"]["events"])}
+        return ws, times["partitions"]["events"], times
     print(f"writing {partitions} partitions ...", flush=True)
     times["partitions"] = _run(
         "import json, time\nfrom adopt.partitions import write_partitions\n"
@@ -97,11 +105,12 @@ def prepare(events: int, partitions: int, seed: int) -> tuple[Path, int, dict]:
     return ws, times["partitions"]["events"], times
 
 
-def single_build(ws: Path) -> dict:
+def single_build(ws: Path, memory_limit: str | None) -> dict:
     """The single-file build in its own process: seconds and peak memory."""
     return _run(
         "import json, time\nfrom adopt.profiles import build_profiles\nt = time.perf_counter()\n"
-        f"build_profiles({str(ws)!r}, partitioned=False, threads=2)\n"
+        f"build_profiles({str(ws)!r}, partitioned=False, threads=2, "
+        f"memory_limit={memory_limit!r})\n"
         + _PEAK + "print(json.dumps({'seconds': time.perf_counter() - t, 'peak': peak, "
         "'cpu': cpu}))")
 
@@ -295,6 +304,11 @@ def main() -> None:
                         help=f"partitions (default: one per {EVENTS_PER_PARTITION:,} events, "
                              "at least 2)")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB limit of a partition task")
+    parser.add_argument("--single-memory-limit", default="4GB",
+                        help="DuckDB limit of the single-node build (DuckDB's default, 80%% of "
+                             "the machine, gets a 10M-event build killed on a shared 24 GiB box)")
+    parser.add_argument("--reuse-partitions", action="store_true",
+                        help="keep partitions already written with the same count")
     parser.add_argument("--port", type=int, default=26380, help="the head's GCS port")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -302,9 +316,7 @@ def main() -> None:
     rows = []
     for events in args.events:
         n = args.partitions or max(2, round(events / EVENTS_PER_PARTITION))
-        ws, actual, prep = prepare(events, n, args.seed)
-        print(f"single-node build of {actual:,} events ...", flush=True)
-        single = single_build(ws)
+        ws, actual, prep = prepare(events, n, args.seed, args.reuse_partitions)
         cluster = Cluster(args.port, worker_memory=3 * 2**30)
         signal.signal(signal.SIGTERM, _exit_on_term)
         try:
@@ -317,6 +329,8 @@ def main() -> None:
             sampler.join()
         finally:
             cluster.stop()
+        print(f"single-node build of {actual:,} events ...", flush=True)
+        single = single_build(ws, args.single_memory_limit)
         rows.append(report(actual, n, prep, single, part, sampler.peaks))
     project(rows)
 
