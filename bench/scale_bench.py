@@ -328,6 +328,10 @@ def main() -> None:
             sampler.join()
         finally:
             cluster.stop()
+        peaks = {kind: max(b for b, k in sampler.peaks.values() if k == kind)
+                 for _, kind in sampler.peaks.values()}
+        print(f"partitioned: {part['seconds']:.1f}s, {actual / part['seconds']:,.0f} events/s, "
+              f"steps {part['steps']}, peaks {peaks}", flush=True)
         print(f"single-node build of {actual:,} events ...", flush=True)
         single = single_build(ws, args.single_memory_limit)
         rows.append(report(actual, n, prep, single, part, sampler.peaks))
