@@ -68,7 +68,8 @@ def test_partitioned_build_equals_the_single_file_build_row_by_row(demo, ray_ses
     # The stages after read the marts' files in parallel: one file per partition.
     files = model_paths(parted, "training_examples")
     assert [f.name for f in files] == [f"part-0000{k}.parquet" for k in range(3)]
-    users = [set(duckdb.connect().read_parquet(str(f)).project("user_id").fetchall()) for f in files]
+    con = duckdb.connect()
+    users = [set(con.read_parquet(str(f)).project("user_id").fetchall()) for f in files]
     assert not (users[0] & users[1]) and not (users[1] & users[2])
     assert model_paths(parted, "ad_history")[0].name == "ad_history.parquet"
     assert read_manifest(parted)["models"]["training_examples"] == 3
