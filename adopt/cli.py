@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "click probability by R^(k-1) (default logit)")
     p.add_argument("--fatigue-rate", type=float, default=0.72, metavar="R",
                    help="the geometric form's factor per impression, in (0, 1] (default 0.72)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="write events and behaviors as files that each hold one of N user "
+                        "shards (big worlds; memory stays about two parts)")
 
     p = add("ingest", commands.cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")
@@ -77,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SALT",
         help="replace user ids by a salted hash at load time (keep the salt secret and constant)",
     )
+    p.add_argument("--partitions", type=int, default=None, metavar="N",
+                   help="also write users, events and behaviors as N user-hash Parquet "
+                        "partitions, so `adopt profiles` runs on Ray over them (default: "
+                        "keep the workspace's partitioning, if any)")
 
     from adopt.importers import DEFAULT_CPM, FORMATS
 
@@ -97,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
     p.add_argument("--memory-limit", default=None,
                    help="DuckDB memory limit, e.g. 4GB (larger work spills to disk)")
-    p.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="DuckDB threads (default: all; partitioned: CPUs a partition task, 1)")
+    p.add_argument("--single-node", dest="partitioned", action="store_false", default=None,
+                   help="build in the one DuckDB file even when the workspace has partitions")
+    p.add_argument("--address", default=None,
+                   help="Ray address for a partitioned build (default: RAY_ADDRESS or local)")
 
     p = add("embed", commands.cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")

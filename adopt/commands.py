@@ -16,7 +16,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     summary = generate_world(
         args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
-        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
+        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate, shards=args.shards,
     )
     print(summary)
 
@@ -30,6 +30,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
         mode=args.mode,
         on_duplicate=args.on_duplicate,
         pseudonymize_salt=args.pseudonymize_salt,
+        partitions=args.partitions,
     )
     print(summary)
 
@@ -48,7 +49,8 @@ def cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
     print(build_profiles(args.workspace, as_of=args.as_of, memory_limit=args.memory_limit,
-                         threads=args.threads))
+                         threads=args.threads, partitioned=args.partitioned,
+                         address=args.address))
 
 
 def cmd_embed(args: argparse.Namespace) -> None:

@@ -82,6 +82,14 @@ class ProfilesSummary:
     as_of: datetime
     models: list[ModelStats] = field(default_factory=list)
     seconds: float = 0.0
+    # A partitioned build (adopt.partitioned): partitions, wall seconds of each
+    # step, the peak resident memory (bytes) of each process of each step, and
+    # the wall seconds of each partition task of each step ("partition",
+    # "final") and its CPU seconds ("partition_cpu", "final_cpu").
+    partitions: int | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss: dict[str, list[int]] = field(default_factory=dict)
+    task_seconds: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rows(self) -> dict[str, int]:
@@ -90,6 +98,11 @@ class ProfilesSummary:
 
     def __str__(self) -> str:
         lines = [f"profiles as of {self.as_of:%Y-%m-%d %H:%M:%S} in {self.seconds:.1f}s"]
+        if self.partitions is not None:
+            steps = ", ".join(f"{k} {v:.1f}s" for k, v in self.step_seconds.items())
+            peak = max((b for v in self.peak_rss.values() for b in v), default=0)
+            lines[0] += (f" over {self.partitions} partitions ({steps}; "
+                         f"largest process {peak / 2**20:,.0f} MiB)")
         lines += [f"  {name:<18} {rows:>12,} rows" for name, rows in self.rows.items()]
         lines.append(f"  warehouse: {self.workspace / 'warehouse.duckdb'}")
         return "\n".join(lines)
@@ -102,11 +115,16 @@ def build_profiles(
     params: ProfileParams | None = None,
     memory_limit: str | None = None,
     threads: int | None = None,
+    partitioned: bool | None = None,
+    address: str | None = None,
 ) -> ProfilesSummary:
     """Build user_profiles, ad_history and training_examples in the warehouse.
 
     All models are rebuilt in one transaction: on failure the previous marts
     stay. Each model logs a line with its rows and seconds as it finishes.
+    On a workspace ingested with ``--partitions N`` the build runs over the
+    partitions as Ray tasks instead (:mod:`adopt.partitioned`): same models,
+    same rows, written as Parquet and seen through views of the same names.
 
     Parameters
     ----------
@@ -122,7 +140,15 @@ def build_profiles(
         DuckDB memory limit for the build, e.g. ``"4GB"`` (default: DuckDB's,
         80% of the machine's memory); past it DuckDB spills to disk.
     threads : int, optional
-        DuckDB worker threads for the build (default: one per core).
+        DuckDB worker threads for the build (default: one per core); in a
+        partitioned build, the CPUs of each partition task (default 1), and
+        `memory_limit` is each task's (default 1GB).
+    partitioned : bool, optional
+        True: build over the partitions (the workspace must have them); False:
+        the single-file build. Default: over the partitions when there are some.
+    address : str, optional
+        Ray cluster for a partitioned build (default: ``RAY_ADDRESS``, else a
+        local Ray).
 
     Returns
     -------
@@ -137,9 +163,20 @@ def build_profiles(
         When `as_of` is not a timestamp, or `memory_limit` / `threads` are not
         a size / a positive integer.
     """
+    from adopt.partitions import is_partitioned
+
+    if partitioned or (partitioned is None and is_partitioned(workspace)):
+        from adopt.partitioned import build_profiles_partitioned
+
+        return build_profiles_partitioned(workspace, as_of=as_of, params=params,
+                                          memory_limit=memory_limit, threads=threads,
+                                          address=address)
     started = time.perf_counter()
     with connect(workspace, memory_limit=memory_limit, threads=threads) as con:
         when, stats = run_profile_models(con, params, as_of=as_of)
+    from adopt.partitions import forget_models
+
+    forget_models(workspace)  # the warehouse's tables replace an earlier partitioned build
     return ProfilesSummary(
         workspace=Path(workspace).resolve(),
         as_of=when,
@@ -179,7 +216,7 @@ def run_profile_models(
     params = ProfileParams() if params is None else params
     check_inputs(con)
     user_attributes(con)  # names are checked at ingest; a warehouse loaded before is checked here
-    when = _as_of(con, as_of)
+    when = as_of_time(con, as_of)
     log.info("profiles: building the SQL models as of %s", when)
     stats = run_models(
         con,
@@ -203,7 +240,8 @@ def _check_number(params: ProfileParams, name: str, allow_zero: bool = False) ->
     object.__setattr__(params, name, float(value))
 
 
-def _as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> datetime:
+def as_of_time(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> datetime:
+    """The build's reference time: `as_of` checked, or the time of the last event."""
     if as_of is None:
         last = con.execute("select max(ts) from events").fetchone()[0]
         if last is None:

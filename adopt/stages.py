@@ -91,9 +91,12 @@ def _ingest(ctx: RunContext) -> StageResult:
 
 
 def _profiles(ctx: RunContext) -> StageResult:
+    from adopt.partitions import is_partitioned
     from adopt.profiles import build_profiles
 
-    summary = build_profiles(ctx.workspace.root)
+    if is_partitioned(ctx.workspace.root):
+        ctx.ray()  # the partition tasks run on the cluster at --address
+    summary = build_profiles(ctx.workspace.root, address=ctx.address)
     return StageResult({"warehouse": str(ctx.workspace.warehouse)},
                        [str(ctx.workspace.warehouse)], summary)
 

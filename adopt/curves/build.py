@@ -290,8 +290,9 @@ def build_curves(
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
                               top_creatives, progress, decay)
-    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k) if calibrate else None
-    values = recalibrate(values, levels, decay)
+    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k,
+                              audiences=audiences) if calibrate else None
+    values = recalibrate(values, levels, decay, kept, sample.segments, state.placements.index)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)

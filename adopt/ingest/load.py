@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -34,6 +35,7 @@ from adopt.ingest.tables import (
     stored_columns,
     write,
 )
+from adopt.partitions import check_partitions, read_manifest, write_partitions
 from adopt.progress import Progress
 from adopt.schema import TABLES, TableSpec
 from adopt.warehouse import connect
@@ -52,6 +54,7 @@ def ingest(
     mode: str | None = None,
     on_duplicate: str = "refuse",
     pseudonymize_salt: str | None = None,
+    partitions: int | None = None,
 ) -> IngestSummary:
     """Validate the input folder against the contract and load it into the warehouse.
 
@@ -92,6 +95,11 @@ def ingest(
     pseudonymize_salt
         When given, every user id is stored as a salted hash; every later
         ingest into this warehouse must use the same salt.
+    partitions
+        When given, the loaded users, events and behaviors are also written as
+        this many user-hash Parquet partitions (`adopt.partitions`), which
+        `adopt profiles` then builds on as Ray tasks. Default: a workspace
+        that has partitions gets them rewritten with the same number.
 
     Returns
     -------
@@ -111,6 +119,8 @@ def ingest(
     """
     check_choices(mode, on_duplicate)
     start = time.perf_counter()
+    if partitions is not None:
+        check_partitions(partitions)  # before any work
     source = Path(data_dir).expanduser().resolve()
     sources = locate(source)
     ws = Workspace(workspace).ensure()
@@ -148,6 +158,11 @@ def ingest(
             for leftover in (ws.warehouse, ws.warehouse.with_name(ws.warehouse.name + ".wal")):
                 leftover.unlink(missing_ok=True)
     log.info("ingest: committed in %.1fs", summary.seconds)
+    manifest = read_manifest(ws.root)
+    if partitions is None and manifest is not None:
+        partitions = int(manifest["partitions"])
+    if partitions is not None:
+        summary = replace(summary, partitions=write_partitions(ws.root, partitions))
     return summary
 
 

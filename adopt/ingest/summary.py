@@ -49,6 +49,8 @@ class IngestSummary:
     seconds: float
     mode: str = "append"
     removed: dict[str, int] = field(default_factory=dict)
+    # adopt.partitions.PartitionSummary when the ingest also wrote partitions.
+    partitions: object = None
 
     def __getitem__(self, table: str) -> TableSummary:
         for t in self.tables:
@@ -97,4 +99,6 @@ class IngestSummary:
         if self.removed:
             gone = ", ".join(f"{t} {n:,}" for t, n in self.removed.items())
             lines.append(f"removed the rows the warehouse held before: {gone}")
+        if self.partitions is not None:
+            lines.append(str(self.partitions))
         return "\n".join(lines)

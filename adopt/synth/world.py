@@ -31,7 +31,7 @@ from adopt.synth.simulate import (
     EventSimulator,
 )
 from adopt.synth.truth import save_truth
-from adopt.synth.writer import PartWriter, publish, write_table
+from adopt.synth.writer import PartWriter, ShardedWriter, publish, write_table
 
 # about 400k impressions, generated in a few seconds; 8 weeks of logs hold enough clicks
 # and conversions per ad for a plan near the oracle (docs/curves.md, plan quality)
@@ -130,6 +130,7 @@ def generate_world(
     show_progress: bool | None = None,
     fatigue: str = "logit",
     fatigue_rate: float = 0.72,
+    shards: int | None = None,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
 
@@ -157,6 +158,11 @@ def generate_world(
         ``fatigue_rate ** (k - 1)`` (see `adopt.synth.response`).
     fatigue_rate : float
         The geometric form's factor per impression, in (0, 1].
+    shards : int, optional
+        Write events and behaviors sharded by user: each part file
+        (``shard-<s>-part-<n>.parquet``) holds the rows of one shard's users
+        (user ``u<i>`` in shard ``(i - 1) % shards``). Memory still holds
+        about two parts plus one day; table contents do not depend on it.
 
     Returns
     -------
@@ -167,6 +173,8 @@ def generate_world(
     _check_size("ads", ads, 2)
     _check_size("days", days, 2)
     _check_size("part_rows", part_rows, 1)
+    if shards is not None:
+        _check_size("shards", shards, 1)
     params = _response_params(fatigue, fatigue_rate)
     began = time.perf_counter()
     out = Path(out)
@@ -180,9 +188,14 @@ def generate_world(
             write_table(table, staging / f"{name}.parquet")
         ev_sim, bh_sim = EventSimulator(world), BehaviorSimulator(world)
         totals = {"impression": 0, "click": 0, "conversion": 0, "spend": 0.0, "revenue": 0.0}
+        def writer(name: str, schema: pa.Schema) -> PartWriter | ShardedWriter:
+            if shards is None:
+                return PartWriter(staging / name, schema, part_rows)
+            return ShardedWriter(staging / name, schema, part_rows, shards)
+
         with (
-            PartWriter(staging / "events", EVENT_SCHEMA, part_rows) as events,
-            PartWriter(staging / "behaviors", BEHAVIOR_SCHEMA, part_rows) as behaviors,
+            writer("events", EVENT_SCHEMA) as events,
+            writer("behaviors", BEHAVIOR_SCHEMA) as behaviors,
             Progress(len(bh_sim.days()), "generate world", "days", show=show_progress) as bar,
         ):
             for day in bh_sim.days():

@@ -4,62 +4,31 @@
 -- ctr_smoothed / cvr_smoothed shrink toward the placement's own rate with a
 -- beta prior worth $prior_strength impressions / clicks; cvr is per click,
 -- capped at 1. first_seen / last_seen are the first and last impressions.
--- Money is summed as DECIMAL: exact, so the result does not depend on the
--- order DuckDB's threads add rows in (rebuilds are identical).
+-- The totals come from int_ad_placement_totals (sums, mins and maxes, so a
+-- partitioned build merges them from its partitions' totals). Money is summed
+-- as DECIMAL there: exact, so the result does not depend on the order
+-- DuckDB's threads add rows in (rebuilds are identical).
 
 with
 
-events as (
-    select * from stg_events
-),
-
-impressions as (
-    select * from int_impressions
-),
-
-impression_totals as (
-    select
-        impressions.ad_id,
-        impressions.placement_id,
-        any_value(impressions.campaign_id) as campaign_id,
-        count(*) as impressions,
-        sum(impressions.cost::decimal(38, 12))::double as spend,
-        min(impressions.ts) as first_seen,
-        max(impressions.ts) as last_seen,
-    from impressions
-    group by impressions.ad_id, impressions.placement_id
-),
-
-response_totals as (
-    select
-        events.ad_id,
-        events.placement_id,
-        count(*) filter (where events.event = 'click') as clicks,
-        count(*) filter (where events.event = 'conversion') as conversions,
-        coalesce(
-            sum(events.revenue::decimal(38, 12)) filter (where events.event = 'conversion'), 0
-        )::double as revenue,
-    from events
-    where events.event in ('click', 'conversion')
-    group by events.ad_id, events.placement_id
+totals as (
+    select * from int_ad_placement_totals
 ),
 
 per_ad_placement as (
     select
-        impression_totals.ad_id,
-        impression_totals.placement_id,
-        impression_totals.campaign_id,
-        impression_totals.impressions,
-        coalesce(response_totals.clicks, 0) as clicks,
-        coalesce(response_totals.conversions, 0) as conversions,
-        impression_totals.spend,
-        coalesce(response_totals.revenue, 0.0) as revenue,
-        impression_totals.first_seen,
-        impression_totals.last_seen,
-    from impression_totals
-    left join response_totals
-        on response_totals.ad_id = impression_totals.ad_id
-        and response_totals.placement_id = impression_totals.placement_id
+        totals.ad_id,
+        totals.placement_id,
+        totals.campaign_id,
+        totals.impressions,
+        totals.clicks,
+        totals.conversions,
+        totals.spend::double as spend,
+        totals.revenue::double as revenue,
+        totals.first_seen,
+        totals.last_seen,
+    from totals
+    where totals.impressions > 0
 ),
 
 placement_rates as (

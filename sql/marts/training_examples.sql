@@ -45,6 +45,10 @@ population_stream as (
     select * from int_population_stream
 ),
 
+daily as (
+    select * from int_ad_placement_daily
+),
+
 users as (
     select * from stg_users
 ),
@@ -68,8 +72,10 @@ labels as (
 ),
 
 first_day as (
-    select min(impressions.ts)::date as day,
-    from impressions
+    -- The day of the first impression, from the daily counts: a partitioned
+    -- build (adopt.partitioned) merges them over all partitions.
+    select min(daily.first_impression_ts)::date as day,
+    from daily
 ),
 
 sequenced as (
