@@ -117,8 +117,15 @@ class _Predictor:
     """Predicts flat index arrays and returns the three metrics stacked (rows x 3).
 
     ``engine`` ``"ray"`` scores on Ray Data actors (`adopt.curves.score_ray`),
-    ``"local"`` in this process, ``"auto"`` on Ray from `RAY_MIN_ROWS` rows a stage on.
+    ``"local"`` in this process, ``"auto"`` on Ray from `RAY_MIN_ROWS` rows a stage on
+    or when this process has joined a Ray cluster of several nodes.
     """
+
+    @staticmethod
+    def _auto_ray(rows: int) -> bool:
+        from adopt.response.ray_lgbm import joined_cluster
+
+        return rows >= RAY_MIN_ROWS or (rows > 0 and joined_cluster())
 
     def __init__(self, state: PairState, model: object, attach: object, progress: Progress,
                  engine: str = "local", actors: int | None = None) -> None:
@@ -129,7 +136,7 @@ class _Predictor:
 
     def __call__(self, u: np.ndarray, a: np.ndarray, p: np.ndarray, k: np.ndarray) -> np.ndarray:
         self.rows += len(u)
-        if self.engine == "ray" or (self.engine == "auto" and len(u) >= RAY_MIN_ROWS):
+        if self.engine == "ray" or (self.engine == "auto" and self._auto_ray(len(u))):
             from adopt.curves.score_ray import predict_rows_on_ray
 
             self.engines.add("ray")

@@ -32,7 +32,8 @@ from a dear one. Such a target's rounds are then chosen in one of two ways
 Where a booster is trained is the ``engine``'s choice: ``"local"`` in this
 process, ``"ray"`` on Ray Train's ``LightGBMTrainer`` (data-parallel workers,
 `adopt.response.ray_lgbm`), ``"auto"`` the latter from `RAY_MIN_ROWS` rows
-on (measured in bench/train_bench.py: below, starting the workers costs more
+on or when the driver has joined a cluster of several nodes (measured in
+bench/train_bench.py: on one small machine, starting the workers costs more
 than they save). Cross-validation of a thin target always runs locally.
 
 A target with few training positives also starts its booster from a
@@ -136,7 +137,8 @@ class LightGBMResponse:
     validation : ``"time"`` (valid split, else a time window, else 5-fold
         cross-validation) or ``"cv"`` (valid split, else cross-validation).
     engine : ``"local"``, ``"ray"`` (Ray Train's LightGBMTrainer) or ``"auto"``
-        (Ray from `RAY_MIN_ROWS` fitting rows on, or when ``num_workers`` is set).
+        (Ray from `RAY_MIN_ROWS` fitting rows on, when ``num_workers`` is set or
+        when this process has joined a Ray cluster of several nodes).
     num_workers : Ray Train workers; None: one per CPU of the cluster, at most 8.
     storage_path : where Ray Train keeps its runs (a temporary folder if None).
     linear_base : start each booster from a `LinearLogit`; None does for a
@@ -390,7 +392,11 @@ class LightGBMResponse:
     def _engine_for(self, rows: int) -> str:
         if self.engine != "auto":
             return self.engine
-        return "ray" if self.num_workers is not None or rows >= RAY_MIN_ROWS else "local"
+        from adopt.response.ray_lgbm import joined_cluster
+
+        if self.num_workers is not None or rows >= RAY_MIN_ROWS or joined_cluster():
+            return "ray"
+        return "local"
 
     def _train(self, params: dict[str, Any], x: pd.DataFrame, y: np.ndarray,
                init: np.ndarray | None, rows: pd.DataFrame,

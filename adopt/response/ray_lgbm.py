@@ -54,6 +54,21 @@ def shard_of(key: np.ndarray | None, n_rows: int, workers: int) -> np.ndarray:
     return (hashed % np.uint64(workers)).astype(np.int64)
 
 
+def joined_cluster() -> bool:
+    """Whether this process is connected to a Ray of more than one live node.
+
+    The ``"auto"`` engines (LightGBM here, curve scoring) use Ray there whatever the
+    data size: a nightly job on a cluster should not load its driver alone.
+    """
+    import sys
+
+    if "ray" not in sys.modules:  # no Ray imported: certainly not connected
+        return False
+    import ray
+
+    return ray.is_initialized() and sum(1 for n in ray.nodes() if n.get("Alive")) > 1
+
+
 def default_workers() -> int:
     """One worker per CPU of the Ray cluster, at most `MAX_WORKERS`, at least 1."""
     import ray
