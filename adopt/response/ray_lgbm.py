@@ -55,18 +55,19 @@ def shard_of(key: np.ndarray | None, n_rows: int, workers: int) -> np.ndarray:
 
 
 def joined_cluster() -> bool:
-    """Whether this process is connected to a Ray of more than one live node.
+    """Whether this process is connected to a Ray of more than one live node, or will
+    join one: Ray not started yet and ``RAY_ADDRESS`` set (a submitted Ray job).
 
     The ``"auto"`` engines (LightGBM here, curve scoring) use Ray there whatever the
     data size: a nightly job on a cluster should not load its driver alone.
     """
     import sys
 
-    if "ray" not in sys.modules:  # no Ray imported: certainly not connected
-        return False
+    if "ray" not in sys.modules or not sys.modules["ray"].is_initialized():
+        return bool(os.environ.get("RAY_ADDRESS"))
     import ray
 
-    return ray.is_initialized() and sum(1 for n in ray.nodes() if n.get("Alive")) > 1
+    return sum(1 for n in ray.nodes() if n.get("Alive")) > 1
 
 
 def default_workers() -> int:

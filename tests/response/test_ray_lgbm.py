@@ -81,3 +81,21 @@ def test_examples_from_parquet_files_through_ray_data(tmp_path, idle_ray):
     assert len(read) == len(df)
     np.testing.assert_array_equal(read["impression_key"], local["impression_key"])
     np.testing.assert_array_equal(read["clicked"], local["clicked"])
+
+
+def test_auto_engine_joins_a_cluster_named_by_ray_address(monkeypatch):
+    import sys
+
+    from adopt.response.ray_lgbm import joined_cluster
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        pytest.skip("a Ray is already running in this process")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert not joined_cluster()
+    assert LightGBMResponse()._engine_for(1_000) == "local"
+    assert LightGBMResponse()._engine_for(10**8) == "ray"
+    assert LightGBMResponse(num_workers=2)._engine_for(1_000) == "ray"
+    assert LightGBMResponse(engine="local")._engine_for(10**8) == "local"
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert joined_cluster()
+    assert LightGBMResponse()._engine_for(1_000) == "ray"
