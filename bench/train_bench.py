@@ -15,9 +15,11 @@ on all of them alike:
   thin data;
 - ``time_ray``: the same on Ray Train's LightGBMTrainer with ``--workers`` workers.
 
-Prints per run the seconds, each target's method and rounds, and the test AUC;
-then per variant the median seconds, the ratio to ``cv`` and the median test
-AUC delta to ``cv`` (click and conversion), plus each process's peak RSS.
+Prints per run the wall seconds, the driver's CPU seconds (on a loaded shared
+machine the steadier figure for the local engine), each target's method and
+rounds, and the test AUC; then per variant the median seconds, the ratio to
+``cv``, the median driver CPU seconds and the median test AUC delta to ``cv``
+(click and conversion), plus each process's peak RSS.
 
     .venv/bin/python bench/train_bench.py --source /tmp/demo_ws [--rounds 3]
         [--variants cv,time,time_ray] [--workers 2]
@@ -45,6 +47,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its reaped children (the local engine's
+    cost, less sensitive than wall time to a shared machine's load; Ray's workers are not in it)."""
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _run(ws: str, variant: str, workers: int, seed: int, queue: mp.Queue) -> None:
     import os
 
@@ -58,15 +67,15 @@ def _run(ws: str, variant: str, workers: int, seed: int, queue: mp.Queue) -> Non
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                  configure_logging=False, _node_ip_address="127.0.0.1")
         kwargs["num_workers"] = workers
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     card = train_response(ws, run_id=f"bench-{variant}", seed=seed, **kwargs)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     auc = {}
     for row in card.metrics:
         if row.get("slice") == "overall" and row.get("predictor") == "model":
             auc[row["target"]] = row["auc"]
     targets = card.hyperparameters["targets"]
-    queue.put({"variant": variant, "seconds": seconds, "auc": auc,
+    queue.put({"variant": variant, "seconds": seconds, "cpu_seconds": cpu, "auc": auc,
                "methods": {t: (v["method"], v.get("engine"), v.get("rounds"))
                            for t, v in targets.items()},
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -104,7 +113,7 @@ def main() -> None:
                 proc.join()
                 out["round"] = r
                 results.append(out)
-                print(f"round {r} {v:9s} {out['seconds']:7.1f}s  "
+                print(f"round {r} {v:9s} {out['seconds']:7.1f}s (cpu {out['cpu_seconds']:6.1f}s)  "
                       + "  ".join(f"{t}: auc {a:.4f}" for t, a in out["auc"].items())
                       + "  " + "  ".join(f"{t}: {m[0]}/{m[1]}/{m[2]} rounds" for t, m in
                                          out["methods"].items())
@@ -117,7 +126,9 @@ def main() -> None:
     for v in variants:
         runs = [o for o in results if o["variant"] == v]
         sec = statistics.median(o["seconds"] for o in runs)
-        line = f"  {v:9s} {sec:7.1f}s  ratio {sec / base_s:5.2f} of {variants[0]}"
+        cpu = statistics.median(o["cpu_seconds"] for o in runs)
+        line = (f"  {v:9s} {sec:7.1f}s  ratio {sec / base_s:5.2f} of {variants[0]}  "
+                f"driver cpu {cpu:6.1f}s")
         for target in runs[0]["auc"]:
             auc = statistics.median(o["auc"][target] for o in runs)
             ref = statistics.median(o["auc"][target] for o in base if target in o["auc"])
