@@ -96,7 +96,7 @@ def predict_rows_on_ray(state: PairState, model: Any, u: np.ndarray, a: np.ndarr
         scored = ray.data.from_pandas(blocks).map_batches(
             _Scorer, fn_constructor_kwargs={"refs": refs, "attach": attach},
             batch_size=batch_rows, batch_format="numpy",
-            concurrency=min(actors, len(blocks)), num_cpus=1)
+            compute=ray.data.ActorPoolStrategy(size=min(actors, len(blocks))), num_cpus=1)
         for batch in scored.iter_batches(batch_format="numpy", batch_size=None):
             idx = batch["i"]
             for name in SCORED:
