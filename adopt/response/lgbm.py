@@ -189,13 +189,13 @@ class LightGBMResponse:
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__`` (features as their column choice)."""
+        """Hyperparameters as given to ``__init__`` (features as their column choice;
+        not ``storage_path``, a place rather than a setting of the model)."""
         out = {k: v for k, v in vars(self).items() if not k.endswith("_")}
         out["params"] = dict(self.params or {})
         if self.features is not None:
             out["features"] = self.features.get_params()
-        if out.get("storage_path") is not None:
-            out["storage_path"] = str(out["storage_path"])
+        out.pop("storage_path", None)  # where Ray keeps runs: not part of the model
         return out
 
     def lgb_params(self, positives: int | None = None) -> dict[str, Any]:
