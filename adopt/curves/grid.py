@@ -45,7 +45,8 @@ METRICS = ("clicks", "conversions", "revenue")
 _COLUMN = {"clicks": "p_click", "conversions": "p_conversion", "revenue": "expected_revenue"}
 OBJECTIVE_METRIC = {"clicks": 0, "reach": 0, "conversions": 1, "revenue": 2}
 ENGINES = ("auto", "local", "ray")
-# engine="auto" scores a stage on Ray Data from this many rows on (bench/curves_score_bench.py)
+# engine="auto" scores a stage on Ray Data from this many rows on; provisional: on 2 shared
+# cores Ray was slower up to 80,000 rows (bench/curves_score_bench.py, docs/curves.md)
 RAY_MIN_ROWS = 2_000_000
 
 

@@ -32,9 +32,12 @@ from a dear one. Such a target's rounds are then chosen in one of two ways
 Where a booster is trained is the ``engine``'s choice: ``"local"`` in this
 process, ``"ray"`` on Ray Train's ``LightGBMTrainer`` (data-parallel workers,
 `adopt.response.ray_lgbm`), ``"auto"`` the latter from `RAY_MIN_ROWS` rows
-on or when the driver has joined a cluster of several nodes (measured in
-bench/train_bench.py: on one small machine, starting the workers costs more
-than they save). Cross-validation of a thin target always runs locally.
+on or when the driver has joined a cluster of several nodes. On one machine
+Ray's workers share the cores LightGBM's own threads already use, and starting
+them costs seconds, so small data stays local; `RAY_MIN_ROWS` is a provisional
+threshold (bench/train_bench.py measures the engines side by side; the
+crossover on a cluster is not measured yet). Cross-validation of a thin target
+always runs locally.
 
 A target with few training positives also starts its booster from a
 logistic regression over the same features (`adopt.response.linear`), so
@@ -88,7 +91,7 @@ CV_FOLDS = 5
 MAX_WINDOW_SHARE = 0.3
 VALIDATIONS = ("time", "cv")
 ENGINES = ("auto", "local", "ray")
-# engine="auto" trains on Ray from this many fitting rows on (bench/train_bench.py).
+# engine="auto" trains on Ray from this many fitting rows on (provisional: module docstring).
 RAY_MIN_ROWS = 2_000_000
 
 

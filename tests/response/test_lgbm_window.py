@@ -49,6 +49,7 @@ def test_few_valid_positives_stop_on_the_latest_days(split):
     assert model.stopping_["conversion"]["method"] == "cv5"
 
 
+@pytest.mark.slow
 def test_the_window_scores_as_cross_validation_does(split):
     need = _needing_two_days(split)
     test, y = split.test, split.test["clicked"].to_numpy()
@@ -64,6 +65,7 @@ def test_the_window_scores_as_cross_validation_does(split):
     assert auc["time"] > 0.65
 
 
+@pytest.mark.slow
 def test_thin_data_and_wide_windows_fall_back_to_cross_validation(split):
     # a window that would need most of the days: cross-validate
     total = int(split.train["clicked"].sum() + split.valid["clicked"].sum())
