@@ -99,3 +99,14 @@ def test_auto_engine_joins_a_cluster_named_by_ray_address(monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
     assert joined_cluster()
     assert LightGBMResponse()._engine_for(1_000) == "ray"
+
+
+def test_cli_names_missing_example_files_in_one_line(tmp_path, capsys):
+    from adopt.cli import main
+
+    code = main(["train", "--workspace", str(tmp_path / "ws"), "--examples",
+                 str(tmp_path / "partitions")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err == f"adopt: error: No training examples at {tmp_path / 'partitions'}: not a " \
+                  "file or a folder."
