@@ -271,7 +271,7 @@ class LightGBMResponse:
         booster, engine = self._train(params, x_tr, y_tr, base_tr, tr,
                                       valid=(x_va, y_va, base_va), name=f"{target}_valid")
         self.boosters_[target] = booster
-        self.best_iteration_[target] = int(booster.best_iteration or booster.current_iteration())
+        self.best_iteration_[target] = _rounds_of(booster)
         self.stopping_[target] = {"method": "valid", "rounds": self.best_iteration_[target],
                                   "valid_positives": int(y_va.sum()),
                                   "params": params, "linear_base": target in self.bases_,
@@ -370,7 +370,7 @@ class LightGBMResponse:
         early_booster, engine = self._train(
             params, x.iloc[fit_rows], y[fit_rows], base_fit, rows.iloc[fit_rows],
             valid=(x.iloc[win_rows], y[win_rows], base_win), name=f"{target}_window")
-        rounds = int(early_booster.best_iteration or early_booster.current_iteration())
+        rounds = _rounds_of(early_booster)
         raw = early_booster.predict(x.iloc[win_rows], num_iteration=rounds, raw_score=True)
         held = expit(raw if base_win is None else raw + base_win)
         if base_fit is not None:
@@ -540,6 +540,12 @@ class LightGBMResponse:
                            for t in state["best_iteration"]}
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
         return model
+
+
+def _rounds_of(booster: lgb.Booster) -> int:
+    """The rounds a booster keeps: its best iteration when early stopping set one (> 0)."""
+    best = int(booster.best_iteration or 0)
+    return best if best > 0 else int(booster.current_iteration())
 
 
 def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -224,6 +224,8 @@ def train_on_ray(
     result = trainer.fit()
     with result.checkpoint.as_directory() as folder:
         booster = lgb.Booster(model_file=str(Path(folder) / MODEL_FILE))
+    # saved at its best round: a loaded booster's best_iteration is -1, so say it
+    booster.best_iteration = booster.current_iteration()
     log.info("lightgbm on Ray Train: %d workers, %d rows, %d rounds", workers, len(y),
              booster.current_iteration())
     return booster, workers

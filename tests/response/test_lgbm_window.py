@@ -98,3 +98,18 @@ def test_unknown_validation_and_engine_are_refused(split):
         LightGBMResponse(validation="kfold").fit(split.train, split.valid)
     with pytest.raises(ValueError, match="'engine' parameter of LightGBMResponse"):
         LightGBMResponse(engine="spark").fit(split.train, split.valid)
+
+
+def test_rounds_of_a_loaded_booster_are_its_iterations():
+    import lightgbm as lgb
+
+    from adopt.response.lgbm import _rounds_of
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1},
+                        lgb.Dataset(x, (x[:, 0] > 0).astype(float)), num_boost_round=7)
+    booster.best_iteration = -1  # what a booster loaded from a file says (Ray Train's)
+    assert _rounds_of(booster) == 7
+    booster.best_iteration = 4
+    assert _rounds_of(booster) == 4
