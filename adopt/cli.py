@@ -140,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bert-max-length", type=int, default=None,
                    help="BERT: tokens per (user, ad) pair (64)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation", choices=("time", "cv"), default="time",
+                   help="LightGBM: a target whose valid days hold few positives picks its rounds "
+                        "on the latest days (time; 5-fold CV for thin data) or by 5-fold CV")
+    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
+                   help="LightGBM: train here, on Ray Train's LightGBMTrainer, or auto "
+                        "(Ray for large data or with --workers)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="LightGBM on Ray: Train workers (default: one per cluster CPU, up to 8)")
+    p.add_argument("--examples", nargs="+", default=None, metavar="PATH",
+                   help="Parquet files or folders of training_examples (a partitioned "
+                        "warehouse) to read instead of the warehouse table")
 
     p = add("evaluate", commands.cmd_evaluate, "score a trained response model on the test days")
     p.add_argument("--workspace", required=True, help="workspace folder")
@@ -192,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how curves fall with k: fitted within user x campaign pairs of the logs, "
                         "or asked of the model (default auto: the logs when they hold enough "
                         "one-click pairs)")
+    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
+                   help="score the model rows here, on Ray Data actors in parallel batches, "
+                        "or auto (Ray for large grids); the curves are the same")
+    p.add_argument("--actors", type=int, default=None,
+                   help="Ray Data scoring actors (default: one per cluster CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aggregates", default=None,
                    help="fit curves to aggregate performance (Parquet/CSV) instead")

@@ -86,6 +86,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         bert={k: v for k, v in (("epochs", args.bert_epochs),
                                 ("freeze_layers", args.bert_freeze_layers),
                                 ("max_length", args.bert_max_length)) if v is not None} or None,
+        validation=args.validation,
+        engine=args.engine,
+        num_workers=args.workers,
+        example_paths=args.examples,
     )
     print(card.to_markdown())
 
@@ -177,7 +181,8 @@ def cmd_curves(args: argparse.Namespace) -> None:
 
     print(build_curves(args.workspace, run_id=args.model, max_k=args.max_k,
                        users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
-                       seed=args.seed, frequency=args.frequency))
+                       seed=args.seed, frequency=args.frequency, engine=args.engine,
+                       actors=args.actors))
 
 
 def cmd_report(args: argparse.Namespace) -> None:

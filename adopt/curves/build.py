@@ -89,11 +89,12 @@ class CurvesSummary:
     reach: str = ""
     reach_path: Path | None = None
     levels: str = "as the model gives them"
+    engines: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
             f"curves from model {self.run_id} in {self.seconds:.1f}s "
-            f"({self.model_rows:,} model rows)",
+            f"({self.model_rows:,} model rows, scored {'+'.join(self.engines) or '-'})",
             f"  {self.campaigns} campaigns x {self.segments} segments x {self.placements} "
             f"placements x k=1..{self.max_k}: {self.rows:,} rows",
             f"  plan period: {self.days:g} days",
@@ -202,6 +203,8 @@ def build_curves(
     monotone: bool = True,
     frequency: str = "auto",
     calibrate: bool = True,
+    engine: str = "auto",
+    actors: int | None = None,
 ) -> CurvesSummary:
     """Build the response curves of every campaign x segment x placement x k.
 
@@ -239,6 +242,13 @@ def build_curves(
         Recalibrate the users' predicted values so that the curves'
         construction, replayed on the latest window of logged impressions,
         matches their clicks and conversions (`adopt.curves.calibrate`).
+    engine : {"auto", "local", "ray"}
+        Where the grid's model rows are scored: in this process, on Ray Data
+        actors in parallel batches (`adopt.curves.score_ray`; memory bounded by
+        the batch), or on Ray from `adopt.curves.grid.RAY_MIN_ROWS` rows a stage on.
+        The curves are the same either way.
+    actors : int, optional
+        Ray Data scoring actors (default: one per CPU of the cluster).
 
     Returns
     -------
@@ -263,6 +273,9 @@ def build_curves(
     if frequency not in ("auto", "logs", "model"):
         raise ParameterError(f"The 'frequency' parameter of build_curves must be one of "
                              f"'auto', 'logs', 'model'. Got {frequency!r} instead.")
+    if engine not in ("auto", "local", "ray"):
+        raise ParameterError(f"The 'engine' parameter of build_curves must be one of "
+                             f"'auto', 'local', 'ray'. Got {engine!r} instead.")
     if days is not None and days <= 0:
         raise ParameterError(f"The 'days' parameter of build_curves must be positive. "
                              f"Got {days} instead.")
@@ -289,10 +302,9 @@ def build_curves(
     attach = text_feature_hook(ws.root, model)
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
-                              top_creatives, progress, decay)
-    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k,
-                              audiences=audiences) if calibrate else None
-    values = recalibrate(values, levels, decay, kept, sample.segments, state.placements.index)
+                              top_creatives, progress, decay, engine=engine, actors=actors)
+    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k) if calibrate else None
+    values = recalibrate(values, levels, decay)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
@@ -306,6 +318,7 @@ def build_curves(
         boot_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
     fall = str(decay) if decay is not None else "the response model at each k"
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
+              "scoring": {"model_rows": values.rows, "engines": values.engines},
               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
               "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
@@ -335,6 +348,7 @@ def build_curves(
         model_rows=values.rows, seconds=time.perf_counter() - started,
         dropped_campaigns=dropped, frequency=fall, reach=reach_line(record["reach"]),
         reach_path=folder / "reach.parquet",
-        levels=str(levels) if levels is not None else "as the model gives them")
+        levels=str(levels) if levels is not None else "as the model gives them",
+        engines=values.engines)
     log.info("%s", summary)
     return summary

@@ -39,7 +39,6 @@ from scipy.optimize import minimize
 from adopt.curves.frequency import FrequencyDecay
 from adopt.curves.grid import CellValues, expand_k
 from adopt.curves.pairs import predict_rows
-from adopt.curves.slices import SliceCalibration, fit_slices
 from adopt.curves.state import PairState
 from adopt.workspace import Workspace
 
@@ -76,15 +75,13 @@ class LevelCalibration:
     intercept: float
     slope: float
     conversion_factor: float
-    slices: SliceCalibration | None = None
 
     def __str__(self) -> str:
         return (f"click logit x{self.slope:.3f} {self.intercept:+.3f}, conversions per click "
                 f"x{self.conversion_factor:.3f}: the last {self.window_days:g} days' "
                 f"{self.impressions:,} impressions (k within the curves) had {self.clicks:,} "
                 f"clicks and {self.conversions:,} conversions where the curves' construction "
-                f"predicted {self.predicted_clicks:,.1f} and {self.predicted_conversions:,.1f}"
-                + (f"; by slice: {self.slices.spread()}" if self.slices is not None else ""))
+                f"predicted {self.predicted_clicks:,.1f} and {self.predicted_conversions:,.1f}")
 
     def click_rate(self, p: np.ndarray) -> np.ndarray:
         """Recalibrated click rates."""
@@ -102,8 +99,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def calibrate_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
                      decay: FrequencyDecay | None, days: float, max_k: int,
-                     min_clicks: int = MIN_CLICKS, audiences: pd.DataFrame | None = None
-                     ) -> LevelCalibration | None:
+                     min_clicks: int = MIN_CLICKS) -> LevelCalibration | None:
     """Fit the recalibration on the latest window of logged impressions (module docstring).
 
     Parameters
@@ -119,9 +115,6 @@ def calibrate_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
         The curves' depth: impressions beyond it are not replayed.
     min_clicks : int
         Fewer logged clicks in the window leave the curves as built.
-    audiences : DataFrame, optional
-        ``user_id, segment``: with it, the levels are also corrected per campaign,
-        segment, placement and campaign x segment (`adopt.curves.slices`).
 
     Returns
     -------
@@ -159,20 +152,11 @@ def calibrate_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
     observed_convs = int(rows["converted"].sum())
     expected_convs = float((after * per_click).sum())
     factor = (observed_convs + PRIOR_CONVERSIONS) / (expected_convs + PRIOR_CONVERSIONS)
-    slices = None
-    if audiences is not None:
-        segment = audiences.drop_duplicates("user_id").set_index("user_id")["segment"]
-        frame = pd.DataFrame({
-            "user_id": rows["user_id"], "clicked": clicked, "converted": rows["converted"],
-            "campaign": state.ads["campaign_id"].astype(str).to_numpy()[a],
-            "segment": rows["user_id"].map(segment),
-            "placement": rows["placement_id"].astype(str)})
-        slices, _ = fit_slices(frame, intercept + slope * z - offset, per_click * factor)
     out = LevelCalibration(
         window_days=window, impressions=len(rows), clicks=int(clicked.sum()),
         predicted_clicks=float(before.sum()), conversions=observed_convs,
         predicted_conversions=float((before * per_click).sum()), intercept=intercept,
-        slope=slope, conversion_factor=float(factor), slices=slices)
+        slope=slope, conversion_factor=float(factor))
     log.info("curves: %s", out)
     return out
 
@@ -195,38 +179,23 @@ def _fit_platt(z: np.ndarray, offset: np.ndarray, y: np.ndarray) -> tuple[float,
 
 
 def recalibrate(values: CellValues, calibration: LevelCalibration | None,
-                decay: FrequencyDecay | None, campaigns: list[str] | None = None,
-                segments: pd.Index | None = None, placements: pd.Index | None = None
-                ) -> CellValues:
-    """The sampled users' values with the recalibration applied (before any averaging).
-
-    `campaigns`, `segments` and `placements` name the keys and the placement axis of
-    `values`; the calibration's slice effects need them.
-    """
+                decay: FrequencyDecay | None) -> CellValues:
+    """The sampled users' values with the recalibration applied (before any averaging)."""
     if calibration is None:
         return values
-    slices = calibration.slices if campaigns is not None else None
 
-    def fix(key: tuple[int, int], v: np.ndarray) -> np.ndarray:
-        # v: users x placements [x k] x 3; effects vary by placement (axis 1)
-        shift, conv = np.zeros(v.shape[1]), np.zeros(v.shape[1])
-        if slices is not None:
-            names = (campaigns[key[0]], str(segments[key[1]]), placements)
-            shift, conv = slices.shifts(slices.click, *names), \
-                slices.shifts(slices.conversion, *names)
-        shift = shift.reshape((1, -1) + (1,) * (v.ndim - 3))
-        conv = np.exp(conv).reshape((1, -1) + (1,) * (v.ndim - 3))
+    def fix(v: np.ndarray) -> np.ndarray:
         click = v[..., 0]
-        moved = _sigmoid(calibration.intercept + shift + calibration.slope * _logit(click))
-        scale = np.divide(moved, click, out=np.zeros_like(click), where=click > 0)
+        scale = np.divide(calibration.click_rate(click), click, out=np.zeros_like(click),
+                          where=click > 0)
         out = v * scale[..., None]
-        out[..., 1:] *= (calibration.conversion_factor * conv)[..., None]
+        out[..., 1:] *= calibration.conversion_factor
         return out
 
-    first = {key: fix(key, v) for key, v in values.first.items()}
+    first = {key: fix(v) for key, v in values.first.items()}
     if decay is not None:  # the shape is the recalibrated k = 1 carried by the fall
         every = np.arange(1, next(iter(values.shape.values())).shape[2] + 1)
         shape = {key: expand_k(first[key], decay, every) for key in first}
     else:
-        shape = {key: fix(key, v) for key, v in values.shape.items()}
+        shape = {key: fix(v) for key, v in values.shape.items()}
     return replace(values, first=first, shape=shape)

@@ -30,7 +30,7 @@ and every sampled user is a shape user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,10 @@ from adopt.progress import Progress
 METRICS = ("clicks", "conversions", "revenue")
 _COLUMN = {"clicks": "p_click", "conversions": "p_conversion", "revenue": "expected_revenue"}
 OBJECTIVE_METRIC = {"clicks": 0, "reach": 0, "conversions": 1, "revenue": 2}
+ENGINES = ("auto", "local", "ray")
+# engine="auto" scores a stage on Ray Data from this many rows on; provisional: on 2 shared
+# cores Ray was slower up to 80,000 rows (bench/curves_score_bench.py, docs/curves.md)
+RAY_MIN_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -99,26 +103,50 @@ class CellValues:
         user's (n_users, n_placements, K, 3).
     rows : int
         Model rows predicted.
+    engines : list of str
+        Where they were scored (``"local"``, ``"ray"``).
     """
 
     ads: dict[tuple[int, int], np.ndarray]
     first: dict[tuple[int, int], np.ndarray]
     shape: dict[tuple[int, int], np.ndarray]
     rows: int
+    engines: list[str] = field(default_factory=list)
 
 
 class _Predictor:
-    """Predicts flat index arrays and returns the three metrics stacked (rows x 3)."""
+    """Predicts flat index arrays and returns the three metrics stacked (rows x 3).
 
-    def __init__(self, state: PairState, model: object, attach: object, progress: Progress
-                 ) -> None:
+    ``engine`` ``"ray"`` scores on Ray Data actors (`adopt.curves.score_ray`),
+    ``"local"`` in this process, ``"auto"`` on Ray from `RAY_MIN_ROWS` rows a stage on
+    or when this process has joined a Ray cluster of several nodes.
+    """
+
+    @staticmethod
+    def _auto_ray(rows: int) -> bool:
+        from adopt.response.ray_lgbm import joined_cluster
+
+        return rows >= RAY_MIN_ROWS or (rows > 0 and joined_cluster())
+
+    def __init__(self, state: PairState, model: object, attach: object, progress: Progress,
+                 engine: str = "local", actors: int | None = None) -> None:
         self.state, self.model, self.attach, self.progress = state, model, attach, progress
+        self.engine, self.actors = engine, actors
         self.rows = 0
+        self.engines: set[str] = set()
 
     def __call__(self, u: np.ndarray, a: np.ndarray, p: np.ndarray, k: np.ndarray) -> np.ndarray:
         self.rows += len(u)
-        pred = predict_rows(self.state, self.model, u, a, p, k, attach=self.attach,
-                            progress=self.progress)
+        if self.engine == "ray" or (self.engine == "auto" and self._auto_ray(len(u))):
+            from adopt.curves.score_ray import predict_rows_on_ray
+
+            self.engines.add("ray")
+            pred = predict_rows_on_ray(self.state, self.model, u, a, p, k, attach=self.attach,
+                                       actors=self.actors, progress=self.progress)
+        else:
+            self.engines.add("local")
+            pred = predict_rows(self.state, self.model, u, a, p, k, attach=self.attach,
+                                progress=self.progress)
         return np.stack([pred[_COLUMN[m]] for m in METRICS], axis=1)
 
 
@@ -152,8 +180,8 @@ def _stage(predict: _Predictor, pieces: list[tuple[np.ndarray, ...]]) -> list[np
 
 def predict_grid(state: PairState, model: object, attach: object, sample: Sample,
                  campaign_ads: dict[str, np.ndarray], objectives: dict[str, int], max_k: int,
-                 top_creatives: int, progress: Progress, decay: FrequencyDecay | None = None
-                 ) -> CellValues:
+                 top_creatives: int, progress: Progress, decay: FrequencyDecay | None = None,
+                 engine: str = "local", actors: int | None = None) -> CellValues:
     """Run the four stages of the module docstring, each as one batched prediction.
 
     Parameters
@@ -166,10 +194,14 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     top_creatives : candidates per campaign x segment kept after the screen.
     progress : counts predicted rows.
     decay : the fall with k read from the logs; None asks the model at every k.
+    engine : where rows are scored: ``"local"``, ``"ray"`` (Ray Data actors) or ``"auto"``.
+    actors : Ray Data scoring actors (None: one per cluster CPU).
     """
     if top_creatives < 1:
         raise InputError("curves", "top_creatives", f"must be >= 1, got {top_creatives}")
-    predict = _Predictor(state, model, attach, progress)
+    if engine not in ENGINES:
+        raise InputError("curves", "engine", f"must be one of {ENGINES}, got {engine!r}")
+    predict = _Predictor(state, model, attach, progress, engine, actors)
     n_pl = len(state.placements)
     one, last, every = np.array([1]), np.array([max_k]), np.arange(1, max_k + 1)
     shape_users = [u[:m] for u, m in zip(sample.users, sample.shape, strict=True)]
@@ -218,7 +250,8 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     rest = dict(zip(rest_keys, _stage(predict, [
         _grid(sample.users[s][sample.shape[s]:], chosen[(c, s)], n_pl, one)
         for c, s in rest_keys]), strict=True))
-    out = CellValues(ads=chosen, first={}, shape={}, rows=predict.rows)
+    out = CellValues(ads=chosen, first={}, shape={}, rows=predict.rows,
+                     engines=sorted(predict.engines))
     for (c, s), vals in zip(keys, shaped, strict=True):
         first = vals[:, :, 0, :]
         if (c, s) in rest:

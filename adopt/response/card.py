@@ -121,6 +121,8 @@ class ModelCard:
             lines.append(
                 f"- {part}: {info['rows']} rows, {info['first_day']} to {info['last_day']}"
             )
+        for target, how in (self.hyperparameters.get("targets") or {}).items():
+            lines.append(f"- {target} model: {_rounds_line(how)}")
         lines += ["", f"Features ({len(self.features)}): " + ", ".join(self.features[:20])
                   + (" ..." if len(self.features) > 20 else ""), "", "## Metrics (test)", ""]
         if not m.empty:
@@ -137,6 +139,28 @@ class ModelCard:
         lines += ["", "Libraries: " + ", ".join(f"{k} {v}" for k, v in
                                                self.library_versions.items())]
         return "\n".join(lines) + "\n"
+
+
+def _rounds_line(how: dict[str, Any]) -> str:
+    """How a LightGBM target's rounds were chosen and where it trained, in words."""
+    method, rounds = how.get("method"), how.get("rounds")
+    if method == "time_window":
+        text = (f"{rounds} rounds, early-stopped on the latest {how.get('window_days')} day(s) "
+                f"from {how.get('window_first_day')} ({how.get('valid_positives')} positives), "
+                "then refitted on all train and valid rows")
+    elif method == "valid":
+        text = f"{rounds} rounds, early-stopped on the valid days"
+    elif isinstance(method, str) and method.startswith("cv"):
+        text = (f"{rounds} rounds by {method[2:]}-fold cross-validation "
+                f"({how.get('positives')} positives: too few for a time window)")
+    else:
+        text = str(method)
+    engine = how.get("engine")
+    if engine == "ray":
+        text += f"; trained on Ray Train, {how.get('workers')} workers"
+    elif engine:
+        text += f"; trained {engine}ly"
+    return text
 
 
 def _table(df: pd.DataFrame) -> list[str]:

@@ -11,10 +11,33 @@ A valid split with few positives (under ``min_valid_positives``, typically the
 conversions of a day or two) makes both the early stop and the calibrator
 noise: on the demo world one valid day holds ~25 conversions, the conversion
 booster stopped after a handful of rounds and barely told a cheap product
-from a dear one. Such a target is instead cross-validated: stratified folds
-over the train and valid rows choose the number of rounds, the folds'
-out-of-fold predictions fit the calibrator (each predicted by a booster that
-never saw it), and the final booster learns from all those rows.
+from a dear one. Such a target's rounds are then chosen in one of two ways
+(the model card's ``hyperparameters.targets.<target>.method`` says which):
+
+- ``"time_window"``: the validation window grows back in time, a whole day at a
+  time, over the latest train days until it holds ``min_valid_positives``
+  positives. A booster fitted on the earlier days stops early on the window
+  and its window predictions fit the calibrator; the final booster learns
+  from all train and valid rows with the rounds found. This is one early-stopped
+  fit and one refit where 5-fold cross-validation made five and a refit
+  (bench/train_bench.py), and it validates as the model is used: on days it
+  has not seen. Taken when the target has `SMALL_DATA_POSITIVES` positives or
+  more over train and valid, the window stays under `MAX_WINDOW_SHARE` of the
+  rows and the earlier days keep ``min_valid_positives`` positives too.
+- ``"cv5"``, the fallback for thin data (or ``validation="cv"``): stratified folds
+  over the train and valid rows choose the number of rounds, the folds'
+  out-of-fold predictions fit the calibrator (each predicted by a booster that
+  never saw it), and the final booster learns from all those rows.
+
+Where a booster is trained is the ``engine``'s choice: ``"local"`` in this
+process, ``"ray"`` on Ray Train's ``LightGBMTrainer`` (data-parallel workers,
+`adopt.response.ray_lgbm`), ``"auto"`` the latter from `RAY_MIN_ROWS` rows
+on or when the driver has joined a cluster of several nodes. On one machine
+Ray's workers share the cores LightGBM's own threads already use, and starting
+them costs seconds, so small data stays local; `RAY_MIN_ROWS` is a provisional
+threshold (bench/train_bench.py measures the engines side by side; the
+crossover on a cluster is not measured yet). Cross-validation of a thin target
+always runs locally.
 
 A target with few training positives also starts its booster from a
 logistic regression over the same features (`adopt.response.linear`), so
@@ -61,9 +84,15 @@ SMALL_DATA_PARAMS: dict[str, Any] = {
     "feature_fraction": 0.7,
 }
 TARGETS = ("click", "conversion")
-# Fewer valid positives than this: cross-validate the target instead (module docstring).
+# Fewer valid positives than this: a time window, else cross-validation (module docstring).
 MIN_VALID_POSITIVES = 200
 CV_FOLDS = 5
+# The time window may take at most this share of the train + valid rows.
+MAX_WINDOW_SHARE = 0.3
+VALIDATIONS = ("time", "cv")
+ENGINES = ("auto", "local", "ray")
+# engine="auto" trains on Ray from this many fitting rows on (provisional: module docstring).
+RAY_MIN_ROWS = 2_000_000
 
 
 log = logging.getLogger("adopt")
@@ -105,8 +134,16 @@ class LightGBMResponse:
     calibration : ``"auto"``, ``"platt"``, ``"isotonic"`` or ``"none"``; fitted on valid.
     conversion : also fit p(conversion | click); None fits it when the clicks of both
         splits carry both conversion outcomes (click-only logs get the click model alone).
-    min_valid_positives : a target whose valid split has fewer positives is
-        cross-validated over train + valid (module docstring); 0 never does.
+    min_valid_positives : a target whose valid split has fewer positives chooses
+        its rounds on a time window or by cross-validation (module docstring);
+        0 never does.
+    validation : ``"time"`` (valid split, else a time window, else 5-fold
+        cross-validation) or ``"cv"`` (valid split, else cross-validation).
+    engine : ``"local"``, ``"ray"`` (Ray Train's LightGBMTrainer) or ``"auto"``
+        (Ray from `RAY_MIN_ROWS` fitting rows on, when ``num_workers`` is set or
+        when this process has joined a Ray cluster of several nodes).
+    num_workers : Ray Train workers; None: one per CPU of the cluster, at most 8.
+    storage_path : where Ray Train keeps its runs (a temporary folder if None).
     linear_base : start each booster from a `LinearLogit`; None does for a
         target with fewer than `SMALL_DATA_POSITIVES` training positives.
     seed : seed of LightGBM, of the downsampling and of the folds.
@@ -117,8 +154,9 @@ class LightGBMResponse:
         Boosting rounds kept per target.
     stopping_ : dict
         Per target, how the rounds and the calibrator were chosen (``method``:
-        ``"valid"`` or ``"cv5"``, 5-fold cross-validation), the positives behind
-        that choice and the LightGBM ``params`` it trained with.
+        ``"valid"``, ``"time_window"`` or ``"cv5"``, 5-fold cross-validation), the
+        positives behind that choice, the LightGBM ``params`` it trained with and
+        the ``engine`` (``"local"`` or ``"ray"`` with its ``workers``).
     """
 
     def __init__(
@@ -132,6 +170,10 @@ class LightGBMResponse:
         conversion: bool | None = None,
         min_valid_positives: int = MIN_VALID_POSITIVES,
         linear_base: bool | None = None,
+        validation: str = "time",
+        engine: str = "auto",
+        num_workers: int | None = None,
+        storage_path: str | os.PathLike[str] | None = None,
         seed: int = 0,
     ) -> None:
         self.features = features
@@ -143,14 +185,20 @@ class LightGBMResponse:
         self.conversion = conversion
         self.min_valid_positives = min_valid_positives
         self.linear_base = linear_base
+        self.validation = validation
+        self.engine = engine
+        self.num_workers = num_workers
+        self.storage_path = storage_path
         self.seed = seed
 
     def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__`` (features as their column choice)."""
+        """Hyperparameters as given to ``__init__`` (features as their column choice;
+        not ``storage_path``, a place rather than a setting of the model)."""
         out = {k: v for k, v in vars(self).items() if not k.endswith("_")}
         out["params"] = dict(self.params or {})
         if self.features is not None:
             out["features"] = self.features.get_params()
+        out.pop("storage_path", None)  # where Ray keeps runs: not part of the model
         return out
 
     def lgb_params(self, positives: int | None = None) -> dict[str, Any]:
@@ -169,6 +217,10 @@ class LightGBMResponse:
                 "The 'calibration' parameter of LightGBMResponse must be one of 'auto', "
                 f"'platt', 'isotonic', 'none'. Got {self.calibration!r} instead."
             )
+        for name, allowed in (("validation", VALIDATIONS), ("engine", ENGINES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"The {name!r} parameter of LightGBMResponse must be one of "
+                                 f"{allowed}. Got {getattr(self, name)!r} instead.")
         features = self.features or Features()
         self.features_ = features.clone().fit(train)
         targets = ["click"]
@@ -195,32 +247,36 @@ class LightGBMResponse:
                     "more of the log (valid_days, valid_frac)",
                 )
         if y_va.sum() < self.min_valid_positives:
+            rows, y = pd.concat([tr, va]), np.concatenate([y_tr, y_va])
+            thin = y.sum() < SMALL_DATA_POSITIVES  # few positives: every one counts, folds
+            window = None if thin or self.validation == "cv" else self._time_window(rows, y)
+            if window is not None:
+                log.info("lightgbm %s: the valid split has %d positives (< %d): rounds on the "
+                         "latest %d day(s), %d positives", target, int(y_va.sum()),
+                         self.min_valid_positives, window[1], int(y[window[0]].sum()))
+                self._fit_time_window(target, rows, y, window[0], window[1])
+                return
             log.info("lightgbm %s: the valid split has %d positives (< %d): cross-validating",
                      target, int(y_va.sum()), self.min_valid_positives)
-            self._fit_cross_validated(target, pd.concat([tr, va]), np.concatenate([y_tr, y_va]))
+            self._fit_cross_validated(target, rows, y)
             return
         if self.downsample_rate is not None:
             keep = downsample_mask(y_tr, self.downsample_rate, self.seed)
             tr, y_tr = tr.loc[keep], y_tr[keep]
         x_tr, x_va = self.features_.frame(tr), self.features_.frame(va)
-        cats = self.features_.categorical_
         base_tr = base_va = None
         if self._wants_base(int(y_tr.sum())):
             base = self.bases_[target] = LinearLogit().fit(self._base_view(x_tr), y_tr)
             base_tr, base_va = base.decision(x_tr), base.decision(x_va)
-        d_tr = lgb.Dataset(x_tr, y_tr, init_score=base_tr, categorical_feature=cats,
-                           free_raw_data=True)
-        d_va = lgb.Dataset(x_va, y_va, init_score=base_va, categorical_feature=cats,
-                           reference=d_tr)
         params = self.lgb_params(int(y_tr.sum()))
-        booster = lgb.train(
-            params, d_tr, num_boost_round=self.num_boost_round, valid_sets=[d_va],
-            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-        )
+        booster, engine = self._train(params, x_tr, y_tr, base_tr, tr,
+                                      valid=(x_va, y_va, base_va), name=f"{target}_valid")
         self.boosters_[target] = booster
-        self.best_iteration_[target] = int(booster.best_iteration or booster.current_iteration())
-        self.stopping_[target] = {"method": "valid", "valid_positives": int(y_va.sum()),
-                                  "params": params, "linear_base": target in self.bases_}
+        self.best_iteration_[target] = _rounds_of(booster)
+        self.stopping_[target] = {"method": "valid", "rounds": self.best_iteration_[target],
+                                  "valid_positives": int(y_va.sum()),
+                                  "params": params, "linear_base": target in self.bases_,
+                                  **engine}
         if self.calibration != "none":
             raw = self._raw(target, x_va)
             self.calibrators_[target] = fit_calibrator(raw, y_va, self.calibration)
@@ -264,14 +320,120 @@ class LightGBMResponse:
         booster = lgb.train(params, final, num_boost_round=rounds)
         self.boosters_[target] = booster
         self.best_iteration_[target] = rounds
-        self.stopping_[target] = {"method": f"cv{CV_FOLDS}", "positives": int(y.sum()),
-                                  "params": params, "linear_base": target in self.bases_}
+        self.stopping_[target] = {"method": f"cv{CV_FOLDS}", "rounds": rounds,
+                                  "positives": int(y.sum()),
+                                  "params": params, "linear_base": target in self.bases_,
+                                  "engine": "local"}
         log.info("lightgbm %s: %d-fold cross-validation over %d rows (%d positives) chose %d "
                  "rounds", target, CV_FOLDS, len(y), int(y.sum()), rounds)
         if self.calibration != "none":
             if self.downsample_rate is not None:
                 out_of_fold = correct_downsampled(out_of_fold, self.downsample_rate)
             self.calibrators_[target] = fit_calibrator(out_of_fold, y, self.calibration)
+
+    def _time_window(self, rows: pd.DataFrame, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """The latest whole days holding ``min_valid_positives`` positives, as a row mask
+        and a day count; None when no such window leaves enough before it (module docstring)."""
+        if "ts" not in rows.columns:
+            return None
+        days = pd.to_datetime(rows["ts"]).dt.floor("D").to_numpy()
+        distinct = np.sort(pd.unique(days))[::-1]
+        if len(distinct) < 2:
+            return None
+        positives = pd.Series(y).groupby(days).sum().reindex(distinct).to_numpy()
+        enough = np.flatnonzero(np.cumsum(positives) >= self.min_valid_positives)
+        if len(enough) == 0 or enough[0] + 1 >= len(distinct):
+            return None
+        n_days = int(enough[0]) + 1
+        window = days >= distinct[n_days - 1]
+        if (window.mean() > MAX_WINDOW_SHARE
+                or y[~window].sum() < max(self.min_valid_positives, 1)
+                or y[~window].min() == y[~window].max()):
+            return None
+        return window, n_days
+
+    def _fit_time_window(self, target: str, rows: pd.DataFrame, y: np.ndarray,
+                         window: np.ndarray, n_days: int) -> None:
+        """Rounds by early stopping on the latest days, calibrator on them, booster on all."""
+        fit = ~window
+        keep = np.ones(len(y), dtype=bool)
+        if self.downsample_rate is not None:  # negatives are dropped from fitting rows only
+            keep = downsample_mask(y, self.downsample_rate, self.seed)
+        x = self.features_.frame(rows)
+        fit_rows = np.flatnonzero(fit & keep)
+        win_rows = np.flatnonzero(window)
+        all_rows = np.flatnonzero(keep)
+        base_fit = base_win = base_all = None
+        if self._wants_base(int(y[fit_rows].sum())):
+            early = LinearLogit().fit(self._base_view(x.iloc[fit_rows]), y[fit_rows])
+            base_fit, base_win = early.decision(x.iloc[fit_rows]), early.decision(x.iloc[win_rows])
+        params = self.lgb_params(int(y[all_rows].sum()))
+        early_booster, engine = self._train(
+            params, x.iloc[fit_rows], y[fit_rows], base_fit, rows.iloc[fit_rows],
+            valid=(x.iloc[win_rows], y[win_rows], base_win), name=f"{target}_window")
+        rounds = _rounds_of(early_booster)
+        raw = early_booster.predict(x.iloc[win_rows], num_iteration=rounds, raw_score=True)
+        held = expit(raw if base_win is None else raw + base_win)
+        if base_fit is not None:
+            base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[all_rows]),
+                                                           y[all_rows])
+            base_all = base.decision(x.iloc[all_rows])
+        booster, _ = self._train(params, x.iloc[all_rows], y[all_rows], base_all,
+                                 rows.iloc[all_rows], rounds=rounds, name=f"{target}_refit")
+        first_day = pd.to_datetime(rows["ts"]).iloc[win_rows].min().floor("D")
+        self.boosters_[target] = booster
+        self.best_iteration_[target] = rounds
+        self.stopping_[target] = {
+            "method": "time_window", "rounds": rounds, "window_days": n_days,
+            "window_first_day": str(first_day.date()), "window_rows": int(len(win_rows)),
+            "valid_positives": int(y[win_rows].sum()), "params": params,
+            "linear_base": target in self.bases_, **engine}
+        if self.calibration != "none":
+            if self.downsample_rate is not None:
+                held = correct_downsampled(held, self.downsample_rate)
+            self.calibrators_[target] = fit_calibrator(held, y[win_rows], self.calibration)
+
+    def _engine_for(self, rows: int) -> str:
+        if self.engine != "auto":
+            return self.engine
+        from adopt.response.ray_lgbm import joined_cluster
+
+        if self.num_workers is not None or rows >= RAY_MIN_ROWS or joined_cluster():
+            return "ray"
+        return "local"
+
+    def _train(self, params: dict[str, Any], x: pd.DataFrame, y: np.ndarray,
+               init: np.ndarray | None, rows: pd.DataFrame,
+               valid: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None,
+               rounds: int | None = None, name: str = "lightgbm"
+               ) -> tuple[lgb.Booster, dict[str, Any]]:
+        """One booster: early-stopped on ``valid``, or ``rounds`` rounds; here or on Ray.
+
+        Returns the booster and the card's engine entry.
+        """
+        cats = self.features_.categorical_
+        if self._engine_for(len(y)) == "ray":
+            from adopt.response.ray_lgbm import train_on_ray
+
+            shard_key = rows["user_id"].to_numpy() if "user_id" in rows.columns else None
+            booster, workers = train_on_ray(
+                params, x, y, init, cats, valid=valid,
+                num_boost_round=rounds or self.num_boost_round,
+                early_stopping_rounds=None if rounds else self.early_stopping_rounds,
+                num_workers=self.num_workers, shard_key=shard_key,
+                storage_path=self.storage_path, name=name)
+            return booster, {"engine": "ray", "workers": workers}
+        data = lgb.Dataset(x, y, init_score=init, categorical_feature=cats)
+        if rounds is not None:
+            return lgb.train(params, data, num_boost_round=rounds), {"engine": "local"}
+        x_va, y_va, init_va = valid
+        d_va = lgb.Dataset(x_va, y_va, init_score=init_va, categorical_feature=cats,
+                           reference=data)
+        booster = lgb.train(
+            params, data, num_boost_round=self.num_boost_round, valid_sets=[d_va],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        return booster, {"engine": "local"}
 
     def _wants_base(self, positives: int) -> bool:
         if self.linear_base is None:
@@ -379,6 +541,12 @@ class LightGBMResponse:
                            for t in state["best_iteration"]}
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
         return model
+
+
+def _rounds_of(booster: lgb.Booster) -> int:
+    """The rounds a booster keeps: its best iteration when early stopping set one (> 0)."""
+    best = int(booster.best_iteration or 0)
+    return best if best > 0 else int(booster.current_iteration())
 
 
 def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

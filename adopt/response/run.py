@@ -1,12 +1,13 @@
 """Training and evaluating response models in a workspace (`adopt train`, `adopt evaluate`).
 
-Reads ``training_examples`` from the warehouse (or takes a DataFrame), splits
-it by day, optionally tunes, fits the LightGBM or BERT model, scores it on the
-test days (model beside the base-rate predictor; overall, per placement and on
-cold-start ads) and writes the model with its card to ``WS/models/<run_id>/``,
-atomically: a killed run leaves no half-written folder. BERT runs keep their
-Ray Train state in ``WS/models/ray_results/<run_id>``, so rerunning the same
-run id resumes.
+Reads ``training_examples`` from the warehouse, from a list of Parquet files
+(the user-hash partitions of a partitioned warehouse; read with Ray Data when
+training on Ray) or takes a DataFrame, splits it by day, optionally tunes,
+fits the LightGBM or BERT model, scores it on the test days (model beside the
+base-rate predictor; overall, per placement and on cold-start ads) and writes
+the model with its card to ``WS/models/<run_id>/``, atomically: a killed run
+leaves no half-written folder. BERT runs keep their Ray Train state in
+``WS/models/ray_results/<run_id>``, so rerunning the same run id resumes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from adopt.exceptions import WorkspaceError
+from adopt.exceptions import InputError, WorkspaceError
 from adopt.response.card import ModelCard, data_fingerprint
 from adopt.response.features import Features
 from adopt.response.lgbm import LightGBMResponse
@@ -54,13 +56,18 @@ def default_bert_dir() -> str:
 
 
 def load_examples(
-    workspace: str | os.PathLike[str], text_features: bool = False, texts: bool = False
+    workspace: str | os.PathLike[str], text_features: bool = False, texts: bool = False,
+    files: Sequence[str | os.PathLike[str]] | None = None, ray_data: bool = False,
 ) -> pd.DataFrame:
-    """All rows of the warehouse table ``training_examples``, in time order.
+    """All rows of ``training_examples``, in time order (ties by ``impression_key``).
 
     Parameters
     ----------
-    workspace : the workspace folder.
+    workspace : the workspace folder (its warehouse also holds the embeddings).
+    files : Parquet files (or folders of them) holding ``training_examples``, e.g.
+        the partitions of a partitioned warehouse; None reads the warehouse table.
+    ray_data : read ``files`` with Ray Data's ``read_parquet`` (its tasks spread
+        over the cluster) instead of in this process.
     text_features : also attach the user / ad embedding vectors and their cosine
         (`attach_text_features`) when the workspace has embeddings; without
         embeddings the rows come back without them.
@@ -71,7 +78,7 @@ def load_examples(
     DataFrame
         ``attrs["embedding_model_id"]`` names the embedding model attached, or is None.
     """
-    df = _read_examples(workspace)
+    df = _read_examples(workspace) if files is None else read_example_files(files, ray_data)
     vectors = text_features and has_embeddings(workspace)
     if vectors or texts:
         df = attach_text_features(workspace, df, vectors=vectors, texts=texts)
@@ -90,7 +97,50 @@ def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
                 "build the features first."
             )
         con.execute("set enable_progress_bar = false")  # it would interleave with our logs
-        return con.execute("select * from training_examples order by ts").df()
+        names = [r[0] for r in con.execute("describe training_examples").fetchall()]
+        order = "ts, impression_key" if "impression_key" in names else "ts"
+        return con.execute(f"select * from training_examples order by {order}").df()
+
+
+def example_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The Parquet files named by ``paths`` (a folder stands for its ``*.parquet``, sorted)."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            out += sorted(path.rglob("*.parquet"))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise WorkspaceError(f"No training examples at {path}: not a file or a folder.")
+    if not out:
+        raise WorkspaceError("No Parquet files of training examples under "
+                             + ", ".join(str(p) for p in paths))
+    return out
+
+
+def read_example_files(paths: Sequence[str | os.PathLike[str]], ray_data: bool = False
+                       ) -> pd.DataFrame:
+    """``training_examples`` rows from Parquet files, in the warehouse path's order.
+
+    With ``ray_data`` the files are read by Ray Data's ``read_parquet``; otherwise by
+    pyarrow in this process. Either way the rows are sorted by ``ts`` (ties by
+    ``impression_key``), so the result does not depend on the files' order.
+    """
+    files = [str(f) for f in example_files(paths)]
+    if ray_data:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        df = ray.data.read_parquet(files).to_pandas()
+    else:
+        import pyarrow.parquet as pq
+
+        df = pq.ParquetDataset(files).read().to_pandas()
+    if "ts" not in df.columns:
+        raise InputError("training_examples", "ts", "the timestamp column is missing")
+    keys = ["ts", "impression_key"] if "impression_key" in df.columns else ["ts"]
+    return df.sort_values(keys, kind="stable", ignore_index=True)
 
 
 def score_split(model: LightGBMResponse | BertResponse, split: TimeSplit
@@ -148,6 +198,10 @@ def train_response(
     vector_components: int | None = 8,
     valid_frac: float | None = None,
     test_frac: float | None = None,
+    validation: str = "time",
+    engine: str = "auto",
+    num_workers: int | None = None,
+    example_paths: Sequence[str | os.PathLike[str]] | None = None,
 ) -> ModelCard:
     """Fit a response model on the workspace's examples and save it with its card.
 
@@ -155,7 +209,8 @@ def train_response(
     ----------
     workspace : the workspace folder.
     model : ``"lightgbm"`` or ``"bert"``.
-    examples : training examples; None reads ``training_examples`` from the warehouse.
+    examples : training examples; None reads ``training_examples`` from the warehouse,
+        or from ``example_paths``.
     run_id : the folder name under ``WS/models``; default ``<model>-<UTC time>``.
         For BERT, reusing a run id resumes its Ray Train run.
     tune : run a small Ray Tune search on valid first (see ``adopt.response.tune``).
@@ -186,7 +241,9 @@ def train_response(
     how = split_settings(valid_days, test_days, valid_frac, test_frac, caller="train_response")
     ws = Workspace(workspace).ensure()
     if examples is None:
-        df = load_examples(ws.root, text_features=text_features, texts=model == "bert")
+        on_ray = engine == "ray" or (engine == "auto" and num_workers is not None)
+        df = load_examples(ws.root, text_features=text_features, texts=model == "bert",
+                           files=example_paths, ray_data=on_ray)
     else:
         df = examples
     features = Features(vectors=VECTOR_COLUMNS if text_features else (),
@@ -209,7 +266,9 @@ def train_response(
                                    name=f"{run_id}_tune", features=features)
             params, tuning = params | result.best, result.records()
         fitted: LightGBMResponse | BertResponse = LightGBMResponse(
-            features=features, params=params, downsample_rate=downsample_rate, seed=seed
+            features=features, params=params, downsample_rate=downsample_rate, seed=seed,
+            validation=validation, engine=engine, num_workers=num_workers,
+            storage_path=ws.models / "ray_results",
         ).fit(split.train, split.valid)
         hyper = fitted.get_params() | {"targets": fitted.stopping_}
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")

@@ -37,3 +37,20 @@ def test_card_round_trip_writes_strict_json_and_markdown(tmp_path):
     assert "- test: 5 rows, 2026-01-05 to 2026-01-05" in md
     assert "## Tuning (1 trials on valid)" in md
     assert set(library_versions()) >= {"python", "lightgbm", "torch", "ray"}
+
+
+def test_markdown_says_how_each_target_chose_its_rounds():
+    targets = {
+        "click": {"method": "time_window", "rounds": 120, "window_days": 2,
+                  "window_first_day": "2026-02-20", "valid_positives": 253, "engine": "ray",
+                  "workers": 2},
+        "conversion": {"method": "cv5", "rounds": 40, "positives": 441, "engine": "local"},
+    }
+    card = ModelCard(run_id="r", model="lightgbm", data={}, features=[],
+                     hyperparameters={"targets": targets}, metrics=[])
+    text = card.to_markdown()
+    assert ("- click model: 120 rounds, early-stopped on the latest 2 day(s) from 2026-02-20 "
+            "(253 positives), then refitted on all train and valid rows; trained on Ray Train, "
+            "2 workers") in text
+    assert ("- conversion model: 40 rounds by 5-fold cross-validation (441 positives: too few "
+            "for a time window); trained locally") in text
