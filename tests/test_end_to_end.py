@@ -92,10 +92,11 @@ def test_each_format_reaches_a_plan_and_a_report(fmt: str, tmp_path: Path, make_
     assert plan["totals"]["spend"] > 0 and plan["totals"]["clicks"] > 0
 
 
-def test_a_test_day_without_clicks_says_what_to_change(tmp_path: Path, make_export,
-                                                       capsys) -> None:
-    """Sparse logs (the Taobao head's test cut can hold no click): `adopt train` refuses in
-    one line that names the split and the setting that fixes it, and that setting trains."""
+def test_a_test_day_without_clicks_trains_and_says_what_to_change(tmp_path: Path, make_export,
+                                                                   capsys) -> None:
+    """Sparse logs (the Taobao head's test cut can hold no click): `adopt train` keeps the
+    model, says the card has no test metrics and which setting would score it, and that
+    setting does."""
     import re
 
     import pandas as pd
@@ -112,10 +113,13 @@ def test_a_test_day_without_clicks_says_what_to_change(tmp_path: Path, make_expo
     assert main(["ingest", str(folder), "--workspace", ws]) == 0
     assert main(["profiles", "--workspace", ws]) == 0
     capsys.readouterr()
-    assert main(["train", "--workspace", ws, "--model", "lightgbm"]) == 2
+    assert main(["train", "--workspace", ws, "--model", "lightgbm"]) == 0
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "the test split" in err and "0 positives" in err
+    assert "Traceback" not in err and "no test metrics: the test split" in err
+    cards = sorted((tmp_path / "ws" / "models").glob("*/card.json"))
+    assert json.loads(cards[-1].read_text())["metrics"] == []
     frac = re.search(r"--test-frac ([0-9.]+)", err).group(1)
-    assert main(["train", "--workspace", ws, "--model", "lightgbm", "--test-frac", frac]) == 0
-    card = json.loads(next((tmp_path / "ws" / "models").glob("*/card.json")).read_text())
+    assert main(["train", "--workspace", ws, "--model", "lightgbm", "--run-id", "scored",
+                 "--test-frac", frac]) == 0
+    card = json.loads((tmp_path / "ws" / "models" / "scored" / "card.json").read_text())
     assert card["metrics"]

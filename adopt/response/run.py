@@ -33,6 +33,7 @@ from adopt.response.split import (
     TimeSplit,
     check_outcomes,
     cold_start_flag,
+    outcome_problem,
     split_settings,
     time_split,
 )
@@ -172,7 +173,7 @@ def score_split(model: LightGBMResponse | BertResponse, split: TimeSplit
         tables.append(table.assign(target=target))
         reliab.append(reliability_table(y, p).assign(target=target))
     if not tables:  # tiny or sparse logs: the model stands, the card says it was not scored
-        log.warning("the test split (%d rows) has one outcome only: no test metrics", len(test))
+        log.warning("no test metrics: %s", outcome_problem(split, "test"))
         return pd.DataFrame(), pd.DataFrame()
     return pd.concat(tables, ignore_index=True), pd.concat(reliab, ignore_index=True)
 

@@ -5,7 +5,7 @@ next, and scored on the last, as they will be used: predicting days they have
 not seen. The valid and test periods are whole days (``valid_days``,
 ``test_days``, default 1 each) or shares of the examples in time order
 (``valid_frac``, ``test_frac``: sparse or long logs, where the last day holds a
-handful of rows). `check_outcomes` refuses a split whose train, valid or test
+handful of rows). `check_outcomes` refuses a split whose train or valid
 part lacks a click or a non-click, and says which setting would give it both. An
 ad is cold-start in the test period when it had no impression before it; the
 metrics report those rows apart.
@@ -184,14 +184,15 @@ SUGGEST_POSITIVES = 20
 
 
 def check_outcomes(split: TimeSplit, label: str = "clicked") -> None:
-    """Refuse a split whose train, valid or test part lacks one of the two outcomes.
+    """Refuse a split whose train or valid part lacks one of the two outcomes.
 
-    A model cannot learn from, stop early on, calibrate on, or be scored on a
-    part without a click (or without a non-click). The error names the part,
-    its days, its rows and positives, and the setting that would give it
-    enough: the valid (or test) days or share that hold at least
-    `SUGGEST_POSITIVES` positives, or fewer held-out days when the train part
-    is the one left short.
+    A model cannot learn from, stop early on or calibrate on a part without a
+    click (or without a non-click). The error names the part, its days, its
+    rows and positives, and the setting that would give it enough: the valid
+    days or share that hold at least `SUGGEST_POSITIVES` positives, or fewer
+    held-out days when the train part is the one left short. A test part
+    without both outcomes only leaves the model unscored: `outcome_problem`
+    words the warning.
 
     Raises
     ------
@@ -200,17 +201,23 @@ def check_outcomes(split: TimeSplit, label: str = "clicked") -> None:
     """
     if label not in split.train.columns:
         raise InputError("training_examples", label, "the label column is missing")
-    for part in ("train", "valid", "test"):
-        y = getattr(split, part)[label].fillna(0).astype(int).to_numpy()
-        if y.size and 0 < y.sum() < y.size:
-            continue
-        summary = split.summary()[part] if y.size else {"first_day": "-", "last_day": "-"}
-        where = (f"the {part} split ({summary['first_day']} to {summary['last_day']}) has "
-                 f"{y.size:,} rows and {int(y.sum()):,} positives ({label})")
-        need = "to be scored on it" if part == "test" else "in it"
-        raise InputError("training_examples", label,
-                         f"{where}, and the model needs both outcomes {need}; "
-                         f"{_advice(split, part, label)}")
+    for part in ("train", "valid"):
+        problem = outcome_problem(split, part, label)
+        if problem is not None:
+            raise InputError("training_examples", label, problem)
+
+
+def outcome_problem(split: TimeSplit, part: str, label: str = "clicked") -> str | None:
+    """What is wrong with `part` and what to change, or None when it holds both outcomes."""
+    y = getattr(split, part)[label].fillna(0).astype(int).to_numpy()
+    if y.size and 0 < y.sum() < y.size:
+        return None
+    summary = split.summary()[part] if y.size else {"first_day": "-", "last_day": "-"}
+    where = (f"the {part} split ({summary['first_day']} to {summary['last_day']}) has "
+             f"{y.size:,} rows and {int(y.sum()):,} positives ({label})")
+    need = "to be scored on it" if part == "test" else "in it"
+    return (f"{where}, and the model needs both outcomes {need}; "
+            f"{_advice(split, part, label)}")
 
 
 def _advice(split: TimeSplit, part: str, label: str) -> str:

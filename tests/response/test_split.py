@@ -11,6 +11,7 @@ from adopt.response.split import (
     SUGGEST_POSITIVES,
     check_outcomes,
     cold_start_flag,
+    outcome_problem,
     split_settings,
     time_split,
 )
@@ -137,9 +138,11 @@ def test_cli_train_split_options(tmp_path, capsys, own_log_handler):
     assert "'test_frac' parameter of train_response" in capsys.readouterr().err
 
 
-def test_a_test_split_without_clicks_cannot_be_scored_and_says_so():
+def test_a_test_split_without_clicks_trains_unscored_and_says_what_to_change():
     df = _sparse_log()
     df.loc[df["ts"] >= pd.Timestamp("2025-12-31"), "clicked"] = 0
-    with pytest.raises(InputError, match=r"the test split \(2025-12-31 to 2025-12-31\).*"
-                       r"to be scored on it; give it more days: --test-days \d+"):
-        check_outcomes(time_split(df, valid_days=30))
+    split = time_split(df, valid_days=30)
+    check_outcomes(split)  # the model can be fitted: only its score is missing
+    assert re.match(r"the test split \(2025-12-31 to 2025-12-31\).*to be scored on it; give "
+                    r"it more days: --test-days \d+", outcome_problem(split, "test"))
+    assert outcome_problem(split, "valid") is None
