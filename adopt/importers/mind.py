@@ -123,7 +123,8 @@ def _write(s: Scratch, summary: ImportSummary, cpm: float) -> None:
         """select ts, user_id, ad_id, $placement as placement_id,
             unnest(if(clicked, ['impression', 'click'], ['impression'])) as event,
             $cpm::double / 1000 as cost, impression_id
-        from cand semi join news on news.news_id = cand.ad_id""",
+        from cand semi join news on news.news_id = cand.ad_id
+        order by ts, impression_id, event desc""",
         {"placement": PLACEMENT, "cpm": cpm},
     )
     rows["behaviors"] = s.write("behaviors", _HISTORY)

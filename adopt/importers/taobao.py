@@ -257,9 +257,11 @@ def _write(s: Scratch, summary: ImportSummary, cpm: float) -> None:
     )
     rows["users"] = s.write(
         "users",
-        """select * from profile
-        union all
-        by name select distinct user_id from raw anti join profile using (user_id)""",
+        """select * from (
+            select * from profile
+            union all
+            by name select distinct user_id from raw anti join profile using (user_id)
+        ) order by user_id""",
     )
     unknown = s.scalar("select count(*) from raw anti join ad_feature using (ad_id)")
     summary.drop(unknown, "impressions whose adgroup_id has no ad_feature row")
@@ -268,7 +270,8 @@ def _write(s: Scratch, summary: ImportSummary, cpm: float) -> None:
         """select ts, user_id, ad_id, placement_id,
             unnest(if(clk = 1, ['impression', 'click'], ['impression'])) as event,
             $cpm::double / 1000 as cost, impression_id
-        from raw semi join ad_feature using (ad_id)""",
+        from raw semi join ad_feature using (ad_id)
+        order by ts, impression_id, event desc""",
         {"cpm": cpm},
     )
 
