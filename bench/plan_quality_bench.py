@@ -182,9 +182,10 @@ def _print_rows(rows: list) -> None:
     for mode, vals in table.items():
         arr = np.array(vals)
         print(f"{'mean':18s} {mode:6s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
+        # a range can be wider than its column: a space keeps the columns apart
         print(f"{'min..max':18s} {mode:6s}" + "".join(
-            f"{f'{lo:.2f}..{hi:.2f}':>12s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
-                                                             strict=True)))
+            f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
+                                                              strict=True)))
 
 
 if __name__ == "__main__":
