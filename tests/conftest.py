@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -40,11 +41,18 @@ def _wait_until_idle(ray, seconds: float = 60.0) -> None:
     """Wait for every CPU of the shared Ray to be free again.
 
     Actors an earlier test started (a Ray Data encoder pool) are torn down
-    asynchronously; a trial that needs the whole cluster would otherwise wait
-    for their CPUs forever. Fails after `seconds` instead of hanging.
+    asynchronously, and only once the last handle to them is gone: a failed
+    run's traceback can keep its pool's handles in a reference cycle that only
+    the cyclic garbage collector frees. A trial that needs the whole cluster
+    would otherwise wait for their CPUs forever. Fails after `seconds` instead
+    of hanging.
     """
     deadline = time.monotonic() + seconds
+    next_collect = 0.0
     while True:
+        if time.monotonic() >= next_collect:
+            gc.collect()
+            next_collect = time.monotonic() + 5.0
         total = ray.cluster_resources().get("CPU", 0.0)
         free = ray.available_resources().get("CPU", 0.0)
         if free >= total - 1e-6:
