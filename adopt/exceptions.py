@@ -35,6 +35,10 @@ class InputError(AdoptError, ValueError):
             where += f", row {row}"
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):
+        # pickled by its fields: a Ray task's error comes back to the driver as itself
+        return type(self), (self.table, self.column, self.problem, self.row)
+
 
 class NotFittedError(AdoptError, AttributeError):
     """An estimator was used before `fit`."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import ParameterError
+from adopt.ray_client import is_client_address, run_on_cluster
 from adopt.runs import (
     Manifest,
     StageRecord,
@@ -150,7 +151,9 @@ def run_pipeline(
         Run only these stages (names from `adopt.stages.STAGE_NAMES`); default
         all that apply (ingest only with `data_dir`, score only with `world_dir`).
     address : str, optional
-        Ray cluster address for the stages that use Ray (embed, BERT training).
+        Ray cluster for the stages that use Ray (partitioned profiles, embed,
+        training, curve scoring). A ``ray://`` (Ray Client) address runs the
+        whole run as one task on that cluster (`adopt.ray_client`).
     model : {"lightgbm", "bert"}
         Response model to train.
     embed_model : path, optional
@@ -188,6 +191,9 @@ def run_pipeline(
         The error of the stage that failed; the manifest records it, and the
         outputs of the stages before it stay.
     """
+    if is_client_address(address):
+        # Ray Data cannot run under Ray Client: the whole run drives from the cluster
+        return run_on_cluster(address, run_pipeline, **{**locals(), "address": None})
     started = time.perf_counter()
     ws = Workspace(workspace).ensure()
     cfg = _existing(config, "config") if config is not None else None

@@ -117,8 +117,7 @@ def _train(ctx: RunContext) -> StageResult:
     from adopt.response.run import train_response
 
     model = ctx.options["model"]
-    if model == "bert":
-        ctx.ray()
+    ctx.ray()  # with --address: BERT trains there, LightGBM's "auto" engine too
     model_run = f"{ctx.run_id}-{model}"
     card = train_response(ctx.workspace.root, model=model, run_id=model_run,
                           seed=ctx.options["seed"], **ctx.options.get("split", {}))
@@ -157,6 +156,7 @@ def _curves(ctx: RunContext) -> StageResult:
     from adopt.curves import build_curves
 
     o = ctx.options
+    ctx.ray()  # with --address: the "auto" scoring engine runs on that cluster
     model_run = ctx.outputs.get("train", {}).get("model_run_id")
     summary = build_curves(ctx.workspace.root, run_id=model_run, max_k=o["max_k"],
                            users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],

@@ -29,6 +29,7 @@ from adopt.embeddings.models import model_id as folder_model_id
 from adopt.embeddings.models import resolve_model
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.progress import Progress
+from adopt.ray_client import is_client_address, run_on_cluster
 from adopt.warehouse import has_table
 from adopt.workspace import Workspace
 
@@ -117,7 +118,9 @@ def embed_workspace(
         all-MiniLM-L6-v2.
     address : str or None
         Ray cluster to join (``ray.init(address=...)``); None uses the Ray this
-        process already runs, else ``RAY_ADDRESS``, else starts a local one.
+        process already runs, else ``RAY_ADDRESS``, else starts a local one. A
+        ``ray://`` address runs the whole call as a task on that cluster
+        (`adopt.ray_client`).
     batch_size : int or None
         Texts per forward pass; None for 256 on GPU, 32 on CPU.
     actors : int or None
@@ -145,6 +148,9 @@ def embed_workspace(
         If `precision` is not one of the four.
     """
     check_precision(precision, "embed_workspace")  # before Ray starts
+    if is_client_address(address):
+        # Ray Data cannot run under Ray Client: embed from a task on that cluster
+        return run_on_cluster(address, embed_workspace, **{**locals(), "address": None})
     start = time.perf_counter()
     ws = Workspace(workspace)
     path = resolve_model(model)

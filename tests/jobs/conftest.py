@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import string
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,51 @@ def check_plan(workspace: Path, run_id: str) -> dict:
 
 
 PYTHON = sys.executable
+RAY = str(Path(PYTHON).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ray_env() -> dict[str, str]:
+    """The same environment for `ray start` and the submissions; the venv's python first."""
+    env = os.environ | {"RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
+                        "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
+                        "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def stop_ray(head: subprocess.Popen[bytes], temp_dir: str) -> None:
+    """End the head's process group, then any process still using its temp dir.
+
+    By process id: ``ray stop`` would stop every Ray on the machine."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(head.pid, sig)
+            head.wait(timeout=grace)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    deadline = time.monotonic() + 20
+    while (left := using(temp_dir)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(1)
+
+
+def using(temp_dir: str) -> list[int]:
+    """Ids of the processes whose command line names `temp_dir` (Linux /proc)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if temp_dir.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids

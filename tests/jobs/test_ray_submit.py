@@ -9,10 +9,7 @@ by process id (``ray stop`` would stop every Ray on the machine).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,70 +19,35 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXCLUDES, PYTHON, REPO, check_plan, pipeline_args, plan_file
+from .conftest import (
+    EXCLUDES,
+    PYTHON,
+    RAY,
+    REPO,
+    check_plan,
+    free_port,
+    pipeline_args,
+    plan_file,
+    ray_env,
+    stop_ray,
+)
 
 pytestmark = pytest.mark.slow
-RAY = str(Path(PYTHON).with_name("ray"))
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    """The same environment for `ray start` and the submissions; the venv's python first."""
-    env = os.environ | {"RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1",
-                        "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0",
-                        "PATH": f"{Path(PYTHON).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("RAY_ADDRESS", None)
-    return env
-
-
-def _stop(head: subprocess.Popen[bytes], temp_dir: str) -> None:
-    """End the head's process group, then any process still using its temp dir."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(head.pid, sig)
-            head.wait(timeout=grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    deadline = time.monotonic() + 20
-    while (left := _using(temp_dir)) and time.monotonic() < deadline:
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(1)
-
-
-def _using(temp_dir: str) -> list[int]:
-    """Ids of the processes whose command line names `temp_dir` (Linux /proc)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if temp_dir.encode() in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return pids
 
 
 @pytest.fixture(scope="module")
 def dashboard() -> Iterator[str]:
     """A Ray head on 127.0.0.1 (2 CPUs, dashboard on); yields the job API address."""
     temp_dir = tempfile.mkdtemp(prefix="h5ray-", dir="/tmp")
-    port, dash = _free_port(), _free_port()
+    port, dash = free_port(), free_port()
     head = subprocess.Popen(
         [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
          "--include-dashboard=true", f"--temp-dir={temp_dir}",
-         f"--ray-client-server-port={_free_port()}",
-         f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         f"--ray-client-server-port={free_port()}",
+         f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats"],
+        env=ray_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     address = f"http://127.0.0.1:{dash}"
@@ -103,7 +65,7 @@ def dashboard() -> Iterator[str]:
             time.sleep(2)
         yield address
     finally:
-        _stop(head, temp_dir)
+        stop_ray(head, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -126,7 +88,7 @@ def test_submit_with_the_ray_cli(dashboard: str, job_ws: Path, job_world: Path,
     done = subprocess.run(
         [RAY, "job", "submit", "--address", dashboard, "--working-dir", ".",
          "--runtime-env-json", json.dumps({"excludes": EXCLUDES}), "--", "python", *args],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900,
+        cwd=REPO, env=ray_env(), capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "succeeded" in done.stdout.lower()
@@ -172,7 +134,7 @@ def test_a_failing_job_surfaces_as_failed_with_its_error(dashboard: str, job_ws:
     done = subprocess.run(
         [RAY, "job", "submit", "--address", dashboard, "--working-dir", ".",
          "--runtime-env-json", json.dumps({"excludes": EXCLUDES}), "--", "python", *args],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
+        cwd=REPO, env=ray_env(), capture_output=True, text=True, timeout=300,
     )
     assert done.returncode != 0
     assert "'budget' parameter" in done.stdout + done.stderr
