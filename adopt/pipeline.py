@@ -121,6 +121,7 @@ def run_pipeline(
     min_segment_size: int = 50,
     ingest_mode: str | None = None,
     on_duplicate: str = "refuse",
+    partitions: int | None = None,
     valid_days: int | None = None,
     test_days: int | None = None,
     valid_frac: float | None = None,
@@ -163,6 +164,10 @@ def run_pipeline(
     ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
         `adopt.ingest.ingest`): what a rerun with changed input files does to the
         warehouse. Default: append, refusing data loaded again with changes.
+    partitions : int, optional
+        Ingest also writes the event-grain tables as this many user-hash
+        partitions, and the profiles stage then runs one Ray task a partition
+        (docs/scale.md).
     valid_days, test_days, valid_frac, test_frac : the train stage's split
         (see `adopt.response.run.train_response`): whole days, default 1 each,
         or shares of the examples in time order.
@@ -214,12 +219,18 @@ def run_pipeline(
     from adopt.response.split import split_settings
 
     check_choices(ingest_mode, on_duplicate, caller="run_pipeline")
+    if partitions is not None:
+        from adopt.partitions import check_partitions
+
+        check_partitions(partitions)
     split = split_settings(valid_days, test_days, valid_frac, test_frac, caller="run_pipeline")
     options = {"model": model, "embed_model": _path_or_name(embed_model),
                "k": k, "min_size": min_size, "rules": _path_or_name(rules),
                "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
                "min_segment_size": min_segment_size, "seed": seed,
-               "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}, "split": split}
+               "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}
+               | ({"partitions": partitions} if partitions is not None else {}),
+               "split": split}
     ctx = RunContext(workspace=ws, run_id="", run_dir=ws.root, config=cfg, data_dir=data,
                      world_dir=world, address=address, options=options)
     keys = _stage_keys(ctx)

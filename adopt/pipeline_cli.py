@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ingest --mode: what changed input files do to the warehouse")
     p.add_argument("--on-duplicate", choices=("refuse", "replace"), default="refuse",
                    help="ingest --on-duplicate (default refuse)")
+    p.add_argument("--partitions", type=int, default=None, metavar="N",
+                   help="ingest --partitions: also write N user-hash partitions; the profiles "
+                        "stage then runs one Ray task a partition")
     add_split_arguments(p)
     p.add_argument("--k", type=int, default=12, help="segments (default 12)")
     p.add_argument("--min-size", type=int, default=50, help="smallest segment kept (default 50)")
@@ -67,5 +70,6 @@ def run_from_args(args: argparse.Namespace):
         embed_model=args.embed_model, k=args.k, min_size=args.min_size, rules=args.rules,
         max_k=args.max_k, users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
         world_dir=args.world, seed=args.seed, force=args.force,
-        ingest_mode=args.ingest_mode, on_duplicate=args.on_duplicate, **split_from_args(args),
+        ingest_mode=args.ingest_mode, on_duplicate=args.on_duplicate,
+        partitions=args.partitions, **split_from_args(args),
     )

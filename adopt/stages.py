@@ -85,7 +85,8 @@ def _ingest(ctx: RunContext) -> StageResult:
 
     how = ctx.options.get("ingest") or {}
     summary = ingest(ctx.data_dir, ctx.workspace.root, mode=how.get("mode"),
-                     on_duplicate=how.get("on_duplicate", "refuse"))
+                     on_duplicate=how.get("on_duplicate", "refuse"),
+                     partitions=how.get("partitions"))
     loaded = {t.table: t.rows_loaded for t in summary.tables}
     return StageResult({"rows_loaded": loaded}, [str(ctx.workspace.warehouse)], summary)
 
@@ -206,7 +207,8 @@ def _score(ctx: RunContext) -> StageResult:
 def _data_params(ctx: RunContext) -> dict[str, Any]:
     params = {"data": folder_fingerprint(ctx.data_dir) if ctx.data_dir else None}
     how = ctx.options.get("ingest") or {}
-    if how.get("mode") is not None or how.get("on_duplicate", "refuse") != "refuse":
+    defaults = {"mode": None, "on_duplicate": "refuse", "partitions": None}
+    if any(how.get(name, value) != value for name, value in defaults.items()):
         params["ingest"] = how  # the defaults keep the keys of earlier runs
     return params
 

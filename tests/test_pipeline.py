@@ -151,11 +151,12 @@ def test_a_stage_whose_outputs_vanished_reruns(world: Path, tmp_path: Path) -> N
         ({"ingest_mode": "overwrite"}, "'mode' parameter of run_pipeline must be one of"),
         ({"valid_frac": 0.2, "valid_days": 3}, "split of run_pipeline is given either in days"),
         ({"test_days": 0}, "'test_days' parameter of run_pipeline must be an int >= 1"),
+        ({"partitions": 0}, "partitions.*must be an integer from 1"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_stage(tmp_path: Path, kwargs: dict,
                                                     match: str) -> None:
-    with pytest.raises(ParameterError, match=match):
+    with pytest.raises((ParameterError, InputError), match=match):
         run_pipeline(tmp_path, None, **({"stages": ["profiles"]} | kwargs))
     assert not (tmp_path / "runs").exists()
 
@@ -186,3 +187,21 @@ def test_command_line_options_reach_the_runner(world: Path, tmp_path: Path) -> N
     assert params["ingest"] == {"mode": "replace", "on_duplicate": "refuse"}
     assert params["split"] == {"valid_frac": 0.2, "test_frac": 0.15, "valid_days": None,
                                "test_days": None}
+
+
+def test_a_partitioned_run_builds_its_profiles_over_the_partitions(
+        world: Path, tmp_path: Path, idle_ray) -> None:
+    from adopt.partitions import read_manifest
+
+    run = run_pipeline(tmp_path / "parts", None, data_dir=world, stages=FAST, partitions=2)
+    single = run_pipeline(tmp_path / "one", None, data_dir=world, stages=FAST)
+    assert read_manifest(tmp_path / "parts")["partitions"] == 2
+    assert Manifest.load(tmp_path / "parts", run.run_id).params["ingest"]["partitions"] == 2
+    assert run.run_id != single.run_id  # the partition count is part of the ingest key
+    query = "select * from training_examples order by all"
+    with duckdb.connect(str(tmp_path / "parts" / "warehouse.duckdb"), read_only=True) as con:
+        parts = con.execute(query).df()
+    with duckdb.connect(str(tmp_path / "one" / "warehouse.duckdb"), read_only=True) as con:
+        whole = con.execute(query).df()
+    pd.testing.assert_frame_equal(parts, whole, check_dtype=False)
+
