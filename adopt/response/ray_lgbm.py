@@ -39,6 +39,11 @@ log = logging.getLogger("adopt")
 MAX_WORKERS = 8
 LABEL, INIT, SHARD = "__label", "__init_score", "__shard"
 MODEL_FILE = "model.txt"  # the name RayTrainReportCallback.get_model reads
+# The LightGBM parameters that decide the histogram bins.
+BIN_PARAMS = ("max_bin", "max_bin_by_feature", "min_data_in_bin", "bin_construct_sample_cnt",
+              "data_random_seed", "seed", "use_missing", "zero_as_missing",
+              "feature_pre_filter", "min_data_in_leaf", "min_child_samples",
+              "max_cat_to_onehot", "max_cat_threshold", "min_data_per_group")
 _RUNS = itertools.count()
 
 
@@ -75,6 +80,16 @@ def default_workers() -> int:
     import ray
 
     return max(1, min(MAX_WORKERS, int(ray.cluster_resources().get("CPU", 1))))
+
+
+def bin_rows(n_rows: int, params: dict[str, Any]) -> np.ndarray:
+    """The rows LightGBM's bins come from: all of them up to ``bin_construct_sample_cnt``
+    (default 200,000, as one process bins), else a seeded sample of that many."""
+    cap = int(params.get("bin_construct_sample_cnt", 200_000))
+    if n_rows <= cap:
+        return np.arange(n_rows)
+    rng = np.random.default_rng(int(params.get("data_random_seed", params.get("seed", 0))))
+    return np.sort(rng.choice(n_rows, size=cap, replace=False))
 
 
 def _encode(x: pd.DataFrame, y: np.ndarray | None, init: np.ndarray | None) -> pd.DataFrame:
@@ -134,7 +149,15 @@ def train_loop(config: dict[str, Any]) -> None:
     columns, categories = config["columns"], config["categories"]
     cats = list(categories)
     x, y, init = _decode(_shard_frame(f"train_{rank}"), columns, categories)
-    data = lgb.Dataset(x, y, init_score=init, categorical_feature=cats, free_raw_data=False)
+    # The histogram bins from the rows one process would bin (`bin_rows`), built here
+    # without the network: data-parallel LightGBM would otherwise bin each feature
+    # from one worker's shard, and the workers' model would drift from the local one.
+    x_bins, _, _ = _decode(_shard_frame("bins"), columns, categories)
+    binning = {k: v for k, v in config["params"].items() if k in BIN_PARAMS}
+    reference = lgb.Dataset(x_bins, categorical_feature=cats,
+                            params=binning | {"verbose": -1}).construct()
+    data = lgb.Dataset(x, y, init_score=init, categorical_feature=cats, reference=reference,
+                       free_raw_data=False)
     params = dict(config["params"]) | get_network_params() | {
         "tree_learner": "data", "pre_partition": True, "deterministic": True,
         "num_threads": config["threads"],
@@ -202,6 +225,7 @@ def train_on_ray(
     encoded = _encode(x, y, init_score)
     datasets = {f"train_{r}": ray.data.from_pandas(encoded.loc[shards == r].reset_index(
         drop=True)) for r in range(workers)}
+    datasets["bins"] = ray.data.from_pandas(encoded.iloc[bin_rows(len(y), params)])
     if valid is not None and early_stopping_rounds:
         datasets["valid"] = ray.data.from_pandas(_encode(*valid))
     categories = {c: [str(v) for v in x[c].cat.categories] for c in categorical}

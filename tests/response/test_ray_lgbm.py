@@ -44,7 +44,8 @@ def test_ray_train_fits_as_the_local_engine_and_repeats_itself(split, idle_ray, 
     assert click["method"] == "valid" and click["engine"] == "ray" and click["workers"] == 2
     # the same seed and workers: the same booster
     np.testing.assert_array_equal(runs[0].predict_click(test), runs[1].predict_click(test))
-    # two data-parallel workers learn what one process learns, up to the histogram bins
+    # the same trees as one process (next test); the valid loss is flat, so the stopping
+    # round can differ
     auc_local, auc_ray = roc_auc(y, local.predict_click(test)), roc_auc(y, runs[0].predict_click(
         test))
     assert auc_ray == pytest.approx(auc_local, abs=0.01)
@@ -53,6 +54,31 @@ def test_ray_train_fits_as_the_local_engine_and_repeats_itself(split, idle_ray, 
         local.features_.categories_[c] for c in local.features_.categorical_]
     loaded = LightGBMResponse.load(runs[0].save(tmp_path / "m"))
     np.testing.assert_allclose(loaded.predict_click(test), runs[0].predict_click(test))
+
+
+@pytest.mark.slow
+def test_ray_train_grows_the_trees_one_process_grows(split, idle_ray, tmp_path):
+    """Two workers bin every feature from the same rows one process bins, so their
+    histograms add up to the local ones: the same trees, not merely a close model."""
+    import lightgbm as lgb
+
+    from adopt.response.ray_lgbm import train_on_ray
+
+    model = LightGBMResponse(engine="local", features=Features(vectors=()), params=FAST,
+                             conversion=False, min_valid_positives=0, seed=0)
+    model.fit(split.train, split.valid)
+    x, y = model.features_.frame(split.train), split.train["clicked"].to_numpy(float)
+    init = np.full(len(y), -2.0)
+    cats, params = model.features_.categorical_, model.stopping_["click"]["params"]
+    local = lgb.train(params, lgb.Dataset(x, y, init_score=init, categorical_feature=cats),
+                      num_boost_round=10)
+    ray_booster, workers = train_on_ray(
+        params, x, y, init, cats, num_boost_round=10, early_stopping_rounds=None,
+        num_workers=2, shard_key=split.train["user_id"].to_numpy(), storage_path=tmp_path)
+    assert workers == 2
+    x_test = model.features_.frame(split.test)
+    np.testing.assert_allclose(ray_booster.predict(x_test, raw_score=True),
+                               local.predict(x_test, raw_score=True), atol=1e-9)
 
 
 def test_examples_from_parquet_files_match_the_frame(tmp_path):
