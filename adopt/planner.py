@@ -300,6 +300,9 @@ class Planner:
     ) -> Plan:
         """Find the certified-optimal plan and write it to ``plans/<plan_id>/``.
 
+        The planner's door to `adopt.plan.make_plan`, which ``adopt plan`` and
+        the pipeline call too: the same inputs give the same plan and plan_id.
+
         Parameters
         ----------
         campaigns : sequence, optional

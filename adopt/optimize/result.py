@@ -1,7 +1,8 @@
 """The plan result: allocation table, totals, duals, binding rows, certificate.
 
-Data flow: solver output (x, y) + `PlanLP` -> `PlanResult`, which `io.write_plan`
-saves as allocation.parquet/.csv, audiences.parquet and plan.json.
+Data flow: solver output (x, y) + `PlanLP` -> `package` -> `PlanResult`, which
+`adopt.plan.Plan` holds and saves as allocation.parquet/.csv, audiences.parquet
+and plan.json.
 """
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ def make_plan(
         data["max_spend_multiple"] = None if max_spend_multiple is False else check_positive(
             where, "max_spend_multiple", max_spend_multiple)
     frontier = _frontier(where, frontier)
-    table, places, inputs = _tables(where, ws, curves, placements)
-    assumed, replicates = curves_context(inputs["curves"] if inputs["curves"] != "DataFrame"
+    table, places, sources = _tables(where, ws, curves, placements)
+    assumed, replicates = curves_context(sources["curves"] if sources["curves"] != "DataFrame"
                                          else None)
     table, chosen, budgets = select_campaigns(where, table, campaigns)
     data["constraints"] = (*data["constraints"], *budgets)
@@ -135,7 +135,7 @@ def make_plan(
     pid = plan_spec.plan_id or f"plan-{hashlib.sha256(key + rows).hexdigest()[:12]}"
     folder = None
     if save:
-        root = out if out is not None else None if ws is None else ws.plans
+        root = out if out is not None or ws is None else ws.plans
         if root is None:
             raise ParameterError(f"{where} needs a workspace or an output folder to save the "
                                  "plan in. Got neither.")
@@ -144,7 +144,7 @@ def make_plan(
     inputs = {
         "workspace": None if ws is None else str(ws.root),
         "config": config,
-        **inputs,
+        **sources,
         "curves_hash": hashlib.sha256(rows).hexdigest(),
         "campaigns": chosen,
         "spec": spec_json,
