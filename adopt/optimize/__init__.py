@@ -15,7 +15,7 @@ from adopt.optimize.fit import fit_curves
 from adopt.optimize.frontier import budget_frontier
 from adopt.optimize.lp import PlanLP, build_lp
 from adopt.optimize.result import PlanResult
-from adopt.optimize.solve import optimize, solve
+from adopt.optimize.solve import optimize
 from adopt.optimize.spec import (
     CampaignBudget,
     FrequencyCap,
@@ -62,7 +62,6 @@ __all__ = [
     "min_spend",
     "optimize",
     "parse_spec",
-    "solve",
     "target_cpa",
     "target_roas",
     "validate_curves",
