@@ -1,8 +1,8 @@
 """`make_plan`: the one way to make a plan (the API, the CLI and the pipeline call it).
 
 Data flow: a plan spec (a `PlanSpec`, a dict or a TOML file, read once) with
-the arguments over it, checked once (`adopt.planner_args`) + the curves (a
-table or a file; default the workspace's ``curves/``) -> one `PlanSpec` ->
+the arguments over it (checked by `adopt.planner_args`) + the curves (a table
+or a file; default the workspace's ``curves/``) -> one `PlanSpec` ->
 ``plan_id`` (a hash of the spec, the chosen campaigns and the curves' content,
 unless named) -> one LP, solved once (`adopt.optimize.solve.solve`) -> the frontier
 on the same LP, the plan's own budget read from the solve
