@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Planner": "adopt.planner",
     "Plan": "adopt.plan",
-    "PlanComparison": "adopt.plan_compare",
+    "PlanComparison": "adopt.plan",
     "PlanSpec": "adopt.optimize.spec",
     "Objective": "adopt.optimize.spec",
     "CampaignBudget": "adopt.optimize.spec",
@@ -113,8 +113,7 @@ if TYPE_CHECKING:
         target_cpa,
         target_roas,
     )
-    from adopt.plan import Plan
-    from adopt.plan_compare import PlanComparison
+    from adopt.plan import Plan, PlanComparison
     from adopt.planner import Planner
     from adopt.profiles import ProfileParams, build_profiles
     from adopt.synth import generate_world, load_truth

@@ -118,24 +118,18 @@ def _guard_rail(value: str | None) -> float | bool | None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from adopt.optimize import plan_from_files, plan_from_workspace
-    from adopt.workspace import Workspace
+    from adopt.plan import make_plan
 
-    guard = _guard_rail(args.max_spend_multiple)
-    if args.curves:
-        out_root = args.out or (Workspace(args.workspace).plans if args.workspace else "plans")
-        plan_id, folder = plan_from_files(
-            args.curves, args.config, out_root, args.placements, method=args.method,
-            workspace=args.workspace, frontier=args.frontier, baselines=args.baselines,
-            max_spend_multiple=guard,
-        )
-    elif args.workspace:
-        plan_id, folder = plan_from_workspace(args.workspace, args.config, method=args.method,
-                                              frontier=args.frontier, baselines=args.baselines,
-                                              max_spend_multiple=guard)
-    else:
+    if not (args.curves or args.workspace):
         raise ParameterError("adopt plan needs --workspace WS or --curves FILE. Got neither.")
-    print(f"plan {plan_id} written to {folder}")
+    # --out is for --curves; a workspace's plans go under its plans/
+    out = (args.out or (None if args.workspace else "plans")) if args.curves else None
+    plan = make_plan(args.config, workspace=args.workspace, curves=args.curves,
+                     placements=args.placements if args.curves else None, method=args.method,
+                     frontier=args.frontier, baselines=args.baselines,
+                     max_spend_multiple=_guard_rail(args.max_spend_multiple), out=out,
+                     where="adopt plan")
+    print(f"plan {plan.plan_id} written to {plan.folder}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

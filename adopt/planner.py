@@ -12,7 +12,6 @@ methods, so ``import adopt`` loads neither torch, ray nor lightgbm.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
 import time
@@ -23,15 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.plan import Plan
-from adopt.planner_args import (
-    check_choice,
-    check_int,
-    check_positive,
-    select_campaigns,
-    spec_data,
-)
+from adopt.exceptions import ParameterError
+from adopt.planner_args import check_choice, check_int
 from adopt.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -39,6 +31,7 @@ if TYPE_CHECKING:
     from adopt.curves import CurvesSummary
     from adopt.embeddings import EmbedSummary
     from adopt.ingest import IngestSummary
+    from adopt.plan import Plan
     from adopt.profiles import ProfilesSummary
     from adopt.response.card import ModelCard
 
@@ -307,6 +300,9 @@ class Planner:
     ) -> Plan:
         """Find the certified-optimal plan and write it to ``plans/<plan_id>/``.
 
+        The planner's door to `adopt.plan.make_plan`, which ``adopt plan`` and
+        the pipeline call too: the same inputs give the same plan and plan_id.
+
         Parameters
         ----------
         campaigns : sequence, optional
@@ -361,50 +357,26 @@ class Planner:
         InfeasibleError
             The constraints conflict (the message says which, and by how much).
         """
-        from adopt.optimize.forecast import curves_context
-        from adopt.optimize.outputs import default_plan_id, solve_plan
-        from adopt.optimize.solve import METHODS
-        from adopt.optimize.spec import PlanSpec, parse_spec
+        from adopt.plan import make_plan
 
-        where = "Planner.plan"
-        data = spec_data(
-            where, self._spec(spec), budget, objective, constraints, integer_caps, plan_id
-        )
-        check_choice(where, "method", method, METHODS)
-        if max_spend_multiple is not None:
-            data["max_spend_multiple"] = None if max_spend_multiple is False else check_positive(
-                where, "max_spend_multiple", max_spend_multiple)
-        table, placements_table, inputs = self._curves_inputs(curves, placements)
-        assumed, replicates = curves_context(inputs["curves"] if inputs["curves"] != "DataFrame"
-                                             else None)
-        table, chosen, budgets = select_campaigns(where, table, campaigns)
-        data["constraints"] = (*data["constraints"], *budgets)
-        plan_spec: PlanSpec = parse_spec(data, source=where)
-        frontier = self._frontier(where, frontier)
-
-        outputs = solve_plan(
-            table,
-            plan_spec,
-            placements_table,
-            workspace=self.workspace.root if self.workspace.warehouse.exists() else None,
+        return make_plan(
+            spec,
+            workspace=self.workspace.root,
+            curves=curves,
+            placements=placements,
+            campaigns=campaigns,
+            budget=budget,
+            objective=objective,
+            constraints=constraints,
+            integer_caps=integer_caps,
+            plan_id=plan_id,
+            max_spend_multiple=max_spend_multiple,
             frontier=frontier,
             baselines=baselines,
             method=method,
-            replicates=replicates,
+            save=save,
+            where="Planner.plan",
         )
-        spec_json = plan_spec.model_dump(mode="json")
-        pid = plan_spec.plan_id or default_plan_id(
-            json.dumps({"spec": spec_json, "campaigns": chosen}, sort_keys=True).encode(), table
-        )
-        inputs |= {"workspace": str(self.workspace.root), "campaigns": chosen, "spec": spec_json,
-                   **assumed}
-        plan = Plan.from_outputs(pid, outputs, inputs)
-        if save:
-            from adopt.optimize.io import plan_folder
-
-            plan.to_parquet(plan_folder(self.workspace.plans, pid, where))
-        log.info("planner: %r", plan)
-        return plan
 
     def load_plan(self, plan_id: str) -> Plan:
         """Read ``plans/<plan_id>/`` of this workspace.
@@ -417,69 +389,9 @@ class Planner:
         -------
         Plan
         """
-        from adopt.optimize.io import plan_folder
+        from adopt.plan import Plan, plan_folder
 
         return Plan.load(plan_folder(self.workspace.plans, plan_id, "Planner.load_plan"))
-
-    def _spec(self, spec: Any) -> Any:
-        from adopt.optimize.spec import PlanSpec, load_spec, parse_spec
-
-        if spec is None or isinstance(spec, PlanSpec):
-            return spec
-        if isinstance(spec, dict):
-            return parse_spec(spec, source="Planner.plan spec")
-        if isinstance(spec, str | os.PathLike):
-            if not Path(spec).is_file():
-                raise ParameterError(
-                    f"The 'spec' parameter of Planner.plan must be a PlanSpec, "
-                    f"a dict or an existing TOML file. Got {str(spec)!r} "
-                    "(no such file) instead."
-                )
-            return load_spec(spec)
-        raise ParameterError(
-            f"The 'spec' parameter of Planner.plan must be a PlanSpec, a dict "
-            f"or a path to a TOML file. Got {type(spec).__name__} instead."
-        )
-
-    def _curves_inputs(
-        self, curves: Any, placements: Any
-    ) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
-        from adopt.optimize.curves import read_table
-
-        def table(value: Any, name: str) -> tuple[pd.DataFrame | None, str | None]:
-            if value is None or isinstance(value, pd.DataFrame):
-                return value, None if value is None else "DataFrame"
-            if isinstance(value, str | os.PathLike) and Path(value).is_file():
-                return read_table(str(value), name), str(Path(value).resolve())
-            raise ParameterError(
-                f"The '{name}' parameter of Planner.plan must be a DataFrame or "
-                f"a Parquet/CSV file. Got {value!r} instead."
-            )
-
-        if curves is None:
-            folder = self.workspace.root / "curves"
-            if not (folder / "curves.parquet").is_file():
-                raise WorkspaceError(
-                    f"{folder / 'curves.parquet'} is missing: run "
-                    "Planner.curves() first, or pass curves=."
-                )
-            curves = folder / "curves.parquet"
-            if placements is None and (folder / "placements.parquet").is_file():
-                placements = folder / "placements.parquet"
-        curves_table, curves_src = table(curves, "curves")
-        placements_table, placements_src = table(placements, "placements")
-        return curves_table, placements_table, {"curves": curves_src, "placements": placements_src}
-
-    @staticmethod
-    def _frontier(where: str, frontier: Any) -> bool | list[float]:
-        if isinstance(frontier, bool):
-            return frontier
-        if isinstance(frontier, Sequence) and not isinstance(frontier, str) and frontier:
-            return [check_positive(where, "frontier", b) for b in frontier]
-        raise ParameterError(
-            f"The 'frontier' parameter of {where} must be True, False or a "
-            f"list of positive budgets. Got {frontier!r} instead."
-        )
 
     # -- recommendation -------------------------------------------------------------------
 

@@ -170,12 +170,12 @@ def _curves(ctx: RunContext) -> StageResult:
 
 
 def _plan(ctx: RunContext) -> StageResult:
-    from adopt.optimize import plan_from_workspace
+    from adopt.plan import make_plan
 
-    plan_id, folder = plan_from_workspace(ctx.workspace.root, ctx.config)
-    doc = json.loads((Path(folder) / "plan.json").read_text())
+    plan = make_plan(ctx.config, workspace=ctx.workspace.root, where="the plan stage")
+    folder, doc = plan.folder, plan.document
     certificate = doc.get("certificate") or {}
-    outputs = {"plan_id": plan_id, "plan_folder": str(folder), "status": doc.get("status"),
+    outputs = {"plan_id": plan.plan_id, "plan_folder": str(folder), "status": doc.get("status"),
                "objective": doc.get("objective"), "totals": doc.get("totals"),
                "certificate_gap": certificate.get("gap"),
                "certified": certificate.get("certified")}

@@ -29,7 +29,7 @@ import pandas as pd
 
 from adopt.optimize import PlanSpec, fit_curves
 from adopt.optimize.observed import cell_table, historical_check
-from adopt.optimize.outputs import solve_plan
+from adopt.plan import make_plan
 from adopt.synth.aggregates import FORMS, AggregateTruth, generate_aggregates
 
 CELL = ["campaign_id", "segment", "placement_id"]
@@ -71,11 +71,10 @@ def run_world(form: str, seed: int, periods: int | None) -> list[dict]:
         out = {"form": form + ("/periods" if periods else ""), "seed": seed, "budget": scale,
                "fit_s": fit_s, "hist_ratio": check["ratio"]}
         for name, guard in (("off", None), ("on", 2.0)):
-            plan = solve_plan(curves, PlanSpec(budget=scale * hist_spend,
-                                               max_spend_multiple=guard), frontier=False,
-                              baselines=False)
-            forecast = plan.result.totals["conversions"]
-            true = truth_of(plan.result.allocation, export, truth, periods is not None)
+            plan = make_plan(PlanSpec(budget=scale * hist_spend, max_spend_multiple=guard),
+                             curves=curves, frontier=False, baselines=False, save=False)
+            forecast = plan.totals["conversions"]
+            true = truth_of(plan.allocation, export, truth, periods is not None)
             out[f"beyond_{name}"] = plan.aggregates["beyond_observed"]["share"]
             out[f"forecast_{name}"] = forecast
             out[f"truth_{name}"] = true
@@ -101,10 +100,10 @@ def real_export(path: str, rename: str | None, segment_columns: str | None) -> N
     for scale in SCALES:
         shares = []
         for guard in (None, 2.0):
-            plan = solve_plan(curves, PlanSpec(budget=scale * hist, max_spend_multiple=guard),
-                              frontier=False, baselines=False)
+            plan = make_plan(PlanSpec(budget=scale * hist, max_spend_multiple=guard),
+                             curves=curves, frontier=False, baselines=False, save=False)
             shares.append((plan.aggregates["beyond_observed"]["share"],
-                           plan.result.totals["conversions"]))
+                           plan.totals["conversions"]))
         print(f"budget {scale:.2f}x last period: beyond observed {shares[0][0]:.0%} without the "
               f"guard rail, {shares[1][0]:.0%} with it; conversions bought {shares[0][1]:,.0f} "
               f"/ {shares[1][1]:,.0f}")

@@ -5,7 +5,7 @@ the whole way to a plan and a report, the stages of its ``# end to end`` block i
 docs/importers.md run in Python: import, ingest, profiles, [embed with
 ``--embed`` where it has text], ``train_response(ws, "lightgbm")``,
 ``segment_workspace(ws, k=4, min_size=20)``, ``build_curves(ws)``,
-``plan_from_workspace(ws, docs/examples/clicks_plan.toml)`` and
+``make_plan(docs/examples/clicks_plan.toml, workspace=ws)`` and
 ``build_report``. Prints rows, seconds per stage, the test AUC from the model
 card beside the base-rate predictor's, and the plan's spend, impressions and
 forecast clicks. A stage that refuses the sample is printed with its error and
@@ -71,7 +71,7 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
     from adopt.curves import build_curves
     from adopt.exceptions import AdoptError
     from adopt.ingest import ingest
-    from adopt.optimize import plan_from_workspace
+    from adopt.plan import make_plan
     from adopt.profiles import build_profiles
     from adopt.report import build_report
     from adopt.response.run import train_response
@@ -119,7 +119,7 @@ def run_samples(datasets: Path, work: Path, embed: bool) -> None:
                 elif stage == "curves":
                     build_curves(ws)
                 elif stage == "plan":
-                    _, plan_dir = plan_from_workspace(ws, PLAN)
+                    plan_dir = make_plan(PLAN, workspace=ws).folder
                     plan = json.loads((Path(plan_dir) / "plan.json").read_text())
                 else:
                     build_report(Path(plan_dir), work / f"{fmt}_report.html", workspace=ws)

@@ -132,7 +132,7 @@ def main() -> None:
 
 def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) -> dict:
     from adopt.curves import build_curves
-    from adopt.optimize import plan_from_workspace
+    from adopt.plan import make_plan
     from adopt.response.run import train_response
     from adopt.scoring import score_plan
 
@@ -156,7 +156,7 @@ def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) 
         for mode in args.frequency:
             print(_timed(times, f"curves ({mode})", build_curves, ws, run_id="bench",
                          users_per_segment=args.users_per_segment, frequency=mode))
-            _, folder = _timed(times, f"plan ({mode})", plan_from_workspace, ws, args.config)
+            folder = _timed(times, f"plan ({mode})", make_plan, args.config, workspace=ws).folder
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,
                                   seeds=range(args.delivery_seeds))
             print(f"\n{scores[mode]}\n")

@@ -3,16 +3,16 @@
 Data flow: curves table (from the curve stage, a planner's file, or
 `fit_curves` on aggregates) + plan spec (``plan.toml``) -> `optimize` ->
 `PlanResult` (allocation, totals, duals, binding constraints, certificate)
--> `write_plan` -> ``plans/<plan_id>/``. Module map: curves (contract),
+-> `adopt.plan` (``plans/<plan_id>/``). Module map: curves (contract),
 spec (plan spec), lp (the LP), structured (fast exact method), highs
-(general path), certificate, infeasible, integer, frontier, result, io, fit.
+(general path), certificate, infeasible, integer, frontier, result, fit,
+forecast, observed. Nothing here imports `adopt.curves` or `adopt.plan`.
 """
 
 from adopt.optimize.certificate import Certificate, certify
 from adopt.optimize.curves import CurveGrid, build_grid, validate_curves
 from adopt.optimize.fit import fit_curves
 from adopt.optimize.frontier import budget_frontier
-from adopt.optimize.io import plan_from_files, plan_from_workspace, write_plan
 from adopt.optimize.lp import PlanLP, build_lp
 from adopt.optimize.result import PlanResult
 from adopt.optimize.solve import optimize
@@ -62,10 +62,7 @@ __all__ = [
     "min_spend",
     "optimize",
     "parse_spec",
-    "plan_from_files",
-    "plan_from_workspace",
     "target_cpa",
     "target_roas",
     "validate_curves",
-    "write_plan",
 ]

@@ -21,7 +21,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from adopt.exceptions import InfeasibleError
 from adopt.optimize.highs import linprog_args
 from adopt.optimize.lp import PlanLP
-from adopt.optimize.result import PlanResult
+from adopt.optimize.result import PlanResult, package
 
 
 def integer_plan(
@@ -44,8 +44,6 @@ def integer_plan(
     PlanResult
         status "integer"; `integer_gap` = (LP bound - integer value) / |LP bound|.
     """
-    from adopt.optimize.solve import package
-
     args = linprog_args(lp)
     n, G, K = lp.n_vars, lp.n_groups, lp.K  # noqa: N806
     nb = G * K

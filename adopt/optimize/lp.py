@@ -43,7 +43,7 @@ x is one flat vector: the m block (cells x K, cell-major), then the u block
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -141,6 +141,16 @@ class PlanLP:
     def group_users(self) -> np.ndarray:
         """Users a group can reach at any of its placements: the bound on sum_N u[g, N]."""
         return self.groups["reachable_users"].to_numpy(dtype=float)
+
+    def with_budget(self, budget: float) -> PlanLP:
+        """This LP at another total budget: the budget row's bound is all that changes.
+
+        The frontier solves the plan at several budgets on one built LP.
+        """
+        b = self.b.copy()
+        b[self.kinds.index("budget")] = float(budget)
+        spec = self.spec.model_copy(update={"budget": float(budget)})
+        return replace(self, spec=spec, b=b, notes=list(self.notes))
 
     def m_part(self, x: np.ndarray) -> np.ndarray:
         """Impressions m[j, N] of a solution (cells x K)."""

@@ -5,7 +5,7 @@ Data flow: curves from `adopt.optimize.fit_curves` carry, per cell,
 historical period's spend, impressions and outcomes), ``base_*`` and
 ``r2_*``. `adopt.optimize.lp` bounds each cell's spend by
 ``max_spend_multiple`` x observed_spend (the guard rail);
-`adopt.optimize.outputs.solve_plan` calls `aggregates_summary` for
+`adopt.plan.make_plan` calls `aggregates_summary` for
 plan.json's ``aggregates`` block and `historical_totals` for the historical
 baseline, and the report quotes them.
 """

@@ -1,7 +1,8 @@
 """The plan result: allocation table, totals, duals, binding rows, certificate.
 
-Data flow: solver output (x, y) + `PlanLP` -> `PlanResult`, which `io.write_plan`
-saves as allocation.parquet/.csv, audiences.parquet and plan.json.
+Data flow: solver output (x, y) + `PlanLP` -> `package` -> `PlanResult`, which
+`adopt.plan.Plan` holds and saves as allocation.parquet/.csv, audiences.parquet
+and plan.json.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from adopt.optimize.certificate import Certificate
+from adopt.optimize.certificate import Certificate, certify
 from adopt.optimize.curves import METRICS
 from adopt.optimize.lp import PlanLP
 
@@ -168,3 +169,30 @@ def audiences_table(lp: PlanLP, x: np.ndarray) -> pd.DataFrame:
         per = (lp.value(name)[: lp.n_m].reshape(m.shape) * m).sum(axis=1)
         out[name] = np.bincount(lp.cell_group, weights=per, minlength=len(out))
     return out
+
+
+def package(lp: PlanLP, x: np.ndarray, y: np.ndarray, method: str, seconds: float,
+            notes: list[str]) -> PlanResult:
+    """Assemble a `PlanResult` (allocation, totals, duals, certificate) from x and y."""
+    cert = certify(lp, x, y)
+    metric = lp.spec.objective.metric
+    totals = totals_of(lp, x)
+    if lp.minimise_spend:
+        objective = {"name": "spend", "sense": "min", "value": totals["spend"],
+                     "target": {metric: lp.spec.objective.target}}
+    else:
+        objective = {"name": metric, "sense": "max", "value": float(lp.c @ x)}
+    return PlanResult(
+        status="optimal" if cert.certified else "uncertified",
+        objective=objective,
+        allocation=allocation_table(lp, x),
+        exposure=exposure_table(lp, x),
+        audiences=audiences_table(lp, x),
+        totals=totals,
+        certificate=cert,
+        duals=duals_table(lp, x, y),
+        method=method,
+        solve_seconds=seconds,
+        x=x,
+        notes=[*lp.notes, *notes],
+    )

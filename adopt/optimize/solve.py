@@ -15,19 +15,12 @@ import numpy as np
 import pandas as pd
 
 from adopt.exceptions import InfeasibleError, InputError
-from adopt.optimize.certificate import certify
 from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.optimize.highs import solve_highs
 from adopt.optimize.infeasible import explain, precheck
+from adopt.optimize.integer import integer_plan
 from adopt.optimize.lp import PlanLP, build_lp
-from adopt.optimize.result import (
-    PlanResult,
-    allocation_table,
-    audiences_table,
-    duals_table,
-    exposure_table,
-    totals_of,
-)
+from adopt.optimize.result import PlanResult, package
 from adopt.optimize.spec import PlanSpec
 from adopt.optimize.structured import solve_structured
 
@@ -99,39 +92,18 @@ def optimize(
         The constraints conflict; the message says which and by how much.
     """
     grid = curves if isinstance(curves, CurveGrid) else build_grid(curves)
-    lp = build_lp(grid, spec, placements)
+    return solve(build_lp(grid, spec, placements), method)
+
+
+def solve(lp: PlanLP, method: str = "auto") -> PlanResult:
+    """The certified-optimal plan of a built `PlanLP` (integer caps when its spec asks).
+
+    `optimize` builds the LP and calls this; `adopt.plan.make_plan` keeps the
+    LP to solve the frontier on it too.
+    """
     start = time.perf_counter()
     x, y, used, notes = solve_lp(lp, method)
     result = package(lp, x, y, used, time.perf_counter() - start, notes)
-    if spec.integer_caps:
-        from adopt.optimize.integer import integer_plan
-
+    if lp.spec.integer_caps:
         result = integer_plan(lp, result)
     return result
-
-
-def package(lp: PlanLP, x: np.ndarray, y: np.ndarray, method: str, seconds: float,
-            notes: list[str]) -> PlanResult:
-    """Assemble a `PlanResult` (allocation, totals, duals, certificate) from x and y."""
-    cert = certify(lp, x, y)
-    metric = lp.spec.objective.metric
-    totals = totals_of(lp, x)
-    if lp.minimise_spend:
-        objective = {"name": "spend", "sense": "min", "value": totals["spend"],
-                     "target": {metric: lp.spec.objective.target}}
-    else:
-        objective = {"name": metric, "sense": "max", "value": float(lp.c @ x)}
-    return PlanResult(
-        status="optimal" if cert.certified else "uncertified",
-        objective=objective,
-        allocation=allocation_table(lp, x),
-        exposure=exposure_table(lp, x),
-        audiences=audiences_table(lp, x),
-        totals=totals,
-        certificate=cert,
-        duals=duals_table(lp, x, y),
-        method=method,
-        solve_seconds=seconds,
-        x=x,
-        notes=[*lp.notes, *notes],
-    )

@@ -111,7 +111,7 @@ def load_report_data(
     Parameters
     ----------
     plan_folder : path
-        ``WS/plans/<plan_id>`` as written by `adopt.optimize.write_plan`.
+        ``WS/plans/<plan_id>`` as written by `adopt.Plan.save`.
     workspace : path, optional
         The workspace; default ``plan.json["inputs"]["workspace"]``, else the
         folder two levels above the plan when it holds a warehouse.

@@ -13,7 +13,8 @@ from adopt.curves import build_curves, load_audiences
 from adopt.curves.baselines import historical_exposure, uniform_exposure
 from adopt.delivery import evaluate_exposure
 from adopt.exceptions import WorkspaceError
-from adopt.optimize import parse_spec, plan_from_workspace
+from adopt.optimize import parse_spec
+from adopt.plan import make_plan
 from adopt.scoring import ScoreCard, caps_from_spec, score_exposures, score_plan
 from adopt.synth import load_truth
 
@@ -88,7 +89,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[P
     config = root / "plan.toml"
     config.write_text(f'plan_id = "t"\nbudget = {budget}\nobjective = "conversions"\n'
                       '[[constraints]]\ntype = "frequency_cap"\ncap = 3\n')
-    _, folder = plan_from_workspace(ws, config)
+    folder = make_plan(config, workspace=ws).folder
     return root / "world", ws, folder
 
 

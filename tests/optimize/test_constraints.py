@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from adopt.exceptions import WorkspaceError
-from adopt.optimize import PlanSpec, optimize, plan_from_workspace
+from adopt.optimize import PlanSpec, optimize
 from adopt.optimize.examples import random_curves
 from adopt.optimize.spec import CampaignBudget, FrequencyCap, MinReach, Pin, SpendLimit, target_roas
+from adopt.plan import make_plan
 
 from .conftest import spend_of_all
 
@@ -84,7 +85,7 @@ def test_cross_placement_cap_bounds_impressions_per_segment_user(world):
 def test_workspace_without_curves_says_what_to_run(tmp_path):
     (tmp_path / "plan.toml").write_text("budget = 10.0\n")
     with pytest.raises(WorkspaceError, match="run the curve stage first"):
-        plan_from_workspace(tmp_path / "ws", tmp_path / "plan.toml")
+        make_plan(tmp_path / "plan.toml", workspace=tmp_path / "ws")
 
 
 @pytest.mark.parametrize("limits", [{"min": 50, "max": 10}, {"min_share": 0.6, "max_share": 0.2}])

@@ -14,7 +14,6 @@ from adopt.optimize import (
     budget_frontier,
     fit_curves,
     optimize,
-    plan_from_files,
 )
 from adopt.optimize.examples import random_curves
 from adopt.optimize.spec import (
@@ -26,6 +25,7 @@ from adopt.optimize.spec import (
     SpendLimit,
     min_spend,
 )
+from adopt.plan import make_plan
 
 from .conftest import spend_of_all
 
@@ -114,7 +114,7 @@ def test_integer_caps_within_reported_gap(world):
     assert (result.exposure.groupby(["campaign_id", "segment"])["frequency"].nunique() == 1).all()
 
 
-def test_plan_from_files_writes_the_plan_folder(tmp_path, world):
+def test_make_plan_from_files_writes_the_plan_folder(tmp_path, world):
     curves, placements = world
     curves.to_csv(tmp_path / "curves.csv", index=False)
     placements.to_parquet(tmp_path / "placements.parquet")
@@ -122,8 +122,9 @@ def test_plan_from_files_writes_the_plan_folder(tmp_path, world):
         f'budget = {0.1 * spend_of_all(curves)}\nobjective = "conversions"\n'
         '[[constraints]]\ntype = "frequency_cap"\ncap = 2\n'
     )
-    plan_id, folder = plan_from_files(tmp_path / "curves.csv", tmp_path / "plan.toml",
-                                      tmp_path / "plans", tmp_path / "placements.parquet")
+    plan = make_plan(tmp_path / "plan.toml", curves=tmp_path / "curves.csv",
+                     placements=tmp_path / "placements.parquet", out=tmp_path / "plans")
+    plan_id, folder = plan.plan_id, plan.folder
     assert folder == tmp_path / "plans" / plan_id
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["allocation.csv", "allocation.parquet", "audiences.parquet", "exposure.csv",
@@ -136,9 +137,9 @@ def test_plan_from_files_writes_the_plan_folder(tmp_path, world):
     alloc = pd.read_parquet(folder / "allocation.parquet")
     assert alloc["frequency_cap"].max() <= 2
     assert alloc["spend"].sum() == pytest.approx(doc["totals"]["spend"])
-    again, _ = plan_from_files(tmp_path / "curves.csv", tmp_path / "plan.toml",
-                               tmp_path / "plans", tmp_path / "placements.parquet")
-    assert again == plan_id
+    again = make_plan(tmp_path / "plan.toml", curves=tmp_path / "curves.csv",
+                      placements=tmp_path / "placements.parquet", out=tmp_path / "plans")
+    assert again.plan_id == plan_id
 
 
 def test_fit_curves_recovers_a_saturating_response():

@@ -81,13 +81,13 @@ def test_to_html_writes_the_report(chain, tmp_path):
     assert unsaved.to_html(tmp_path / "unsaved.html").is_file() and unsaved.folder is None
 
 
-def test_plan_from_workspace_writes_frontier_baselines_and_workspace(chain, tmp_path):
-    from adopt.optimize import plan_from_workspace
+def test_make_plan_from_a_plan_file_writes_frontier_baselines_and_workspace(chain, tmp_path):
+    from adopt.plan import make_plan
 
     planner = chain[0]
     config = tmp_path / "plan.toml"
     config.write_text(f'plan_id = "from-files"\nbudget = {0.2 * chain[3]}\n')
-    _, folder = plan_from_workspace(planner.workspace.root, config)
+    folder = make_plan(config, workspace=planner.workspace.root).folder
     plan = adopt.Plan.load(folder)
     assert plan.document["inputs"]["workspace"] == str(planner.workspace.root)
     assert set(plan.document["baselines"]) == {"uniform", "historical"}

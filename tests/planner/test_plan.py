@@ -14,7 +14,7 @@ from adopt.exceptions import WorkspaceError
 
 def test_round_trip_keeps_every_table_and_the_document(plan_at, tmp_path):
     plan = plan_at(0.2, constraints=[adopt.frequency_cap(3)])
-    folder = plan.to_parquet(tmp_path / "copy")
+    folder = plan.save(tmp_path / "copy")
     back = adopt.Plan.load(folder)
     assert back.plan_id == plan.plan_id and back.folder == folder
     pd.testing.assert_frame_equal(back.allocation, plan.allocation)
@@ -115,13 +115,13 @@ def test_repr_html_escapes_campaign_and_segment_names(planner, tables, full):
 
 def test_a_failed_write_leaves_the_previous_plan_whole(plan_at, tmp_path):
     plan = plan_at(0.2)
-    folder = plan.to_parquet(tmp_path / "p")
+    folder = plan.save(tmp_path / "p")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     broken = adopt.Plan(plan_id="x", document={**plan.document, "status": "changed"},
                         allocation=plan.allocation.assign(bad=[object()] * len(plan.allocation)),
                         audiences=plan.audiences, frontier=None)
     with pytest.raises(Exception, match="bad|object|conver"):
-        broken.to_parquet(folder)
+        broken.save(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
@@ -158,7 +158,8 @@ def test_missing_numbers_in_plan_json_read_as_nan(plan_at):
 
 
 def test_write_plan_keeps_its_old_call(tables, full, tmp_path):
-    from adopt.optimize import PlanSpec, optimize, write_plan
+    from adopt.optimize import PlanSpec, optimize
+    from adopt.plan import write_plan
 
     curves, placements = tables
     result = optimize(curves, PlanSpec(budget=0.2 * full), placements)

@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 from adopt.ingest import ingest
-from adopt.optimize import PlanSpec, budget_frontier, build_grid, min_spend, optimize, write_plan
+from adopt.optimize import PlanSpec, budget_frontier, build_grid, min_spend, optimize
 from adopt.optimize.curves import METRICS
 from adopt.optimize.forecast import forecast_interval
+from adopt.plan import write_plan
 from adopt.response.card import ModelCard
 from adopt.synth import generate_world
 

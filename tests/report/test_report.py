@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.optimize import Objective, PlanSpec, build_grid, optimize, write_plan
+from adopt.optimize import Objective, PlanSpec, build_grid, optimize
+from adopt.plan import write_plan
 from adopt.report import build_report, export_plan, load_report_data
 from adopt.report.privacy import OTHER
 

@@ -1,20 +1,20 @@
 """Comparing two plans: KPI deltas, the cells that gained or lost spend, what the change buys.
 
-Data flow: `adopt.Plan.compare(other)` -> `compare_plans` -> `PlanComparison`,
-printed in a terminal (`__str__`) or shown in a notebook (`_repr_html_`).
+Data flow: `adopt.Plan.compare(other)` -> `compare_tables` (the two plans'
+KPIs and allocations) -> `PlanComparison`, printed in a terminal (`__str__`)
+or shown in a notebook (`_repr_html_`).
 """
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from adopt.plan import Plan
+from adopt.plan.html import TOP_CELLS, table_html
 
 CELL = ["campaign_id", "segment", "placement_id"]
 CELL_VALUES = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
@@ -95,9 +95,23 @@ class PlanComparison:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from adopt.plan_html import comparison_html
-
-        return comparison_html(self)
+        """The notebook view: KPI deltas, what the change buys, the cells that moved."""
+        kpis = self.kpis.rename(columns={"other": self.other, "this": self.this})
+        kpis.index.name = "kpi"
+        cols = ["campaign_id", "segment", "placement_id", "spend_other", "spend_this",
+                "delta_spend", "delta_conversions"]
+        parts = [
+            '<div class="adopt-plan-comparison">',
+            f"<p><b>Plan {html.escape(self.this)} vs {html.escape(self.other)}</b></p>",
+            table_html(kpis),
+            f"<p>{html.escape(self.summary())}</p>",
+        ]
+        for title, table in (("gained spend", self.gained()), ("lost spend", self.lost())):
+            parts.append(f"<p>Cells that {title}: {len(table)}</p>")
+            if len(table):
+                parts.append(table_html(table.head(TOP_CELLS)[cols], index=False))
+        parts.append("</div>")
+        return "".join(parts)
 
 
 def _number(v: float) -> str:
@@ -106,32 +120,36 @@ def _number(v: float) -> str:
     return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
-def _names(this: Plan, other: Plan) -> tuple[str, str]:
-    if this.plan_id == other.plan_id:
-        return "this", "other"
-    return this.plan_id, other.plan_id
-
-
-def compare_plans(this: Plan, other: Plan) -> PlanComparison:
-    """Compare `this` plan with `other` (deltas are this minus other).
+def compare_tables(
+    names: tuple[str, str],
+    kpis: tuple[pd.Series, pd.Series],
+    allocations: tuple[pd.DataFrame, pd.DataFrame],
+) -> PlanComparison:
+    """Compare this plan with the other (deltas are this minus other); each pair is (this, other).
 
     Parameters
     ----------
-    this, other : Plan
+    names : (str, str)
+        How the two plans are named in the comparison.
+    kpis : (Series, Series)
+        `adopt.Plan.kpis` of each.
+    allocations : (DataFrame, DataFrame)
+        `adopt.Plan.allocation` of each.
 
     Returns
     -------
     PlanComparison
     """
+    this, other = allocations
     # the certified gap is a property of each solve, not something a change buys
-    a, b = this.kpis.drop("gap"), other.kpis.drop("gap")
+    a, b = kpis[0].drop("gap"), kpis[1].drop("gap")
     kpis = pd.DataFrame({"other": b, "this": a, "delta": a - b})
     kpis["relative"] = kpis["delta"] / kpis["other"].abs().replace(0.0, np.nan)
 
-    values = [c for c in (*CELL_VALUES, "frequency_cap") if c in this.allocation.columns]
+    values = [c for c in (*CELL_VALUES, "frequency_cap") if c in this.columns]
     cells = pd.merge(
-        other.allocation[CELL + values],
-        this.allocation[CELL + values],
+        other[CELL + values],
+        this[CELL + values],
         on=CELL,
         how="outer",
         suffixes=("_other", "_this"),
@@ -152,4 +170,4 @@ def compare_plans(this: Plan, other: Plan) -> PlanComparison:
         buys[f"{name}_per_extra_spend"] = extra / extra_spend if moved else math.nan
     extra_conv = buys["extra_conversions"]
     buys["incremental_cpa"] = extra_spend / extra_conv if moved and extra_conv else math.nan
-    return PlanComparison(*_names(this, other), kpis=kpis, cells=cells, buys=buys)
+    return PlanComparison(*names, kpis=kpis, cells=cells, buys=buys)

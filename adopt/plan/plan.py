@@ -1,12 +1,13 @@
 """The `Plan` object: one plan folder (allocation, KPIs, frontier, proof) in memory.
 
-Data flow: `adopt.Planner.plan` (or `adopt.optimize.io.solve_plan`) makes a
-plan; `Plan` holds what its folder ``plans/<plan_id>/`` stores (allocation,
-audiences, frontier, plan.json) and gives a planner the views they think in:
-KPIs with CPA and ROAS, the budget frontier, shadow prices, binding
-constraints, the certificate, the uniform and historical baselines, a
-comparison with another plan (`adopt.plan_compare`), the HTML report
-(`adopt.report`) and a notebook summary (`adopt.plan_html`).
+Data flow: `adopt.plan.make_plan` makes a plan (`adopt.Planner.plan`, ``adopt
+plan`` and the pipeline call it); `Plan` holds what its folder
+``plans/<plan_id>/`` stores (allocation, exposure, audiences, frontier,
+plan.json), writes it (`save`, the one writer) and gives a planner the views
+they think in: KPIs with CPA and ROAS, the budget frontier, shadow prices,
+binding constraints, the certificate, the uniform and historical baselines, a
+comparison with another plan (`adopt.plan.compare`), the HTML report
+(`adopt.report`) and a notebook summary (`adopt.plan.html`).
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.optimize.result import TOTALS, PlanResult
+from adopt.optimize.spec import PlanSpec, plan_id_problem
+from adopt.plan.compare import PlanComparison, compare_tables
+from adopt.plan.folder import plan_document, write_plan_folder
+from adopt.plan.html import plan_html
 
-if TYPE_CHECKING:
-    from adopt.optimize.outputs import PlanOutputs
-    from adopt.optimize.spec import PlanSpec
-    from adopt.plan_compare import PlanComparison
-
-TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 KPIS = ("budget", *TOTALS, "cpa", "roas", "gap")
 DUAL_COLUMNS = ("name", "kind", "sense", "rhs", "lhs", "slack", "shadow_price", "binding")
 
@@ -93,24 +92,37 @@ class Plan:
     exposure: pd.DataFrame | None = None
 
     @classmethod
-    def from_outputs(cls, plan_id: str, outputs: PlanOutputs, inputs: dict | None = None) -> Plan:
-        """A plan from `adopt.optimize.outputs.solve_plan`'s result (not yet written)."""
-        from adopt.optimize.io import plan_document
+    def from_result(
+        cls,
+        plan_id: str,
+        result: PlanResult,
+        inputs: dict | None = None,
+        *,
+        audiences: pd.DataFrame | None = None,
+        frontier: pd.DataFrame | None = None,
+        baselines: dict | None = None,
+        forecast: dict | None = None,
+        aggregates: dict | None = None,
+    ) -> Plan:
+        """A plan (not yet written) from a solve's `PlanResult` and what goes beside it.
 
-        document = plan_document(outputs.result, inputs, outputs.baselines, plan_id=plan_id,
-                                 forecast=outputs.forecast, aggregates=outputs.aggregates)
+        See `adopt.plan.folder.plan_document` for `inputs`, `baselines`,
+        `forecast` and `aggregates`.
+        """
+        document = plan_document(result, inputs, baselines, plan_id=plan_id,
+                                 forecast=forecast, aggregates=aggregates)
         return cls(
             plan_id=plan_id,
-            allocation=outputs.result.allocation,
+            allocation=result.allocation,
             document=document,
-            audiences=outputs.audiences,
-            frontier=outputs.frontier,
-            exposure=outputs.result.exposure,
+            audiences=audiences,
+            frontier=frontier,
+            exposure=result.exposure,
         )
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Plan:
-        """Read a plan folder written by `to_parquet`, `adopt plan` or `Planner.plan`.
+        """Read a plan folder written by `save` (`make_plan`, `adopt plan`, `Planner.plan`).
 
         Raises
         ------
@@ -137,14 +149,12 @@ class Plan:
             exposure=optional("exposure.parquet"),
         )
 
-    def to_parquet(self, folder: str | os.PathLike[str]) -> Path:
+    def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the plan folder (allocation, exposure, audiences, frontier, plan.json).
 
         Every file is written under a temporary name and renamed when all are
         written, so a killed run leaves the previous plan in `folder` whole.
         """
-        from adopt.optimize.io import write_plan_folder
-
         self.folder = write_plan_folder(
             Path(folder).expanduser().resolve(),
             self.allocation,
@@ -170,8 +180,6 @@ class Plan:
     @property
     def spec(self) -> PlanSpec | None:
         """The plan spec it was solved with (None when plan.json does not record it)."""
-        from adopt.optimize.spec import PlanSpec
-
         data = (self.document.get("inputs") or {}).get("spec")
         return None if data is None else PlanSpec.model_validate(data)
 
@@ -244,14 +252,14 @@ class Plan:
     def compare(self, other: Plan) -> PlanComparison:
         """What changes from `other` to this plan, and what the extra spend buys.
 
-        Deltas are this plan minus `other`; see `adopt.plan_compare.PlanComparison`.
+        Deltas are this plan minus `other`; see `adopt.plan.compare.PlanComparison`.
         """
-        from adopt.plan_compare import compare_plans
-
         if not isinstance(other, Plan):
             raise ParameterError(f"The 'other' parameter of Plan.compare must be a Plan. "
                                  f"Got {other!r} instead.")
-        return compare_plans(self, other)
+        names = ("this", "other") if self.plan_id == other.plan_id else (self.plan_id,
+                                                                          other.plan_id)
+        return compare_tables(names, (self.kpis, other.kpis), (self.allocation, other.allocation))
 
     def to_html(
         self,
@@ -286,11 +294,9 @@ class Plan:
                 )
             )
         with tempfile.TemporaryDirectory(prefix="adopt-plan-") as tmp:
-            from adopt.optimize.spec import plan_id_problem
-
             # a plan_id read from someone's plan.json stays a plain name inside tmp
             folder = Path(tmp) / ("plan" if plan_id_problem(self.plan_id) else self.plan_id)
-            self.to_parquet(folder)
+            self.save(folder)
             try:
                 return Path(
                     build_report(
@@ -301,9 +307,11 @@ class Plan:
                 self.folder = None  # the temporary folder goes away
 
     def _repr_html_(self) -> str:
-        from adopt.plan_html import plan_html
-
-        return plan_html(self)
+        kpis = pd.DataFrame({"plan": self.kpis})
+        for name, row in self.baselines.iterrows():
+            kpis[name] = row
+        return plan_html(self.plan_id, self.status, self.objective, self.certificate.get("gap"),
+                         kpis, self.binding, self.allocation, self.frontier, self.notes)
 
     def __repr__(self) -> str:
         k = self.kpis
@@ -313,3 +321,21 @@ class Plan:
             f"{math.nan if value is None else value:,.4g}, spend={k['spend']:,.2f}, "
             f"cells={len(self.allocation)}, gap={k['gap']:.1e})"
         )
+
+
+def write_plan(
+    result: PlanResult,
+    folder: str | os.PathLike[str],
+    inputs: dict | None = None,
+    audiences: pd.DataFrame | None = None,
+    *,
+    frontier: pd.DataFrame | None = None,
+    baselines: dict | None = None,
+    forecast: dict | None = None,
+    aggregates: dict | None = None,
+) -> Path:
+    """Save a `PlanResult` as the plan folder `folder` (its name is the plan id): `Plan.save`."""
+    plan = Plan.from_result(Path(folder).name, result, inputs, audiences=audiences,
+                            frontier=frontier, baselines=baselines, forecast=forecast,
+                            aggregates=aggregates)
+    return plan.save(folder)

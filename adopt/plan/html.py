@@ -1,7 +1,8 @@
-"""Compact HTML summaries of plans and plan comparisons for notebooks (`_repr_html_`).
+"""Compact HTML for notebooks: escaped values and tables, and a plan's summary.
 
-Data flow: `adopt.Plan` and `adopt.plan_compare.PlanComparison` call these to
-show themselves in Jupyter. Every text that reaches the page (campaign,
+Data flow: `adopt.Plan._repr_html_` (`plan_html`) and
+`adopt.plan.compare.PlanComparison._repr_html_` (`table_html`) show
+themselves in Jupyter with these. Every text that reaches the page (campaign,
 segment and placement names, notes, constraint names) goes through
 `html.escape`; the full report is `adopt.report`'s job.
 """
@@ -11,14 +12,9 @@ from __future__ import annotations
 import html
 import math
 from numbers import Number
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:
-    from adopt.plan import Plan
-    from adopt.plan_compare import PlanComparison
 
 TOP_CELLS = 10
 CELL_COLUMNS = (
@@ -77,59 +73,43 @@ def table_html(frame: pd.DataFrame, index: bool = True) -> str:
     return "".join(out)
 
 
-def plan_html(plan: Plan) -> str:
-    """The notebook summary of a plan: KPIs beside the baselines, binding rows, top cells."""
-    objective = plan.objective
-    kpis = pd.DataFrame({"plan": plan.kpis})
-    for name, row in plan.baselines.iterrows():
-        kpis[name] = row
+def plan_html(
+    plan_id: str,
+    status: str,
+    objective: dict,
+    gap: float | None,
+    kpis: pd.DataFrame,
+    binding: list[str],
+    allocation: pd.DataFrame,
+    frontier: pd.DataFrame | None,
+    notes: list[str],
+) -> str:
+    """The notebook summary of a plan: KPIs beside the baselines, binding rows, top cells.
+
+    The arguments are the `adopt.Plan` properties of the same names; `kpis`
+    has the plan's KPIs and each baseline's as columns.
+    """
+    kpis = kpis.copy()
     kpis.index.name = "kpi"
     verb = "minimise" if objective.get("sense") == "min" else "maximise"
     parts = [
         '<div class="adopt-plan">',
-        f"<p><b>Plan {html.escape(plan.plan_id)}</b> · {html.escape(plan.status)} · "
+        f"<p><b>Plan {html.escape(plan_id)}</b> · {html.escape(status)} · "
         f"{verb} {html.escape(str(objective.get('name')))} = {fmt(objective.get('value'))}"
-        f" · certified gap {fmt(plan.certificate.get('gap'))}</p>",
+        f" · certified gap {fmt(gap)}</p>",
         table_html(kpis),
-        f"<p>Binding constraints: {fmt(', '.join(plan.binding) or 'none')}</p>",
+        f"<p>Binding constraints: {fmt(', '.join(binding) or 'none')}</p>",
     ]
-    cols = [c for c in CELL_COLUMNS if c in plan.allocation.columns]
-    top = plan.allocation.sort_values("spend", ascending=False).head(TOP_CELLS)[cols]
-    parts.append(f"<p>Top {len(top)} of {len(plan.allocation)} cells by spend:</p>")
+    cols = [c for c in CELL_COLUMNS if c in allocation.columns]
+    top = allocation.sort_values("spend", ascending=False).head(TOP_CELLS)[cols]
+    parts.append(f"<p>Top {len(top)} of {len(allocation)} cells by spend:</p>")
     parts.append(table_html(top, index=False))
-    if plan.frontier is not None:
+    if frontier is not None:
         parts.append(
-            f"<p>Frontier: {len(plan.frontier)} budgets from "
-            f"{fmt(plan.frontier['budget'].min())} to "
-            f"{fmt(plan.frontier['budget'].max())}.</p>"
+            f"<p>Frontier: {len(frontier)} budgets from "
+            f"{fmt(frontier['budget'].min())} to "
+            f"{fmt(frontier['budget'].max())}.</p>"
         )
-    parts += [f"<p>Note: {fmt(note)}</p>" for note in plan.notes]
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def comparison_html(cmp: PlanComparison) -> str:
-    """The notebook view of a comparison: KPI deltas, what it buys, cells that moved."""
-    kpis = cmp.kpis.rename(columns={"other": cmp.other, "this": cmp.this})
-    kpis.index.name = "kpi"
-    cols = [
-        "campaign_id",
-        "segment",
-        "placement_id",
-        "spend_other",
-        "spend_this",
-        "delta_spend",
-        "delta_conversions",
-    ]
-    parts = [
-        '<div class="adopt-plan-comparison">',
-        f"<p><b>Plan {html.escape(cmp.this)} vs {html.escape(cmp.other)}</b></p>",
-        table_html(kpis),
-        f"<p>{html.escape(cmp.summary())}</p>",
-    ]
-    for title, table in (("gained spend", cmp.gained()), ("lost spend", cmp.lost())):
-        parts.append(f"<p>Cells that {title}: {len(table)}</p>")
-        if len(table):
-            parts.append(table_html(table.head(TOP_CELLS)[cols], index=False))
+    parts += [f"<p>Note: {fmt(note)}</p>" for note in notes]
     parts.append("</div>")
     return "".join(parts)
