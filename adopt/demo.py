@@ -67,14 +67,14 @@ def run_demo(
     config = Path(config) if config is not None else DEMO_PLAN
     if not config.is_file():
         raise WorkspaceError(f"The demo plan file {config} is missing.")
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     started = time.perf_counter()
     world = ws.root / "world"
     if world.exists():
         shutil.rmtree(world)
     # A demo starts from an empty warehouse, so its figures are its own.
     ws.warehouse.unlink(missing_ok=True)
-    StageState(ws.root).invalidate(list(STAGE_NAMES))
+    StageState(ws).invalidate(list(STAGE_NAMES))
 
     _step("generate the demo world")
     t0 = time.perf_counter()
@@ -84,7 +84,7 @@ def run_demo(
 
     stages = [n for n in STAGE_NAMES if embed or n != "embed"]
     _step(STAGE_NAMES[0])
-    run = run_pipeline(ws.root, config, data_dir=world, world_dir=world, stages=stages,
+    run = run_pipeline(ws, config, data_dir=world, world_dir=world, stages=stages,
                        seed=seed, on_stage=_printer(stages))
 
     figures: dict[str, Any] = {

@@ -36,11 +36,9 @@ from adopt.runs import (
     default_run_id,
     digest,
     now,
-    runs_dir,
 )
 from adopt.stages import STAGE_NAMES, STAGES, RunContext
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
 
@@ -189,7 +187,7 @@ def run_pipeline(
         outputs of the stages before it stay.
     """
     started = time.perf_counter()
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     cfg = _existing(config, "config") if config is not None else None
     data = _existing(data_dir, "data_dir") if data_dir is not None else None
     world = _existing(world_dir, "world_dir") if world_dir is not None else None
@@ -218,10 +216,10 @@ def run_pipeline(
                      world_dir=world, address=address, options=options)
     keys = _stage_keys(ctx)
     run_id = check_run_id(run_id) if run_id else default_run_id(digest(keys))
-    ctx.run_id, ctx.run_dir = run_id, runs_dir(ws.root) / run_id
+    ctx.run_id, ctx.run_dir = run_id, ws.runs / run_id
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
 
-    previous = Manifest.find(ws.root, run_id)
+    previous = Manifest.find(ws, run_id)
     manifest = Manifest(
         run_id=run_id, workspace=str(ws.root), created=now(),
         params={"config": str(cfg) if cfg else None, "data_dir": str(data) if data else None,
@@ -235,7 +233,7 @@ def run_pipeline(
         manifest.stages = [done.get(r.name, r) if done.get(r.name, r).key == r.key else r
                            for r in manifest.stages]
     manifest.save()
-    state = StageState(ws.root)
+    state = StageState(ws)
     ctx.outputs = {name: entry["outputs"] for name, entry in state.entries.items()}
     summary = RunSummary(run_id, ws.root, manifest)
     log.info("run %s: stages %s in %s", run_id, ", ".join(selected), ws.root)
@@ -316,11 +314,9 @@ def _stage_keys(ctx: RunContext) -> dict[str, str]:
 
 def _warehouse_fingerprint(ctx: RunContext) -> str:
     """Without input files, the warehouse's ingest log stands for the data."""
-    import duckdb
-
     if not ctx.workspace.warehouse.is_file():
         return "no-warehouse"
-    with duckdb.connect(str(ctx.workspace.warehouse), read_only=True) as con:
+    with ctx.workspace.connect(read_only=True) as con:
         rows = (con.execute("select * from ingest_log").fetchall()
                 if has_table(con, "ingest_log") else [])
     return digest([list(map(str, r)) for r in rows])

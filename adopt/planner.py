@@ -519,9 +519,8 @@ class Planner:
         check_int(where, "k", k, minimum=1)
         check_choice(where, "by", by, tuple(RANK_BY))
         from adopt.curves import predict_pairs
-        from adopt.warehouse import connect
 
-        with connect(self.workspace.root, read_only=True) as con:
+        with self.workspace.connect(read_only=True) as con:
             known = con.execute(
                 "select count(*) from users where user_id = ?", [str(user_id)]
             ).fetchone()[0]

@@ -19,14 +19,8 @@ import pandas as pd
 
 from adopt.attributes import user_attributes
 from adopt.exceptions import InputError, WorkspaceError
-from adopt.warehouse import (
-    INGEST_HINT,
-    ModelStats,
-    check_inputs,
-    connect,
-    models_for,
-    run_models,
-)
+from adopt.warehouse import ModelStats, check_inputs, models_for, run_models
+from adopt.workspace import INGEST_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -172,13 +166,14 @@ def build_profiles(
                                           memory_limit=memory_limit, threads=threads,
                                           address=address)
     started = time.perf_counter()
-    with connect(workspace, memory_limit=memory_limit, threads=threads) as con:
+    ws = Workspace.of(workspace)
+    with ws.connect(memory_limit=memory_limit, threads=threads) as con:
         when, stats = run_profile_models(con, params, as_of=as_of)
     from adopt.partitions import forget_models
 
-    forget_models(workspace)  # the warehouse's tables replace an earlier partitioned build
+    forget_models(ws)  # the warehouse's tables replace an earlier partitioned build
     return ProfilesSummary(
-        workspace=Path(workspace).resolve(),
+        workspace=ws.root,
         as_of=when,
         models=stats,
         seconds=time.perf_counter() - started,

@@ -84,7 +84,7 @@ def _ingest(ctx: RunContext) -> StageResult:
     from adopt.ingest import ingest
 
     how = ctx.options.get("ingest") or {}
-    summary = ingest(ctx.data_dir, ctx.workspace.root, mode=how.get("mode"),
+    summary = ingest(ctx.data_dir, ctx.workspace, mode=how.get("mode"),
                      on_duplicate=how.get("on_duplicate", "refuse"))
     loaded = {t.table: t.rows_loaded for t in summary.tables}
     return StageResult({"rows_loaded": loaded}, [str(ctx.workspace.warehouse)], summary)
@@ -94,9 +94,9 @@ def _profiles(ctx: RunContext) -> StageResult:
     from adopt.partitions import is_partitioned
     from adopt.profiles import build_profiles
 
-    if is_partitioned(ctx.workspace.root):
+    if is_partitioned(ctx.workspace):
         ctx.ray()  # the partition tasks run on the cluster at --address
-    summary = build_profiles(ctx.workspace.root, address=ctx.address)
+    summary = build_profiles(ctx.workspace, address=ctx.address)
     return StageResult({"warehouse": str(ctx.workspace.warehouse)},
                        [str(ctx.workspace.warehouse)], summary)
 
@@ -105,7 +105,7 @@ def _embed(ctx: RunContext) -> StageResult:
     from adopt.embeddings import embed_workspace
 
     ctx.ray()
-    summary = embed_workspace(ctx.workspace.root, model=ctx.options["embed_model"],
+    summary = embed_workspace(ctx.workspace, model=ctx.options["embed_model"],
                               address=ctx.address)
     outputs = {"model_id": summary.model_id, "texts": summary.texts,
                "embedded": summary.embedded, "cached": summary.cached,
@@ -120,7 +120,7 @@ def _train(ctx: RunContext) -> StageResult:
     if model == "bert":
         ctx.ray()
     model_run = f"{ctx.run_id}-{model}"
-    card = train_response(ctx.workspace.root, model=model, run_id=model_run,
+    card = train_response(ctx.workspace, model=model, run_id=model_run,
                           seed=ctx.options["seed"], **ctx.options.get("split", {}))
     folder = ctx.workspace.models / model_run
     outputs = {"model_run_id": model_run, "model_folder": str(folder)} | card_figures(card.metrics)
@@ -145,7 +145,7 @@ def _segment(ctx: RunContext) -> StageResult:
     from adopt.audiences import segment_workspace
 
     o = ctx.options
-    summary = segment_workspace(ctx.workspace.root, k=o["k"], min_size=o["min_size"],
+    summary = segment_workspace(ctx.workspace, k=o["k"], min_size=o["min_size"],
                                 rules=o["rules"], seed=o["seed"])
     table = summary.segments
     shown = table if "suppressed" not in table else table[~table["suppressed"].astype(bool)]
@@ -158,10 +158,10 @@ def _curves(ctx: RunContext) -> StageResult:
 
     o = ctx.options
     model_run = ctx.outputs.get("train", {}).get("model_run_id")
-    summary = build_curves(ctx.workspace.root, run_id=model_run, max_k=o["max_k"],
+    summary = build_curves(ctx.workspace, run_id=model_run, max_k=o["max_k"],
                            users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],
                            seed=o["seed"])
-    folder = ctx.workspace.root / "curves"
+    folder = ctx.workspace.curves
     paths = [str(folder / name) for name in ("curves.parquet", "reach.parquet",
                                              "curves_boot.parquet")]
     return StageResult({"curves": paths[0], "reach": paths[1], "model_run_id": model_run},
@@ -171,7 +171,7 @@ def _curves(ctx: RunContext) -> StageResult:
 def _plan(ctx: RunContext) -> StageResult:
     from adopt.optimize import plan_from_workspace
 
-    plan_id, folder = plan_from_workspace(ctx.workspace.root, ctx.config)
+    plan_id, folder = plan_from_workspace(ctx.workspace, ctx.config)
     doc = json.loads((Path(folder) / "plan.json").read_text())
     certificate = doc.get("certificate") or {}
     outputs = {"plan_id": plan_id, "plan_folder": str(folder), "status": doc.get("status"),
@@ -185,7 +185,7 @@ def _report(ctx: RunContext) -> StageResult:
     from adopt.report import build_report
 
     plan_folder = ctx.plan_folder()
-    out = build_report(plan_folder, ctx.run_dir / "report.html", workspace=ctx.workspace.root,
+    out = build_report(plan_folder, ctx.run_dir / "report.html", workspace=ctx.workspace,
                        min_segment_size=ctx.options["min_segment_size"])
     return StageResult({"report": str(out)}, [str(out)], out)
 
@@ -194,7 +194,7 @@ def _score(ctx: RunContext) -> StageResult:
     from adopt.scoring import score_plan
 
     plan_folder = ctx.plan_folder()
-    card = score_plan(ctx.world_dir, ctx.workspace.root, plan_folder)
+    card = score_plan(ctx.world_dir, ctx.workspace, plan_folder)
     doc = card.to_dict() if hasattr(card, "to_dict") else asdict(card)
     out = ctx.run_dir / "score.json"
     with atomic_path(out) as tmp:

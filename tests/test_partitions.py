@@ -16,11 +16,11 @@ from adopt.partitions import (
     input_path,
     is_partitioned,
     model_paths,
-    partitions_dir,
     read_manifest,
     write_partitions,
 )
 from adopt.synth import generate_world
+from adopt.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_stale_partitions_are_refused(partitioned: Path, tmp_path: Path) -> None
     from adopt.partitions import check_current
 
     manifest = read_manifest(partitioned)
-    path = partitions_dir(partitioned) / "manifest.json"
+    path = Workspace(partitioned).partitions / "manifest.json"
     try:
         path.write_text(json.dumps(manifest | {"ingests": manifest["ingests"] - 1}))
         with duckdb.connect(str(partitioned / "warehouse.duckdb"), read_only=True) as con:

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from adopt.cli import main
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.profiles import ProfileParams, ProfilesSummary, build_profiles
-from adopt.warehouse import connect, create_input_tables, read_table
+from adopt.warehouse import create_input_tables, read_table
 from adopt.workspace import Workspace
 
 
@@ -60,14 +60,15 @@ def test_as_of_cuts_the_marts(workspace: Path) -> None:
     [
         ({"as_of": "yesterday-ish"}, "'as_of': must be a timestamp"),
         ({"as_of": "2024-02-01T00:00+02:00"}, "'as_of': must be a timestamp without time zone"),
-        ({"memory_limit": "4 gigs"}, "'memory_limit': must be a size such as '4GB'"),
-        ({"memory_limit": "1GB'; set threads=64; --"}, "'memory_limit': must be a size"),
-        ({"threads": 0}, "'threads': must be a positive integer; got 0"),
-        ({"threads": "2"}, "'threads': must be a positive integer; got '2'"),
+        ({"memory_limit": "4 gigs"}, "'memory_limit' parameter must be a size such as '4GB'"),
+        ({"memory_limit": "1GB'; set threads=64; --"}, "'memory_limit' parameter must be a size"),
+        ({"threads": 0}, "'threads' parameter must be a positive integer. Got 0 instead"),
+        ({"threads": "2"}, "'threads' parameter must be a positive integer. Got '2' instead"),
     ],
 )
 def test_bad_arguments_are_named(workspace: Path, kwargs: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
+    error = ParameterError if {"memory_limit", "threads"} & set(kwargs) else InputError
+    with pytest.raises(error, match=match):
         build_profiles(workspace, **kwargs)
 
 
@@ -93,7 +94,7 @@ def test_parameters_are_stored_as_floats() -> None:
 
 
 def test_memory_limit_and_threads_reach_duckdb(workspace: Path) -> None:
-    with connect(workspace, memory_limit="512MB", threads=1) as con:
+    with Workspace(workspace).connect(memory_limit="512MB", threads=1) as con:
         settings = dict(
             con.execute(
                 "select name, value from duckdb_settings() "

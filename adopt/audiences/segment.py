@@ -34,7 +34,7 @@ from adopt.audiences.features import (
 from adopt.audiences.kmeans import KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
 from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.warehouse import connect, has_table
+from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -161,10 +161,9 @@ def segment_workspace(
         raise ParameterError("The 'attributes' parameter of segment_workspace must be a list "
                              f"of attribute names, 'all', 'none' or None. Got {attributes!r} "
                              "instead.")
-    with connect(workspace) as con:
-        if not has_table(con, "user_profiles"):
-            raise WorkspaceError("the warehouse has no 'user_profiles' table: run "
-                                 "`adopt profiles --workspace WS` first")
+    ws = Workspace.of(workspace)
+    with ws.connect() as con:
+        ws.require("user_profiles", PROFILES_HINT, con)
         users = int(con.execute("select count(*) from user_profiles").fetchall()[0][0])
         if users == 0:
             raise WorkspaceError("user_profiles is empty: there are no users to segment")

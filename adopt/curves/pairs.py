@@ -39,7 +39,7 @@ def resolve_model(workspace: str | os.PathLike[str], model: Any = None) -> tuple
     from adopt.response.run import latest_run, load_response
 
     run_id = str(model) if model is not None else latest_run(workspace)
-    folder = Workspace(workspace).models / run_id
+    folder = Workspace.of(workspace).models / run_id
     if not folder.exists():
         raise WorkspaceError(f"No model run {run_id!r} under {folder.parent}; "
                              "run `adopt train` first or pass a known run id.")

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from adopt.exceptions import InputError
 from adopt.importers.common import PART_ROWS, Check, guard
+from adopt.workspace import open_duckdb
 
 log = logging.getLogger("adopt")
 
@@ -50,7 +51,7 @@ class Scratch:
         # Settings go through `config` or bound parameters, not SQL text: the
         # paths derive from the user's.
         config = {"preserve_insertion_order": True, "temp_directory": str(work / "_spill")}
-        self.con = duckdb.connect(str(work / "_scratch.duckdb"), config=config)
+        self.con = open_duckdb(work / "_scratch.duckdb", config=config)
         # DuckDB's own bar would interleave with adopt's log lines.
         self.con.execute("set enable_progress_bar = false")
         try:

@@ -301,7 +301,7 @@ def plan_from_files(
     spec = with_guard_rail(load_spec(config_path), max_spend_multiple)
     curves = read_table(str(curves_path), "curves")
     placements = _placements(None if placements_path is None else str(placements_path))
-    ws = None if workspace is None else Workspace(workspace)
+    ws = None if workspace is None else Workspace.of(workspace)
     config = Path(config_path).read_bytes()
     if max_spend_multiple is not None:
         config += f"\nmax_spend_multiple={max_spend_multiple!r}".encode()
@@ -346,14 +346,14 @@ def plan_from_workspace(
     writes ``<workspace>/plans/<plan_id>/`` with the frontier and the
     uniform / historical baselines (see `plan_from_files`).
     """
-    ws = Workspace(workspace)
-    curves = ws.root / "curves" / "curves.parquet"
+    ws = Workspace.of(workspace)
+    curves = ws.curves / "curves.parquet"
     if not curves.exists():
         raise WorkspaceError(
             f"{curves} is missing: run the curve stage first, or pass "
             f"--curves to plan from a curves file"
         )
-    placements = ws.root / "curves" / "placements.parquet"
+    placements = ws.curves / "placements.parquet"
     return plan_from_files(
         curves,
         config_path,
