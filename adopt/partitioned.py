@@ -174,7 +174,7 @@ def build_profiles_partitioned(
     ------
     WorkspaceError
         No partitions, partitions older than the last ingest, or missing tables.
-    InputError
+    ParameterError
         Bad `as_of`, `memory_limit` or `threads`.
     """
     started = time.perf_counter()

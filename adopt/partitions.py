@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.workspace import INGEST_HINT, Workspace
 
 log = logging.getLogger("adopt")
@@ -66,11 +66,11 @@ class PartitionSummary:
 
 
 def check_partitions(value: object) -> int:
-    """Return `value` as a partition count, or raise InputError naming it."""
+    """Return `value` as a partition count, or raise ParameterError naming it."""
     ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PARTITIONS
     if not ok:
-        raise InputError("parameters", "partitions",
-                         f"must be an integer from 1 to {MAX_PARTITIONS}; got {value!r}")
+        raise ParameterError(f"The 'partitions' parameter must be an integer from 1 to "
+                             f"{MAX_PARTITIONS}. Got {value!r} instead.")
     return int(value)
 
 
@@ -97,13 +97,13 @@ def input_path(workspace: str | os.PathLike[str], table: str, partition: int | N
     inputs = Workspace.of(workspace).partitions / "inputs"
     if table in PARTITIONED_TABLES:
         if partition is None:
-            raise InputError("parameters", "partition", f"table '{table}' is partitioned: "
-                             "give the partition number")
+            raise ParameterError(f"The 'partition' parameter of input_path is needed: table "
+                                 f"'{table}' is partitioned. Got None instead.")
         return inputs / table / _part_name(partition)
     if table in DIMENSION_TABLES:
         return inputs / f"{table}.parquet"
-    raise InputError("parameters", "table", f"must be one of "
-                     f"{PARTITIONED_TABLES + DIMENSION_TABLES}; got {table!r}")
+    raise ParameterError(f"The 'table' parameter of input_path must be one of "
+                         f"{PARTITIONED_TABLES + DIMENSION_TABLES}. Got {table!r} instead.")
 
 
 def model_paths(workspace: str | os.PathLike[str], name: str) -> list[Path]:
@@ -170,7 +170,7 @@ def write_partitions(
 
     Raises
     ------
-    InputError
+    ParameterError
         When `partitions` is not an integer from 1 to 4096.
     WorkspaceError
         When the warehouse is missing or lacks an input table.

@@ -1,11 +1,11 @@
-"""The DuckDB warehouse: connect to it, run the sql/ models, read the marts.
+"""The DuckDB warehouse: run the sql/ models, read the marts.
 
 Ingest loads the input-contract tables (users, ads, placements, events,
 behaviors, campaigns) into ``<workspace>/warehouse.duckdb``; this module then
 builds the SQL models of ``sql/`` on top of them (staging -> features -> marts,
 one model per file, the file name is the table name; ``sql/macros/`` holds
-the SQL functions they share) and reads results back for later stages
-(embeddings, response models, segments). Every stage opens the warehouse with
+the SQL functions they share); `read_warehouse_table` reads one table back
+into pandas. Every stage opens the warehouse through one door,
 `adopt.workspace.Workspace.connect`.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.schema import TABLES
 from adopt.workspace import INGEST_HINT, PROFILES_HINT, Workspace
 
@@ -219,7 +219,7 @@ def run_models(
 
     Raises
     ------
-    InputError
+    ParameterError
         When a model uses a parameter missing from `params`, or a name in
         `params` is not an identifier.
     WorkspaceError
@@ -230,7 +230,8 @@ def run_models(
     models = discover_models() if models is None else models
     for name in params:
         if not _WORD.fullmatch(name):
-            raise InputError("parameters", name, "a parameter name must be an SQL identifier")
+            raise ParameterError("The 'params' parameter of run_models must have SQL "
+                                 f"identifiers as names. Got {name!r} instead.")
     for model in models:
         if model.layer == MACRO_LAYER and model.parameters:
             raise WorkspaceError(
@@ -244,9 +245,9 @@ def run_models(
             )
         missing = [p for p in model.parameters if p not in params]
         if missing:
-            raise InputError(
-                "parameters", missing[0], f"SQL model '{model.name}' needs it; got {sorted(params)}"
-            )
+            raise ParameterError(
+                f"The 'params' parameter of run_models lacks '{missing[0]}', which SQL model "
+                f"'{model.name}' needs. Got {sorted(params)} instead.")
     check_inputs(con)
     stats: list[ModelStats] = []
     existing = _relations(con)
@@ -290,7 +291,7 @@ def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(name, kind) for name, kind in rows}
 
 
-def read_table(workspace: str | Path, name: str) -> pd.DataFrame:
+def read_warehouse_table(workspace: str | Path, name: str) -> pd.DataFrame:
     """Read one warehouse table or view (an input table or a model) into pandas.
 
     Raises

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.profiles import run_profile_models
 from adopt.warehouse import (
     LAYERS,
@@ -17,7 +17,7 @@ from adopt.warehouse import (
     create_input_tables,
     discover_models,
     models_for,
-    read_table,
+    read_warehouse_table,
     run_models,
     sql_dir,
 )
@@ -136,7 +136,7 @@ def test_macros_come_first_and_are_dependencies(workspace: Path, tmp_path: Path)
     with Workspace(workspace).connect() as con:
         stats = run_models(con, {}, models)
     assert [s.name for s in stats] == ["stg_one", "answer", "other"]
-    assert read_table(workspace, "answer")["y"].tolist() == [42]
+    assert read_warehouse_table(workspace, "answer")["y"].tolist() == [42]
     # Temporary: the macro is not stored in the warehouse.
     with Workspace(workspace).connect() as con, pytest.raises(duckdb.Error, match="twice"):
         con.execute("select twice(1)")
@@ -189,8 +189,8 @@ def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Pa
                 },
                 discover_models(root),
             )
-    assert sorted(read_table(workspace, "stg_users")["user_id"]) == ["u1", "u2"]
-    assert len(read_table(workspace, "training_examples")) == 2
+    assert sorted(read_warehouse_table(workspace, "stg_users")["user_id"]) == ["u1", "u2"]
+    assert len(read_warehouse_table(workspace, "training_examples")) == 2
 
 
 def test_staging_views_cannot_take_parameters(workspace: Path, tmp_path: Path) -> None:
@@ -215,11 +215,11 @@ def test_a_model_may_change_kind(workspace: Path) -> None:
 def test_a_missing_parameter_is_named(workspace: Path) -> None:
     with (
         Workspace(workspace).connect() as con,
-        pytest.raises(InputError, match="'click_window_hours'.*int_responses"),
+        pytest.raises(ParameterError, match="'click_window_hours'.*int_responses"),
     ):
         run_models(con, {"prior_strength": 1.0})
     with (Workspace(workspace).connect() as con,
-          pytest.raises(InputError, match="'x; drop table users'")):
+          pytest.raises(ParameterError, match="'x; drop table users'")):
         run_models(con, {"x; drop table users": 1})
 
 
@@ -264,7 +264,7 @@ def test_missing_input_table_or_column(workspace: Path) -> None:
 
 
 def test_read_table(workspace: Path) -> None:
-    users = read_table(workspace, "users")
+    users = read_warehouse_table(workspace, "users")
     assert sorted(users["user_id"]) == ["u1", "u2"]
     with pytest.raises(WorkspaceError, match="no table 'user_profiles'.*adopt profiles"):
-        read_table(workspace, "user_profiles")
+        read_warehouse_table(workspace, "user_profiles")

@@ -8,8 +8,9 @@
   A rules run leaves it alone.
 
 `write_tables` replaces them together: a failed run leaves the previous ones.
-The curve stage, the optimizer's inputs and the report read `read_audiences`
-and `read_segments`.
+`read_audiences` and `read_segments` read them back for the API; the curve
+stage (`adopt.curves.build.load_audiences`) and the report
+(`adopt.report.data`) read the tables themselves.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
-from adopt.curves.pairs import resolve_model, text_feature_hook
+from adopt.curves.pairs import load_response_model, text_feature_hook
 from adopt.curves.reach import apply_reach, estimate_reach
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError, ParameterError
@@ -281,7 +281,7 @@ def build_curves(
         raise InputError("training_examples", "clicked",
                          f"frequency='logs' needs at least {MIN_PAIRS} user x campaign pairs "
                          "with one click among two or more impressions, and a fit that settles")
-    model, run_name = resolve_model(ws.root, run_id)
+    model, run_name = load_response_model(ws.root, run_id)
     state = PairState.load(ws.root)
     camp_table = _campaign_table(ws)
     kept, days, dropped = plan_period(camp_table, state.ads, pd.Timestamp(state.as_of), days)

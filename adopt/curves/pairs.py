@@ -32,7 +32,7 @@ BATCH_ROWS = 200_000
 OUTPUTS = ("p_click", "p_conversion_given_click", "p_conversion", "expected_revenue")
 
 
-def resolve_model(workspace: str | os.PathLike[str], model: Any = None) -> tuple[Any, str]:
+def load_response_model(workspace: str | os.PathLike[str], model: Any = None) -> tuple[Any, str]:
     """A fitted response model and its name from a model, a run id or None (the latest run)."""
     if model is not None and not isinstance(model, str | os.PathLike):
         return model, type(model).__name__
@@ -166,7 +166,7 @@ def predict_pairs(
     InputError
         An unknown id, k < 1, or a feature of the model that cannot be built.
     """
-    fitted, _ = resolve_model(workspace, model)
+    fitted, _ = load_response_model(workspace, model)
     state = state or PairState.load(workspace, as_of)
     users, ads, pls, ks = np.broadcast_arrays(
         np.asarray(user_ids, dtype=object), np.asarray(ad_ids, dtype=object),

@@ -3,7 +3,8 @@
 Data flow: ``plans/<plan_id>/`` (allocation.parquet, plan.json, optional
 audiences.parquet and frontier.parquet) + the workspace's warehouse (optional
 tables ``segments``, ``ads``) and model cards (``models/<run_id>/card.json``)
--> `ReportData` -> `adopt.report.sections` / `adopt.report.export`.
+-> `ReportData` -> the section modules (`adopt.report.sections_plan`,
+`sections_why`, `sections_context`) / `adopt.report.export`.
 
 The plan folder is required; each other input is optional and, when missing,
 recorded in `ReportData.missing` with the reason, so its section says "not
