@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from adopt._validation import check_int
 from adopt.audiences import store
 from adopt.audiences.describe import MEMBERS, describe, segment_stats
 from adopt.audiences.features import (
@@ -143,9 +144,9 @@ def segment_workspace(
         No warehouse, no ``user_profiles``, or no users.
     """
     started = time.perf_counter()
-    _check_int("k", k, 1)
-    _check_int("min_size", min_size, 0)
-    _check_int("seed", seed, 0)
+    check_int("segment_workspace", "k", k, 1)
+    check_int("segment_workspace", "min_size", min_size, 0)
+    check_int("segment_workspace", "seed", seed, 0)
     ruleset = None
     if rules is not None:
         ruleset = load_rules(rules)
@@ -373,9 +374,3 @@ def _portraits(con: duckdb.DuckDBPyConnection, meta: pd.DataFrame, method: str, 
     if method == "kmeans":  # rules keep their file order (it decides exclusive matches)
         out = out.sort_values("segment", kind="stable")
     return out.reset_index(drop=True)
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(f"The '{name}' parameter of segment_workspace must be an integer "
-                             f">= {low}. Got {value!r} instead.")

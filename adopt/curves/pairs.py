@@ -4,8 +4,8 @@ Data flow: a trained response model (``WS/models/<run_id>/``) + the
 end-of-log feature state (`adopt.curves.state.PairState`) -> counterfactual
 rows shaped like ``training_examples`` -> ``model.predict`` in large batches
 -> p_click, p_conversion_given_click, p_conversion and expected_revenue per
-row. The curve stage averages these over segments; the planner's
-``recommend(user_id, k)`` ranks ads with them.
+row. The curve stage averages these over segments; `adopt.curves.recommend`
+ranks a user's ads with them.
 
 Revenue: p_conversion x the ad's value per conversion = its price x the
 basket factor observed in the logs (logged conversion revenue over the price

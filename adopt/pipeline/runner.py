@@ -1,9 +1,9 @@
 """The pipeline runner: every stage from input files to a scored plan, under a run id.
 
-``run_pipeline`` runs the stages of `adopt.stages` in order (ingest, profiles,
+``run_pipeline`` runs the stages of `adopt.pipeline.stages` in order (ingest, profiles,
 embed, train, segment, curves, plan, report, and score when a world with
 ground truth is given) and records each in ``WS/runs/<run_id>/manifest.json``
-(see `adopt.runs`). A stage whose inputs did not change since the workspace's
+(see `adopt.pipeline.runs`). A stage whose inputs did not change since the workspace's
 current outputs of it were made is skipped, so a retried job, with the same
 run id or not, redoes only what failed or changed; the stages themselves are
 idempotent (ingest drops rows already loaded, the others replace their
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import ParameterError
-from adopt.runs import (
+from adopt.pipeline.runs import (
     Manifest,
     StageRecord,
     StageState,
@@ -37,7 +37,7 @@ from adopt.runs import (
     digest,
     now,
 )
-from adopt.stages import STAGE_NAMES, STAGES, RunContext
+from adopt.pipeline.stages import STAGE_NAMES, STAGES, RunContext
 from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
@@ -145,7 +145,7 @@ def run_pipeline(
         fingerprint (input files, plan file, options), so rerunning the same
         inputs finds the same run.
     stages : sequence of str, optional
-        Run only these stages (names from `adopt.stages.STAGE_NAMES`); default
+        Run only these stages (names from `adopt.pipeline.stages.STAGE_NAMES`); default
         all that apply (ingest only with `data_dir`, score only with `world_dir`).
     address : str, optional
         Ray cluster address for the stages that use Ray (embed, BERT training).

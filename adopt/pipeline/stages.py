@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import WorkspaceError
-from adopt.runs import digest, file_digest, folder_fingerprint
+from adopt.pipeline.runs import digest, file_digest, folder_fingerprint
 from adopt.workspace import Workspace, atomic_path
 
 

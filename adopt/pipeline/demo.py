@@ -2,7 +2,7 @@
 
 The demo writes a synthetic world under ``<workspace>/world`` (input files +
 ``truth/``), then runs `adopt.pipeline.run_pipeline` on it with the demo plan
-file ``adopt/demo_plan.toml``: ingest, profiles, embeddings (BERT on a local
+file ``adopt/pipeline/demo_plan.toml``: ingest, profiles, embeddings (BERT on a local
 Ray), LightGBM response model, audiences, response curves, plan, report, and
 the score of the plan against the truth (oracle, uniform and historical
 allocations at the same budget). It prints each stage's figures as it goes,
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import WorkspaceError
-from adopt.runs import StageRecord, StageState
-from adopt.stages import STAGE_NAMES
+from adopt.pipeline.runs import StageRecord, StageState
+from adopt.pipeline.stages import STAGE_NAMES
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -51,7 +51,7 @@ def run_demo(
         Run the BERT embedding stage (on a local Ray); without it the model and
         the audiences use no text vectors.
     config : path, optional
-        Plan file; default the demo plan ``adopt/demo_plan.toml``.
+        Plan file; default the demo plan ``adopt/pipeline/demo_plan.toml``.
 
     Returns
     -------
