@@ -43,7 +43,6 @@ from adopt.partitions import (
     PARTITIONED_TABLES,
     check_current,
     input_path,
-    partitions_dir,
     write_manifest,
 )
 from adopt.profiles import ProfileParams, ProfilesSummary, as_of_time
@@ -53,11 +52,10 @@ from adopt.warehouse import (
     VIEW_LAYERS,
     Model,
     ModelStats,
-    connect,
     discover_models,
     run_models,
 )
-from adopt.workspace import Workspace
+from adopt.workspace import Workspace, open_duckdb
 
 log = logging.getLogger("adopt")
 
@@ -176,7 +174,7 @@ def build_profiles_partitioned(
     ------
     WorkspaceError
         No partitions, partitions older than the last ingest, or missing tables.
-    InputError
+    ParameterError
         Bad `as_of`, `memory_limit` or `threads`.
     """
     started = time.perf_counter()
@@ -184,13 +182,13 @@ def build_profiles_partitioned(
     memory_limit = DEFAULT_TASK_MEMORY if memory_limit is None else memory_limit
     threads = 1 if threads is None else threads
     steps = plan_steps()
-    ws = Workspace(workspace)
-    with connect(ws.root, read_only=True, memory_limit=memory_limit, threads=threads) as con:
-        manifest = check_current(ws.root, con)  # also checks the settings
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True, memory_limit=memory_limit, threads=threads) as con:
+        manifest = check_current(ws, con)  # also checks the settings
         when = as_of_time(con, as_of)
     n = int(manifest["partitions"])
     values = {"as_of": when, **asdict(params)}
-    root = partitions_dir(ws.root)
+    root = ws.partitions
     build = root / f".build-{os.getpid()}"
     out = root / f".models-{os.getpid()}"
     for folder in (build, out):
@@ -229,8 +227,8 @@ def build_profiles_partitioned(
                 ray.shutdown()
         tick = time.perf_counter()
         layout = _layout(steps, n)
-        _publish(ws.root, out, manifest, layout)
-        _link_warehouse(ws.root, steps, layout, values)
+        _publish(ws, out, manifest, layout)
+        _link_warehouse(ws, steps, layout, values)
         timings["publish"] = time.perf_counter() - tick
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -275,7 +273,7 @@ def _check_fits(cpus: int, memory: int) -> None:
 
 def _task_memory(memory_limit: str, threads: int) -> int:
     """Bytes of memory a partition task asks Ray for."""
-    with duckdb.connect(config={"memory_limit": memory_limit, "threads": threads}) as con:
+    with open_duckdb(config={"memory_limit": memory_limit, "threads": threads}) as con:
         limit = con.execute("select current_setting('memory_limit')").fetchone()[0]
     number, unit = limit.split()
     scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "bytes": 1}
@@ -285,11 +283,9 @@ def _task_memory(memory_limit: str, threads: int) -> int:
 def _open(path: str | None, memory_limit: str, threads: int, temp: Path
           ) -> duckdb.DuckDBPyConnection:
     """A DuckDB with the build's settings (a file, or in memory), spilling under `temp`."""
-    con = duckdb.connect(path or ":memory:", config={
+    return open_duckdb(path, config={
         "memory_limit": memory_limit, "threads": threads, "temp_directory": str(temp),
         "preserve_insertion_order": False})
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 def _input_views(con: duckdb.DuckDBPyConnection, workspace: str, partitions: list[int] | range,
@@ -428,24 +424,24 @@ def _layout(steps: dict[str, list[Model]], n: int) -> dict[str, int | str]:
     return layout
 
 
-def _publish(workspace: Path, out: Path, manifest: dict, layout: dict[str, int | str]) -> None:
+def _publish(ws: Workspace, out: Path, manifest: dict, layout: dict[str, int | str]) -> None:
     """Move the new models into ``partitions/models`` and record them in the manifest."""
-    root = partitions_dir(workspace)
+    root = ws.partitions
     target = root / "models"
     old = root / f".models-old-{os.getpid()}"
     if target.exists():
         os.replace(target, old)
     os.replace(out, target)
     shutil.rmtree(old, ignore_errors=True)
-    write_manifest(workspace, manifest | {"models": layout})
+    write_manifest(ws, manifest | {"models": layout})
 
 
-def _link_warehouse(workspace: Path, steps: dict[str, list[Model]],
+def _link_warehouse(ws: Workspace, steps: dict[str, list[Model]],
                     layout: dict[str, int | str], values: dict[str, Any]) -> None:
     """In one transaction: the build's parameters, the staging views, a view per model's files."""
-    models = partitions_dir(workspace) / "models"
+    models = ws.partitions / "models"
     staging = [m for m in steps["partition"] if m.layer in VIEW_LAYERS]
-    with connect(workspace) as con:
+    with ws.connect() as con:
         existing = dict(con.execute(
             "select table_name, table_type from information_schema.tables "
             "where table_schema = 'main'").fetchall())
@@ -470,5 +466,5 @@ def _link_warehouse(workspace: Path, steps: dict[str, list[Model]],
         except BaseException:
             con.execute("rollback")
             raise
-    log.info("profiles: %d models linked into %s", len(layout), Workspace(workspace).warehouse)
+    log.info("profiles: %d models linked into %s", len(layout), ws.warehouse)
 

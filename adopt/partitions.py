@@ -34,9 +34,8 @@ from pathlib import Path
 
 import duckdb
 
-from adopt.exceptions import InputError, WorkspaceError
-from adopt.warehouse import connect
-from adopt.workspace import Workspace
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.workspace import INGEST_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -66,23 +65,18 @@ class PartitionSummary:
         return "\n".join(lines)
 
 
-def partitions_dir(workspace: str | os.PathLike[str]) -> Path:
-    """The folder of a workspace's partitions (``<workspace>/partitions``)."""
-    return Workspace(workspace).root / "partitions"
-
-
 def check_partitions(value: object) -> int:
-    """Return `value` as a partition count, or raise InputError naming it."""
+    """Return `value` as a partition count, or raise ParameterError naming it."""
     ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PARTITIONS
     if not ok:
-        raise InputError("parameters", "partitions",
-                         f"must be an integer from 1 to {MAX_PARTITIONS}; got {value!r}")
+        raise ParameterError(f"The 'partitions' parameter must be an integer from 1 to "
+                             f"{MAX_PARTITIONS}. Got {value!r} instead.")
     return int(value)
 
 
 def read_manifest(workspace: str | os.PathLike[str]) -> dict | None:
     """The partition manifest of a workspace; None when it is not partitioned."""
-    path = partitions_dir(workspace) / MANIFEST
+    path = Workspace.of(workspace).partitions / MANIFEST
     if not path.exists():
         return None
     try:
@@ -100,16 +94,16 @@ def is_partitioned(workspace: str | os.PathLike[str]) -> bool:
 def input_path(workspace: str | os.PathLike[str], table: str, partition: int | None = None
                ) -> Path:
     """The Parquet file of an input table: one partition's, or the whole dimension table's."""
-    inputs = partitions_dir(workspace) / "inputs"
+    inputs = Workspace.of(workspace).partitions / "inputs"
     if table in PARTITIONED_TABLES:
         if partition is None:
-            raise InputError("parameters", "partition", f"table '{table}' is partitioned: "
-                             "give the partition number")
+            raise ParameterError(f"The 'partition' parameter of input_path is needed: table "
+                                 f"'{table}' is partitioned. Got None instead.")
         return inputs / table / _part_name(partition)
     if table in DIMENSION_TABLES:
         return inputs / f"{table}.parquet"
-    raise InputError("parameters", "table", f"must be one of "
-                     f"{PARTITIONED_TABLES + DIMENSION_TABLES}; got {table!r}")
+    raise ParameterError(f"The 'table' parameter of input_path must be one of "
+                         f"{PARTITIONED_TABLES + DIMENSION_TABLES}. Got {table!r} instead.")
 
 
 def model_paths(workspace: str | os.PathLike[str], name: str) -> list[Path]:
@@ -137,7 +131,7 @@ def model_paths(workspace: str | os.PathLike[str], name: str) -> list[Path]:
     WorkspaceError
         When the profiles were not built over partitions, or built no such model.
     """
-    models = partitions_dir(workspace) / "models"
+    models = Workspace.of(workspace).partitions / "models"
     built = (read_manifest(workspace) or {}).get("models")
     if not built:
         raise WorkspaceError(f"no partitioned profiles in {models}: run `adopt profiles` on a "
@@ -168,7 +162,7 @@ def write_partitions(
         ``hash(user_id) % N`` (DuckDB's hash), with all its events and
         behaviours. Empty partitions still get (empty) files.
     memory_limit, threads : optional
-        DuckDB settings for the export (see :func:`adopt.warehouse.connect`).
+        DuckDB settings for the export (see `adopt.workspace.Workspace.connect`).
 
     Returns
     -------
@@ -176,25 +170,25 @@ def write_partitions(
 
     Raises
     ------
-    InputError
+    ParameterError
         When `partitions` is not an integer from 1 to 4096.
     WorkspaceError
         When the warehouse is missing or lacks an input table.
     """
     n = check_partitions(partitions)
     started = time.perf_counter()
-    root = partitions_dir(workspace)
+    ws = Workspace.of(workspace)
+    root = ws.partitions
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".inputs-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     rows: dict[str, list[int]] = {}
     try:
-        with connect(workspace, read_only=True, memory_limit=memory_limit,
-                     threads=threads) as con:
+        with ws.connect(read_only=True, memory_limit=memory_limit, threads=threads) as con:
+            ws.require(PARTITIONED_TABLES + DIMENSION_TABLES, INGEST_HINT, con)
             for table in PARTITIONED_TABLES:
                 rows[table] = _write_partitioned(con, table, n, staging / table)
             for table in DIMENSION_TABLES:
-                _require(con, table)
                 _copy(con, f"select * from {table}", staging / f"{table}.parquet")
             ingests = _ingest_count(con)
         _replace(staging, root / "inputs")
@@ -202,7 +196,7 @@ def write_partitions(
         shutil.rmtree(root / "models", ignore_errors=True)
         manifest = {"version": 1, "partitions": n, "hash": "duckdb hash(user_id) % partitions",
                     "ingests": ingests, "rows": rows, "models": {}}
-        write_manifest(workspace, manifest)
+        write_manifest(ws, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     summary = PartitionSummary(root, n, rows, time.perf_counter() - started)
@@ -216,12 +210,12 @@ def forget_models(workspace: str | os.PathLike[str]) -> None:
     if manifest is None or not manifest.get("models"):
         return
     write_manifest(workspace, manifest | {"models": {}})
-    shutil.rmtree(partitions_dir(workspace) / "models", ignore_errors=True)
+    shutil.rmtree(Workspace.of(workspace).partitions / "models", ignore_errors=True)
 
 
 def write_manifest(workspace: str | os.PathLike[str], manifest: dict) -> None:
     """Write the manifest atomically (a temporary file renamed over it)."""
-    path = partitions_dir(workspace) / MANIFEST
+    path = Workspace.of(workspace).partitions / MANIFEST
     tmp = path.with_name(f".{MANIFEST}.{os.getpid()}")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
@@ -242,14 +236,6 @@ def check_current(workspace: str | os.PathLike[str], con: duckdb.DuckDBPyConnect
 
 def _part_name(partition: int) -> str:
     return f"part-{partition:05d}.parquet"
-
-
-def _require(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    found = con.execute("select count(*) from information_schema.tables "
-                        "where table_schema = 'main' and table_name = $t", {"t": table}).fetchone()
-    if not found[0]:
-        raise WorkspaceError(f"the warehouse has no '{table}' table: "
-                             "run `adopt ingest DATA_DIR --workspace WS` first")
 
 
 def _ingest_count(con: duckdb.DuckDBPyConnection) -> int:
@@ -273,7 +259,6 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path,
 def _write_partitioned(con: duckdb.DuckDBPyConnection, table: str, n: int, folder: Path
                        ) -> list[int]:
     """Write `table` as `n` files by user hash; return the rows of each."""
-    _require(con, table)
     hive = folder.with_name(f".{folder.name}-hive")
     hive.parent.mkdir(parents=True, exist_ok=True)
     target = str(hive).replace("'", "''")

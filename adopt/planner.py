@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from adopt._validation import check_choice, check_int
 from adopt.exceptions import ParameterError
-from adopt.planner_args import check_choice, check_int
 from adopt.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("adopt")
 
 RESPONSE_MODELS = ("lightgbm", "bert")
-RANK_BY = {"clicks": "p_click", "conversions": "p_conversion", "revenue": "expected_revenue"}
 
 
 def _call(stage: str, func: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -427,52 +425,7 @@ class Planner:
             rank, ad_id, campaign_id, title, placement_id, p_click,
             p_conversion, expected_revenue, best first.
         """
-        where = "Planner.recommend"
-        check_int(where, "k", k, minimum=1)
-        check_choice(where, "by", by, tuple(RANK_BY))
-        from adopt.curves import predict_pairs
-        from adopt.warehouse import connect
+        from adopt.curves import recommend
 
-        with connect(self.workspace.root, read_only=True) as con:
-            known = con.execute(
-                "select count(*) from users where user_id = ?", [str(user_id)]
-            ).fetchone()[0]
-            ads = con.execute("select ad_id, campaign_id, title from ads order by ad_id").df()
-            places = (
-                con.execute("select placement_id from placements order by placement_id")
-                .df()["placement_id"]
-                .tolist()
-            )
-        if not known:
-            raise ParameterError(
-                f"The 'user_id' parameter of {where} must be a user of the "
-                f"warehouse. Got {user_id!r} instead."
-            )
-        if placement_id is not None:
-            check_choice(where, "placement_id", placement_id, tuple(places))
-            places = [placement_id]
-        ad_ids = np.repeat(ads["ad_id"].to_numpy(dtype=object), len(places))
-        place_ids = np.tile(np.asarray(places, dtype=object), len(ads))
-        # one row per ad x placement, the user's first impression (k = 1)
-        scored = predict_pairs(
-            self.workspace.root, run_id or self.run_id, str(user_id), ad_ids, place_ids, 1
-        )
-        best = (
-            scored.sort_values([RANK_BY[by], "ad_id"], ascending=[False, True])
-            .drop_duplicates("ad_id")
-            .head(k)
-            .drop(columns="campaign_id")
-        )
-        out = best.merge(ads, on="ad_id", how="left")
-        out.insert(0, "rank", range(1, len(out) + 1))
-        cols = [
-            "rank",
-            "ad_id",
-            "campaign_id",
-            "title",
-            "placement_id",
-            "p_click",
-            "p_conversion",
-            "expected_revenue",
-        ]
-        return out[cols].reset_index(drop=True)
+        return recommend(self.workspace, user_id, k, placement_id, by,
+                         run_id or self.run_id, where="Planner.recommend")

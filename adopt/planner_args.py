@@ -1,54 +1,21 @@
 """Argument checks of `adopt.Planner`: one clear `ParameterError` per bad argument.
 
-Data flow: `Planner` methods call these before any stage runs. Messages
+Data flow: `Planner` methods call these (and the generic checks of
+`adopt._validation`) before any stage runs. Messages
 follow "The 'budget' parameter of Planner.plan must be a positive number.
 Got -5 instead."
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from numbers import Integral, Real
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
+from adopt._validation import check_positive
 from adopt.exceptions import ParameterError
-
-
-def check_positive(where: str, name: str, value: Any) -> float:
-    """`value` as a float when it is a finite number > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ParameterError(
-            f"The '{name}' parameter of {where} must be a positive number. Got {value!r} instead."
-        )
-    return float(value)
-
-
-def check_int(where: str, name: str, value: Any, minimum: int) -> int:
-    """`value` when it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ParameterError(
-            f"The '{name}' parameter of {where} must be an integer >= "
-            f"{minimum}. Got {value!r} instead."
-        )
-    return int(value)
-
-
-def check_choice(where: str, name: str, value: Any, allowed: Sequence[str]) -> str:
-    """`value` when it is one of `allowed`."""
-    if value not in allowed:
-        shown = list(allowed) if len(allowed) <= 20 else [*allowed[:20], "..."]
-        raise ParameterError(
-            f"The '{name}' parameter of {where} must be one of {shown}. Got {value!r} instead."
-        )
-    return value
 
 
 def objective_of(where: str, objective: Any) -> dict:

@@ -18,15 +18,9 @@ import duckdb
 import pandas as pd
 
 from adopt.attributes import user_attributes
-from adopt.exceptions import InputError, WorkspaceError
-from adopt.warehouse import (
-    INGEST_HINT,
-    ModelStats,
-    check_inputs,
-    connect,
-    models_for,
-    run_models,
-)
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.warehouse import ModelStats, check_inputs, models_for, run_models
+from adopt.workspace import INGEST_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -52,7 +46,7 @@ class ProfileParams:
 
     Raises
     ------
-    InputError
+    ParameterError
         When a value is out of range (the message names it).
     """
 
@@ -69,9 +63,8 @@ class ProfileParams:
             _check_number(self, name, allow_zero=True)
         words = self.interest_text_words
         if isinstance(words, bool) or not isinstance(words, int) or words < 1:
-            raise InputError(
-                "parameters", "interest_text_words", f"must be a positive integer; got {words!r}"
-            )
+            raise ParameterError("The 'interest_text_words' parameter of ProfileParams must be "
+                                 f"a positive integer. Got {words!r} instead.")
 
 
 @dataclass(frozen=True)
@@ -159,7 +152,7 @@ def build_profiles(
     ------
     WorkspaceError
         When the warehouse or an input table is missing (run ``adopt ingest``).
-    InputError
+    ParameterError
         When `as_of` is not a timestamp, or `memory_limit` / `threads` are not
         a size / a positive integer.
     """
@@ -172,13 +165,14 @@ def build_profiles(
                                           memory_limit=memory_limit, threads=threads,
                                           address=address)
     started = time.perf_counter()
-    with connect(workspace, memory_limit=memory_limit, threads=threads) as con:
+    ws = Workspace.of(workspace)
+    with ws.connect(memory_limit=memory_limit, threads=threads) as con:
         when, stats = run_profile_models(con, params, as_of=as_of)
     from adopt.partitions import forget_models
 
-    forget_models(workspace)  # the warehouse's tables replace an earlier partitioned build
+    forget_models(ws)  # the warehouse's tables replace an earlier partitioned build
     return ProfilesSummary(
-        workspace=Path(workspace).resolve(),
+        workspace=ws.root,
         as_of=when,
         models=stats,
         seconds=time.perf_counter() - started,
@@ -236,7 +230,8 @@ def _check_number(params: ProfileParams, name: str, allow_zero: bool = False) ->
     )
     if not ok:
         allowed = "a number >= 0" if allow_zero else "a number > 0"
-        raise InputError("parameters", name, f"must be {allowed}; got {value!r}")
+        raise ParameterError(f"The '{name}' parameter of ProfileParams must be {allowed}. "
+                             f"Got {value!r} instead.")
     object.__setattr__(params, name, float(value))
 
 
@@ -250,13 +245,9 @@ def as_of_time(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> 
     try:
         when = pd.Timestamp(as_of)
     except (ValueError, TypeError) as exc:
-        raise InputError(
-            "parameters",
-            "as_of",
-            f"must be a timestamp such as 2024-05-01 or 2024-05-01T12:00:00; got {as_of!r}",
-        ) from exc
+        raise ParameterError("The 'as_of' parameter must be a timestamp such as 2024-05-01 "
+                             f"or 2024-05-01T12:00:00. Got {as_of!r} instead.") from exc
     if when is pd.NaT or when.tzinfo is not None:
-        raise InputError(
-            "parameters", "as_of", f"must be a timestamp without time zone; got {as_of!r}"
-        )
+        raise ParameterError("The 'as_of' parameter must be a timestamp without time zone. "
+                             f"Got {as_of!r} instead.")
     return when.to_pydatetime()

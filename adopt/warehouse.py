@@ -1,12 +1,12 @@
-"""The DuckDB warehouse: connect to it, run the sql/ models, read the marts.
+"""The DuckDB warehouse: run the sql/ models, read the marts.
 
 Ingest loads the input-contract tables (users, ads, placements, events,
 behaviors, campaigns) into ``<workspace>/warehouse.duckdb``; this module then
 builds the SQL models of ``sql/`` on top of them (staging -> features -> marts,
 one model per file, the file name is the table name; ``sql/macros/`` holds
-the SQL functions they share) and reads results back for later stages
-(embeddings, response models, segments). Every stage opens the warehouse with
-:func:`connect`.
+the SQL functions they share); `read_warehouse_table` reads one table back
+into pandas. Every stage opens the warehouse through one door,
+`adopt.workspace.Workspace.connect`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.schema import TABLES
-from adopt.workspace import Workspace
+from adopt.workspace import INGEST_HINT, PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -35,13 +35,11 @@ MACRO_LAYER = "macros"
 # 10-million-row events table cost more than any feature built on it.
 VIEW_LAYERS = ("staging",)
 PARAMS_TABLE = "build_params"
-INGEST_HINT = "run `adopt ingest DATA_DIR --workspace WS` first"
 
 _COMMENT = re.compile(r"--[^\n]*")
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MACRO = re.compile(r"\s*create\s+or\s+replace\s+temp(?:orary)?\s+macro\s+(\w+)\s*\(", re.I)
-_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
 @dataclass(frozen=True)
@@ -166,76 +164,6 @@ def _build_order(models: dict[str, Model]) -> list[Model]:
     return order
 
 
-def connect(
-    workspace: str | Path,
-    read_only: bool = False,
-    *,
-    create: bool = False,
-    memory_limit: str | None = None,
-    threads: int | None = None,
-) -> duckdb.DuckDBPyConnection:
-    """Open the workspace's warehouse, with UTC as the session time zone.
-
-    Parameters
-    ----------
-    workspace : path
-        Workspace folder.
-    read_only : bool
-        Open without write access (several readers may share the file).
-    create : bool
-        Create the workspace folder and the warehouse file when they do not
-        exist yet (ingest does).
-    memory_limit : str, optional
-        DuckDB memory limit such as ``"4GB"`` or ``"512MB"`` (beyond it DuckDB
-        spills to disk); default DuckDB's, 80% of the machine's memory.
-    threads : int, optional
-        DuckDB worker threads; default one per core.
-
-    Raises
-    ------
-    WorkspaceError
-        When the warehouse does not exist (and `create` is false), is locked
-        by another process, or is not a DuckDB database.
-    InputError
-        When `memory_limit` is not a size or `threads` not a positive integer.
-    """
-    config = _settings(memory_limit, threads)
-    ws = Workspace(workspace)
-    path = ws.warehouse
-    if create:
-        ws.ensure()
-    elif not path.exists():
-        raise WorkspaceError(f"no warehouse at {path}: {INGEST_HINT}")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise WorkspaceError(f"cannot open the warehouse {path}: {first}") from None
-    # Parquet TIMESTAMPTZ values become UTC wall time, whatever the machine's zone.
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
-def _settings(memory_limit: str | None, threads: int | None) -> dict[str, str | int]:
-    """DuckDB settings from checked values (they reach DuckDB as config, never as SQL)."""
-    config: dict[str, str | int] = {}
-    if memory_limit is not None:
-        if not isinstance(memory_limit, str) or not _SIZE.fullmatch(memory_limit.strip()):
-            raise InputError(
-                "parameters",
-                "memory_limit",
-                f"must be a size such as '4GB', '512MB' or '1.5GiB'; got {memory_limit!r}",
-            )
-        config["memory_limit"] = memory_limit.strip()
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise InputError(
-                "parameters", "threads", f"must be a positive integer; got {threads!r}"
-            )
-        config["threads"] = threads
-    return config
-
-
 def check_inputs(con: duckdb.DuckDBPyConnection) -> None:
     """Raise WorkspaceError unless every input-contract table and column is there."""
     rows = con.execute(
@@ -291,7 +219,7 @@ def run_models(
 
     Raises
     ------
-    InputError
+    ParameterError
         When a model uses a parameter missing from `params`, or a name in
         `params` is not an identifier.
     WorkspaceError
@@ -302,7 +230,8 @@ def run_models(
     models = discover_models() if models is None else models
     for name in params:
         if not _WORD.fullmatch(name):
-            raise InputError("parameters", name, "a parameter name must be an SQL identifier")
+            raise ParameterError("The 'params' parameter of run_models must have SQL "
+                                 f"identifiers as names. Got {name!r} instead.")
     for model in models:
         if model.layer == MACRO_LAYER and model.parameters:
             raise WorkspaceError(
@@ -316,9 +245,9 @@ def run_models(
             )
         missing = [p for p in model.parameters if p not in params]
         if missing:
-            raise InputError(
-                "parameters", missing[0], f"SQL model '{model.name}' needs it; got {sorted(params)}"
-            )
+            raise ParameterError(
+                f"The 'params' parameter of run_models lacks '{missing[0]}', which SQL model "
+                f"'{model.name}' needs. Got {sorted(params)} instead.")
     check_inputs(con)
     stats: list[ModelStats] = []
     existing = _relations(con)
@@ -353,14 +282,6 @@ def run_models(
     return stats
 
 
-def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """True when the connected warehouse has a table or view called `name`."""
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_name = $name",
-        {"name": name},
-    ).fetchall()[0][0])
-
-
 def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     """(name, 'table' or 'view') of every relation in the main schema."""
     rows = con.execute(
@@ -370,7 +291,7 @@ def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(name, kind) for name, kind in rows}
 
 
-def read_table(workspace: str | Path, name: str) -> pd.DataFrame:
+def read_warehouse_table(workspace: str | Path, name: str) -> pd.DataFrame:
     """Read one warehouse table or view (an input table or a model) into pandas.
 
     Raises
@@ -378,8 +299,7 @@ def read_table(workspace: str | Path, name: str) -> pd.DataFrame:
     WorkspaceError
         When the warehouse or the table does not exist.
     """
-    with connect(workspace, read_only=True) as con:
-        if name not in {relation for relation, _ in _relations(con)}:
-            hint = INGEST_HINT if name in TABLES else "run `adopt profiles --workspace WS` first"
-            raise WorkspaceError(f"the warehouse has no table '{name}': {hint}")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require(name, INGEST_HINT if name in TABLES else PROFILES_HINT, con)
         return con.execute(f'select * from "{name}"').df()

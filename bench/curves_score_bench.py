@@ -89,11 +89,11 @@ def _run(ws: str, run_id: str, engine: str, cells: int, users: int, actors: int,
          queue: mp.Queue) -> None:
     import numpy as np
 
-    from adopt.curves.pairs import predict_rows, resolve_model, text_feature_hook
+    from adopt.curves.pairs import load_response_model, predict_rows, text_feature_hook
     from adopt.curves.state import PairState
 
     state = PairState.load(ws)
-    model, _ = resolve_model(ws, run_id)
+    model, _ = load_response_model(ws, run_id)
     attach = text_feature_hook(ws, model)
     rng = np.random.default_rng(seed)
     n_ads, n_pl = len(state.ads), len(state.placements)

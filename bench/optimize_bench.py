@@ -6,7 +6,7 @@ Builds a plan of segments x 20 placements with up to 5 impressions per user
 budget, shared placement inventory and per-placement frequency caps, then
 solves it with
 
-- adopt (``solve_structured``: column generation over each campaign x
+- adopt (``solve_lagrangian``: column generation over each campaign x
   segment's priced exposure patterns, a master LP in HiGHS),
 - ``linprog(method="highs-ipm")`` and ``linprog(method="highs-ds")`` on the
   full LP, each with a time limit (they take minutes at 1M),
@@ -37,8 +37,8 @@ import time
 from adopt.optimize import PlanSpec, build_grid, build_lp, certify
 from adopt.optimize.examples import random_curves
 from adopt.optimize.highs import solve_highs
+from adopt.optimize.lagrangian import solve_lagrangian
 from adopt.optimize.spec import CampaignBudget, FrequencyCap, TargetRatio
-from adopt.optimize.structured import solve_structured
 
 
 def make_lp(segments: int, placements: int = 20, positions: int = 5, seed: int = 0):
@@ -92,7 +92,7 @@ def main() -> None:
     print(f"instance: {lp.n_cells:,} cells x {lp.K} impressions per user = {n_vars:,} variables, "
           f"{len(lp.b)} coupling rows (built in {time.perf_counter() - t0:.1f} s)")
 
-    t_ours, cpu_ours, (x, y, info) = timed(lambda: solve_structured(lp), args.repeats)
+    t_ours, cpu_ours, (x, y, info) = timed(lambda: solve_lagrangian(lp), args.repeats)
     if x is None:
         print(f"adopt structured : no certificate after {t_ours:.1f} s ({info.reason}); "
               f"adopt.optimize would fall back to HiGHS here")

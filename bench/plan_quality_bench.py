@@ -3,7 +3,7 @@
 Runs, on a copy of a built demo workspace (or a freshly generated world):
 segments (``adopt.audiences.segment_workspace``) -> LightGBM response model
 (``train_response``) -> curves (``build_curves``) -> plan
-(``adopt/demo_plan.toml``) -> ``score_plan``: the plan, the oracle (the
+(``adopt/pipeline/demo_plan.toml``) -> ``score_plan``: the plan, the oracle (the
 optimizer on the true curves) and the uniform and historical exposures at the
 same budget, each delivered user by user on the world's ground truth over
 ``--delivery-seeds`` seeds. Prints each stage's time, the ScoreCard, then one
@@ -34,7 +34,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-DEMO_PLAN = Path(__file__).resolve().parents[1] / "adopt" / "demo_plan.toml"
+DEMO_PLAN = Path(__file__).resolve().parents[1] / "adopt" / "pipeline" / "demo_plan.toml"
 
 
 def _timed(times: dict[str, float], name: str, fn, *args, **kwargs):

@@ -36,7 +36,8 @@ import pandas as pd
 
 from adopt.profiles import ProfileParams, build_profiles
 from adopt.progress import setup_logging
-from adopt.warehouse import connect, discover_models, models_for, run_models
+from adopt.warehouse import discover_models, models_for, run_models
+from adopt.workspace import Workspace
 
 OUT = Path(__file__).resolve().parent / "_out"
 PARAMS = ProfileParams()  # build_profiles' defaults
@@ -68,7 +69,7 @@ def prepare(users: int, ads: int, days: int, seed: int) -> Path:
 
 
 def load_inputs(ws: Path) -> dict[str, pd.DataFrame]:
-    with connect(ws, read_only=True) as con:
+    with Workspace(ws).connect(read_only=True) as con:
         return {
             t: con.execute(f"select * from {t}").df()
             for t in ("users", "ads", "placements", "events", "behaviors")
@@ -188,7 +189,7 @@ def _top_categories(
 
 def check_agreement(ws: Path, ours: dict[str, pd.DataFrame]) -> None:
     """Fail loudly unless DuckDB and pandas agree on the compared columns."""
-    with connect(ws, read_only=True) as con:
+    with Workspace(ws).connect(read_only=True) as con:
         up = con.execute("select * from user_profiles").df().set_index("user_id")
         ah = con.execute("select * from ad_history").df().set_index(["ad_id", "placement_id"])
     theirs_up = ours["user_profiles"].reindex(up.index)
@@ -230,7 +231,7 @@ def build(ws: Path, as_of: pd.Timestamp, limit: str, sql: Path | None, targets: 
     """Build `targets` (all models if empty) from the models in `sql` (default: ours)."""
     models = discover_models(sql)
     models = models_for(targets, models) if targets else models
-    with connect(ws, memory_limit=limit) as con:
+    with Workspace(ws).connect(memory_limit=limit) as con:
         run_models(con, {"as_of": as_of, **asdict(PARAMS)}, models)
 
 
@@ -302,7 +303,7 @@ def main() -> None:
 
     ws = prepare(args.users, args.ads, args.days, args.seed)
     build_profiles(ws, memory_limit=args.memory_limit)
-    with connect(ws, read_only=True) as con:
+    with Workspace(ws).connect(read_only=True) as con:
         as_of = pd.Timestamp(con.execute("select as_of from build_params").fetchone()[0])
     tables = load_inputs(ws)
     n_events = len(tables["events"])

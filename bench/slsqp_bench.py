@@ -30,7 +30,7 @@ from scipy.optimize import minimize
 from adopt.optimize import PlanSpec, build_grid, build_lp, certify
 from adopt.optimize.examples import random_curves
 from adopt.optimize.highs import linprog_args
-from adopt.optimize.structured import solve_structured
+from adopt.optimize.lagrangian import solve_lagrangian
 
 
 def slsqp(lp):
@@ -71,7 +71,7 @@ def main() -> None:
         grid = build_grid(curves)
         budget = 0.15 * float((grid.users[:, None] * grid.cpi).sum())
         lp = build_lp(grid, PlanSpec(budget=budget, objective="clicks"), table)
-        ts, (x, y, _) = _timed(lambda lp=lp: solve_structured(lp), args.repeats)
+        ts, (x, y, _) = _timed(lambda lp=lp: solve_lagrangian(lp), args.repeats)
         ours = certify(lp, x, y)
         tb, (obj_b, _, viol, res) = _timed(lambda lp=lp: slsqp(lp), args.repeats)
         print(f"seed {seed}: {lp.n_vars} variables | adopt {ours.primal:.6f} in {ts * 1e3:.0f} ms "

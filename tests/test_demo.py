@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adopt.demo import DEMO_PLAN, run_demo
 from adopt.exceptions import WorkspaceError
 from adopt.optimize import load_spec
+from adopt.pipeline.demo import DEMO_PLAN, run_demo
 
 
 def test_the_demo_plan_file_is_a_valid_spec() -> None:

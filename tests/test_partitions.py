@@ -9,18 +9,18 @@ import duckdb
 import pytest
 
 from adopt.cli import main
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.ingest import ingest
 from adopt.partitions import (
     check_partitions,
     input_path,
     is_partitioned,
     model_paths,
-    partitions_dir,
     read_manifest,
     write_partitions,
 )
 from adopt.synth import generate_world
+from adopt.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_dimension_tables_are_written_whole(partitioned: Path) -> None:
     ads = con.execute("select count(*) from read_parquet($f)",
                       {"f": str(input_path(partitioned, "ads"))}).fetchone()[0]
     assert ads == 12
-    with pytest.raises(InputError, match="give the partition number"):
+    with pytest.raises(ParameterError, match="'partition' parameter .* is needed"):
         input_path(partitioned, "events")
 
 
@@ -95,9 +95,9 @@ def test_a_later_ingest_rewrites_the_partitions_with_the_same_count(world: Path,
 
 def test_the_count_is_checked_before_any_work(world: Path, tmp_path: Path) -> None:
     for bad in (0, -2, True, 2.5, 10_000):
-        with pytest.raises(InputError, match="partitions"):
+        with pytest.raises(ParameterError, match="'partitions' parameter"):
             check_partitions(bad)
-    with pytest.raises(InputError, match="partitions"):
+    with pytest.raises(ParameterError, match="'partitions' parameter"):
         ingest(world, tmp_path / "ws", partitions=0)
     assert not (tmp_path / "ws" / "warehouse.duckdb").exists()
 
@@ -113,7 +113,7 @@ def test_stale_partitions_are_refused(partitioned: Path, tmp_path: Path) -> None
     from adopt.partitions import check_current
 
     manifest = read_manifest(partitioned)
-    path = partitions_dir(partitioned) / "manifest.json"
+    path = Workspace(partitioned).partitions / "manifest.json"
     try:
         path.write_text(json.dumps(manifest | {"ingests": manifest["ingests"] - 1}))
         with duckdb.connect(str(partitioned / "warehouse.duckdb"), read_only=True) as con:

@@ -16,7 +16,7 @@ import pytest
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.pipeline import run_pipeline
-from adopt.runs import Manifest, StageState, default_run_id, folder_fingerprint
+from adopt.pipeline.runs import Manifest, StageState, default_run_id, folder_fingerprint
 from adopt.synth import generate_world
 
 FAST = ["ingest", "profiles"]
@@ -172,7 +172,7 @@ def test_a_bad_plan_file_fails_before_any_stage(world: Path, tmp_path: Path) -> 
 def test_command_line_options_reach_the_runner(world: Path, tmp_path: Path) -> None:
     import argparse
 
-    from adopt.pipeline_cli import add_arguments, run_from_args
+    from adopt.cli.pipeline import add_arguments, run_from_args
 
     p = argparse.ArgumentParser()
     add_arguments(p)

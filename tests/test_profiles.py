@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from adopt.cli import main
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.profiles import ProfileParams, ProfilesSummary, build_profiles
-from adopt.warehouse import connect, create_input_tables, read_table
+from adopt.warehouse import create_input_tables, read_warehouse_table
 from adopt.workspace import Workspace
 
 
@@ -45,7 +45,7 @@ def test_defaults_to_the_last_event(workspace: Path) -> None:
     assert summary.rows == {"ad_history": 1, "training_examples": 2, "user_profiles": 3}
     text = str(summary)
     assert "as of 2024-02-02 09:00:00" in text and "user_profiles" in text
-    profiles = read_table(workspace, "user_profiles").set_index("user_id")
+    profiles = read_warehouse_table(workspace, "user_profiles").set_index("user_id")
     assert profiles.loc["u3", "interest_text"] == "interests: shoes. recent: red sneakers"
 
 
@@ -58,31 +58,35 @@ def test_as_of_cuts_the_marts(workspace: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"as_of": "yesterday-ish"}, "'as_of': must be a timestamp"),
-        ({"as_of": "2024-02-01T00:00+02:00"}, "'as_of': must be a timestamp without time zone"),
-        ({"memory_limit": "4 gigs"}, "'memory_limit': must be a size such as '4GB'"),
-        ({"memory_limit": "1GB'; set threads=64; --"}, "'memory_limit': must be a size"),
-        ({"threads": 0}, "'threads': must be a positive integer; got 0"),
-        ({"threads": "2"}, "'threads': must be a positive integer; got '2'"),
+        ({"as_of": "yesterday-ish"}, "'as_of' parameter must be a timestamp"),
+        ({"as_of": "2024-02-01T00:00+02:00"},
+         "'as_of' parameter must be a timestamp without time zone"),
+        ({"memory_limit": "4 gigs"}, "'memory_limit' parameter must be a size such as '4GB'"),
+        ({"memory_limit": "1GB'; set threads=64; --"}, "'memory_limit' parameter must be a size"),
+        ({"threads": 0}, "'threads' parameter must be a positive integer. Got 0 instead"),
+        ({"threads": "2"}, "'threads' parameter must be a positive integer. Got '2' instead"),
     ],
 )
 def test_bad_arguments_are_named(workspace: Path, kwargs: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(ParameterError, match=match):
         build_profiles(workspace, **kwargs)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"prior_strength": 0}, "'prior_strength': must be a number > 0; got 0"),
+        ({"prior_strength": 0}, "'prior_strength' parameter of ProfileParams must be a "
+                                "number > 0. Got 0 instead"),
         ({"affinity_half_life_days": -1.0}, "'affinity_half_life_days'"),
-        ({"click_window_hours": "24"}, "'click_window_hours': must be a number >= 0"),
-        ({"conversion_window_hours": True}, "'conversion_window_hours': must be a number >= 0"),
-        ({"interest_text_words": 0}, "'interest_text_words': must be a positive integer"),
+        ({"click_window_hours": "24"}, "'click_window_hours' parameter .* must be a number >= 0"),
+        ({"conversion_window_hours": True},
+         "'conversion_window_hours' parameter .* must be a number >= 0"),
+        ({"interest_text_words": 0},
+         "'interest_text_words' parameter .* must be a positive integer"),
     ],
 )
 def test_bad_parameters_are_named(kwargs: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(ParameterError, match=match):
         ProfileParams(**kwargs)
 
 
@@ -93,7 +97,7 @@ def test_parameters_are_stored_as_floats() -> None:
 
 
 def test_memory_limit_and_threads_reach_duckdb(workspace: Path) -> None:
-    with connect(workspace, memory_limit="512MB", threads=1) as con:
+    with Workspace(workspace).connect(memory_limit="512MB", threads=1) as con:
         settings = dict(
             con.execute(
                 "select name, value from duckdb_settings() "
@@ -134,4 +138,10 @@ def test_cli(workspace: Path, capsys) -> None:
     assert main(["profiles", "--workspace", str(workspace), "--as-of", "2024-02-03"]) == 0
     assert "profiles as of 2024-02-03 00:00:00" in capsys.readouterr().out
     assert main(["profiles", "--workspace", str(workspace), "--as-of", "soon"]) == 2
-    assert "'as_of'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # a parameter error is one line naming the parameter, not a table and a column
+    assert err == ("adopt: error: The 'as_of' parameter must be a timestamp such as 2024-05-01 "
+                   "or 2024-05-01T12:00:00. Got 'soon' instead.\n")
+    assert main(["profiles", "--workspace", str(workspace), "--threads", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'threads' parameter" in err and "table" not in err

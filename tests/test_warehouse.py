@@ -9,16 +9,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.profiles import run_profile_models
 from adopt.warehouse import (
     LAYERS,
     check_inputs,
-    connect,
     create_input_tables,
     discover_models,
     models_for,
-    read_table,
+    read_warehouse_table,
     run_models,
     sql_dir,
 )
@@ -108,7 +107,7 @@ def test_a_model_defined_twice_is_refused(tmp_path: Path) -> None:
 
 
 def test_build_logs_one_line_per_model(workspace: Path, caplog) -> None:
-    with caplog.at_level(logging.INFO, logger="adopt"), connect(workspace) as con:
+    with caplog.at_level(logging.INFO, logger="adopt"), Workspace(workspace).connect() as con:
         _, stats = run_profile_models(con)
     models = discover_models()
     assert [s.name for s in stats] == [m.name for m in models if m.layer != "macros"]
@@ -134,12 +133,12 @@ def test_macros_come_first_and_are_dependencies(workspace: Path, tmp_path: Path)
     assert [m.name for m in models] == ["twice", "stg_one", "answer", "other"]
     assert models[2].depends_on == ("stg_one", "twice")
     assert [m.name for m in models_for(["answer"], models)] == ["twice", "stg_one", "answer"]
-    with connect(workspace) as con:
+    with Workspace(workspace).connect() as con:
         stats = run_models(con, {}, models)
     assert [s.name for s in stats] == ["stg_one", "answer", "other"]
-    assert read_table(workspace, "answer")["y"].tolist() == [42]
+    assert read_warehouse_table(workspace, "answer")["y"].tolist() == [42]
     # Temporary: the macro is not stored in the warehouse.
-    with connect(workspace) as con, pytest.raises(duckdb.Error, match="twice"):
+    with Workspace(workspace).connect() as con, pytest.raises(duckdb.Error, match="twice"):
         con.execute("select twice(1)")
 
 
@@ -162,12 +161,13 @@ def test_a_macro_cannot_take_parameters(workspace: Path, tmp_path: Path) -> None
     root = _write_models(
         tmp_path, {"macros/shift.sql": "create or replace temp macro shift(x) as x + $days"}
     )
-    with connect(workspace) as con, pytest.raises(WorkspaceError, match="macro 'shift'.*argument"):
+    with (Workspace(workspace).connect() as con,
+          pytest.raises(WorkspaceError, match="macro 'shift'.*argument")):
         run_models(con, {"days": 1}, discover_models(root))
 
 
 def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Path) -> None:
-    with connect(workspace) as con:
+    with Workspace(workspace).connect() as con:
         run_profile_models(con)
     root = tmp_path / "broken"
     shutil.copytree(sql_dir(), root)
@@ -175,7 +175,7 @@ def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Pa
         "select * replace ('nobody' as user_id) from users"
     )
     (root / "marts" / "zz_broken.sql").write_text("select error('boom') as x from stg_users")
-    with connect(workspace) as con:
+    with Workspace(workspace).connect() as con:
         with pytest.raises(duckdb.Error, match="boom"):
             run_models(
                 con,
@@ -189,18 +189,19 @@ def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Pa
                 },
                 discover_models(root),
             )
-    assert sorted(read_table(workspace, "stg_users")["user_id"]) == ["u1", "u2"]
-    assert len(read_table(workspace, "training_examples")) == 2
+    assert sorted(read_warehouse_table(workspace, "stg_users")["user_id"]) == ["u1", "u2"]
+    assert len(read_warehouse_table(workspace, "training_examples")) == 2
 
 
 def test_staging_views_cannot_take_parameters(workspace: Path, tmp_path: Path) -> None:
     root = _write_models(tmp_path, {"staging/stg_x.sql": "select $as_of as x"})
-    with connect(workspace) as con, pytest.raises(WorkspaceError, match="view.*build_params"):
+    with (Workspace(workspace).connect() as con,
+          pytest.raises(WorkspaceError, match="view.*build_params")):
         run_models(con, {"as_of": "2024-01-01"}, discover_models(root))
 
 
 def test_a_model_may_change_kind(workspace: Path) -> None:
-    with connect(workspace) as con:
+    with Workspace(workspace).connect() as con:
         con.execute("create table stg_users as select 1 as stale")
         run_profile_models(con)
         kind = con.execute(
@@ -213,18 +214,19 @@ def test_a_model_may_change_kind(workspace: Path) -> None:
 
 def test_a_missing_parameter_is_named(workspace: Path) -> None:
     with (
-        connect(workspace) as con,
-        pytest.raises(InputError, match="'click_window_hours'.*int_responses"),
+        Workspace(workspace).connect() as con,
+        pytest.raises(ParameterError, match="'click_window_hours'.*int_responses"),
     ):
         run_models(con, {"prior_strength": 1.0})
-    with connect(workspace) as con, pytest.raises(InputError, match="'x; drop table users'"):
+    with (Workspace(workspace).connect() as con,
+          pytest.raises(ParameterError, match="'x; drop table users'")):
         run_models(con, {"x; drop table users": 1})
 
 
 def test_connect_without_a_warehouse(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="run `adopt ingest"):
-        connect(tmp_path / "nothing")
-    with connect(tmp_path / "new", create=True) as con:
+        Workspace(tmp_path / "nothing").connect()
+    with Workspace(tmp_path / "new").connect(create=True) as con:
         assert con.execute("select current_setting('TimeZone')").fetchone() == ("UTC",)
     assert Workspace(tmp_path / "new").warehouse.exists()
 
@@ -232,25 +234,26 @@ def test_connect_without_a_warehouse(tmp_path: Path) -> None:
 def test_connect_to_a_file_that_is_not_a_warehouse(tmp_path: Path) -> None:
     Workspace(tmp_path).ensure().warehouse.write_text("not a database")
     with pytest.raises(WorkspaceError, match=r"^cannot open the warehouse .*warehouse\.duckdb: "):
-        connect(tmp_path)
+        Workspace(tmp_path).connect()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"memory_limit": "lots"}, "'memory_limit': must be a size such as '4GB'.*got 'lots'"),
-        ({"memory_limit": 4}, "'memory_limit': must be a size"),
-        ({"threads": -1}, "'threads': must be a positive integer; got -1"),
-        ({"threads": True}, "'threads': must be a positive integer; got True"),
+        ({"memory_limit": "lots"}, "'memory_limit' parameter must be a size such as '4GB'.*"
+                                   "Got 'lots' instead"),
+        ({"memory_limit": 4}, "'memory_limit' parameter must be a size"),
+        ({"threads": -1}, "'threads' parameter must be a positive integer. Got -1 instead"),
+        ({"threads": True}, "'threads' parameter must be a positive integer. Got True instead"),
     ],
 )
 def test_connect_checks_the_duckdb_settings(workspace: Path, kwargs: dict, match: str) -> None:
-    with pytest.raises(InputError, match=match):
-        connect(workspace, **kwargs)
+    with pytest.raises(ParameterError, match=match):
+        Workspace(workspace).connect(**kwargs)
 
 
 def test_missing_input_table_or_column(workspace: Path) -> None:
-    with connect(workspace) as con:
+    with Workspace(workspace).connect() as con:
         con.execute("alter table events drop column impression_id")
         with pytest.raises(WorkspaceError, match=r"'events'.*\['impression_id'\].*adopt ingest"):
             check_inputs(con)
@@ -261,7 +264,7 @@ def test_missing_input_table_or_column(workspace: Path) -> None:
 
 
 def test_read_table(workspace: Path) -> None:
-    users = read_table(workspace, "users")
+    users = read_warehouse_table(workspace, "users")
     assert sorted(users["user_id"]) == ["u1", "u2"]
     with pytest.raises(WorkspaceError, match="no table 'user_profiles'.*adopt profiles"):
-        read_table(workspace, "user_profiles")
+        read_warehouse_table(workspace, "user_profiles")

@@ -43,7 +43,7 @@ import pandas as pd
 
 from adopt.attributes import Attribute, quote_ident, user_attributes
 from adopt.exceptions import ParameterError
-from adopt.warehouse import has_table
+from adopt.workspace import has_table
 
 log = logging.getLogger("adopt")
 

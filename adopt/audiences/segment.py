@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from adopt._validation import check_int
 from adopt.audiences import store
 from adopt.audiences.describe import MEMBERS, describe, segment_stats
 from adopt.audiences.features import (
@@ -34,7 +35,7 @@ from adopt.audiences.features import (
 from adopt.audiences.kmeans import KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
 from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.warehouse import connect, has_table
+from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -143,9 +144,9 @@ def segment_workspace(
         No warehouse, no ``user_profiles``, or no users.
     """
     started = time.perf_counter()
-    _check_int("k", k, 1)
-    _check_int("min_size", min_size, 0)
-    _check_int("seed", seed, 0)
+    check_int("segment_workspace", "k", k, 1)
+    check_int("segment_workspace", "min_size", min_size, 0)
+    check_int("segment_workspace", "seed", seed, 0)
     ruleset = None
     if rules is not None:
         ruleset = load_rules(rules)
@@ -161,10 +162,9 @@ def segment_workspace(
         raise ParameterError("The 'attributes' parameter of segment_workspace must be a list "
                              f"of attribute names, 'all', 'none' or None. Got {attributes!r} "
                              "instead.")
-    with connect(workspace) as con:
-        if not has_table(con, "user_profiles"):
-            raise WorkspaceError("the warehouse has no 'user_profiles' table: run "
-                                 "`adopt profiles --workspace WS` first")
+    ws = Workspace.of(workspace)
+    with ws.connect() as con:
+        ws.require("user_profiles", PROFILES_HINT, con)
         users = int(con.execute("select count(*) from user_profiles").fetchall()[0][0])
         if users == 0:
             raise WorkspaceError("user_profiles is empty: there are no users to segment")
@@ -374,9 +374,3 @@ def _portraits(con: duckdb.DuckDBPyConnection, meta: pd.DataFrame, method: str, 
     if method == "kmeans":  # rules keep their file order (it decides exclusive matches)
         out = out.sort_values("segment", kind="stable")
     return out.reset_index(drop=True)
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ParameterError(f"The '{name}' parameter of segment_workspace must be an integer "
-                             f">= {low}. Got {value!r} instead.")

@@ -8,8 +8,9 @@
   A rules run leaves it alone.
 
 `write_tables` replaces them together: a failed run leaves the previous ones.
-The curve stage, the optimizer's inputs and the report read `read_audiences`
-and `read_segments`.
+`read_audiences` and `read_segments` read them back for the API; the curve
+stage (`adopt.curves.build.load_audiences`) and the report
+(`adopt.report.data`) read the tables themselves.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.audiences.describe import MEMBERS
-from adopt.exceptions import WorkspaceError
-from adopt.warehouse import connect, has_table
-
-SEGMENT_HINT = "run `adopt segment --workspace WS` first"
+from adopt.workspace import SEGMENT_HINT, Workspace, has_table
 
 SEGMENT_COLUMNS = {
     "segment": "varchar not null primary key",
@@ -141,8 +139,9 @@ def read_segments(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     WorkspaceError
         When the workspace has no segments yet.
     """
-    with connect(workspace, read_only=True) as con:
-        _require(con, "segments")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require("segments", SEGMENT_HINT, con)
         return con.sql("select * from segments order by segment").df()
 
 
@@ -154,9 +153,9 @@ def read_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     WorkspaceError
         When the workspace has no segments yet.
     """
-    with connect(workspace, read_only=True) as con:
-        _require(con, "audiences")
-        _require(con, "segments")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require(("audiences", "segments"), SEGMENT_HINT, con)
         return con.sql("""
             select a.user_id, a.segment,
             from audiences as a
@@ -165,7 +164,3 @@ def read_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
             order by a.segment, a.user_id
         """).df()
 
-
-def _require(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    if not has_table(con, table):
-        raise WorkspaceError(f"the warehouse has no '{table}' table: {SEGMENT_HINT}")

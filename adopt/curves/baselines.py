@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import os
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from adopt.delivery import COLUMNS, exposure_outcomes
-from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError
 from adopt.optimize.curves import CurveGrid, build_grid
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import PROFILES_HINT, SEGMENT_HINT, Workspace
 
 CELL = ["campaign_id", "segment", "placement_id"]
 PAIR = ["campaign_id", "segment"]
@@ -221,14 +219,10 @@ def historical_profile(workspace: str | os.PathLike[str], cells: pd.DataFrame, m
     counts at max_k, their impressions per placement scaled by max_k / n), and
     their impressions per placement. See ``_HISTORY_SQL``.
     """
-    ws = Workspace(workspace)
-    if not ws.warehouse.exists():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        for table in ("int_impressions", "audiences"):
-            if not has_table(con, table):
-                raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
-                                     "build profiles and segments first.")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require("int_impressions", PROFILES_HINT, con)
+        ws.require("audiences", SEGMENT_HINT, con)
         con.register("cells", cells[CELL].astype(str).drop_duplicates())
         out = con.execute(_HISTORY_SQL, {"max_k": int(max_k)}).df()
     out["frequency"] = out["frequency"].astype(np.int64)

@@ -48,7 +48,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -56,14 +55,13 @@ from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
-from adopt.curves.pairs import resolve_model, text_feature_hook
+from adopt.curves.pairs import load_response_model, text_feature_hook
 from adopt.curves.reach import apply_reach, estimate_reach
 from adopt.curves.state import PairState
-from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError
 from adopt.optimize.curves import validate_curves
 from adopt.progress import Progress
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace, atomic_path
+from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path, has_table
 
 log = logging.getLogger("adopt")
 REACH_LISTED = 20  # cells below 50% reach named in curves.json
@@ -112,13 +110,9 @@ class CurvesSummary:
 
 def load_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     """The warehouse table ``audiences`` (user_id, segment) as a DataFrame."""
-    ws = Workspace(workspace)
-    if not ws.warehouse.exists():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        if not has_table(con, "audiences"):
-            raise WorkspaceError(f"The warehouse {ws.warehouse} has no table 'audiences'; "
-                                 "build segments first (`adopt segment`).")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require("audiences", SEGMENT_HINT, con)
         aud = con.execute("select user_id, segment from audiences").df()
     if aud.empty:
         raise InputError("audiences", None, "no rows: the curves need at least one segment")
@@ -127,7 +121,7 @@ def load_audiences(workspace: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _campaign_table(workspace: Workspace) -> pd.DataFrame:
-    with duckdb.connect(str(workspace.warehouse), read_only=True) as con:
+    with workspace.connect(read_only=True) as con:
         # campaigns are an optional input: without them every campaign of ads is planned
         camps = (con.execute("select * from stg_campaigns").df() if has_table(con, "stg_campaigns")
                  else pd.DataFrame({"campaign_id": pd.Series(dtype=str)}))
@@ -280,14 +274,14 @@ def build_curves(
         raise ParameterError(f"The 'days' parameter of build_curves must be positive. "
                              f"Got {days} instead.")
     started = time.perf_counter()
-    ws = Workspace(workspace)
+    ws = Workspace.of(workspace)
     audiences = load_audiences(ws.root)
     decay = fit_frequency_decay(ws.root) if frequency != "model" else None
     if frequency == "logs" and decay is None:
         raise InputError("training_examples", "clicked",
                          f"frequency='logs' needs at least {MIN_PAIRS} user x campaign pairs "
                          "with one click among two or more impressions, and a fit that settles")
-    model, run_name = resolve_model(ws.root, run_id)
+    model, run_name = load_response_model(ws.root, run_id)
     state = PairState.load(ws.root)
     camp_table = _campaign_table(ws)
     kept, days, dropped = plan_period(camp_table, state.ads, pd.Timestamp(state.as_of), days)
@@ -309,7 +303,7 @@ def build_curves(
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
     curves = validate_curves(apply_reach(curves, reach))
-    folder = ws.root / "curves"
+    folder = ws.curves
     with atomic_path(folder / "curves.parquet") as tmp:
         curves.to_parquet(tmp, index=False)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

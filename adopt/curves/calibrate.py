@@ -31,7 +31,6 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -121,9 +120,9 @@ def calibrate_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
     LevelCalibration or None
         None when the window holds fewer than `min_clicks` clicks.
     """
-    ws = Workspace(workspace)
+    ws = Workspace.of(workspace)
     window = float(min(days, WINDOW_DAYS))
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+    with ws.connect(read_only=True) as con:
         end = con.execute("select max(ts) from training_examples").fetchone()[0]
         if end is None:
             return None

@@ -41,12 +41,10 @@ import logging
 import os
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 from scipy.optimize import minimize
 
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
 
@@ -121,8 +119,7 @@ def fit_frequency_decay(workspace: str | os.PathLike[str], min_pairs: int = MIN_
     ``training_examples`` table): too few to tell the fall apart; and None
     (with a warning) when the optimizer fails.
     """
-    ws = Workspace(workspace)
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+    with Workspace.of(workspace).connect(read_only=True) as con:
         if not has_table(con, "training_examples"):
             return None
         rows = con.execute(_ONE_CLICK_PAIRS_SQL).df()

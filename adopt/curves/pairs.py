@@ -4,8 +4,8 @@ Data flow: a trained response model (``WS/models/<run_id>/``) + the
 end-of-log feature state (`adopt.curves.state.PairState`) -> counterfactual
 rows shaped like ``training_examples`` -> ``model.predict`` in large batches
 -> p_click, p_conversion_given_click, p_conversion and expected_revenue per
-row. The curve stage averages these over segments; the planner's
-``recommend(user_id, k)`` ranks ads with them.
+row. The curve stage averages these over segments; `adopt.curves.recommend`
+ranks a user's ads with them.
 
 Revenue: p_conversion x the ad's value per conversion = its price x the
 basket factor observed in the logs (logged conversion revenue over the price
@@ -32,14 +32,14 @@ BATCH_ROWS = 200_000
 OUTPUTS = ("p_click", "p_conversion_given_click", "p_conversion", "expected_revenue")
 
 
-def resolve_model(workspace: str | os.PathLike[str], model: Any = None) -> tuple[Any, str]:
+def load_response_model(workspace: str | os.PathLike[str], model: Any = None) -> tuple[Any, str]:
     """A fitted response model and its name from a model, a run id or None (the latest run)."""
     if model is not None and not isinstance(model, str | os.PathLike):
         return model, type(model).__name__
     from adopt.response.run import latest_run, load_response
 
     run_id = str(model) if model is not None else latest_run(workspace)
-    folder = Workspace(workspace).models / run_id
+    folder = Workspace.of(workspace).models / run_id
     if not folder.exists():
         raise WorkspaceError(f"No model run {run_id!r} under {folder.parent}; "
                              "run `adopt train` first or pass a known run id.")
@@ -166,7 +166,7 @@ def predict_pairs(
     InputError
         An unknown id, k < 1, or a feature of the model that cannot be built.
     """
-    fitted, _ = resolve_model(workspace, model)
+    fitted, _ = load_response_model(workspace, model)
     state = state or PairState.load(workspace, as_of)
     users, ads, pls, ks = np.broadcast_arrays(
         np.asarray(user_ids, dtype=object), np.asarray(ad_ids, dtype=object),

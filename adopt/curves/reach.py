@@ -17,13 +17,11 @@ from __future__ import annotations
 import math
 import os
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.exceptions import InputError, ParameterError
+from adopt.workspace import PROFILES_HINT, SEGMENT_HINT, Workspace
 
 DAY_SECONDS = 86400.0
 PRIOR_USERS = 50.0
@@ -174,14 +172,10 @@ def estimate_reach(
     """
     _validate(days, windows, prior_users)
     days = float(days)
-    ws = Workspace(workspace)
-    if not ws.warehouse.exists():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        for table in ("audiences", "int_impressions", "stg_placements"):
-            if not has_table(con, table):
-                raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
-                                     "build profiles and segments first.")
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require(("int_impressions", "stg_placements"), PROFILES_HINT, con)
+        ws.require("audiences", SEGMENT_HINT, con)
         end_ts, log_days = con.execute(_BOUNDS_SQL).fetchone()
         if end_ts is None:
             raise InputError("int_impressions", "ts", "no impressions: reach needs a log")

@@ -22,14 +22,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from adopt.attributes import user_attributes
-from adopt.exceptions import InputError, WorkspaceError
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.exceptions import InputError
+from adopt.workspace import PROFILES_HINT, Workspace
 
 _USERS_SQL = """
 with last_state as (
@@ -172,14 +170,10 @@ class PairState:
         WorkspaceError
             When the warehouse or the profile tables are missing.
         """
-        ws = Workspace(workspace)
-        if not ws.warehouse.exists():
-            raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
-        with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-            for table in ("build_params", "int_user_stream", "training_examples"):
-                if not has_table(con, table):
-                    raise WorkspaceError(f"The warehouse {ws.warehouse} has no table {table!r}; "
-                                         "run `adopt profiles` first.")
+        ws = Workspace.of(workspace)
+        with ws.connect(read_only=True) as con:
+            ws.require(("build_params", "int_user_stream", "training_examples"), PROFILES_HINT,
+                       con)
             built_as_of, prior = con.execute(
                 "select as_of::timestamp, prior_strength::double from build_params").fetchone()
             when = pd.Timestamp(as_of if as_of is not None else built_as_of).to_pydatetime()

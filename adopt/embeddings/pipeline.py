@@ -27,11 +27,10 @@ from adopt.embeddings.actors import ActorConfig, EncodeBatch, actor_config
 from adopt.embeddings.encoder import check_precision
 from adopt.embeddings.models import model_id as folder_model_id
 from adopt.embeddings.models import resolve_model
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError
 from adopt.progress import Progress
 from adopt.ray_client import is_client_address, run_on_cluster
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import EMBED_HINT, INGEST_HINT, PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -152,13 +151,12 @@ def embed_workspace(
         # Ray Data cannot run under Ray Client: embed from a task on that cluster
         return run_on_cluster(address, embed_workspace, **{**locals(), "address": None})
     start = time.perf_counter()
-    ws = Workspace(workspace)
+    ws = Workspace.of(workspace)
     path = resolve_model(model)
     mid = folder_model_id(path)
-    if not ws.warehouse.is_file():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}: run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse)) as con:
-        _require_inputs(con)
+    with ws.connect() as con:
+        ws.require("ads", INGEST_HINT, con)
+        ws.require("user_profiles", PROFILES_HINT, con)
         store.ensure_tables(con)
         counts = store.stage_texts(con)
         duplicate = store.duplicate_key(con)
@@ -215,23 +213,12 @@ def load_embeddings(
     if kind not in KINDS:
         raise InputError("embeddings", "kind", f"The 'kind' parameter of load_embeddings must "
                          f"be one of {list(KINDS)}. Got {kind!r} instead.")
-    ws = Workspace(workspace)
+    ws = Workspace.of(workspace)
     mid = folder_model_id(resolve_model(model))
-    if not ws.warehouse.is_file():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}: run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        if not has_table(con, "embeddings"):
-            raise WorkspaceError(
-                f"The warehouse {ws.warehouse} has no embeddings: run `adopt embed` first."
-            )
+    with ws.connect(read_only=True) as con:
+        ws.require("embeddings", EMBED_HINT, con)
         return store.read_vectors(con, kind, mid)
 
-
-def _require_inputs(con: duckdb.DuckDBPyConnection) -> None:
-    """Fail early, naming the stage to run, if an input table is missing."""
-    for table, stage in (("ads", "adopt ingest"), ("user_profiles", "adopt profiles")):
-        if not has_table(con, table):
-            raise WorkspaceError(f"The warehouse has no table '{table}': run `{stage}` first.")
 
 
 

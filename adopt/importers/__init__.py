@@ -2,9 +2,9 @@
 
 They sit before ingest: ``import_dataset("taobao", src, out)`` writes a folder
 that ``adopt.ingest.ingest(out, workspace)`` loads. One module per format
-(`taobao`, `mind`, `criteo` for Criteo and Avazu); `scratch` holds the
-streaming reader and Parquet writer they share, `common` the summary, the row
-checks and the file helpers.
+(`taobao`, `mind`, `criteo` for Criteo and Avazu); `stream` is the streaming
+import engine they share (reader, scratch database, Parquet writer), `common`
+the summary, the row checks and the file helpers.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from adopt.exceptions import InputError
+from adopt.exceptions import InputError, ParameterError
 from adopt.importers.common import DEFAULT_CPM, PART_ROWS, ImportSummary
 from adopt.importers.criteo import import_avazu, import_criteo
 from adopt.importers.mind import import_mind
-from adopt.importers.scratch import Scratch, scratch
+from adopt.importers.stream import Scratch, scratch
 from adopt.importers.taobao import import_taobao
 
 _IMPORTERS: dict[str, Callable[[Scratch, Path, ImportSummary, float], None]] = {
@@ -71,28 +71,27 @@ def import_dataset(
 
     Raises
     ------
+    ParameterError
+        Unknown format, a bad `cpm`, `memory_limit` or `part_rows`.
     InputError
-        Unknown format, bad `cpm`, a missing file or column, or a row that is
-        not what the format expects (naming the file, column and row).
+        A missing file or column, or a row that is not what the format
+        expects (naming the file, column and row).
     """
     if fmt not in _IMPORTERS:
-        raise InputError(
-            "import", "fmt", f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
-        )
+        raise ParameterError(f"The 'fmt' parameter of import_dataset must be one of "
+                             f"{', '.join(FORMATS)}. Got {fmt!r} instead.")
     if cpm is None:
         cpm = DEFAULT_CPM
     elif not isinstance(cpm, int | float) or not (cpm >= 0 and math.isfinite(cpm)):
-        raise InputError("import", "cpm", f"the 'cpm' parameter must be a number >= 0; got {cpm!r}")
+        raise ParameterError(f"The 'cpm' parameter of import_dataset must be a number >= 0. "
+                             f"Got {cpm!r} instead.")
     src_path = Path(src).expanduser().resolve()
     if not src_path.exists():
         raise InputError(str(src), None, f"the {fmt} source does not exist")
     summary = ImportSummary(fmt, str(src_path), str(Path(out).expanduser().resolve()))
     if not isinstance(part_rows, int) or part_rows < 1:
-        raise InputError(
-            "import",
-            "part_rows",
-            f"the 'part_rows' parameter must be an integer >= 1; got {part_rows!r}",
-        )
+        raise ParameterError(f"The 'part_rows' parameter of import_dataset must be an integer "
+                             f">= 1. Got {part_rows!r} instead.")
     with scratch(out, memory_limit, part_rows) as s:
         _IMPORTERS[fmt](s, src_path, summary, float(cpm))
         for table in ("users", "ads", "placements", "events"):

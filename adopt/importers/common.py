@@ -3,7 +3,7 @@
 The importers sit before ingest in the data flow: they turn a public data set,
 as its publisher distributes it, into a folder in adopt's input contract
 (``adopt/schema.py``), which ``adopt ingest`` then loads. This module holds
-what every format module uses besides the scratch database (`scratch`):
+what every format module uses besides the streaming engine (`stream`):
 `ImportSummary`, `Check` (a rule on one source column), the `guard` filter
 built from checks, and helpers to find files and read their headers.
 """

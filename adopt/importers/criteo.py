@@ -27,7 +27,7 @@ from adopt.importers.common import (
     read_header,
     require_columns,
 )
-from adopt.importers.scratch import Scratch
+from adopt.importers.stream import Scratch
 
 CRITEO = ("label", *(f"I{i}" for i in range(1, 14)), *(f"C{i}" for i in range(1, 27)))
 CRITEO_PLACEMENT = "C6"

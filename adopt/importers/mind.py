@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adopt.exceptions import InputError
 from adopt.importers.common import Check, ImportSummary, find_file, not_null
-from adopt.importers.scratch import Scratch
+from adopt.importers.stream import Scratch
 
 NEWS = (
     "news_id",

@@ -23,7 +23,7 @@ from adopt.importers.common import (
     read_header,
     require_columns,
 )
-from adopt.importers.scratch import Scratch
+from adopt.importers.stream import Scratch
 
 RAW_SAMPLE = ("user", "time_stamp", "adgroup_id", "pid", "nonclk", "clk")
 AD_FEATURE = ("adgroup_id", "cate_id", "campaign_id", "customer", "brand", "price")

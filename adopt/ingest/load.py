@@ -38,7 +38,6 @@ from adopt.ingest.tables import (
 from adopt.partitions import check_partitions, read_manifest, write_partitions
 from adopt.progress import Progress
 from adopt.schema import TABLES, TableSpec
-from adopt.warehouse import connect
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -123,9 +122,9 @@ def ingest(
         check_partitions(partitions)  # before any work
     source = Path(data_dir).expanduser().resolve()
     sources = locate(source)
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     existed = ws.warehouse.exists()
-    con = connect(ws.root, create=True)
+    con = ws.connect(create=True)
     committed = False
     try:
         # Timestamps are stored as naive UTC: offsets in text and tz-aware

@@ -4,7 +4,7 @@ Data flow: curves table (from the curve stage, a planner's file, or
 `fit_curves` on aggregates) + plan spec (``plan.toml``) -> `optimize` ->
 `PlanResult` (allocation, totals, duals, binding constraints, certificate)
 -> `adopt.plan` (``plans/<plan_id>/``). Module map: curves (contract),
-spec (plan spec), lp (the LP), structured (fast exact method), highs
+spec (plan spec), lp (the LP), lagrangian (the fast exact method), highs
 (general path), certificate, infeasible, integer, frontier, result, fit,
 forecast, observed. Nothing here imports `adopt.curves` or `adopt.plan`.
 """

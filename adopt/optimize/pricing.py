@@ -4,7 +4,7 @@ Data flow: `PlanLP` + multipliers y of its coupling rows -> `Pricer.best` ->
 per campaign x segment group the best number of impressions N per user, the
 best split of those N over the group's placements and its reduced value per
 user. `adopt.optimize.certificate` turns that into the dual bound g(y);
-`adopt.optimize.structured` into new columns of its master LP.
+`adopt.optimize.lagrangian` into new columns of its master LP.
 
 Priced by y, a group's local polytope (see `adopt.optimize.lp`) splits by
 user: a user with N impressions adds ``r_u[g, N] + sum_j r_m[j, N] z_j`` with

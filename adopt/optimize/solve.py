@@ -1,8 +1,9 @@
 """`optimize`: curves + plan spec -> a certified `PlanResult`.
 
 Data flow: the entry point of `adopt.optimize`. It validates, builds the LP,
-rejects visibly infeasible plans, runs the structured method (or HiGHS),
-falls back to HiGHS where the structured method cannot certify, explains
+rejects visibly infeasible plans, runs the Lagrangian decomposition
+(`lagrangian`; the method is named "structured" in the API and in plan.json)
+or HiGHS, falls back to HiGHS where the decomposition cannot certify, explains
 infeasibility, and packages the answer with its certificate.
 """
 
@@ -19,10 +20,10 @@ from adopt.optimize.curves import CurveGrid, build_grid
 from adopt.optimize.highs import solve_highs
 from adopt.optimize.infeasible import explain, precheck
 from adopt.optimize.integer import integer_plan
+from adopt.optimize.lagrangian import solve_lagrangian
 from adopt.optimize.lp import PlanLP, build_lp
 from adopt.optimize.result import PlanResult, package
 from adopt.optimize.spec import PlanSpec
-from adopt.optimize.structured import solve_structured
 
 log = logging.getLogger("adopt")
 METHODS = ("auto", "structured", "highs", "highs-ds", "highs-ipm")
@@ -41,7 +42,7 @@ def solve_lp(lp: PlanLP, method: str = "auto") -> tuple[np.ndarray, np.ndarray, 
     precheck(lp)
     notes: list[str] = []
     if method in ("auto", "structured"):
-        x, y, info = solve_structured(lp)
+        x, y, info = solve_lagrangian(lp)
         if x is not None:
             notes.append(f"structured: {info.rounds} round(s), {info.working_set[-1]} columns")
             return x, y, "structured", notes

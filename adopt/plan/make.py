@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from adopt._validation import check_choice, check_positive
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import build_grid, read_table
 from adopt.optimize.forecast import curves_context, forecast_interval
@@ -33,12 +34,7 @@ from adopt.optimize.spec import PlanSpec, load_spec, parse_spec
 from adopt.plan.baselines import plan_baselines
 from adopt.plan.folder import plan_folder
 from adopt.plan.plan import Plan
-from adopt.planner_args import (
-    check_choice,
-    check_positive,
-    select_campaigns,
-    spec_data,
-)
+from adopt.planner_args import select_campaigns, spec_data
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -114,7 +110,7 @@ def make_plan(
     InfeasibleError
         The constraints conflict (the message says which, and by how much).
     """
-    ws = None if workspace is None else Workspace(workspace)
+    ws = None if workspace is None else Workspace.of(workspace)
     base, config = _spec(where, spec)
     data = spec_data(where, base, budget, objective, constraints, integer_caps, plan_id)
     check_choice(where, "method", method, METHODS)
@@ -239,7 +235,7 @@ def _tables(
     if curves is None:
         if ws is None:
             raise ParameterError(f"{where} needs curves or a workspace with curves. Got neither.")
-        folder = ws.root / "curves"
+        folder = ws.curves
         curves = folder / "curves.parquet"
         if not curves.is_file():
             raise WorkspaceError(

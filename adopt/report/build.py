@@ -54,9 +54,9 @@ def build_report(
         The HTML file to write (replaced atomically).
     workspace : path, optional
         The workspace whose warehouse (segments, ads) and model cards the
-        report reads; default ``plan.json["inputs"]["workspace"]`` or the
-        workspace that holds the plan folder. Without one those sections say
-        "not available".
+        report reads; default ``plan.json["inputs"]["workspace"]`` (never
+        guessed from where the plan folder sits). Without one those sections
+        say "not available".
     min_segment_size : int
         Segments with fewer users, or marked suppressed, are shown only
         together, as "other (suppressed)".

@@ -1,6 +1,7 @@
 """Inline SVG charts of the report: heatmap, line chart, reliability plot, bars.
 
-Data flow: `adopt.report.sections` passes plain numbers and labels; each
+Data flow: the section modules (`adopt.report.sections_plan`, `sections_why`,
+`sections_context`) pass plain numbers and labels; each
 function returns one ``<svg>`` element as a string, with every label escaped
 (`adopt.report.fmt.esc`) and nothing fetched from anywhere (no fonts, images
 or scripts), so the report opens offline.

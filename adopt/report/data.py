@@ -3,7 +3,8 @@
 Data flow: ``plans/<plan_id>/`` (allocation.parquet, plan.json, optional
 audiences.parquet and frontier.parquet) + the workspace's warehouse (optional
 tables ``segments``, ``ads``) and model cards (``models/<run_id>/card.json``)
--> `ReportData` -> `adopt.report.sections` / `adopt.report.export`.
+-> `ReportData` -> the section modules (`adopt.report.sections_plan`,
+`sections_why`, `sections_context`) / `adopt.report.export`.
 
 The plan folder is required; each other input is optional and, when missing,
 recorded in `ReportData.missing` with the reason, so its section says "not
@@ -19,11 +20,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.report.privacy import Suppression, redact_plan, suppress_frame, suppress_segments
+from adopt.workspace import Workspace
 
 ALLOCATION_COLUMNS = ("campaign_id", "segment", "placement_id", "impressions", "reach",
                       "frequency_cap", "spend", "clicks", "conversions", "revenue")
@@ -113,8 +114,8 @@ def load_report_data(
     plan_folder : path
         ``WS/plans/<plan_id>`` as written by `adopt.Plan.save`.
     workspace : path, optional
-        The workspace; default ``plan.json["inputs"]["workspace"]``, else the
-        folder two levels above the plan when it holds a warehouse.
+        The workspace; default ``plan.json["inputs"]["workspace"]`` (the plan
+        names it). Without either, the workspace sections say so.
     min_segment_size : int
         Segments with fewer users (or marked suppressed) are not shown one by one.
 
@@ -137,9 +138,9 @@ def load_report_data(
     plan = _read_plan(folder)
     allocation = _read_allocation(folder)
     missing: dict[str, str] = {}
-    ws = _find_workspace(folder, plan, workspace)
+    ws = _find_workspace(plan, workspace)
     if ws is None:
-        missing["workspace"] = "no workspace given and none found beside the plan"
+        missing["workspace"] = "no workspace given and the plan names none"
     audiences = _optional_parquet(folder / "audiences.parquet", "audiences", missing)
     frontier = _optional_parquet(folder / "frontier.parquet", "frontier", missing)
     exposure = _exposure_profile(folder, missing)
@@ -162,7 +163,8 @@ def load_report_data(
         audiences=None if audiences is None else suppress_frame(audiences, sup),
         frontier=frontier,
         segments=None if segments is None else suppress_segments(segments, sup),
-        ads=ads, card=card, warehouse=info, workspace=ws, missing=missing, exposure=exposure,
+        ads=ads, card=card, warehouse=info, workspace=None if ws is None else ws.root,
+        missing=missing, exposure=exposure,
     )
 
 
@@ -216,29 +218,25 @@ def _optional_parquet(path: Path, name: str, missing: dict[str, str]) -> pd.Data
     return None
 
 
-def _find_workspace(folder: Path, plan: dict,
-                    given: str | os.PathLike[str] | None) -> Path | None:
+def _find_workspace(plan: dict, given: str | os.PathLike[str] | None) -> Workspace | None:
+    """The workspace given, else the one the plan names; never a guess from the folder."""
     if given is not None:
         if not Path(given).is_dir():
             raise WorkspaceError(f"workspace {given} is not a folder")
-        return Path(given)
+        return Workspace.of(given)
     named = (plan.get("inputs") or {}).get("workspace")
-    if named and Path(named).is_dir():
-        return Path(named)
-    guess = folder.resolve().parent.parent
-    return guess if (guess / "warehouse.duckdb").exists() else None
+    return Workspace(named) if named and Path(named).is_dir() else None
 
 
-def _read_warehouse(ws: Path, missing: dict[str, str]
+def _read_warehouse(ws: Workspace, missing: dict[str, str]
                     ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, dict | None]:
-    path = ws / "warehouse.duckdb"
-    if not path.exists():
+    if not ws.warehouse.exists():
         for name in ("segments", "ads", "warehouse"):
-            missing[name] = f"{path} does not exist"
+            missing[name] = f"{ws.warehouse} does not exist"
         return None, None, None
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as err:
+        con = ws.connect(read_only=True)
+    except WorkspaceError as err:
         for name in ("segments", "ads", "warehouse"):
             missing[name] = f"the warehouse could not be opened read-only ({err})"
         return None, None, None
@@ -271,15 +269,15 @@ def _read_warehouse(ws: Path, missing: dict[str, str]
     return segments, ads, info
 
 
-def _read_card(ws: Path, plan: dict, missing: dict[str, str]) -> dict | None:
+def _read_card(ws: Workspace, plan: dict, missing: dict[str, str]) -> dict | None:
     inputs = plan.get("inputs") or {}
     run = inputs.get("model_run")
-    if run and (ws / "models" / str(run) / "card.json").exists():
-        path = ws / "models" / str(run) / "card.json"
+    if run and (ws.models / str(run) / "card.json").exists():
+        path = ws.models / str(run) / "card.json"
     else:
-        cards = sorted((ws / "models").glob("*/card.json"), key=lambda p: p.stat().st_mtime)
+        cards = sorted(ws.models.glob("*/card.json"), key=lambda p: p.stat().st_mtime)
         if not cards:
-            missing["model"] = f"no model card under {ws / 'models'} (run `adopt train`)"
+            missing["model"] = f"no model card under {ws.models} (run `adopt train`)"
             return None
         path = cards[-1]
     try:

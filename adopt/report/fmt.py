@@ -1,7 +1,8 @@
 """HTML building blocks of the report: escaping, number formats, tables.
 
-Data flow: used by `adopt.report.sections` and `adopt.report.charts` to turn
-plan numbers and (untrusted) ad, segment and campaign texts into HTML. Every
+Data flow: used by the section modules (`adopt.report.sections_plan`,
+`sections_why`, `sections_context`) and `adopt.report.charts` to turn plan
+numbers and (untrusted) ad, segment and campaign texts into HTML. Every
 value that reaches the page goes through `esc` (text and attribute contexts
 alike: quotes are escaped too), so a creative such as
 ``<script>alert(1)</script>`` shows as text.

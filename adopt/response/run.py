@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -38,8 +37,7 @@ from adopt.response.split import (
     time_split,
 )
 from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
@@ -88,15 +86,9 @@ def load_examples(
 
 
 def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
-    ws = Workspace(workspace)
-    if not ws.warehouse.exists():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
-        if not has_table(con, "training_examples"):
-            raise WorkspaceError(
-                f"The warehouse {ws.warehouse} has no table 'training_examples'; "
-                "build the features first."
-            )
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require("training_examples", PROFILES_HINT, con)
         con.execute("set enable_progress_bar = false")  # it would interleave with our logs
         names = [r[0] for r in con.execute("describe training_examples").fetchall()]
         order = "ts, impression_key" if "impression_key" in names else "ts"
@@ -240,7 +232,7 @@ def train_response(
         raise ValueError(f"The 'model' parameter of train_response must be one of {MODELS}. "
                          f"Got {model!r} instead.")
     how = split_settings(valid_days, test_days, valid_frac, test_frac, caller="train_response")
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     if examples is None:
         on_ray = engine == "ray" or (engine == "auto" and num_workers is not None)
         df = load_examples(ws.root, text_features=text_features, texts=model == "bert",
@@ -355,7 +347,7 @@ def predict_response(
     reads (`prepare_rows`) and predicts; the result has ``df``'s index.
     """
     run_id = run_id or latest_run(workspace)
-    model = load_response(Workspace(workspace).models / run_id)
+    model = load_response(Workspace.of(workspace).models / run_id)
     return model.predict(prepare_rows(workspace, df, model))
 
 
@@ -371,7 +363,7 @@ def load_response(folder: str | os.PathLike[str]) -> LightGBMResponse | BertResp
 
 def latest_run(workspace: str | os.PathLike[str]) -> str:
     """The id of the most recently written run under ``WS/models``."""
-    models = Workspace(workspace).models
+    models = Workspace.of(workspace).models
     runs = sorted((p for p in models.glob("*/card.json")), key=lambda p: p.stat().st_mtime)
     if not runs:
         raise WorkspaceError(f"No trained model under {models}; run `adopt train` first.")
@@ -397,7 +389,7 @@ def evaluate_response(
         The metrics table (see `score_split`).
     """
     run_id = run_id or latest_run(workspace)
-    folder = Workspace(workspace).models / run_id
+    folder = Workspace.of(workspace).models / run_id
     if not (folder / "card.json").exists():
         raise WorkspaceError(f"No model card at {folder}; the run id {run_id!r} is unknown.")
     card = ModelCard.read(folder)

@@ -42,8 +42,7 @@ from scipy import sparse
 from scipy.sparse.linalg import svds
 
 from adopt.exceptions import InputError, WorkspaceError
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.workspace import EMBED_HINT, INGEST_HINT, PROFILES_HINT, Workspace, has_table
 
 VECTOR_COLUMNS = ("user_vec", "ad_vec")
 TEXT_COLUMNS = ("user_text", "ad_text")
@@ -72,10 +71,10 @@ _USER_TEXT_SQL = "select user_id as key, coalesce(interest_text, '') as text fro
 
 def embedding_model_ids(workspace: str | os.PathLike[str]) -> list[str]:
     """Model ids with vectors in the workspace's ``embeddings`` table ([] when none)."""
-    ws = Workspace(workspace)
+    ws = Workspace.of(workspace)
     if not ws.warehouse.is_file():
         return []
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+    with ws.connect(read_only=True) as con:
         if not has_table(con, "embeddings"):
             return []
         rows = con.execute("select distinct model_id from embeddings order by 1").fetchall()
@@ -104,8 +103,8 @@ def choose_model_id(workspace: str | os.PathLike[str], model_id: str | None = No
     ids = embedding_model_ids(workspace)
     if not ids:
         raise WorkspaceError(
-            f"The workspace {Workspace(workspace).root} has no embeddings: run `adopt embed` "
-            "first, or pass vectors=False."
+            f"The workspace {Workspace.of(workspace).root} has no embeddings: {EMBED_HINT}, "
+            "or pass vectors=False."
         )
     if model_id is not None:
         if model_id not in ids:
@@ -169,8 +168,8 @@ def _cosine_rows(users: np.ndarray, ads: np.ndarray, pu: np.ndarray, pa: np.ndar
 
 def _texts(con: duckdb.DuckDBPyConnection, sql: str, table: str, keys: pd.Series) -> list[str]:
     if not has_table(con, table):
-        raise WorkspaceError(f"The warehouse has no table '{table}': texts=True needs it "
-                             f"(run `adopt {'ingest' if table == 'ads' else 'profiles'}` first).")
+        hint = INGEST_HINT if table == "ads" else PROFILES_HINT
+        raise WorkspaceError(f"The warehouse has no table '{table}': texts=True needs it ({hint}).")
     found = con.execute(sql).df()
     by_key = dict(zip(found["key"].astype(str), found["text"].fillna(""), strict=True))
     return [by_key.get(k, "") for k in keys.astype(str)]
@@ -271,20 +270,21 @@ def _lsa(docs: list[str], components: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def _text_match_state(warehouse: str, stamp: tuple) -> _TextMatch:
+def _text_match_state(ws: Workspace, stamp: tuple) -> _TextMatch:
     """`_TextMatch` of a warehouse, cached while it is unchanged (``stamp``: mtime and
     size of the file and its WAL), so batch after batch of counterfactual rows reuse it."""
-    with duckdb.connect(warehouse, read_only=True) as con:
+    with ws.connect(read_only=True) as con:
         return _TextMatch(con)
 
 
 def text_match(workspace: str | os.PathLike[str], df: pd.DataFrame) -> np.ndarray:
     """`text_match_user_ad` of each row of ``df`` (``user_id``, ``ad_id``, optional ``ts``)."""
-    path = Workspace(workspace).warehouse
+    ws = Workspace.of(workspace)
+    path = ws.warehouse
     wal = path.with_name(path.name + ".wal")
     stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else (0, 0)
                   for f in (path, wal))
-    state = _text_match_state(str(path), stamp)
+    state = _text_match_state(ws, stamp)
     return state.match(df["user_id"], df["ad_id"], df["ts"] if "ts" in df.columns else None)
 
 
@@ -327,12 +327,10 @@ def attach_text_features(
         if col not in df.columns:
             raise InputError("training_examples", col,
                              "attach_text_features joins on user_id and ad_id; it is missing")
-    ws = Workspace(workspace)
-    if not ws.warehouse.is_file():
-        raise WorkspaceError(f"No warehouse at {ws.warehouse}; run `adopt ingest` first.")
+    ws = Workspace.of(workspace)
     out = df.drop(columns=[c for c in ADDED_COLUMNS if c in df.columns])
-    mid = choose_model_id(ws.root, model_id) if vectors else None
-    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+    with ws.connect(read_only=True) as con:
+        mid = choose_model_id(ws, model_id) if vectors else None
         if vectors:
             user_keys, users = _read_vectors(con, "user", mid)
             ad_keys, ads = _read_vectors(con, "ad", mid)

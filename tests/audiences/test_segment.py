@@ -142,7 +142,7 @@ def test_bad_parameters(ws: Path, kwargs: dict, match: str) -> None:
 
 
 def test_missing_stage_errors(tmp_path: Path, ws: Path) -> None:
-    with pytest.raises(WorkspaceError, match="no warehouse"):
+    with pytest.raises(WorkspaceError, match="No warehouse at"):
         segment_workspace(tmp_path / "nothing")
     with pytest.raises(WorkspaceError, match="run `adopt segment"):
         read_segments(ws)

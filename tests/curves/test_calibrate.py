@@ -8,7 +8,7 @@ import pytest
 from adopt.curves.calibrate import LevelCalibration, _fit_platt, calibrate_levels, recalibrate
 from adopt.curves.frequency import FrequencyDecay
 from adopt.curves.grid import CellValues, expand_k
-from adopt.curves.pairs import resolve_model
+from adopt.curves.pairs import load_response_model
 
 from .conftest import RUN_ID
 
@@ -50,7 +50,7 @@ def test_recalibrate_moves_clicks_on_the_logit_and_keeps_conversions_per_click()
 
 
 def test_the_window_is_replayed_on_a_small_world(small_ws):
-    model, _ = resolve_model(small_ws, RUN_ID)
+    model, _ = load_response_model(small_ws, RUN_ID)
     cal = calibrate_levels(small_ws, model, None, None, days=10.0, max_k=4, min_clicks=20)
     assert cal is not None and cal.window_days == 10.0 and cal.impressions > 0
     assert cal.clicks >= 20 and cal.predicted_clicks > 0

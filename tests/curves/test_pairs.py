@@ -11,9 +11,9 @@ import pytest
 
 from adopt.curves import PairState, predict_pairs
 from adopt.curves.pairs import (
+    load_response_model,
     predict_rows,
     required_columns,
-    resolve_model,
     text_feature_hook,
 )
 from adopt.exceptions import InputError, WorkspaceError
@@ -38,7 +38,7 @@ def test_predictions_are_consistent(small_ws, state) -> None:
 
 
 def test_rows_carry_every_model_feature_at_end_of_log(small_ws, state) -> None:
-    model, _ = resolve_model(small_ws, RUN_ID)
+    model, _ = load_response_model(small_ws, RUN_ID)
     n = len(state.users)
     rows = state.rows(np.arange(n), np.zeros(n, int), np.zeros(n, int), np.ones(n, int))
     assert set(required_columns(model)) <= set(rows.columns)
@@ -56,7 +56,7 @@ def test_value_per_conversion_is_price_times_the_observed_basket(state) -> None:
 
 
 def test_a_feature_the_rows_lack_is_an_error(small_ws, state) -> None:
-    model, _ = resolve_model(small_ws, RUN_ID)
+    model, _ = load_response_model(small_ws, RUN_ID)
     changed = copy.deepcopy(model)
     changed.features_.numeric_ = [*changed.features_.numeric_, "user_mystery_score"]
     one = np.array([0])
@@ -65,7 +65,7 @@ def test_a_feature_the_rows_lack_is_an_error(small_ws, state) -> None:
 
 
 def test_text_features_are_attached_only_for_models_that_read_them(small_ws) -> None:
-    model, _ = resolve_model(small_ws, RUN_ID)
+    model, _ = load_response_model(small_ws, RUN_ID)
     assert text_feature_hook(small_ws, model) is None
     changed = copy.deepcopy(model)
     changed.features_.vectors_ = ["user_vec", "ad_vec"]

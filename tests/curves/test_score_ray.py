@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from adopt.curves import PairState, build_curves
-from adopt.curves.pairs import predict_rows, resolve_model, text_feature_hook
+from adopt.curves.pairs import load_response_model, predict_rows, text_feature_hook
 from adopt.curves.score_ray import SCORED, predict_rows_on_ray
 from adopt.exceptions import ParameterError
 
@@ -21,7 +21,7 @@ SMALL = {"run_id": RUN_ID, "max_k": 3, "users_per_segment": 20, "shape_users": 8
 @pytest.mark.slow
 def test_ray_data_scores_every_row_as_one_process_does(small_ws, idle_ray) -> None:
     state = PairState.load(small_ws)
-    model, _ = resolve_model(small_ws, RUN_ID)
+    model, _ = load_response_model(small_ws, RUN_ID)
     attach = text_feature_hook(small_ws, model)
     rng = np.random.default_rng(0)
     n = 2_500

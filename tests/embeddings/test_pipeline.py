@@ -128,9 +128,9 @@ def test_missing_inputs_and_bad_ids_are_named(tiny_model: Path, tmp_path: Path) 
     ws.mkdir()
     with duckdb.connect(str(ws / "warehouse.duckdb")) as con:
         con.execute("create table ads (ad_id varchar, title varchar, description varchar)")
-    with pytest.raises(WorkspaceError, match="'user_profiles': run `adopt profiles`"):
+    with pytest.raises(WorkspaceError, match="no table 'user_profiles': run `adopt profiles"):
         embed_workspace(ws, model=tiny_model)
-    with pytest.raises(WorkspaceError, match="run `adopt embed` first"):
+    with pytest.raises(WorkspaceError, match="run `adopt embed --workspace WS` first"):
         load_embeddings(ws, "ad", model=tiny_model)
     with pytest.raises(ParameterError, match="'precision' parameter of embed_workspace"):
         embed_workspace(ws, model=tiny_model, precision="int8")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adopt.exceptions import InputError
+from adopt.exceptions import InputError, ParameterError
 from adopt.importers import import_dataset
 
 CRITEO_HEADER = ["label", *(f"I{i}" for i in range(1, 14)), *(f"C{i}" for i in range(1, 27))]
@@ -145,7 +145,8 @@ def test_part_files(tmp_path: Path, lines, table) -> None:
     parts = sorted(p.name for p in (out / "users").iterdir())
     assert parts == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     assert len(table(out, "users")) == summary.rows["users"] == 25
-    with pytest.raises(InputError, match=r"'part_rows' parameter must be an integer >= 1; got 0"):
+    with pytest.raises(ParameterError,
+                       match=r"'part_rows' parameter of import_dataset must be an integer >= 1"):
         import_dataset("criteo", path, out, part_rows=0)
 
 

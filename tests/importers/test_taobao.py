@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from adopt.exceptions import InputError
+from adopt.exceptions import InputError, ParameterError
 from adopt.importers import DEFAULT_CPM, import_dataset
 from adopt.importers.taobao import BTAG_ACTIONS
 
@@ -211,13 +211,16 @@ def test_failed_import_keeps_previous_output(taobao: Path, tmp_path: Path, lines
 
 
 def test_parameters_are_checked(taobao: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"'cpm' parameter must be a number >= 0; got -1"):
+    with pytest.raises(ParameterError,
+                       match=r"'cpm' parameter of import_dataset must be a number >= 0. Got -1"):
         import_dataset("taobao", taobao, tmp_path / "out", cpm=-1)
     with pytest.raises(
-        InputError, match="unknown format 'kaggle'; expected one of avazu, criteo, mind, taobao"
+        ParameterError, match="'fmt' parameter of import_dataset must be one of avazu, criteo, "
+        "mind, taobao. Got 'kaggle' instead"
     ):
         import_dataset("kaggle", taobao, tmp_path / "out")
-    with pytest.raises(InputError, match=r"'memory_limit' parameter must be a size like '2GB'"):
+    with pytest.raises(ParameterError,
+                       match=r"'memory_limit' parameter of import_dataset must be a size like"):
         import_dataset("taobao", taobao, tmp_path / "out", memory_limit="lots")
     with pytest.raises(InputError, match="the taobao source does not exist"):
         import_dataset("taobao", tmp_path / "nowhere", tmp_path / "out")

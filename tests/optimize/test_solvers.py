@@ -8,9 +8,9 @@ from adopt.exceptions import InfeasibleError
 from adopt.optimize import PlanSpec, build_grid, certify, optimize
 from adopt.optimize.examples import random_curves
 from adopt.optimize.highs import linprog_args, solve_highs
+from adopt.optimize.lagrangian import solve_lagrangian
 from adopt.optimize.pricing import Pricer
 from adopt.optimize.spec import CampaignBudget, MinReach, Pin, SpendLimit, TargetRatio
-from adopt.optimize.structured import solve_structured
 
 from .conftest import objective_of, small_lp, spend_of_all
 
@@ -19,7 +19,7 @@ from .conftest import objective_of, small_lp, spend_of_all
 def test_tiny_instances_equal_highs(seed):
     lp, _, _ = small_lp(lambda total: PlanSpec(budget=0.3 * total, objective="clicks"),
                         seed=seed, segments=2, placements=2, positions=3)
-    x, y, info = solve_structured(lp)
+    x, y, info = solve_lagrangian(lp)
     assert info.converged
     res = linprog(**linprog_args(lp), method="highs-ipm")
     assert objective_of(lp, x) == pytest.approx(-res.fun, rel=1e-7)
@@ -41,7 +41,7 @@ def _constrained(total: float) -> PlanSpec:
 def test_structured_equals_highs_with_many_constraint_kinds(seed):
     lp, _, _ = small_lp(_constrained, seed=seed, segments=40, placements=5, positions=4,
                         campaigns=2)
-    x1, y1, info = solve_structured(lp)
+    x1, y1, info = solve_lagrangian(lp)
     x2, y2, _ = solve_highs(lp)
     assert info.converged
     c1, c2 = certify(lp, x1, y1), certify(lp, x2, y2)
@@ -52,7 +52,7 @@ def test_structured_equals_highs_with_many_constraint_kinds(seed):
 def test_kkt_and_certificate_on_a_larger_plan():
     lp, _, _ = small_lp(lambda t: PlanSpec(budget=0.1 * t, objective="revenue"),
                         seed=7, segments=600, placements=8, positions=5)
-    x, y, info = solve_structured(lp)
+    x, y, info = solve_lagrangian(lp)
     cert = certify(lp, x, y)
     assert info.converged and cert.certified and cert.gap <= 1e-6
     assert cert.primal_violation <= 1e-9 and cert.dual_violation <= 1e-12
@@ -83,7 +83,7 @@ def test_never_worse_than_a_reference_split(split):
     w = np.ones(lp.n_groups) if split == "uniform" else rng.lognormal(size=lp.n_groups)
     ref = _even_share_plan(lp, w)
     assert lp.value("spend") @ ref <= lp.spec.budget * (1 + 1e-9)
-    x, _, _ = solve_structured(lp)
+    x, _, _ = solve_lagrangian(lp)
     assert objective_of(lp, x) >= objective_of(lp, ref)
 
 

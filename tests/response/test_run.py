@@ -82,7 +82,8 @@ def test_examples_come_from_the_warehouse(examples, tmp_path):
 
 
 def test_missing_warehouse_or_table_or_run_is_a_workspace_error(tmp_path):
-    with pytest.raises(WorkspaceError, match="No warehouse at .*run `adopt ingest` first"):
+    with pytest.raises(WorkspaceError,
+                       match="No warehouse at .*run `adopt ingest DATA_DIR --workspace WS` first"):
         load_examples(tmp_path)
     duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
     with pytest.raises(WorkspaceError, match="has no table 'training_examples'"):

@@ -62,7 +62,8 @@ def test_texts_need_no_embeddings_and_vectors_say_what_to_run(tmp_path):
     out = attach_text_features(tmp_path, rows, vectors=False, texts=True)
     assert out["ad_text"].tolist() == examples["ad_text"].tolist()
     assert out.attrs["embedding_model_id"] is None
-    with pytest.raises(WorkspaceError, match="has no embeddings: run `adopt embed` first"):
+    with pytest.raises(WorkspaceError,
+                       match="has no embeddings: run `adopt embed --workspace WS` first"):
         attach_text_features(tmp_path, rows)
     with pytest.raises(InputError, match="column 'ad_id': attach_text_features joins on"):
         attach_text_features(tmp_path, rows.drop(columns="ad_id"), vectors=False, texts=True)

@@ -36,11 +36,6 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 STATUSES = ("pending", "running", "done", "skipped", "failed")
 
 
-def runs_dir(workspace: str | os.PathLike[str]) -> Path:
-    """``WS/runs``: one folder per run id, plus ``state.json``."""
-    return Workspace(workspace).root / "runs"
-
-
 def check_run_id(run_id: str) -> str:
     """Return `run_id` if it is a safe folder name, else raise ParameterError."""
     if not isinstance(run_id, str) or not RUN_ID.match(run_id):
@@ -121,7 +116,7 @@ class Manifest:
 
     @property
     def path(self) -> Path:
-        return runs_dir(self.workspace) / self.run_id / "manifest.json"
+        return Workspace(self.workspace).runs / self.run_id / "manifest.json"
 
     def stage(self, name: str) -> StageRecord:
         """The record of stage `name`."""
@@ -139,15 +134,16 @@ class Manifest:
     @classmethod
     def find(cls, workspace: str | os.PathLike[str], run_id: str) -> Manifest | None:
         """The manifest of `run_id` when the run exists, else None."""
-        path = runs_dir(workspace) / check_run_id(run_id) / "manifest.json"
+        path = Workspace.of(workspace).runs / check_run_id(run_id) / "manifest.json"
         return cls.load(workspace, run_id) if path.is_file() else None
 
     @classmethod
     def load(cls, workspace: str | os.PathLike[str], run_id: str) -> Manifest:
         """Read ``WS/runs/<run_id>/manifest.json``."""
-        path = runs_dir(workspace) / check_run_id(run_id) / "manifest.json"
+        runs = Workspace.of(workspace).runs
+        path = runs / check_run_id(run_id) / "manifest.json"
         if not path.is_file():
-            raise WorkspaceError(f"No run {run_id!r} in {runs_dir(workspace)}: {path} is missing.")
+            raise WorkspaceError(f"No run {run_id!r} in {runs}: {path} is missing.")
         doc = json.loads(path.read_text())
         doc["stages"] = [StageRecord(**s) for s in doc["stages"]]
         return cls(**doc)
@@ -157,7 +153,7 @@ class StageState:
     """``WS/runs/state.json``: which inputs made the workspace's current stage outputs."""
 
     def __init__(self, workspace: str | os.PathLike[str]) -> None:
-        self.path = runs_dir(workspace) / "state.json"
+        self.path = Workspace.of(workspace).runs / "state.json"
         self.entries: dict[str, dict[str, Any]] = (
             json.loads(self.path.read_text()) if self.path.is_file() else {}
         )

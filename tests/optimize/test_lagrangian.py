@@ -1,5 +1,5 @@
-"""The structured method: each group's priced pattern is its true optimum, and column
-generation reaches the HiGHS optimum with a certificate.
+"""The Lagrangian decomposition (method "structured"): each group's priced pattern is its
+true optimum, and column generation reaches the HiGHS optimum with a certificate.
 
 Correctness of the pieces that make it fast (not timings: see bench/optimize_bench.py).
 """
@@ -13,9 +13,9 @@ from scipy.optimize import linprog
 from adopt.optimize import PlanSpec, certify
 from adopt.optimize.certificate import dual_value
 from adopt.optimize.highs import solve_highs
+from adopt.optimize.lagrangian import solve_lagrangian
 from adopt.optimize.pricing import Pricer
 from adopt.optimize.spec import FrequencyCap, Pin, SpendLimit
-from adopt.optimize.structured import solve_structured
 
 from .conftest import objective_of, small_lp
 
@@ -79,7 +79,7 @@ def test_dual_value_bounds_every_feasible_plan():
 @pytest.mark.parametrize("spec", [_budget, _pinned, _least_spend])
 def test_column_generation_reaches_the_highs_optimum(spec):
     lp, _, _ = small_lp(spec, seed=4, segments=150, placements=5, positions=4, campaigns=1)
-    x, y, info = solve_structured(lp)
+    x, y, info = solve_lagrangian(lp)
     assert info.converged, info.reason
     xg, _, _ = solve_highs(lp)
     cert = certify(lp, x, y)
@@ -91,7 +91,7 @@ def test_column_generation_reaches_the_highs_optimum(spec):
 def test_bench_shaped_plan_equals_highs():
     # segments x 20 placements x 5 positions, budget, inventory and frequency caps
     lp, _, _ = small_lp(_budget, seed=0, segments=200, placements=20, positions=5)
-    x, y, info = solve_structured(lp)
+    x, y, info = solve_lagrangian(lp)
     assert info.converged, info.reason
     xg, _, _ = solve_highs(lp, method="highs-ipm")
     cert = certify(lp, x, y)

@@ -45,8 +45,8 @@ TOLERANCES = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance
 
 
 @dataclass
-class StructuredInfo:
-    """What the structured method did: rounds, columns per round, why it stopped."""
+class LagrangianInfo:
+    """What the decomposition did: rounds, columns per round, why it stopped."""
 
     rounds: int = 0
     working_set: list[int] = field(default_factory=list)
@@ -160,11 +160,11 @@ def _budget_start(lp: PlanLP, pricer: Pricer) -> np.ndarray:
     return y
 
 
-def solve_structured(
+def solve_lagrangian(
     lp: PlanLP,
     max_rounds: int = 200,
     tol: float = 0.1 * GAP_TOL,
-) -> tuple[np.ndarray | None, np.ndarray | None, StructuredInfo]:
+) -> tuple[np.ndarray | None, np.ndarray | None, LagrangianInfo]:
     """Solve the plan LP by column generation over the groups' exposure patterns.
 
     Parameters
@@ -180,9 +180,9 @@ def solve_structured(
     x : ndarray (n_vars,) or None
     y : ndarray (m,) or None
         None when the method could not certify; `info.reason` says why.
-    info : StructuredInfo
+    info : LagrangianInfo
     """
-    info = StructuredInfo()
+    info = LagrangianInfo()
     pricer = Pricer(lp)
     master = _Master(lp, pricer)
     every = np.arange(lp.n_groups)

@@ -1,9 +1,9 @@
 """The pipeline runner: every stage from input files to a scored plan, under a run id.
 
-``run_pipeline`` runs the stages of `adopt.stages` in order (ingest, profiles,
+``run_pipeline`` runs the stages of `adopt.pipeline.stages` in order (ingest, profiles,
 embed, train, segment, curves, plan, report, and score when a world with
 ground truth is given) and records each in ``WS/runs/<run_id>/manifest.json``
-(see `adopt.runs`). A stage whose inputs did not change since the workspace's
+(see `adopt.pipeline.runs`). A stage whose inputs did not change since the workspace's
 current outputs of it were made is skipped, so a retried job, with the same
 run id or not, redoes only what failed or changed; the stages themselves are
 idempotent (ingest drops rows already loaded, the others replace their
@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import ParameterError
-from adopt.ray_client import is_client_address, run_on_cluster
-from adopt.runs import (
+from adopt.pipeline.runs import (
     Manifest,
     StageRecord,
     StageState,
@@ -37,11 +36,10 @@ from adopt.runs import (
     default_run_id,
     digest,
     now,
-    runs_dir,
 )
-from adopt.stages import STAGE_NAMES, STAGES, RunContext
-from adopt.warehouse import has_table
-from adopt.workspace import Workspace
+from adopt.pipeline.stages import STAGE_NAMES, STAGES, RunContext
+from adopt.ray_client import is_client_address, run_on_cluster
+from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
 
@@ -149,7 +147,7 @@ def run_pipeline(
         fingerprint (input files, plan file, options), so rerunning the same
         inputs finds the same run.
     stages : sequence of str, optional
-        Run only these stages (names from `adopt.stages.STAGE_NAMES`); default
+        Run only these stages (names from `adopt.pipeline.stages.STAGE_NAMES`); default
         all that apply (ingest only with `data_dir`, score only with `world_dir`).
     address : str, optional
         Ray cluster for the stages that use Ray (partitioned profiles, embed,
@@ -200,7 +198,7 @@ def run_pipeline(
         # Ray Data cannot run under Ray Client: the whole run drives from the cluster
         return run_on_cluster(address, run_pipeline, **{**locals(), "address": None})
     started = time.perf_counter()
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     cfg = _existing(config, "config") if config is not None else None
     data = _existing(data_dir, "data_dir") if data_dir is not None else None
     world = _existing(world_dir, "world_dir") if world_dir is not None else None
@@ -235,10 +233,10 @@ def run_pipeline(
                      world_dir=world, address=address, options=options)
     keys = _stage_keys(ctx)
     run_id = check_run_id(run_id) if run_id else default_run_id(digest(keys))
-    ctx.run_id, ctx.run_dir = run_id, runs_dir(ws.root) / run_id
+    ctx.run_id, ctx.run_dir = run_id, ws.runs / run_id
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
 
-    previous = Manifest.find(ws.root, run_id)
+    previous = Manifest.find(ws, run_id)
     manifest = Manifest(
         run_id=run_id, workspace=str(ws.root), created=now(),
         params={"config": str(cfg) if cfg else None, "data_dir": str(data) if data else None,
@@ -252,7 +250,7 @@ def run_pipeline(
         manifest.stages = [done.get(r.name, r) if done.get(r.name, r).key == r.key else r
                            for r in manifest.stages]
     manifest.save()
-    state = StageState(ws.root)
+    state = StageState(ws)
     ctx.outputs = {name: entry["outputs"] for name, entry in state.entries.items()}
     summary = RunSummary(run_id, ws.root, manifest)
     log.info("run %s: stages %s in %s", run_id, ", ".join(selected), ws.root)
@@ -333,11 +331,9 @@ def _stage_keys(ctx: RunContext) -> dict[str, str]:
 
 def _warehouse_fingerprint(ctx: RunContext) -> str:
     """Without input files, the warehouse's ingest log stands for the data."""
-    import duckdb
-
     if not ctx.workspace.warehouse.is_file():
         return "no-warehouse"
-    with duckdb.connect(str(ctx.workspace.warehouse), read_only=True) as con:
+    with ctx.workspace.connect(read_only=True) as con:
         rows = (con.execute("select * from ingest_log").fetchall()
                 if has_table(con, "ingest_log") else [])
     return digest([list(map(str, r)) for r in rows])

@@ -1,4 +1,4 @@
-"""The scratch database of an import: stream publisher files in, Parquet part files out.
+"""The streaming import engine: publisher files in, through a scratch database, Parquet out.
 
 Every importer works the same way, with bounded memory whatever the size of the
 source: DuckDB reads the CSV/TSV files as text (streaming), a `guard` filter
@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adopt.exceptions import InputError
+from adopt.exceptions import InputError, ParameterError
 from adopt.importers.common import PART_ROWS, Check, guard
+from adopt.workspace import open_duckdb
 
 log = logging.getLogger("adopt")
 
@@ -50,18 +51,17 @@ class Scratch:
         # Settings go through `config` or bound parameters, not SQL text: the
         # paths derive from the user's.
         config = {"preserve_insertion_order": True, "temp_directory": str(work / "_spill")}
-        self.con = duckdb.connect(str(work / "_scratch.duckdb"), config=config)
+        self.con = open_duckdb(work / "_scratch.duckdb", config=config)
         # DuckDB's own bar would interleave with adopt's log lines.
         self.con.execute("set enable_progress_bar = false")
         try:
             self.con.execute("set memory_limit = $m", {"m": memory_limit})
         except duckdb.Error as exc:
             self.con.close()
-            raise InputError(
-                "import", "memory_limit",
-                f"the 'memory_limit' parameter must be a size like '2GB'; got {memory_limit!r} "
-                f"({_reader_problem(exc)})",
-            ) from None  # fmt: skip
+            raise ParameterError(
+                f"The 'memory_limit' parameter of import_dataset must be a size like '2GB'. "
+                f"Got {memory_limit!r} instead ({_reader_problem(exc)})."
+            ) from None
         self.params: dict[str, object] = {}
         self.filtered = 0
         self._n = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import WorkspaceError
-from adopt.runs import digest, file_digest, folder_fingerprint
+from adopt.pipeline.runs import digest, file_digest, folder_fingerprint
 from adopt.workspace import Workspace, atomic_path
 
 
@@ -84,7 +84,7 @@ def _ingest(ctx: RunContext) -> StageResult:
     from adopt.ingest import ingest
 
     how = ctx.options.get("ingest") or {}
-    summary = ingest(ctx.data_dir, ctx.workspace.root, mode=how.get("mode"),
+    summary = ingest(ctx.data_dir, ctx.workspace, mode=how.get("mode"),
                      on_duplicate=how.get("on_duplicate", "refuse"),
                      partitions=how.get("partitions"))
     loaded = {t.table: t.rows_loaded for t in summary.tables}
@@ -95,9 +95,9 @@ def _profiles(ctx: RunContext) -> StageResult:
     from adopt.partitions import is_partitioned
     from adopt.profiles import build_profiles
 
-    if is_partitioned(ctx.workspace.root):
+    if is_partitioned(ctx.workspace):
         ctx.ray()  # the partition tasks run on the cluster at --address
-    summary = build_profiles(ctx.workspace.root, address=ctx.address)
+    summary = build_profiles(ctx.workspace, address=ctx.address)
     return StageResult({"warehouse": str(ctx.workspace.warehouse)},
                        [str(ctx.workspace.warehouse)], summary)
 
@@ -106,7 +106,7 @@ def _embed(ctx: RunContext) -> StageResult:
     from adopt.embeddings import embed_workspace
 
     ctx.ray()
-    summary = embed_workspace(ctx.workspace.root, model=ctx.options["embed_model"],
+    summary = embed_workspace(ctx.workspace, model=ctx.options["embed_model"],
                               address=ctx.address)
     outputs = {"model_id": summary.model_id, "texts": summary.texts,
                "embedded": summary.embedded, "cached": summary.cached,
@@ -120,7 +120,7 @@ def _train(ctx: RunContext) -> StageResult:
     model = ctx.options["model"]
     ctx.ray()  # with --address: BERT trains there, LightGBM's "auto" engine too
     model_run = f"{ctx.run_id}-{model}"
-    card = train_response(ctx.workspace.root, model=model, run_id=model_run,
+    card = train_response(ctx.workspace, model=model, run_id=model_run,
                           seed=ctx.options["seed"], **ctx.options.get("split", {}))
     folder = ctx.workspace.models / model_run
     outputs = {"model_run_id": model_run, "model_folder": str(folder)} | card_figures(card.metrics)
@@ -145,7 +145,7 @@ def _segment(ctx: RunContext) -> StageResult:
     from adopt.audiences import segment_workspace
 
     o = ctx.options
-    summary = segment_workspace(ctx.workspace.root, k=o["k"], min_size=o["min_size"],
+    summary = segment_workspace(ctx.workspace, k=o["k"], min_size=o["min_size"],
                                 rules=o["rules"], seed=o["seed"])
     table = summary.segments
     shown = table if "suppressed" not in table else table[~table["suppressed"].astype(bool)]
@@ -159,10 +159,10 @@ def _curves(ctx: RunContext) -> StageResult:
     o = ctx.options
     ctx.ray()  # with --address: the "auto" scoring engine runs on that cluster
     model_run = ctx.outputs.get("train", {}).get("model_run_id")
-    summary = build_curves(ctx.workspace.root, run_id=model_run, max_k=o["max_k"],
+    summary = build_curves(ctx.workspace, run_id=model_run, max_k=o["max_k"],
                            users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],
                            seed=o["seed"])
-    folder = ctx.workspace.root / "curves"
+    folder = ctx.workspace.curves
     paths = [str(folder / name) for name in ("curves.parquet", "reach.parquet",
                                              "curves_boot.parquet")]
     return StageResult({"curves": paths[0], "reach": paths[1], "model_run_id": model_run},
@@ -172,7 +172,7 @@ def _curves(ctx: RunContext) -> StageResult:
 def _plan(ctx: RunContext) -> StageResult:
     from adopt.plan import make_plan
 
-    plan = make_plan(ctx.config, workspace=ctx.workspace.root, where="the plan stage")
+    plan = make_plan(ctx.config, workspace=ctx.workspace, where="the plan stage")
     folder, doc = plan.folder, plan.document
     certificate = doc.get("certificate") or {}
     outputs = {"plan_id": plan.plan_id, "plan_folder": str(folder), "status": doc.get("status"),
@@ -186,7 +186,7 @@ def _report(ctx: RunContext) -> StageResult:
     from adopt.report import build_report
 
     plan_folder = ctx.plan_folder()
-    out = build_report(plan_folder, ctx.run_dir / "report.html", workspace=ctx.workspace.root,
+    out = build_report(plan_folder, ctx.run_dir / "report.html", workspace=ctx.workspace,
                        min_segment_size=ctx.options["min_segment_size"])
     return StageResult({"report": str(out)}, [str(out)], out)
 
@@ -195,7 +195,7 @@ def _score(ctx: RunContext) -> StageResult:
     from adopt.scoring import score_plan
 
     plan_folder = ctx.plan_folder()
-    card = score_plan(ctx.world_dir, ctx.workspace.root, plan_folder)
+    card = score_plan(ctx.world_dir, ctx.workspace, plan_folder)
     doc = card.to_dict() if hasattr(card, "to_dict") else asdict(card)
     out = ctx.run_dir / "score.json"
     with atomic_path(out) as tmp:

@@ -1,14 +1,29 @@
-"""The pipeline's command-line arguments: `adopt run` (and `jobs.pipeline`, which runs it).
+"""The `adopt` subcommands of the whole pipeline: run, demo (and `jobs.pipeline`, which runs `run`).
 
-`add_arguments` defines the options; `run_from_args` maps them onto
-`adopt.pipeline.run_pipeline`.
+`add_arguments` defines the pipeline's options; `run_from_args` maps them
+onto `adopt.pipeline.run_pipeline`.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from adopt.stages import STAGE_NAMES
+from adopt.cli.common import AddCommand
+from adopt.pipeline.stages import STAGE_NAMES
+
+
+def add_commands(add: AddCommand) -> None:
+    """Add the subcommands run, demo."""
+    from adopt.cli.data import add_world_size
+    from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS
+
+    p = add("run", cmd_run,
+            "run the whole pipeline under a run id (skips stages already done)")
+    add_arguments(p)
+
+    p = add("demo", cmd_demo, "generate the demo world and run every stage on it")
+    p.add_argument("--workspace", default="demo_workspace", help="workspace folder")
+    add_world_size(p, DEMO_USERS, DEMO_ADS, DEMO_DAYS)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,3 +88,13 @@ def run_from_args(args: argparse.Namespace):
         ingest_mode=args.ingest_mode, on_duplicate=args.on_duplicate,
         partitions=args.partitions, **split_from_args(args),
     )
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    print(run_from_args(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from adopt.pipeline.demo import run_demo
+
+    run_demo(args.workspace, users=args.users, ads=args.ads, days=args.days, seed=args.seed)

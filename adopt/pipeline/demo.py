@@ -2,7 +2,7 @@
 
 The demo writes a synthetic world under ``<workspace>/world`` (input files +
 ``truth/``), then runs `adopt.pipeline.run_pipeline` on it with the demo plan
-file ``adopt/demo_plan.toml``: ingest, profiles, embeddings (BERT on a local
+file ``adopt/pipeline/demo_plan.toml``: ingest, profiles, embeddings (BERT on a local
 Ray), LightGBM response model, audiences, response curves, plan, report, and
 the score of the plan against the truth (oracle, uniform and historical
 allocations at the same budget). It prints each stage's figures as it goes,
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adopt.exceptions import WorkspaceError
-from adopt.runs import StageRecord, StageState
-from adopt.stages import STAGE_NAMES
+from adopt.pipeline.runs import StageRecord, StageState
+from adopt.pipeline.stages import STAGE_NAMES
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -51,7 +51,7 @@ def run_demo(
         Run the BERT embedding stage (on a local Ray); without it the model and
         the audiences use no text vectors.
     config : path, optional
-        Plan file; default the demo plan ``adopt/demo_plan.toml``.
+        Plan file; default the demo plan ``adopt/pipeline/demo_plan.toml``.
 
     Returns
     -------
@@ -67,14 +67,14 @@ def run_demo(
     config = Path(config) if config is not None else DEMO_PLAN
     if not config.is_file():
         raise WorkspaceError(f"The demo plan file {config} is missing.")
-    ws = Workspace(workspace).ensure()
+    ws = Workspace.of(workspace).ensure()
     started = time.perf_counter()
     world = ws.root / "world"
     if world.exists():
         shutil.rmtree(world)
     # A demo starts from an empty warehouse, so its figures are its own.
     ws.warehouse.unlink(missing_ok=True)
-    StageState(ws.root).invalidate(list(STAGE_NAMES))
+    StageState(ws).invalidate(list(STAGE_NAMES))
 
     _step("generate the demo world")
     t0 = time.perf_counter()
@@ -84,7 +84,7 @@ def run_demo(
 
     stages = [n for n in STAGE_NAMES if embed or n != "embed"]
     _step(STAGE_NAMES[0])
-    run = run_pipeline(ws.root, config, data_dir=world, world_dir=world, stages=stages,
+    run = run_pipeline(ws, config, data_dir=world, world_dir=world, stages=stages,
                        seed=seed, on_stage=_printer(stages))
 
     figures: dict[str, Any] = {
