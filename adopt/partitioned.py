@@ -45,7 +45,7 @@ from adopt.partitions import (
     input_path,
     write_manifest,
 )
-from adopt.profiles import ProfileParams, ProfilesSummary, as_of_time
+from adopt.profile_params import ProfileParams, ProfilesSummary, as_of_time
 from adopt.warehouse import (
     MACRO_LAYER,
     PARAMS_TABLE,
