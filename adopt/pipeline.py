@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
+from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
 from adopt.exceptions import ParameterError
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 from adopt.runs import (
     Manifest,
     StageRecord,
@@ -111,13 +114,13 @@ def run_pipeline(
     address: str | None = None,
     model: str = "lightgbm",
     embed_model: str | os.PathLike[str] | None = None,
-    k: int = 12,
-    min_size: int = 50,
+    k: int = DEFAULT_K,
+    min_size: int = DEFAULT_MIN_SIZE,
     rules: str | os.PathLike[str] | None = None,
-    max_k: int = 10,
-    users_per_segment: int = 300,
-    n_boot: int = 30,
-    min_segment_size: int = 50,
+    max_k: int = DEFAULT_MAX_K,
+    users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
+    n_boot: int = DEFAULT_N_BOOT,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
     ingest_mode: str | None = None,
     on_duplicate: str = "refuse",
     valid_days: int | None = None,

@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.optimize.result import TOTALS
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 
 if TYPE_CHECKING:
     from adopt.optimize.outputs import PlanOutputs
     from adopt.optimize.spec import PlanSpec
     from adopt.plan_compare import PlanComparison
 
-TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 KPIS = ("budget", *TOTALS, "cpa", "roas", "gap")
 DUAL_COLUMNS = ("name", "kind", "sense", "rhs", "lhs", "slack", "shadow_price", "binding")
 
@@ -258,7 +259,7 @@ class Plan:
         path: str | os.PathLike[str],
         *,
         workspace: str | os.PathLike[str] | None = None,
-        min_segment_size: int = 50,
+        min_segment_size: int = MIN_SEGMENT_SIZE,
     ) -> Path:
         """Write the allocation report (one self-contained HTML file).
 

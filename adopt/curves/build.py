@@ -67,6 +67,10 @@ from adopt.workspace import Workspace, atomic_path
 
 log = logging.getLogger("adopt")
 REACH_LISTED = 20  # cells below 50% reach named in curves.json
+# Defaults of the curve stage (the API, the pipeline and the CLI read them here).
+DEFAULT_MAX_K = 10  # impression positions per user
+DEFAULT_USERS_PER_SEGMENT = 300
+DEFAULT_N_BOOT = 30  # bootstrap resamples
 
 
 @dataclass
@@ -193,11 +197,11 @@ def build_curves(
     workspace: str | os.PathLike[str],
     *,
     run_id: str | None = None,
-    max_k: int = 10,
-    users_per_segment: int = 300,
+    max_k: int = DEFAULT_MAX_K,
+    users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
     shape_users: int = 30,
     top_creatives: int = 3,
-    n_boot: int = 30,
+    n_boot: int = DEFAULT_N_BOOT,
     days: float | None = None,
     seed: int = 0,
     monotone: bool = True,
