@@ -36,6 +36,7 @@ from adopt.workspace import Workspace
 SERVING = {"serving_users": "user_id", "serving_user_categories": "user_id, category",
            "serving_ads": "ad_id", "serving_ad_placements": "ad_id, placement_id"}
 
+# What a conversion of each ad is worth (not a model feature): the log's conversions to as_of.
 _VALUES_SQL = """
 select
     events.ad_id,
@@ -107,13 +108,16 @@ class PairState:
         workspace : path
             A workspace whose profiles are built (``adopt profiles``).
         as_of : str or datetime, optional
-            Reference time; default the profiles' ``build_params.as_of``.
-            Events after the profiles' reference time are never seen.
+            Time of the counterfactual impression; default the profiles'
+            ``build_params.as_of`` (the built tables; another time runs the
+            serving models as a query). Events after the profiles' reference
+            time are never seen.
 
         Raises
         ------
         WorkspaceError
-            When the warehouse or the profile tables are missing.
+            When the warehouse, the profile tables or the serving tables
+            are missing (run ``adopt profiles``).
         """
         ws = Workspace(workspace)
         with connect(ws.root, read_only=True) as con:
