@@ -30,7 +30,6 @@ import os
 import resource
 import shutil
 import time
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from adopt.partitions import (
     partitions_dir,
     write_manifest,
 )
-from adopt.profiles import ProfileParams, ProfilesSummary, as_of_time
+from adopt.profiles import ProfileParams, ProfilesSummary, as_of_time, model_parameters
 from adopt.warehouse import (
     MACRO_LAYER,
     PARAMS_TABLE,
@@ -190,7 +189,7 @@ def build_profiles_partitioned(
         manifest = check_current(ws.root, con)  # also checks the settings
         when = as_of_time(con, as_of)
     n = int(manifest["partitions"])
-    values = {"as_of": when, **asdict(params)}
+    values = model_parameters(when, params)
     root = partitions_dir(ws.root)
     build = root / f".build-{os.getpid()}"
     out = root / f".models-{os.getpid()}"

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -219,9 +220,7 @@ def run_profile_models(
     when = as_of_time(con, as_of)
     log.info("profiles: building the SQL models as of %s", when)
     stats = run_models(
-        con,
-        {"as_of": when, **asdict(params)},
-        None if targets is None else models_for(targets),
+        con, model_parameters(when, params), None if targets is None else models_for(targets)
     )
     return when, stats
 
@@ -238,6 +237,20 @@ def _check_number(params: ProfileParams, name: str, allow_zero: bool = False) ->
         allowed = "a number >= 0" if allow_zero else "a number > 0"
         raise InputError("parameters", name, f"must be {allowed}; got {value!r}")
     object.__setattr__(params, name, float(value))
+
+
+def serving_time(as_of: datetime) -> datetime:
+    """When the serving state is taken: the first midnight after `as_of`.
+
+    The plan period's first daily snapshot, so every logged event counts (the
+    ad snapshot at `as_of` itself would leave out its day).
+    """
+    return (pd.Timestamp(as_of).floor("D") + pd.Timedelta(days=1)).to_pydatetime()
+
+
+def model_parameters(as_of: datetime, params: ProfileParams) -> dict[str, Any]:
+    """The models' ``$name`` values: `as_of`, its `serving_time` and `params`."""
+    return {"as_of": as_of, "serving_as_of": serving_time(as_of), **asdict(params)}
 
 
 def as_of_time(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> datetime:

@@ -26,6 +26,9 @@ Definitions (also in docs/curves.md):
   flights, or when every flight has ended, all campaigns stay and the period
   is the longest flight (or the logged days). ``days`` overrides the length.
   Flights inside the period are the plan file's job (``campaign_budget``).
+- The model sees each user, ad and placement as the period's first daily
+  snapshot would (`PairState`, at the first midnight after the reference
+  time: every logged day counts).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
@@ -294,7 +297,8 @@ def build_curves(
     model, run_name = resolve_model(ws.root, run_id)
     state = PairState.load(ws.root)
     camp_table = _campaign_table(ws)
-    kept, days, dropped = plan_period(camp_table, state.ads, pd.Timestamp(state.as_of), days)
+    start = pd.Timestamp(state.profiles_as_of)  # the state is a midnight later; the period is not
+    kept, days, dropped = plan_period(camp_table, state.ads, start, days)
     objective = camp_table.set_index(camp_table["campaign_id"].astype(str)).get("objective")
     objectives = {c: OBJECTIVE_METRIC.get(str(objective.get(c)) if objective is not None
                                           else "", 1) for c in kept}

@@ -1,4 +1,4 @@
-"""End-of-log feature state: what the response model would see for a new impression.
+"""The serving feature state: what the response model would see for a new impression.
 
 Data flow: the warehouse's serving models (``sql/serving/``: ``serving_users``,
 ``serving_user_categories``, ``serving_ads``, ``serving_ad_placements``), the
@@ -8,14 +8,14 @@ placement x k. The curve stage and `predict_pairs` feed these rows to the
 response model.
 
 Every feature is defined once, in SQL: the serving models give the value
-``training_examples`` would give an impression at ``as_of`` (default: the
-profiles' reference time, the end of the log), from the same streams and
-macros (``tests/curves/test_state.py`` checks them row by row). The built
-tables hold the state at the profiles' ``as_of``; another time runs the same
-models as a query (:func:`adopt.warehouse.query_model`). The rows add what
-is counterfactual: ``k_ad = k_campaign = k``; hour and day of week at their
-most common logged value (a typical slot); ``cost`` = the placement's
-cpm / 1000.
+``training_examples`` would give an impression at ``$serving_as_of``, from the
+same streams and macros (``tests/curves/test_state.py`` checks them row by
+row). The build takes the state at the start of the plan period, the first
+midnight after its ``as_of`` (:func:`adopt.profiles.serving_time`), and writes
+it as tables; another time runs the same models as a query
+(:func:`adopt.warehouse.query_model`). The rows add what is counterfactual:
+``k_ad = k_campaign = k``; hour and day of week at their most common logged
+value (a typical slot); ``cost`` = the placement's cpm / 1000.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import pandas as pd
 
 from adopt.attributes import user_attributes
 from adopt.exceptions import InputError, WorkspaceError
+from adopt.profiles import serving_time
 from adopt.warehouse import connect, has_table, query_model
 from adopt.workspace import Workspace
 
@@ -36,7 +37,7 @@ from adopt.workspace import Workspace
 SERVING = {"serving_users": "user_id", "serving_user_categories": "user_id, category",
            "serving_ads": "ad_id", "serving_ad_placements": "ad_id, placement_id"}
 
-# What a conversion of each ad is worth (not a model feature): the log's conversions to as_of.
+# What a conversion of each ad is worth (not a model feature): conversions logged by then.
 _VALUES_SQL = """
 select
     events.ad_id,
@@ -68,7 +69,10 @@ class PairState:
     Attributes
     ----------
     as_of : datetime
-        Reference time of every feature.
+        Time of the counterfactual impression: every feature is as of then.
+    profiles_as_of : datetime
+        The profiles' reference time (``build_params.as_of``, by default the
+        last event): later events are never seen; the plan period counts from it.
     users : DataFrame
         One row per user (index user_id): demographics and history totals.
     affinity : ndarray, shape (n_users, n_categories)
@@ -89,6 +93,7 @@ class PairState:
     """
 
     as_of: datetime
+    profiles_as_of: datetime
     users: pd.DataFrame
     affinity: np.ndarray
     categories: pd.Index
@@ -108,10 +113,11 @@ class PairState:
         workspace : path
             A workspace whose profiles are built (``adopt profiles``).
         as_of : str or datetime, optional
-            Time of the counterfactual impression; default the profiles'
-            ``build_params.as_of`` (the built tables; another time runs the
-            serving models as a query). Events after the profiles' reference
-            time are never seen.
+            Time of the counterfactual impression; default the build's
+            ``build_params.serving_as_of``, the first midnight after the
+            profiles' ``as_of`` (the built tables; another time runs the
+            serving models as a query). Events after the profiles' ``as_of``
+            are never seen.
 
         Raises
         ------
@@ -127,11 +133,13 @@ class PairState:
                                          "run `adopt profiles` first.")
             cursor = con.execute("select * from build_params")
             params = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
-            built = pd.Timestamp(params["as_of"]).to_pydatetime()
-            when = pd.Timestamp(as_of if as_of is not None else built).to_pydatetime()
-            params["as_of"] = when
+            profiles_as_of = pd.Timestamp(params["as_of"]).to_pydatetime()
+            when = (serving_time(profiles_as_of) if as_of is None
+                    else pd.Timestamp(as_of).to_pydatetime())
+            built = when == params.get("serving_as_of")
+            params["serving_as_of"] = when
             tables = {name: (con.execute(f"select * from {name} order by {order}").df()
-                             if when == built else
+                             if built else
                              query_model(con, name, params).sort_values(order.split(", ")))
                       for name, order in SERVING.items()}
             values = con.execute(_VALUES_SQL, {"as_of": when}).df()
@@ -160,8 +168,8 @@ class PairState:
                          ("ctr_smoothed", "ad_placement_ctr_smoothed")):
             grid[key] = np.zeros((len(ads), len(placements)))
             grid[key][a, p] = pairs[col].to_numpy()
-        return cls(as_of=when, users=users, affinity=affinity, categories=categories, ads=ads,
-                   placements=placements, ad_placement=grid,
+        return cls(as_of=when, profiles_as_of=profiles_as_of, users=users, affinity=affinity,
+                   categories=categories, ads=ads, placements=placements, ad_placement=grid,
                    typical={k: float(v) for k, v in typical.items()}, attributes=attributes)
 
     def user_index(self, user_ids: object) -> np.ndarray:

@@ -1,10 +1,10 @@
 -- serving_ad_placements: one row per ad x placement of the ads and
 -- placements tables, with the pair's features as training_examples would
--- give them to an impression at $as_of.
--- Parameters: $as_of, $prior_strength.
+-- give them to an impression at $serving_as_of.
+-- Parameters: $serving_as_of, $prior_strength.
 -- History is int_ad_placement_stream's daily snapshot at the midnight before
--- $as_of's day, summed from the same daily counts; every pair has a row (a
--- plan may buy an ad where it never ran: zero history, the prior's CTR).
+-- $serving_as_of's day, summed from the same daily counts; every pair has a
+-- row (a plan may buy an ad where it never ran: zero history, the prior's CTR).
 
 with
 
@@ -31,7 +31,7 @@ history as (
         sum(daily.impressions)::bigint as impressions,
         sum(daily.clicks)::bigint as clicks,
     from daily
-    where daily.day_start < date_trunc('day', $as_of::timestamp)
+    where daily.day_start < date_trunc('day', $serving_as_of::timestamp)
     group by daily.ad_id, daily.placement_id
 ),
 

@@ -1,10 +1,12 @@
 -- serving_population: one row, the population's totals before the day of
--- $as_of and the CTR that smoothed rates shrink toward.
--- Parameters: $as_of.
+-- $serving_as_of and the CTR that smoothed rates shrink toward.
+-- Parameters: $serving_as_of.
 -- The serving state (sql/serving/) is what training_examples would give an
--- impression at $as_of: this row is int_population_stream's snapshot at the
--- midnight before $as_of's day, summed from the same daily counts (a stream
--- row exists only on days with activity, $as_of's day may have none).
+-- impression at $serving_as_of: the build sets it to the first midnight after
+-- $as_of (adopt.profiles.serving_time), so the state holds every logged day.
+-- This row is int_population_stream's snapshot at the midnight before
+-- $serving_as_of's day, summed from the same daily counts (a stream row exists
+-- only on days with activity, that day may have none).
 
 with
 
@@ -17,7 +19,7 @@ totals as (
         coalesce(sum(daily.impressions), 0)::bigint as impressions,
         coalesce(sum(daily.clicks), 0)::bigint as clicks,
     from daily
-    where daily.day_start < date_trunc('day', $as_of::timestamp)
+    where daily.day_start < date_trunc('day', $serving_as_of::timestamp)
 ),
 
 final as (

@@ -1,10 +1,10 @@
 -- serving_user_categories: one row per user x category with interest
--- before $as_of: user_category_affinity as training_examples would give it
--- to an impression of an ad of that category at $as_of.
--- Parameters: $as_of.
+-- before $serving_as_of: user_category_affinity as training_examples would
+-- give it to an impression of an ad of that category at $serving_as_of.
+-- Parameters: $serving_as_of.
 -- The running weight of the last int_user_category_stream row strictly
--- before $as_of over the user's affinity_weight (serving_users); a user x
--- category without a row here has affinity 0.
+-- before $serving_as_of over the user's affinity_weight (serving_users); a
+-- user x category without a row here has affinity 0.
 
 with
 
@@ -22,7 +22,7 @@ weights as (
         user_category_stream.category,
         arg_max(user_category_stream.weight, user_category_stream.ts) as weight,
     from user_category_stream
-    where user_category_stream.ts < $as_of::timestamp
+    where user_category_stream.ts < $serving_as_of::timestamp
     group by user_category_stream.user_id, user_category_stream.category
 ),
 

@@ -1,7 +1,8 @@
 -- serving_users: one row per user of the users table, with the user's
--- features as training_examples would give them to an impression at $as_of.
--- Parameters: $as_of, $prior_strength.
--- History is the last int_user_stream row strictly before $as_of (the
+-- features as training_examples would give them to an impression at
+-- $serving_as_of.
+-- Parameters: $serving_as_of, $prior_strength.
+-- History is the last int_user_stream row strictly before $serving_as_of (the
 -- training ASOF join's `stream.ts < impression.ts`); the CTR shrinks toward
 -- serving_population. affinity_weight is the denominator of
 -- serving_user_categories' shares. User attributes come last, as in
@@ -23,7 +24,7 @@ population as (
 
 last_state as (
     select * from user_stream
-    where user_stream.ts < $as_of::timestamp
+    where user_stream.ts < $serving_as_of::timestamp
     qualify row_number() over (partition by user_stream.user_id order by user_stream.ts desc) = 1
 ),
 
@@ -33,7 +34,7 @@ history as (
         coalesce(last_state.impressions, 0) as user_prior_impressions,
         coalesce(last_state.clicks, 0) as user_prior_clicks,
         coalesce(last_state.conversions, 0) as user_prior_conversions,
-        epoch($as_of::timestamp) - epoch(last_state.last_click_ts)
+        epoch($serving_as_of::timestamp) - epoch(last_state.last_click_ts)
             as user_seconds_since_last_click,
         coalesce(last_state.views, 0) as user_prior_views,
         coalesce(last_state.carts, 0) as user_prior_carts,

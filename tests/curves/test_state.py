@@ -57,7 +57,29 @@ def test_a_state_row_equals_the_training_row_of_the_same_impression(small_ws, ex
         assert not wrong, f"impression {want['impression_key']}: {wrong}"
 
 
-def test_the_built_tables_equal_the_models_run_at_the_build_time(small_ws) -> None:
+def test_the_state_is_taken_at_the_midnight_after_the_last_event(small_ws) -> None:
+    # the plan period's first daily snapshot: every logged day is in the ad and population
+    # history, every logged impression in the users' history
+    state = PairState.load(small_ws)
+    with duckdb.connect(str(small_ws / "warehouse.duckdb"), read_only=True) as con:
+        last, impressions, clicks = con.execute(
+            "select max(ts), count(*) filter (where event = 'impression'), "
+            "count(*) filter (where event = 'click') from events").fetchone()
+        m = con.execute("select prior_strength from build_params").fetchone()[0]
+    assert state.as_of == pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
+    assert state.profiles_as_of == last
+    ads = state.ads
+    assert ads["ad_prior_impressions"].sum() == impressions
+    assert ads["ad_prior_clicks"].sum() == clicks
+    assert state.ad_placement["impressions"].sum() == impressions
+    assert state.users["user_prior_impressions"].sum() == impressions
+    # each smoothed CTR shrinks toward the population CTR: all clicks / all impressions
+    prior = ((ads["ad_ctr_smoothed"] * (ads["ad_prior_impressions"] + m) - ads["ad_prior_clicks"])
+             / m)
+    np.testing.assert_allclose(prior, clicks / impressions, rtol=1e-9)
+
+
+def test_the_built_tables_equal_the_models_run_at_the_serving_time(small_ws) -> None:
     with duckdb.connect(str(small_ws / "warehouse.duckdb"), read_only=True) as con:
         cursor = con.execute("select * from build_params")
         params = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
