@@ -30,6 +30,7 @@ import pandas as pd
 
 from adopt.exceptions import InputError
 from adopt.optimize.curves import METRICS, build_grid
+from adopt.optimize.result import TOTALS
 
 if TYPE_CHECKING:
     from adopt.synth.truth import Truth
@@ -39,7 +40,6 @@ GROUP = ["campaign_id", "segment", "frequency"]
 CELL = ["campaign_id", "segment", "placement_id"]
 COLUMNS = ("campaign_id", "segment", "placement_id", "ad_id", "frequency", "users",
            "impressions")
-TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 _TOL = 1e-6
 
 

@@ -16,10 +16,11 @@ Three steps, the same ``sql/`` models throughout:
    placement totals, population totals, RFM value counts).
 2. **On the driver**: the partials are merged (sums, mins, maxes) and the
    population-grain models :data:`DRIVER_MODELS` run on them: the daily ad,
-   ad x placement and population streams, the RFM quintile cuts, ``ad_history``.
+   ad x placement and population streams, the RFM quintile cuts, ``ad_history``,
+   the serving state of ads and ad x placements.
 3. **Per partition again**: the merged tables are handed back and the models
-   that read them (``training_examples``, ``user_profiles``) run; every model
-   is written as the partition's Parquet file.
+   that read them (``training_examples``, ``user_profiles``, the users' serving
+   state) run; every model is written as the partition's Parquet file.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import os
 import resource
 import shutil
 import time
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from adopt.partitions import (
     input_path,
     write_manifest,
 )
-from adopt.profile_params import ProfileParams, ProfilesSummary, as_of_time
+from adopt.profile_params import ProfileParams, ProfilesSummary, as_of_time, model_parameters
 from adopt.warehouse import (
     MACRO_LAYER,
     PARAMS_TABLE,
@@ -77,7 +77,7 @@ PARTIALS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 # Population-grain models built once on the driver from the merged partials.
 DRIVER_MODELS = (
     "int_ad_stream", "int_ad_placement_stream", "int_population_stream", "int_rfm_cuts",
-    "ad_history",
+    "ad_history", "serving_population", "serving_ads", "serving_ad_placements",
 )
 # Models the driver may read besides partials and its own: the dimension tables'.
 _DIMENSION_MODELS = ("stg_ads", "stg_placements", "stg_campaigns")
@@ -187,7 +187,7 @@ def build_profiles_partitioned(
         manifest = check_current(ws, con)  # also checks the settings
         when = as_of_time(con, as_of)
     n = int(manifest["partitions"])
-    values = {"as_of": when, **asdict(params)}
+    values = model_parameters(when, params)
     root = ws.partitions
     build = root / f".build-{os.getpid()}"
     out = root / f".models-{os.getpid()}"

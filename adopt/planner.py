@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from adopt._validation import check_choice, check_int
+from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
+from adopt.curves.build import DEFAULT_MAX_K
 from adopt.exceptions import ParameterError
 from adopt.workspace import Workspace
 
@@ -208,8 +210,8 @@ class Planner:
 
     def segment(
         self,
-        k: int = 12,
-        min_size: int = 50,
+        k: int = DEFAULT_K,
+        min_size: int = DEFAULT_MIN_SIZE,
         rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
         seed: int = 0,
         attributes: Sequence[str] | str | None = None,
@@ -248,7 +250,8 @@ class Planner:
             attributes=attributes,
         )
 
-    def curves(self, run_id: str | None = None, max_k: int = 10, **options: Any) -> CurvesSummary:
+    def curves(self, run_id: str | None = None, max_k: int = DEFAULT_MAX_K,
+               **options: Any) -> CurvesSummary:
         """Response curves per campaign x segment x placement x k (`adopt.curves`).
 
         Parameters

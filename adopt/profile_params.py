@@ -6,9 +6,10 @@ Ray (`adopt.partitioned`), which `adopt.profiles.build_profiles` dispatches to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -123,3 +124,17 @@ def as_of_time(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None) -> 
         raise ParameterError("The 'as_of' parameter must be a timestamp without time zone. "
                              f"Got {as_of!r} instead.")
     return when.to_pydatetime()
+
+
+def serving_time(as_of: datetime) -> datetime:
+    """When the serving state is taken: the first midnight after `as_of`.
+
+    The plan period's first daily snapshot, so every logged event counts (the
+    ad snapshot at `as_of` itself would leave out its day).
+    """
+    return (pd.Timestamp(as_of).floor("D") + pd.Timedelta(days=1)).to_pydatetime()
+
+
+def model_parameters(as_of: datetime, params: ProfileParams) -> dict[str, Any]:
+    """The models' ``$name`` values: `as_of`, its `serving_time` and `params`."""
+    return {"as_of": as_of, "serving_as_of": serving_time(as_of), **asdict(params)}

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from adopt.attributes import user_attributes
-from adopt.profile_params import ProfileParams, ProfilesSummary, as_of_time
+from adopt.profile_params import ProfileParams, ProfilesSummary, as_of_time, model_parameters
 from adopt.warehouse import ModelStats, check_inputs, models_for, run_models
 from adopt.workspace import Workspace
 
@@ -138,8 +137,6 @@ def run_profile_models(
     when = as_of_time(con, as_of)
     log.info("profiles: building the SQL models as of %s", when)
     stats = run_models(
-        con,
-        {"as_of": when, **asdict(params)},
-        None if targets is None else models_for(targets),
+        con, model_parameters(when, params), None if targets is None else models_for(targets)
     )
     return when, stats

@@ -4,9 +4,10 @@ Ingest loads the input-contract tables (users, ads, placements, events,
 behaviors, campaigns) into ``<workspace>/warehouse.duckdb``; this module then
 builds the SQL models of ``sql/`` on top of them (staging -> features -> marts,
 one model per file, the file name is the table name; ``sql/macros/`` holds
-the SQL functions they share); `read_warehouse_table` reads one table back
-into pandas. Every stage opens the warehouse through one door,
-`adopt.workspace.Workspace.connect`.
+the SQL functions they share; ``sql/serving/`` the feature state of a new
+impression at ``$serving_as_of``); `read_warehouse_table` reads one table back
+into pandas, `query_model` runs one model at other parameter values. Every
+stage opens the warehouse through one door, `adopt.workspace.Workspace.connect`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from adopt.workspace import INGEST_HINT, PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
-LAYERS = ("macros", "staging", "features", "marts")
+LAYERS = ("macros", "staging", "features", "marts", "serving")
 # Macros are SQL functions the models share (temporary: defined for the build,
 # never stored in the warehouse), so they come first.
 MACRO_LAYER = "macros"
@@ -280,6 +281,58 @@ def run_models(
         con.execute("rollback")
         raise
     return stats
+
+
+def query_model(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: dict[str, Any],
+    models: list[Model] | None = None,
+) -> pd.DataFrame:
+    """Run one model as a query with other parameter values; nothing is written.
+
+    How the serving state is read at a time other than the build's ``as_of``:
+    the models of `name`'s layer that it reads are computed in the same query
+    (CTEs of their names, which hide the built tables); every other model is
+    read as built. The macros it uses are defined on `con` (temporary, so a
+    read-only connection will do).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        A connection to a built warehouse.
+    name : str
+        The model to run.
+    params : dict
+        Values of the ``$name`` parameters (extra ones are ignored).
+    models : list of Model, optional
+        Default :func:`discover_models`.
+
+    Returns
+    -------
+    DataFrame
+        The model's rows.
+
+    Raises
+    ------
+    WorkspaceError
+        When `name` is not a model.
+    ParameterError
+        When a parameter the query needs is missing from `params`.
+    """
+    needed = models_for([name], models)
+    target = needed[-1]  # everything else is read by it, so it comes last
+    inline = [m for m in needed[:-1] if m.layer == target.layer]
+    for macro in (m for m in needed if m.layer == MACRO_LAYER):
+        con.execute(macro.sql)
+    used = sorted({p for m in (*inline, target) for p in m.parameters})
+    missing = [p for p in used if p not in params]
+    if missing:
+        raise ParameterError(f"The SQL model '{name}' needs the parameter '{missing[0]}'. "
+                             f"Got {sorted(params)} instead.")
+    ctes = ",\n".join(f"{m.name} as (\n{m.sql}\n)" for m in inline)
+    sql = f"with {ctes}\nselect * from (\n{target.sql}\n)" if ctes else target.sql
+    return con.execute(sql, {p: params[p] for p in used}).df()
 
 
 def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:

@@ -28,13 +28,12 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from adopt.profiles import ProfileParams, build_profiles
+from adopt.profiles import ProfileParams, build_profiles, model_parameters
 from adopt.progress import setup_logging
 from adopt.warehouse import discover_models, models_for, run_models
 from adopt.workspace import Workspace
@@ -232,7 +231,7 @@ def build(ws: Path, as_of: pd.Timestamp, limit: str, sql: Path | None, targets: 
     models = discover_models(sql)
     models = models_for(targets, models) if targets else models
     with Workspace(ws).connect(memory_limit=limit) as con:
-        run_models(con, {"as_of": as_of, **asdict(PARAMS)}, models)
+        run_models(con, model_parameters(as_of.to_pydatetime(), PARAMS), models)
 
 
 SUBSET = ["user_profiles", "ad_history"]

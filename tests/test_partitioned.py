@@ -22,10 +22,12 @@ from adopt.profiles import build_profiles
 from adopt.synth import generate_world
 from adopt.warehouse import discover_models, sql_dir
 
+TABLE_LAYERS = ("features", "marts", "serving")  # the models a build writes as tables
+
 
 def _tables(ws: Path) -> dict[str, str]:
     """Every model that is a table in a single-file build: name -> 'order by' columns."""
-    return {m.name: "all" for m in discover_models() if m.layer in ("features", "marts")}
+    return {m.name: "all" for m in discover_models() if m.layer in TABLE_LAYERS}
 
 
 def _rows(ws: Path, name: str) -> list[tuple]:
@@ -82,13 +84,14 @@ def test_partitioned_build_equals_the_single_file_build_row_by_row(demo, ray_ses
 
 def test_the_steps_split_the_models() -> None:
     steps = plan_steps()
-    names = {step: {m.name for m in models if m.layer in ("features", "marts")}
+    names = {step: {m.name for m in models if m.layer in TABLE_LAYERS}
              for step, models in steps.items()}
     assert names["driver"] == set(DRIVER_MODELS)
-    assert names["final"] == {"training_examples", "user_profiles"}
+    assert names["final"] == {"training_examples", "user_profiles", "serving_users",
+                              "serving_user_categories"}
     assert set(PARTIALS) <= names["partition"]
     assert "int_impressions" in names["partition"] and "ad_history" not in names["partition"]
-    every = {m.name for m in discover_models() if m.layer in ("features", "marts")}
+    every = {m.name for m in discover_models() if m.layer in TABLE_LAYERS}
     assert names["partition"] | names["driver"] | names["final"] == every
 
 

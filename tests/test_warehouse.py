@@ -181,6 +181,7 @@ def test_a_failing_model_leaves_the_previous_build(workspace: Path, tmp_path: Pa
                 con,
                 {
                     "as_of": "2024-03-01",
+                    "serving_as_of": "2024-03-02",
                     "prior_strength": 1.0,
                     "affinity_half_life_days": 30.0,
                     "click_window_hours": 24.0,

@@ -15,6 +15,8 @@ from scipy.optimize import linear_sum_assignment
 
 from adopt.exceptions import NotFittedError, ParameterError
 
+DEFAULT_K = 12  # segments, the default of the segment stage too (adopt.audiences.segment)
+
 
 class KMeans:
     """Lloyd's k-means with k-means++ starts, fitted on a sample, predicting in chunks.
@@ -40,7 +42,7 @@ class KMeans:
         Rows per distance block (memory: ``chunk_size * k`` floats).
     """
 
-    def __init__(self, k: int = 12, *, seed: int = 0, n_init: int = 16, max_iter: int = 100,
+    def __init__(self, k: int = DEFAULT_K, *, seed: int = 0, n_init: int = 16, max_iter: int = 100,
                  tol: float = 1e-6, sample_size: int = 50_000, chunk_size: int = 65_536) -> None:
         self.k = k
         self.seed = seed

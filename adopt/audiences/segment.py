@@ -32,7 +32,7 @@ from adopt.audiences.features import (
     load_user_features,
     profile_attributes,
 )
-from adopt.audiences.kmeans import KMeans, cluster_means, number_clusters
+from adopt.audiences.kmeans import DEFAULT_K, KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
 from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.workspace import PROFILES_HINT, Workspace
@@ -42,6 +42,9 @@ log = logging.getLogger("adopt")
 # A warm start from the previous run's centroids is kept unless fresh k-means++
 # starts find a clustering this much tighter: ids stay put on small changes.
 WARM_START_SLACK = 0.02
+# Smallest segment kept by default (smaller ones are merged or suppressed); the API,
+# the pipeline and the CLI read it and DEFAULT_K here.
+DEFAULT_MIN_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,8 @@ class SegmentSummary:
 def segment_workspace(
     workspace: str | os.PathLike[str],
     *,
-    k: int = 12,
-    min_size: int = 50,
+    k: int = DEFAULT_K,
+    min_size: int = DEFAULT_MIN_SIZE,
     rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
     seed: int = 0,
     exclusive: bool | None = None,

@@ -16,6 +16,9 @@ from adopt.exceptions import ParameterError
 
 def add_commands(add: AddCommand) -> None:
     """Add the subcommands embed, train, evaluate, segment, curves."""
+    from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
+    from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
+
     p = add("embed", cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")
     p.add_argument("--workspace", required=True, help="workspace folder")
@@ -63,9 +66,10 @@ def add_commands(add: AddCommand) -> None:
 
     p = add("segment", cmd_segment, "build audience segments (k-means or SQL rules)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--k", type=int, default=12, help="k-means segments (default 12)")
-    p.add_argument("--min-size", type=int, default=50,
-                   help="smaller segments are merged or suppressed (default 50)")
+    p.add_argument("--k", type=int, default=DEFAULT_K,
+                   help=f"k-means segments (default {DEFAULT_K})")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
+                   help=f"smaller segments are merged or suppressed (default {DEFAULT_MIN_SIZE})")
     p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
     p.add_argument("--exclusive", action="store_true",
                    help="with --rules: a user joins the first rule that matches only")
@@ -78,10 +82,12 @@ def add_commands(add: AddCommand) -> None:
             "response curves per campaign x segment x placement x k (model or aggregates)")
     p.add_argument("--workspace", default=None, help="workspace: model-based curves")
     p.add_argument("--model", default=None, help="response model run id (default: the latest)")
-    p.add_argument("--max-k", type=int, default=10, help="impression positions (default 10)")
-    p.add_argument("--users-per-segment", type=int, default=300,
+    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
+                   help=f"impression positions (default {DEFAULT_MAX_K})")
+    p.add_argument("--users-per-segment", type=int, default=DEFAULT_USERS_PER_SEGMENT,
                    help="users sampled per segment (default 300)")
-    p.add_argument("--bootstrap", type=int, default=30, help="bootstrap resamples (default 30)")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT,
+                   help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
     p.add_argument("--frequency", choices=("auto", "logs", "model"), default="auto",
                    help="how curves fall with k: fitted within user x campaign pairs of the logs, "
                         "or asked of the model (default auto: the logs when they hold enough "

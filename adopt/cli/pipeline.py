@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
 from adopt.cli.common import AddCommand
+from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
 from adopt.pipeline.stages import STAGE_NAMES
 
 
@@ -45,12 +47,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ingest --partitions: also write N user-hash partitions; the profiles "
                         "stage then runs one Ray task a partition")
     add_split_arguments(p)
-    p.add_argument("--k", type=int, default=12, help="segments (default 12)")
-    p.add_argument("--min-size", type=int, default=50, help="smallest segment kept (default 50)")
+    p.add_argument("--k", type=int, default=DEFAULT_K, help=f"segments (default {DEFAULT_K})")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
+                   help=f"smallest segment kept (default {DEFAULT_MIN_SIZE})")
     p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
-    p.add_argument("--max-k", type=int, default=10, help="impression positions per curve")
-    p.add_argument("--users-per-segment", type=int, default=300, help="users sampled per curve")
-    p.add_argument("--bootstrap", type=int, default=30, help="bootstrap draws per curve")
+    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
+                   help="impression positions per curve")
+    p.add_argument("--users-per-segment", type=int, default=DEFAULT_USERS_PER_SEGMENT,
+                   help="users sampled per curve")
+    p.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT,
+                   help="bootstrap draws per curve")
     p.add_argument("--world", default=None, help="synthetic world with truth/: score the plan")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs are current")

@@ -14,6 +14,8 @@ from adopt.exceptions import ParameterError
 
 def add_commands(add: AddCommand) -> None:
     """Add the subcommands plan, report, score."""
+    from adopt.report.privacy import MIN_SEGMENT_SIZE
+
     p = add("plan", cmd_plan,
             "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
@@ -40,8 +42,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--plan", required=True, help="the plan folder (WS/plans/<plan_id>)")
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--workspace", default=None, help="workspace (default: the plan's)")
-    p.add_argument("--min-segment-size", type=int, default=50,
-                   help="smaller segments are not shown individually (default 50)")
+    p.add_argument("--min-segment-size", type=int, default=MIN_SEGMENT_SIZE,
+                   help=f"smaller segments are not shown individually (default {MIN_SEGMENT_SIZE})")
     p.add_argument("--export", default=None, help="also write CSV/Parquet/JSON exports here")
 
     p = add("score", cmd_score,

@@ -26,6 +26,9 @@ Definitions (also in docs/curves.md):
   flights, or when every flight has ended, all campaigns stay and the period
   is the longest flight (or the logged days). ``days`` overrides the length.
   Flights inside the period are the plan file's job (``campaign_budget``).
+- The model sees each user, ad and placement as the period's first daily
+  snapshot would (`PairState`, at the first midnight after the reference
+  time: every logged day counts).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
@@ -65,6 +68,10 @@ from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path, has_table
 
 log = logging.getLogger("adopt")
 REACH_LISTED = 20  # cells below 50% reach named in curves.json
+# Defaults of the curve stage (the API, the pipeline and the CLI read them here).
+DEFAULT_MAX_K = 10  # impression positions per user
+DEFAULT_USERS_PER_SEGMENT = 300
+DEFAULT_N_BOOT = 30  # bootstrap resamples
 
 
 @dataclass
@@ -187,11 +194,11 @@ def build_curves(
     workspace: str | os.PathLike[str],
     *,
     run_id: str | None = None,
-    max_k: int = 10,
-    users_per_segment: int = 300,
+    max_k: int = DEFAULT_MAX_K,
+    users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
     shape_users: int = 30,
     top_creatives: int = 3,
-    n_boot: int = 30,
+    n_boot: int = DEFAULT_N_BOOT,
     days: float | None = None,
     seed: int = 0,
     monotone: bool = True,
@@ -284,7 +291,8 @@ def build_curves(
     model, run_name = load_response_model(ws.root, run_id)
     state = PairState.load(ws.root)
     camp_table = _campaign_table(ws)
-    kept, days, dropped = plan_period(camp_table, state.ads, pd.Timestamp(state.as_of), days)
+    start = pd.Timestamp(state.profiles_as_of)  # the state is a midnight later; the period is not
+    kept, days, dropped = plan_period(camp_table, state.ads, start, days)
     objective = camp_table.set_index(camp_table["campaign_id"].astype(str)).get("objective")
     objectives = {c: OBJECTIVE_METRIC.get(str(objective.get(c)) if objective is not None
                                           else "", 1) for c in kept}

@@ -151,7 +151,8 @@ def predict_pairs(
     k : int or array-like of int
         Position of the impression in the user x campaign sequence (1 = first).
     as_of : str or datetime, optional
-        Reference time of the features (default: the end of the log).
+        Reference time of the features (default: the first midnight after the
+        end of the log, see `PairState.load`).
     state : PairState, optional
         A loaded state to reuse across calls (skips reading the warehouse).
 

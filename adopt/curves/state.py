@@ -1,19 +1,21 @@
-"""End-of-log feature state: what the response model would see for a new impression.
+"""The serving feature state: what the response model would see for a new impression.
 
-Data flow: the warehouse's point-in-time streams (``int_user_stream``,
-``int_user_category_stream``), the events and the dimension tables ->
-`PairState` -> `PairState.rows`, counterfactual rows shaped like
-``training_examples`` for any user x ad x placement x k. The curve stage and
-`predict_pairs` feed these rows to the response model.
+Data flow: the warehouse's serving models (``sql/serving/``: ``serving_users``,
+``serving_user_categories``, ``serving_ads``, ``serving_ad_placements``), the
+events and the dimension tables -> `PairState` -> `PairState.rows`,
+counterfactual rows shaped like ``training_examples`` for any user x ad x
+placement x k. The curve stage and `predict_pairs` feed these rows to the
+response model.
 
-Each feature is the value ``training_examples`` would give an impression just
-after ``as_of`` (default: the profiles' reference time, the end of the log):
-user totals and category affinity to ``as_of``; ad and ad x placement totals
-and age to ``as_of``; smoothed CTRs with the same beta prior
-(``build_params.prior_strength``) toward the population CTR; ``k_ad =
-k_campaign = k``; hour and day of week at their most common logged value
-(a typical slot); ``cost`` = the placement's cpm / 1000; user attributes as
-stored.
+Every feature is defined once, in SQL: the serving models give the value
+``training_examples`` would give an impression at ``$serving_as_of``, from the
+same streams and macros (``tests/curves/test_state.py`` checks them row by
+row). The build takes the state at the start of the plan period, the first
+midnight after its ``as_of`` (:func:`adopt.profiles.serving_time`), and writes
+it as tables; another time runs the same models as a query
+(:func:`adopt.warehouse.query_model`). The rows add what is counterfactual:
+``k_ad = k_campaign = k``; hour and day of week at their most common logged
+value (a typical slot); ``cost`` = the placement's cpm / 1000.
 """
 
 from __future__ import annotations
@@ -27,76 +29,23 @@ import pandas as pd
 
 from adopt.attributes import user_attributes
 from adopt.exceptions import InputError
+from adopt.profile_params import serving_time
+from adopt.warehouse import query_model
 from adopt.workspace import PROFILES_HINT, Workspace
 
-_USERS_SQL = """
-with last_state as (
-    select * from int_user_stream
-    where ts <= $as_of
-    qualify row_number() over (partition by user_id order by ts desc) = 1
-)
-select
-    users.user_id,
-    users.age_band,
-    users.gender,
-    users.city_tier,
-    coalesce(s.impressions, 0)::double as user_prior_impressions,
-    coalesce(s.clicks, 0)::double as user_prior_clicks,
-    coalesce(s.conversions, 0)::double as user_prior_conversions,
-    epoch($as_of::timestamp) - epoch(s.last_click_ts) as user_seconds_since_last_click,
-    coalesce(s.views, 0)::double as user_prior_views,
-    coalesce(s.carts, 0)::double as user_prior_carts,
-    coalesce(s.favorites, 0)::double as user_prior_favorites,
-    coalesce(s.purchases, 0)::double as user_prior_purchases,
-    coalesce(s.searches, 0)::double as user_prior_searches,
-    coalesce(s.affinity_weight, 0)::double as affinity_weight,
-    users.* exclude (user_id, age_band, gender, city_tier, signup_ts),
-from stg_users as users
-left join last_state as s on s.user_id = users.user_id
-order by users.user_id
-"""
+# The serving models PairState reads, and the order of their rows.
+SERVING = {"serving_users": "user_id", "serving_user_categories": "user_id, category",
+           "serving_ads": "ad_id", "serving_ad_placements": "ad_id, placement_id"}
 
-_AFFINITY_SQL = """
-select user_id, category, arg_max(weight, ts)::double as weight,
-from int_user_category_stream
-where ts <= $as_of
-group by user_id, category
-"""
-
-_ADS_SQL = """
-with ad_events as (
-    select
-        events.ad_id,
-        count(*) filter (where events.event = 'impression')::double as impressions,
-        count(*) filter (where events.event = 'click')::double as clicks,
-        count(*) filter (where events.event = 'conversion')::double as conversions,
-        coalesce(sum(events.revenue) filter (where events.event = 'conversion'), 0)
-            as revenue,
-        min(events.ts) filter (where events.event = 'impression') as first_ts,
-    from stg_events as events
-    where events.ts <= $as_of
-    group by events.ad_id
-)
+# What a conversion of each ad is worth (not a model feature): conversions logged by then.
+_VALUES_SQL = """
 select
-    ads.ad_id, ads.campaign_id, ads.category, ads.brand, ads.price,
-    coalesce(e.impressions, 0) as ad_prior_impressions,
-    coalesce(e.clicks, 0) as ad_prior_clicks,
-    coalesce(e.conversions, 0) as conversions,
-    coalesce(e.revenue, 0) as revenue,
-    coalesce((epoch($as_of::timestamp) - epoch(e.first_ts)) / 86400.0, 0.0) as ad_age_days,
-from stg_ads as ads
-left join ad_events as e on e.ad_id = ads.ad_id
-order by ads.ad_id
-"""
-
-_AD_PLACEMENT_SQL = """
-select
-    events.ad_id, events.placement_id,
-    count(*) filter (where events.event = 'impression')::double as impressions,
-    count(*) filter (where events.event = 'click')::double as clicks,
+    events.ad_id,
+    count(*) filter (where events.event = 'conversion')::double as conversions,
+    coalesce(sum(events.revenue) filter (where events.event = 'conversion'), 0) as revenue,
 from stg_events as events
-where events.ts <= $as_of and events.event in ('impression', 'click')
-group by events.ad_id, events.placement_id
+where events.ts <= $as_of
+group by events.ad_id
 """
 
 _TYPICAL_SQL = """
@@ -113,8 +62,6 @@ def _codes(values: pd.Series | np.ndarray, index: pd.Index, table: str, column: 
     return idx
 
 
-
-
 @dataclass
 class PairState:
     """The feature state of users, ads and placements at ``as_of`` (see the module docstring).
@@ -122,7 +69,10 @@ class PairState:
     Attributes
     ----------
     as_of : datetime
-        Reference time of every feature.
+        Time of the counterfactual impression: every feature is as of then.
+    profiles_as_of : datetime
+        The profiles' reference time (``build_params.as_of``, by default the
+        last event): later events are never seen; the plan period counts from it.
     users : DataFrame
         One row per user (index user_id): demographics and history totals.
     affinity : ndarray, shape (n_users, n_categories)
@@ -143,6 +93,7 @@ class PairState:
     """
 
     as_of: datetime
+    profiles_as_of: datetime
     users: pd.DataFrame
     affinity: np.ndarray
     categories: pd.Index
@@ -162,57 +113,60 @@ class PairState:
         workspace : path
             A workspace whose profiles are built (``adopt profiles``).
         as_of : str or datetime, optional
-            Reference time; default the profiles' ``build_params.as_of``.
-            Events after the profiles' reference time are never seen.
+            Time of the counterfactual impression; default the build's
+            ``build_params.serving_as_of``, the first midnight after the
+            profiles' ``as_of`` (the built tables; another time runs the
+            serving models as a query). Events after the profiles' ``as_of``
+            are never seen.
 
         Raises
         ------
         WorkspaceError
-            When the warehouse or the profile tables are missing.
+            When the warehouse, the profile tables or the serving tables
+            are missing (run ``adopt profiles``).
         """
         ws = Workspace.of(workspace)
         with ws.connect(read_only=True) as con:
-            ws.require(("build_params", "int_user_stream", "training_examples"), PROFILES_HINT,
-                       con)
-            built_as_of, prior = con.execute(
-                "select as_of::timestamp, prior_strength::double from build_params").fetchone()
-            when = pd.Timestamp(as_of if as_of is not None else built_as_of).to_pydatetime()
-            params = {"as_of": when}
-            users = con.execute(_USERS_SQL, params).df().set_index("user_id")
-            aff = con.execute(_AFFINITY_SQL, params).df()
-            ads = con.execute(_ADS_SQL, params).df().set_index("ad_id")
-            ad_pl = con.execute(_AD_PLACEMENT_SQL, params).df()
+            ws.require(("build_params", "training_examples", *SERVING), PROFILES_HINT, con)
+            cursor = con.execute("select * from build_params")
+            params = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+            profiles_as_of = pd.Timestamp(params["as_of"]).to_pydatetime()
+            when = (serving_time(profiles_as_of) if as_of is None
+                    else pd.Timestamp(as_of).to_pydatetime())
+            built = when == params.get("serving_as_of")
+            params["serving_as_of"] = when
+            tables = {name: (con.execute(f"select * from {name} order by {order}").df()
+                             if built else
+                             query_model(con, name, params).sort_values(order.split(", ")))
+                      for name, order in SERVING.items()}
+            values = con.execute(_VALUES_SQL, {"as_of": when}).df()
             placements = con.execute("select * from stg_placements").df()
             typical = con.execute(_TYPICAL_SQL).df().iloc[0].to_dict()
             attributes = tuple(a.name for a in user_attributes(con, "stg_users"))
+        users = tables["serving_users"].set_index("user_id")
+        ads = tables["serving_ads"].set_index("ad_id")
+        ads = ads.join(values.set_index("ad_id")).fillna({"conversions": 0.0, "revenue": 0.0})
+        ads["value_per_conversion"] = _value_per_conversion(ads)
         placements = placements.set_index("placement_id")
         categories = pd.Index(sorted(ads["category"].dropna().astype(str).unique()))
-        affinity = np.zeros((len(users), len(categories)))
+        aff = tables["serving_user_categories"]
         aff = aff.loc[aff["category"].isin(categories)]
+        affinity = np.zeros((len(users), len(categories)))
         u = users.index.get_indexer(aff["user_id"])
         ok = u >= 0
-        affinity[u[ok], categories.get_indexer(aff["category"])[ok]] = aff["weight"].to_numpy()[ok]
-        denom = users["affinity_weight"].to_numpy()[:, None]
-        affinity = np.divide(affinity, denom, out=np.zeros_like(affinity), where=denom > 0)
-        prior_ctr = ads["ad_prior_clicks"].sum() / max(ads["ad_prior_impressions"].sum(), 1.0)
-        users["user_ctr_smoothed"] = np.minimum(
-            (users["user_prior_clicks"] + prior * prior_ctr)
-            / (users["user_prior_impressions"] + prior), 1.0)
-        ads["ad_ctr_smoothed"] = np.minimum(
-            (ads["ad_prior_clicks"] + prior * prior_ctr) / (ads["ad_prior_impressions"] + prior),
-            1.0)
-        ads["value_per_conversion"] = _value_per_conversion(ads)
+        affinity[u[ok], categories.get_indexer(aff["category"])[ok]] = (
+            aff["user_category_affinity"].to_numpy()[ok])
+        pairs = tables["serving_ad_placements"]
+        a = ads.index.get_indexer(pairs["ad_id"])
+        p = placements.index.get_indexer(pairs["placement_id"])
         grid = {}
-        a = ads.index.get_indexer(ad_pl["ad_id"])
-        p = placements.index.get_indexer(ad_pl["placement_id"])
-        ok = (a >= 0) & (p >= 0)
-        for col in ("impressions", "clicks"):
-            grid[col] = np.zeros((len(ads), len(placements)))
-            grid[col][a[ok], p[ok]] = ad_pl[col].to_numpy()[ok]
-        grid["ctr_smoothed"] = np.minimum(
-            (grid["clicks"] + prior * prior_ctr) / (grid["impressions"] + prior), 1.0)
-        return cls(as_of=when, users=users, affinity=affinity, categories=categories, ads=ads,
-                   placements=placements, ad_placement=grid,
+        for key, col in (("impressions", "ad_placement_prior_impressions"),
+                         ("clicks", "ad_placement_prior_clicks"),
+                         ("ctr_smoothed", "ad_placement_ctr_smoothed")):
+            grid[key] = np.zeros((len(ads), len(placements)))
+            grid[key][a, p] = pairs[col].to_numpy()
+        return cls(as_of=when, profiles_as_of=profiles_as_of, users=users, affinity=affinity,
+                   categories=categories, ads=ads, placements=placements, ad_placement=grid,
                    typical={k: float(v) for k, v in typical.items()}, attributes=attributes)
 
     def user_index(self, user_ids: object) -> np.ndarray:

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from adopt.optimize.curves import METRICS
+from adopt.optimize.result import TOTALS
 
 CELL = ["campaign_id", "segment", "placement_id"]
 POOR_FIT = 0.5
-TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 
 
 def has_history(curves: pd.DataFrame) -> bool:

@@ -16,6 +16,8 @@ from adopt.optimize.certificate import Certificate, certify
 from adopt.optimize.curves import METRICS
 from adopt.optimize.lp import PlanLP
 
+# The totals of a plan, in the order every table and report shows them (one definition:
+# the plan, delivery, scoring and the observed baselines import it).
 TOTALS = ("spend", "impressions", "reach", "clicks", "conversions", "revenue")
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
+from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
 from adopt.exceptions import ParameterError
 from adopt.pipeline.runs import (
     Manifest,
@@ -39,6 +41,7 @@ from adopt.pipeline.runs import (
 )
 from adopt.pipeline.stages import STAGE_NAMES, STAGES, RunContext
 from adopt.ray_client import is_client_address, run_on_cluster
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
@@ -110,13 +113,13 @@ def run_pipeline(
     address: str | None = None,
     model: str = "lightgbm",
     embed_model: str | os.PathLike[str] | None = None,
-    k: int = 12,
-    min_size: int = 50,
+    k: int = DEFAULT_K,
+    min_size: int = DEFAULT_MIN_SIZE,
     rules: str | os.PathLike[str] | None = None,
-    max_k: int = 10,
-    users_per_segment: int = 300,
-    n_boot: int = 30,
-    min_segment_size: int = 50,
+    max_k: int = DEFAULT_MAX_K,
+    users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
+    n_boot: int = DEFAULT_N_BOOT,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
     ingest_mode: str | None = None,
     on_duplicate: str = "refuse",
     partitions: int | None = None,

@@ -27,6 +27,7 @@ from adopt.optimize.spec import PlanSpec, plan_id_problem
 from adopt.plan.compare import PlanComparison, compare_tables
 from adopt.plan.folder import plan_document, write_plan_folder
 from adopt.plan.html import plan_html
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 
 KPIS = ("budget", *TOTALS, "cpa", "roas", "gap")
 DUAL_COLUMNS = ("name", "kind", "sense", "rhs", "lhs", "slack", "shadow_price", "binding")
@@ -266,7 +267,7 @@ class Plan:
         path: str | os.PathLike[str],
         *,
         workspace: str | os.PathLike[str] | None = None,
-        min_segment_size: int = 50,
+        min_segment_size: int = MIN_SEGMENT_SIZE,
     ) -> Path:
         """Write the allocation report (one self-contained HTML file).
 

@@ -17,6 +17,7 @@ from adopt.exceptions import ParameterError
 from adopt.progress import log
 from adopt.report import sections_context, sections_plan, sections_why
 from adopt.report.data import load_report_data
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 from adopt.report.template import page
 from adopt.workspace import atomic_path
 
@@ -41,7 +42,7 @@ def build_report(
     out: str | os.PathLike[str],
     *,
     workspace: str | os.PathLike[str] | None = None,
-    min_segment_size: int = 50,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
 ) -> Path:
     """Write the allocation report of a plan as one offline HTML file.
 

@@ -23,7 +23,13 @@ from pathlib import Path
 import pandas as pd
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.report.privacy import Suppression, redact_plan, suppress_frame, suppress_segments
+from adopt.report.privacy import (
+    MIN_SEGMENT_SIZE,
+    Suppression,
+    redact_plan,
+    suppress_frame,
+    suppress_segments,
+)
 from adopt.workspace import Workspace
 
 ALLOCATION_COLUMNS = ("campaign_id", "segment", "placement_id", "impressions", "reach",
@@ -105,7 +111,7 @@ class ReportData:
 def load_report_data(
     plan_folder: str | os.PathLike[str],
     workspace: str | os.PathLike[str] | None = None,
-    min_segment_size: int = 50,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
 ) -> ReportData:
     """Read a plan folder and the optional workspace inputs of its report.
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from adopt.exceptions import ParameterError
 from adopt.report.data import ReportData, load_report_data
+from adopt.report.privacy import MIN_SEGMENT_SIZE
 from adopt.report.sections_plan import kpis
 from adopt.workspace import atomic_path
 
@@ -53,7 +54,7 @@ def export_plan(
     out_dir: str | os.PathLike[str],
     *,
     workspace: str | os.PathLike[str] | None = None,
-    min_segment_size: int = 50,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
 ) -> dict[str, Path]:
     """Write the plan's tables and KPIs under `out_dir`.
 

@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 
 OTHER = "other (suppressed)"
+# Segments with fewer users are not shown one by one (the default of every report and
+# export, the pipeline and the CLI).
+MIN_SEGMENT_SIZE = 50
 # how merged rows combine; anything not listed is summed
 _MAX = ("frequency_cap",)
 _WEIGHTED = ("marginal_roi",)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from adopt.curves.build import DEFAULT_MAX_K
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.synth import vocab
 from adopt.synth.entities import World
@@ -157,7 +158,7 @@ class Truth:
                              "p_conversion": conv,
                              "expected_revenue": conv * self.ads["order_value"].to_numpy()[a]})
 
-    def true_curves(self, audiences: pd.DataFrame, max_k: int = 10,
+    def true_curves(self, audiences: pd.DataFrame, max_k: int = DEFAULT_MAX_K,
                     ads: object | None = None) -> pd.DataFrame:
         """The oracle response curves per campaign x segment x placement x k.
 
