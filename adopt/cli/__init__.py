@@ -21,6 +21,8 @@ from adopt.exceptions import AdoptError
 from adopt.progress import setup_logging
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,14 +55,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"adopt: error: {os_error_line(exc, f'adopt {args.command}')}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"adopt: adopt {args.command} interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
-        if not _is_duckdb_io_error(exc):
+        if _is_duckdb_io_error(exc):
+            # DuckDB cannot open or write its file (read-only workspace, full disk, a lock)
+            reason = _one_line(str(exc)).removeprefix("IO Error: ")
+            print(f"adopt: error: adopt {args.command} cannot use the warehouse: {reason}",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if args.verbose:
             raise
-        # DuckDB cannot open or write its file (read-only workspace, full disk, a lock)
-        reason = _one_line(str(exc)).removeprefix("IO Error: ")
-        print(f"adopt: error: adopt {args.command} cannot use the warehouse: {reason}",
+        # not the input's fault: a bug or a failing library; one line, the rest with -v
+        print(f"adopt: internal error in adopt {args.command}: {type(exc).__name__}: "
+              f"{_one_line(str(exc))} (run `adopt -v {args.command} ...` for the traceback)",
               file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_INTERNAL
     return 0
 
 
