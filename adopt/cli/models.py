@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from adopt.cli.common import AddCommand
+from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
 from adopt.cli.pipeline import add_split_arguments, split_from_args
+from adopt.configs import CurvesConfig, SegmentConfig
 from adopt.exceptions import ParameterError
 
 
 def add_commands(add: AddCommand) -> None:
     """Add the subcommands embed, train, evaluate, segment, curves."""
-    from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
-    from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
-
     p = add("embed", cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")
     p.add_argument("--workspace", required=True, help="workspace folder")
@@ -66,11 +64,7 @@ def add_commands(add: AddCommand) -> None:
 
     p = add("segment", cmd_segment, "build audience segments (k-means or SQL rules)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--k", type=int, default=DEFAULT_K,
-                   help=f"k-means segments (default {DEFAULT_K})")
-    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
-                   help=f"smaller segments are merged or suppressed (default {DEFAULT_MIN_SIZE})")
-    p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
+    add_config_arguments(p, SegmentConfig)
     p.add_argument("--exclusive", action="store_true",
                    help="with --rules: a user joins the first rule that matches only")
     p.add_argument("--attributes", default=None, metavar="NAMES|all|none",
@@ -82,21 +76,7 @@ def add_commands(add: AddCommand) -> None:
             "response curves per campaign x segment x placement x k (model or aggregates)")
     p.add_argument("--workspace", default=None, help="workspace: model-based curves")
     p.add_argument("--model", default=None, help="response model run id (default: the latest)")
-    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
-                   help=f"impression positions (default {DEFAULT_MAX_K})")
-    p.add_argument("--users-per-segment", type=int, default=DEFAULT_USERS_PER_SEGMENT,
-                   help="users sampled per segment (default 300)")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT,
-                   help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
-    p.add_argument("--frequency", choices=("auto", "logs", "model"), default="auto",
-                   help="how curves fall with k: fitted within user x campaign pairs of the logs, "
-                        "or asked of the model (default auto: the logs when they hold enough "
-                        "one-click pairs)")
-    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
-                   help="score the model rows here, on Ray Data actors in parallel batches, "
-                        "or auto (Ray for large grids); the curves are the same")
-    p.add_argument("--actors", type=int, default=None,
-                   help="Ray Data scoring actors (default: one per cluster CPU)")
+    add_config_arguments(p, CurvesConfig)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aggregates", default=None,
                    help="fit curves to aggregate performance (Parquet/CSV) instead")
@@ -163,9 +143,9 @@ def cmd_segment(args: argparse.Namespace) -> None:
     attributes = args.attributes
     if attributes is not None and attributes not in ("all", "none"):
         attributes = [name.strip() for name in attributes.split(",") if name.strip()]
-    print(segment_workspace(args.workspace, k=args.k, min_size=args.min_size, rules=args.rules,
-                            seed=args.seed, exclusive=True if args.exclusive else None,
-                            attributes=attributes))
+    config = config_from_args(SegmentConfig, args, "adopt segment")
+    print(segment_workspace(args.workspace, **dict(config), seed=args.seed,
+                            exclusive=True if args.exclusive else None, attributes=attributes))
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -192,7 +172,5 @@ def cmd_curves(args: argparse.Namespace) -> None:
         raise ParameterError("adopt curves needs --workspace WS or --aggregates FILE. Got neither.")
     from adopt.curves import build_curves
 
-    print(build_curves(args.workspace, run_id=args.model, max_k=args.max_k,
-                       users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
-                       seed=args.seed, frequency=args.frequency, engine=args.engine,
-                       actors=args.actors))
+    config = config_from_args(CurvesConfig, args, "adopt curves")
+    print(build_curves(args.workspace, run_id=args.model, **dict(config), seed=args.seed))
