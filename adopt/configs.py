@@ -84,6 +84,37 @@ class IngestConfig(StageConfig):
         "workspace's partitioning, if any)", json_schema_extra={"metavar": "N"})
 
 
+class EmbedConfig(StageConfig):
+    """The embed stage's options (`adopt.embeddings.embed_workspace`)."""
+
+    model: str | None = Field(None, description="local BERT model folder (default: MiniLM)")
+    batch_size: int | None = Field(None, description="texts per batch")
+    actors: int | None = Field(None, description="encoder actors (default: per GPU/CPU)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="matrix-product dtype (auto: bf16 where the GPU or CPU multiplies "
+        "it natively, else fp32)")
+
+
+class TrainConfig(StageConfig):
+    """The train stage's options (`adopt.response.run.train_response`) but its split."""
+
+    model: Literal["lightgbm", "bert"] = Field("lightgbm", description="response model")
+    num_trials: int = Field(6, ge=1, description="trials of the --tune search",
+                            json_schema_extra={"flag": "--trials"})
+    downsample_rate: float | None = Field(None, description="share of negatives kept")
+    vector_components: int = Field(8, ge=0, description="projected components per embedding side "
+                                   "(0: the cosine only)")
+    validation: Literal["time", "cv"] = Field(
+        "time", description="LightGBM: a target whose valid days hold few positives picks its "
+        "rounds on the latest days (time; 5-fold CV for thin data) or by 5-fold CV")
+    engine: Literal["auto", "local", "ray"] = Field(
+        "auto", description="LightGBM: train here, on Ray Train's LightGBMTrainer, or auto "
+        "(Ray for large data or with --workers)")
+    num_workers: int | None = Field(
+        None, ge=1, description="LightGBM on Ray: Train workers (default: one per cluster CPU, up "
+        "to 8)", json_schema_extra={"flag": "--workers"})
+
+
 class SplitConfig(StageConfig):
     """The train stage's time split (`adopt.response.split.split_settings` checks it)."""
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from adopt._validation import check_choice, check_int
-from adopt.configs import CurvesConfig, SegmentConfig
+from adopt.configs import CurvesConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 from adopt.workspace import Workspace
 
@@ -39,7 +39,7 @@ log = logging.getLogger("adopt")
 
 RESPONSE_MODELS = ("lightgbm", "bert")
 # the stages' defaults
-_SEGMENT, _CURVES = SegmentConfig(), CurvesConfig()
+_SEGMENT, _CURVES, _TRAIN = SegmentConfig(), CurvesConfig(), TrainConfig()
 
 
 def _call(stage: str, func: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -167,7 +167,7 @@ class Planner:
             "embed", embed_workspace, self.workspace.root, model=model, address=address, **options
         )
 
-    def train(self, model: str = "lightgbm", **options: Any) -> ModelCard:
+    def train(self, model: str = _TRAIN.model, **options: Any) -> ModelCard:
         """Train a response model; `curves`, `evaluate` and `recommend` then use this run.
 
         Parameters

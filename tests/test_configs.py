@@ -13,22 +13,26 @@ from adopt.cli import build_parser, main
 from adopt.cli.common import flag_of
 from adopt.configs import (
     CurvesConfig,
+    EmbedConfig,
     IngestConfig,
     ReportConfig,
     SegmentConfig,
     SplitConfig,
     StageConfig,
+    TrainConfig,
 )
 from adopt.exceptions import AdoptError, ParameterError
 
 # subcommand -> the configs its flags come from: (config, options or None for all, renames)
 FLAGS = {
     "ingest": [(IngestConfig, None, {})],
-    "train": [(SplitConfig, None, {})],
+    "embed": [(EmbedConfig, None, {})],
+    "train": [(TrainConfig, None, {}), (SplitConfig, None, {})],
     "segment": [(SegmentConfig, None, {})],
     "curves": [(CurvesConfig, None, {})],
     "report": [(ReportConfig, None, {})],
-    "run": [(IngestConfig, None, {"mode": "--ingest-mode"}), (SplitConfig, None, {}),
+    "run": [(TrainConfig, ("model",), {}), (EmbedConfig, ("model",), {"model": "--embed-model"}),
+            (IngestConfig, None, {"mode": "--ingest-mode"}), (SplitConfig, None, {}),
             (SegmentConfig, None, {}),
             (CurvesConfig, ("max_k", "users_per_segment", "n_boot"), {})],
 }
@@ -53,8 +57,9 @@ def test_every_flag_has_its_configs_default_and_description(command: str) -> Non
     for config, names, renames in FLAGS[command]:
         for name in names or config.model_fields:
             field = config.model_fields[name]
-            action = actions[renames.get(name) or flag_of(config, name)]
-            assert action.dest == name
+            flag = renames.get(name) or flag_of(config, name)
+            action = actions[flag]
+            assert action.dest == (flag[2:].replace("-", "_") if name in renames else name)
             assert action.default == field.default
             assert action.help.startswith(field.description)
             assert action.choices == _literal(field.annotation)
@@ -64,6 +69,7 @@ def test_every_flag_has_its_configs_default_and_description(command: str) -> Non
 
 def test_the_flag_names_are_the_clis() -> None:
     assert flag_of(CurvesConfig, "n_boot") == "--bootstrap"
+    assert flag_of(TrainConfig, "num_workers") == "--workers"
     assert flag_of(SegmentConfig, "min_size") == "--min-size"
     assert flag_of(ReportConfig, "min_segment_size") == "--min-segment-size"
 
@@ -72,6 +78,7 @@ def test_the_flag_names_are_the_clis() -> None:
     ("argv", "flag"),
     [
         (["segment", "--k", "0"], "'--k' parameter of adopt segment"),
+        (["train", "--trials", "0"], "'--trials' parameter of adopt train"),
         (["curves", "--bootstrap", "-1"], "'--bootstrap' parameter of adopt curves"),
         (["run", "--users-per-segment", "0"], "'--users-per-segment' parameter of adopt run"),
         (["run", "--partitions", "0"], "'--partitions' parameter of adopt run"),
@@ -124,9 +131,11 @@ def test_the_api_defaults_are_the_configs() -> None:
     from adopt import Planner
     from adopt.audiences import segment_workspace
     from adopt.curves import build_curves
+    from adopt.embeddings import embed_workspace
     from adopt.ingest import ingest
     from adopt.pipeline import run_pipeline
     from adopt.report import build_report, export_plan
+    from adopt.response.run import train_response
 
     def defaults(func) -> dict:
         return {n: p.default for n, p in inspect.signature(func).parameters.items()}
@@ -137,9 +146,13 @@ def test_the_api_defaults_are_the_configs() -> None:
     assert defaults(build_curves).items() >= dict(curves).items()
     assert defaults(Planner.curves)["max_k"] == curves.max_k
     assert defaults(ingest).items() >= dict(IngestConfig()).items()
+    assert defaults(train_response).items() >= (dict(TrainConfig()) | dict(SplitConfig())).items()
+    assert defaults(Planner.train)["model"] == TrainConfig().model
+    assert defaults(embed_workspace).items() >= dict(EmbedConfig()).items()
     for func in (build_report, export_plan):
         assert defaults(func).items() >= dict(ReportConfig()).items()
     run = defaults(run_pipeline)
+    assert (run["model"], run["embed_model"]) == (TrainConfig().model, EmbedConfig().model)
     assert run.items() >= (dict(segment) | dict(ReportConfig()) | dict(SplitConfig())).items()
     assert (run["max_k"], run["users_per_segment"], run["n_boot"]) == (
         curves.max_k, curves.users_per_segment, curves.n_boot)
@@ -154,6 +167,7 @@ def test_the_pipelines_manifest_records_the_config_defaults(tmp_path: Path) -> N
     with pytest.raises(AdoptError):  # an empty workspace: profiles has no warehouse
         run_pipeline(tmp_path, None, stages=["profiles"], run_id="defaults")
     params = Manifest.load(tmp_path, "defaults").params
+    assert (params["model"], params["embed_model"]) == (TrainConfig().model, EmbedConfig().model)
     curves = CurvesConfig()
     assert params.items() >= (dict(SegmentConfig()) | dict(ReportConfig())).items()
     assert (params["max_k"], params["users_per_segment"], params["n_boot"]) == (

@@ -31,7 +31,9 @@ def add_config_arguments(p: argparse.ArgumentParser, config: type[StageConfig],
 
     The flag's default, type, choices (a ``Literal``) and help (the field's
     description, with the default) come from the config; its ``dest`` is the
-    option's name, so `config_from_args` finds it. `flags` renames flags.
+    option's name, so `config_from_args` finds it. `flags` renames flags (and
+    their ``dest``: ``--embed-model``, ``embed_model``), for a command that
+    takes the options of several stages.
     """
     for name in names or config.model_fields:
         field = config.model_fields[name]
@@ -42,16 +44,26 @@ def add_config_arguments(p: argparse.ArgumentParser, config: type[StageConfig],
         flag = (flags or {}).get(name) or flag_of(config, name)
         # argparse would name the value after `dest`; the flag's name reads as before
         metavar = extra.get("metavar") or (None if choices else flag[2:].upper().replace("-", "_"))
-        p.add_argument(flag, dest=name, type=kind, choices=choices, default=default, help=help,
-                       metavar=metavar)
+        p.add_argument(flag, dest=_dest(name, flags), type=kind, choices=choices,
+                       default=default, help=help, metavar=metavar)
 
 
 def config_from_args(config: type[StageConfig], args: argparse.Namespace, where: str,
                      flags: dict[str, str] | None = None) -> Any:
-    """The `config` of the parsed arguments (its options `add_config_arguments` added)."""
-    values = {n: getattr(args, n) for n in config.model_fields if hasattr(args, n)}
+    """The `config` of the parsed arguments (its options `add_config_arguments` added).
+
+    Options without a flag in `args` keep their defaults; a bad value is a
+    `ParameterError` naming its flag and `where`.
+    """
+    values = {n: getattr(args, _dest(n, flags)) for n in config.model_fields
+              if hasattr(args, _dest(n, flags))}
     named = {n: (flags or {}).get(n) or flag_of(config, n) for n in config.model_fields}
     return config.of(where, flags=named, **values)
+
+
+def _dest(name: str, flags: dict[str, str] | None) -> str:
+    flag = (flags or {}).get(name)
+    return flag[2:].replace("-", "_") if flag else name
 
 
 def _kind(annotation: Any) -> tuple[Callable[[str], Any] | None, tuple | None]:

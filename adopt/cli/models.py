@@ -11,7 +11,7 @@ import argparse
 
 from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
 from adopt.cli.pipeline import add_split_arguments, split_from_args
-from adopt.configs import CurvesConfig, SegmentConfig
+from adopt.configs import CurvesConfig, EmbedConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 
 
@@ -20,25 +20,19 @@ def add_commands(add: AddCommand) -> None:
     p = add("embed", cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--model", default=None, help="local BERT model folder (default: MiniLM)")
+    add_config_arguments(p, EmbedConfig, ("model",))
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
-    p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
-    p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                   help="matrix-product dtype (auto: bf16 where the GPU or CPU multiplies it "
-                   "natively, else fp32)")
+    add_config_arguments(p, EmbedConfig, ("batch_size", "actors", "precision"))
 
     p = add("train", cmd_train, "train a calibrated response model (LightGBM or BERT)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
+    add_config_arguments(p, TrainConfig, ("model",))
     p.add_argument("--run-id", default=None, help="run id (reuse one to resume a BERT run)")
     p.add_argument("--tune", action="store_true", help="small Ray Tune search on validation")
-    p.add_argument("--trials", type=int, default=6, help="trials of the search")
-    p.add_argument("--downsample-rate", type=float, default=None, help="share of negatives kept")
+    add_config_arguments(p, TrainConfig, ("num_trials", "downsample_rate"))
     p.add_argument("--no-text-features", dest="text_features", action="store_false",
                    help="leave the embedding features out even when the workspace has them")
-    p.add_argument("--vector-components", type=int, default=8,
-                   help="projected components per embedding side (0: the cosine only)")
+    add_config_arguments(p, TrainConfig, ("vector_components",))
     add_split_arguments(p)
     p.add_argument("--bert-epochs", type=int, default=None, help="BERT: total epochs (3)")
     p.add_argument("--bert-freeze-layers", type=int, default=None,
@@ -46,14 +40,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--bert-max-length", type=int, default=None,
                    help="BERT: tokens per (user, ad) pair (64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--validation", choices=("time", "cv"), default="time",
-                   help="LightGBM: a target whose valid days hold few positives picks its rounds "
-                        "on the latest days (time; 5-fold CV for thin data) or by 5-fold CV")
-    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
-                   help="LightGBM: train here, on Ray Train's LightGBMTrainer, or auto "
-                        "(Ray for large data or with --workers)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="LightGBM on Ray: Train workers (default: one per cluster CPU, up to 8)")
+    add_config_arguments(p, TrainConfig, ("validation", "engine", "num_workers"))
     p.add_argument("--examples", nargs="+", default=None, metavar="PATH",
                    help="Parquet files or folders of training_examples (a partitioned "
                         "warehouse) to read instead of the warehouse table")
@@ -93,38 +80,25 @@ def add_commands(add: AddCommand) -> None:
 def cmd_embed(args: argparse.Namespace) -> None:
     from adopt.embeddings import embed_workspace
 
-    print(
-        embed_workspace(
-            args.workspace,
-            model=args.model,
-            address=args.address,
-            batch_size=args.batch_size,
-            actors=args.actors,
-            precision=args.precision,
-        )
-    )
+    config = config_from_args(EmbedConfig, args, "adopt embed")
+    print(embed_workspace(args.workspace, **dict(config), address=args.address))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from adopt.response.run import train_response
 
+    config = config_from_args(TrainConfig, args, "adopt train")
     card = train_response(
         args.workspace,
-        model=args.model,
+        **dict(config),
         run_id=args.run_id,
         tune=args.tune,
-        num_trials=args.trials,
-        downsample_rate=args.downsample_rate,
         seed=args.seed,
         text_features=args.text_features,
-        vector_components=args.vector_components,
         **split_from_args(args),
         bert={k: v for k, v in (("epochs", args.bert_epochs),
                                 ("freeze_layers", args.bert_freeze_layers),
                                 ("max_length", args.bert_max_length)) if v is not None} or None,
-        validation=args.validation,
-        engine=args.engine,
-        num_workers=args.workers,
         example_paths=args.examples,
     )
     print(card.to_markdown())

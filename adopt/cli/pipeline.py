@@ -9,13 +9,21 @@ from __future__ import annotations
 import argparse
 
 from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
-from adopt.configs import CurvesConfig, IngestConfig, SegmentConfig, SplitConfig
+from adopt.configs import (
+    CurvesConfig,
+    EmbedConfig,
+    IngestConfig,
+    SegmentConfig,
+    SplitConfig,
+    TrainConfig,
+)
 from adopt.pipeline.stages import STAGE_NAMES
 
 # the curve options `adopt run` takes; the others keep their defaults
 RUN_CURVE_OPTIONS = ("max_k", "users_per_segment", "n_boot")
-# `adopt run` names ingest's --mode after its stage
-RUN_FLAGS = {"mode": "--ingest-mode"}
+# `adopt run` names ingest's --mode and embed's --model after their stage
+INGEST_FLAGS = {"mode": "--ingest-mode"}
+EMBED_FLAGS = {"model": "--embed-model"}
 
 
 def add_commands(add: AddCommand) -> None:
@@ -40,10 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-id", default=None, help="run id (default: derived from the inputs)")
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
     p.add_argument("--stages", default=None, help=f"comma list among {','.join(STAGE_NAMES)}")
-    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm",
-                   help="response model (default lightgbm)")
-    p.add_argument("--embed-model", default=None, help="local BERT folder for embeddings")
-    add_config_arguments(p, IngestConfig, flags=RUN_FLAGS)
+    add_config_arguments(p, TrainConfig, ("model",))
+    add_config_arguments(p, EmbedConfig, ("model",), flags=EMBED_FLAGS)
+    add_config_arguments(p, IngestConfig, flags=INGEST_FLAGS)
     add_split_arguments(p)
     add_config_arguments(p, SegmentConfig)
     add_config_arguments(p, CurvesConfig, RUN_CURVE_OPTIONS)
@@ -66,13 +73,15 @@ def run_from_args(args: argparse.Namespace):
     """Run the pipeline with parsed arguments; returns the `RunSummary`."""
     from adopt.pipeline import run_pipeline
 
-    ingest = config_from_args(IngestConfig, args, "adopt run", RUN_FLAGS)
+    train = config_from_args(TrainConfig, args, "adopt run")
+    embed = config_from_args(EmbedConfig, args, "adopt run", EMBED_FLAGS)
+    ingest = config_from_args(IngestConfig, args, "adopt run", INGEST_FLAGS)
     segment = config_from_args(SegmentConfig, args, "adopt run")
     curves = config_from_args(CurvesConfig, args, "adopt run")
     return run_pipeline(
         args.workspace, args.config, data_dir=args.data, run_id=args.run_id,
-        stages=args.stages, address=args.address, model=args.model,
-        embed_model=args.embed_model, **dict(segment),
+        stages=args.stages, address=args.address, model=train.model,
+        embed_model=embed.model, **dict(segment),
         **{n: getattr(curves, n) for n in RUN_CURVE_OPTIONS},
         world_dir=args.world, seed=args.seed, force=args.force,
         ingest_mode=ingest.mode, on_duplicate=ingest.on_duplicate,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adopt.configs import CurvesConfig, IngestConfig, ReportConfig, SegmentConfig
+from adopt.configs import CurvesConfig, IngestConfig, ReportConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 from adopt.pipeline.runs import (
     Manifest,
@@ -45,7 +45,7 @@ from adopt.workspace import Workspace, has_table
 log = logging.getLogger("adopt")
 # the stages' defaults
 _SEGMENT, _CURVES = SegmentConfig(), CurvesConfig()
-_INGEST, _REPORT = IngestConfig(), ReportConfig()
+_INGEST, _REPORT, _TRAIN = IngestConfig(), ReportConfig(), TrainConfig()
 
 
 @dataclass
@@ -112,7 +112,7 @@ def run_pipeline(
     run_id: str | None = None,
     stages: Sequence[str] | None = None,
     address: str | None = None,
-    model: str = "lightgbm",
+    model: str = _TRAIN.model,
     embed_model: str | os.PathLike[str] | None = None,
     k: int = _SEGMENT.k,
     min_size: int = _SEGMENT.min_size,
