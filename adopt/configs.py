@@ -12,7 +12,7 @@ check their arguments themselves too (they are called without a config).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,7 +44,7 @@ class StageConfig(BaseModel, metaclass=_OneLine):
         return cls.model_fields[name].default
 
     @classmethod
-    def of(cls, where: str, flags: dict[str, str] | None = None, **values: Any) -> Any:
+    def of(cls, where: str, flags: dict[str, str] | None = None, **values: Any) -> Self:
         """The config of `values`; a bad one is a `ParameterError` naming it in `where`.
 
         `flags` maps an option to the name the caller knows it by (a CLI flag).
@@ -82,6 +82,16 @@ class IngestConfig(StageConfig):
         None, ge=1, description="also write users, events and behaviors as N user-hash Parquet "
         "partitions, so the profiles stage runs on Ray over them (default: keep the "
         "workspace's partitioning, if any)", json_schema_extra={"metavar": "N"})
+
+
+class ProfilesConfig(StageConfig):
+    """The profiles stage's options (`adopt.profiles.build_profiles`)."""
+
+    as_of: str | None = Field(None, description="profile reference time (default: last event)")
+    memory_limit: str | None = Field(None, description="DuckDB memory limit, e.g. 4GB (larger "
+                                     "work spills to disk)")
+    threads: int | None = Field(None, description="DuckDB threads (default: all; partitioned: "
+                                "CPUs a partition task, 1)")
 
 
 class EmbedConfig(StageConfig):

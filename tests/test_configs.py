@@ -15,6 +15,7 @@ from adopt.configs import (
     CurvesConfig,
     EmbedConfig,
     IngestConfig,
+    ProfilesConfig,
     ReportConfig,
     SegmentConfig,
     SplitConfig,
@@ -26,6 +27,7 @@ from adopt.exceptions import AdoptError, ParameterError
 # subcommand -> the configs its flags come from: (config, options or None for all, renames)
 FLAGS = {
     "ingest": [(IngestConfig, None, {})],
+    "profiles": [(ProfilesConfig, None, {})],
     "embed": [(EmbedConfig, None, {})],
     "train": [(TrainConfig, None, {}), (SplitConfig, None, {})],
     "segment": [(SegmentConfig, None, {})],
@@ -134,6 +136,7 @@ def test_the_api_defaults_are_the_configs() -> None:
     from adopt.embeddings import embed_workspace
     from adopt.ingest import ingest
     from adopt.pipeline import run_pipeline
+    from adopt.profiles import build_profiles
     from adopt.report import build_report, export_plan
     from adopt.response.run import train_response
 
@@ -149,6 +152,7 @@ def test_the_api_defaults_are_the_configs() -> None:
     assert defaults(train_response).items() >= (dict(TrainConfig()) | dict(SplitConfig())).items()
     assert defaults(Planner.train)["model"] == TrainConfig().model
     assert defaults(embed_workspace).items() >= dict(EmbedConfig()).items()
+    assert defaults(build_profiles).items() >= dict(ProfilesConfig()).items()
     for func in (build_report, export_plan):
         assert defaults(func).items() >= dict(ReportConfig()).items()
     run = defaults(run_pipeline)

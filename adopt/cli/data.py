@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
-from adopt.configs import IngestConfig
+from adopt.configs import IngestConfig, ProfilesConfig
 
 
 def add_commands(add: AddCommand) -> None:
@@ -57,11 +57,7 @@ def add_commands(add: AddCommand) -> None:
     p = add("profiles", cmd_profiles,
             "build user profiles, ad history and training examples")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
-    p.add_argument("--memory-limit", default=None,
-                   help="DuckDB memory limit, e.g. 4GB (larger work spills to disk)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="DuckDB threads (default: all; partitioned: CPUs a partition task, 1)")
+    add_config_arguments(p, ProfilesConfig)
     p.add_argument("--single-node", dest="partitioned", action="store_false", default=None,
                    help="build in the one DuckDB file even when the workspace has partitions")
     p.add_argument("--address", default=None,
@@ -108,6 +104,6 @@ def cmd_import(args: argparse.Namespace) -> None:
 def cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
-    print(build_profiles(args.workspace, as_of=args.as_of, memory_limit=args.memory_limit,
-                         threads=args.threads, partitioned=args.partitioned,
+    config = config_from_args(ProfilesConfig, args, "adopt profiles")
+    print(build_profiles(args.workspace, **dict(config), partitioned=args.partitioned,
                          address=args.address))

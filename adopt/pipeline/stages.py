@@ -212,13 +212,13 @@ def _data_params(ctx: RunContext) -> dict[str, Any]:
     return params
 
 
-DEFAULT_SPLIT = {"valid_days": 1, "test_days": 1, "valid_frac": None, "test_frac": None}
-
-
 def _train_params(ctx: RunContext) -> dict[str, Any]:
+    from adopt.response.split import split_settings
+
     params = _option_params("model", "seed")(ctx)
-    split = ctx.options.get("split") or DEFAULT_SPLIT
-    if split != DEFAULT_SPLIT:
+    default = split_settings()
+    split = ctx.options.get("split") or default
+    if split != default:
         params["split"] = split  # the default keeps the keys of earlier runs
     return params
 
