@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from adopt._validation import check_choice, check_int
-from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
-from adopt.curves.build import DEFAULT_MAX_K
+from adopt.configs import CurvesConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 from adopt.workspace import Workspace
 
@@ -39,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("adopt")
 
 RESPONSE_MODELS = ("lightgbm", "bert")
+# the stages' defaults
+_SEGMENT, _CURVES, _TRAIN = SegmentConfig(), CurvesConfig(), TrainConfig()
 
 
 def _call(stage: str, func: Callable[..., Any], *args: Any, **options: Any) -> Any:
@@ -166,7 +167,7 @@ class Planner:
             "embed", embed_workspace, self.workspace.root, model=model, address=address, **options
         )
 
-    def train(self, model: str = "lightgbm", **options: Any) -> ModelCard:
+    def train(self, model: str = _TRAIN.model, **options: Any) -> ModelCard:
         """Train a response model; `curves`, `evaluate` and `recommend` then use this run.
 
         Parameters
@@ -210,8 +211,8 @@ class Planner:
 
     def segment(
         self,
-        k: int = DEFAULT_K,
-        min_size: int = DEFAULT_MIN_SIZE,
+        k: int = _SEGMENT.k,
+        min_size: int = _SEGMENT.min_size,
         rules: str | os.PathLike[str] | list[Rule] | RuleSet | None = None,
         seed: int = 0,
         attributes: Sequence[str] | str | None = None,
@@ -250,7 +251,7 @@ class Planner:
             attributes=attributes,
         )
 
-    def curves(self, run_id: str | None = None, max_k: int = DEFAULT_MAX_K,
+    def curves(self, run_id: str | None = None, max_k: int = _CURVES.max_k,
                **options: Any) -> CurvesSummary:
         """Response curves per campaign x segment x placement x k (`adopt.curves`).
 

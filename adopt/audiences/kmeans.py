@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from adopt.configs import SegmentConfig
 from adopt.exceptions import NotFittedError, ParameterError
 
-DEFAULT_K = 12  # segments, the default of the segment stage too (adopt.audiences.segment)
+DEFAULT_K = SegmentConfig.default("k")  # segments, the segment stage's default too
 
 
 class KMeans:

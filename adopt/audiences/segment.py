@@ -34,6 +34,7 @@ from adopt.audiences.features import (
 )
 from adopt.audiences.kmeans import DEFAULT_K, KMeans, cluster_means, number_clusters
 from adopt.audiences.rules import MEMBERS_TABLE, Rule, RuleSet, evaluate_rules, load_rules
+from adopt.configs import SegmentConfig
 from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.workspace import PROFILES_HINT, Workspace
 
@@ -42,9 +43,8 @@ log = logging.getLogger("adopt")
 # A warm start from the previous run's centroids is kept unless fresh k-means++
 # starts find a clustering this much tighter: ids stay put on small changes.
 WARM_START_SLACK = 0.02
-# Smallest segment kept by default (smaller ones are merged or suppressed); the API,
-# the pipeline and the CLI read it and DEFAULT_K here.
-DEFAULT_MIN_SIZE = 50
+# Smallest segment kept by default (smaller ones are merged or suppressed).
+DEFAULT_MIN_SIZE = SegmentConfig.default("min_size")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from adopt.cli.common import AddCommand
+from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
+from adopt.configs import IngestConfig, ProfilesConfig
 
 
 def add_commands(add: AddCommand) -> None:
@@ -33,31 +34,14 @@ def add_commands(add: AddCommand) -> None:
     p = add("ingest", cmd_ingest, "validate input files and load them into the warehouse")
     p.add_argument("data_dir", help="folder with one file (or folder) per table")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument(
-        "--mode",
-        choices=("append", "replace"),
-        default=None,
-        help="what to do with a warehouse that already holds data: 'replace' its input tables "
-        "with this input (atomically), or 'append' to it. Default: append, but refuse rows "
-        "that look like data loaded again (see docs/ingest.md)",
-    )
-    p.add_argument(
-        "--on-duplicate",
-        choices=("refuse", "replace"),
-        default="refuse",
-        help="an impression_id the warehouse already holds on a different row: refuse the "
-        "ingest (default), or replace the warehouse's events of that impression",
-    )
+    add_config_arguments(p, IngestConfig, ("mode", "on_duplicate"))
     p.add_argument(
         "--pseudonymize-salt",
         default=None,
         metavar="SALT",
         help="replace user ids by a salted hash at load time (keep the salt secret and constant)",
     )
-    p.add_argument("--partitions", type=int, default=None, metavar="N",
-                   help="also write users, events and behaviors as N user-hash Parquet "
-                        "partitions, so `adopt profiles` runs on Ray over them (default: "
-                        "keep the workspace's partitioning, if any)")
+    add_config_arguments(p, IngestConfig, ("partitions",))
 
     p = add("import", cmd_import, "convert a public data set into the input contract")
     p.add_argument("format", choices=FORMATS, help="the data set's layout")
@@ -73,11 +57,7 @@ def add_commands(add: AddCommand) -> None:
     p = add("profiles", cmd_profiles,
             "build user profiles, ad history and training examples")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--as-of", default=None, help="profile reference time (default: last event)")
-    p.add_argument("--memory-limit", default=None,
-                   help="DuckDB memory limit, e.g. 4GB (larger work spills to disk)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="DuckDB threads (default: all; partitioned: CPUs a partition task, 1)")
+    add_config_arguments(p, ProfilesConfig)
     p.add_argument("--single-node", dest="partitioned", action="store_false", default=None,
                    help="build in the one DuckDB file even when the workspace has partitions")
     p.add_argument("--address", default=None,
@@ -105,14 +85,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_ingest(args: argparse.Namespace) -> None:
     from adopt.ingest import ingest
 
-    summary = ingest(
-        args.data_dir,
-        args.workspace,
-        mode=args.mode,
-        on_duplicate=args.on_duplicate,
-        pseudonymize_salt=args.pseudonymize_salt,
-        partitions=args.partitions,
-    )
+    config = config_from_args(IngestConfig, args, "adopt ingest")
+    summary = ingest(args.data_dir, args.workspace, **dict(config),
+                     pseudonymize_salt=args.pseudonymize_salt)
     print(summary)
 
 
@@ -129,6 +104,6 @@ def cmd_import(args: argparse.Namespace) -> None:
 def cmd_profiles(args: argparse.Namespace) -> None:
     from adopt.profiles import build_profiles
 
-    print(build_profiles(args.workspace, as_of=args.as_of, memory_limit=args.memory_limit,
-                         threads=args.threads, partitioned=args.partitioned,
+    config = config_from_args(ProfilesConfig, args, "adopt profiles")
+    print(build_profiles(args.workspace, **dict(config), partitioned=args.partitioned,
                          address=args.address))

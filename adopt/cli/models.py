@@ -9,38 +9,30 @@ from __future__ import annotations
 
 import argparse
 
-from adopt.cli.common import AddCommand
+from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
 from adopt.cli.pipeline import add_split_arguments, split_from_args
+from adopt.configs import CurvesConfig, EmbedConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 
 
 def add_commands(add: AddCommand) -> None:
     """Add the subcommands embed, train, evaluate, segment, curves."""
-    from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
-    from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
-
     p = add("embed", cmd_embed,
             "embed ad creatives and user interests (BERT on Ray, cached)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--model", default=None, help="local BERT model folder (default: MiniLM)")
+    add_config_arguments(p, EmbedConfig, ("model",))
     p.add_argument("--address", default=None, help="Ray address (default: RAY_ADDRESS or local)")
-    p.add_argument("--batch-size", type=int, default=None, help="texts per batch")
-    p.add_argument("--actors", type=int, default=None, help="encoder actors (default: per GPU/CPU)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
-                   help="matrix-product dtype (auto: bf16 where the GPU or CPU multiplies it "
-                   "natively, else fp32)")
+    add_config_arguments(p, EmbedConfig, ("batch_size", "actors", "precision"))
 
     p = add("train", cmd_train, "train a calibrated response model (LightGBM or BERT)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--model", choices=("lightgbm", "bert"), default="lightgbm")
+    add_config_arguments(p, TrainConfig, ("model",))
     p.add_argument("--run-id", default=None, help="run id (reuse one to resume a BERT run)")
     p.add_argument("--tune", action="store_true", help="small Ray Tune search on validation")
-    p.add_argument("--trials", type=int, default=6, help="trials of the search")
-    p.add_argument("--downsample-rate", type=float, default=None, help="share of negatives kept")
+    add_config_arguments(p, TrainConfig, ("num_trials", "downsample_rate"))
     p.add_argument("--no-text-features", dest="text_features", action="store_false",
                    help="leave the embedding features out even when the workspace has them")
-    p.add_argument("--vector-components", type=int, default=8,
-                   help="projected components per embedding side (0: the cosine only)")
+    add_config_arguments(p, TrainConfig, ("vector_components",))
     add_split_arguments(p)
     p.add_argument("--bert-epochs", type=int, default=None, help="BERT: total epochs (3)")
     p.add_argument("--bert-freeze-layers", type=int, default=None,
@@ -48,14 +40,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--bert-max-length", type=int, default=None,
                    help="BERT: tokens per (user, ad) pair (64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--validation", choices=("time", "cv"), default="time",
-                   help="LightGBM: a target whose valid days hold few positives picks its rounds "
-                        "on the latest days (time; 5-fold CV for thin data) or by 5-fold CV")
-    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
-                   help="LightGBM: train here, on Ray Train's LightGBMTrainer, or auto "
-                        "(Ray for large data or with --workers)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="LightGBM on Ray: Train workers (default: one per cluster CPU, up to 8)")
+    add_config_arguments(p, TrainConfig, ("validation", "engine", "num_workers"))
     p.add_argument("--examples", nargs="+", default=None, metavar="PATH",
                    help="Parquet files or folders of training_examples (a partitioned "
                         "warehouse) to read instead of the warehouse table")
@@ -66,11 +51,7 @@ def add_commands(add: AddCommand) -> None:
 
     p = add("segment", cmd_segment, "build audience segments (k-means or SQL rules)")
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--k", type=int, default=DEFAULT_K,
-                   help=f"k-means segments (default {DEFAULT_K})")
-    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
-                   help=f"smaller segments are merged or suppressed (default {DEFAULT_MIN_SIZE})")
-    p.add_argument("--rules", default=None, help="rule segments (TOML) instead of k-means")
+    add_config_arguments(p, SegmentConfig)
     p.add_argument("--exclusive", action="store_true",
                    help="with --rules: a user joins the first rule that matches only")
     p.add_argument("--attributes", default=None, metavar="NAMES|all|none",
@@ -82,21 +63,7 @@ def add_commands(add: AddCommand) -> None:
             "response curves per campaign x segment x placement x k (model or aggregates)")
     p.add_argument("--workspace", default=None, help="workspace: model-based curves")
     p.add_argument("--model", default=None, help="response model run id (default: the latest)")
-    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K,
-                   help=f"impression positions (default {DEFAULT_MAX_K})")
-    p.add_argument("--users-per-segment", type=int, default=DEFAULT_USERS_PER_SEGMENT,
-                   help="users sampled per segment (default 300)")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_N_BOOT,
-                   help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
-    p.add_argument("--frequency", choices=("auto", "logs", "model"), default="auto",
-                   help="how curves fall with k: fitted within user x campaign pairs of the logs, "
-                        "or asked of the model (default auto: the logs when they hold enough "
-                        "one-click pairs)")
-    p.add_argument("--engine", choices=("auto", "local", "ray"), default="auto",
-                   help="score the model rows here, on Ray Data actors in parallel batches, "
-                        "or auto (Ray for large grids); the curves are the same")
-    p.add_argument("--actors", type=int, default=None,
-                   help="Ray Data scoring actors (default: one per cluster CPU)")
+    add_config_arguments(p, CurvesConfig)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aggregates", default=None,
                    help="fit curves to aggregate performance (Parquet/CSV) instead")
@@ -113,38 +80,25 @@ def add_commands(add: AddCommand) -> None:
 def cmd_embed(args: argparse.Namespace) -> None:
     from adopt.embeddings import embed_workspace
 
-    print(
-        embed_workspace(
-            args.workspace,
-            model=args.model,
-            address=args.address,
-            batch_size=args.batch_size,
-            actors=args.actors,
-            precision=args.precision,
-        )
-    )
+    config = config_from_args(EmbedConfig, args, "adopt embed")
+    print(embed_workspace(args.workspace, **dict(config), address=args.address))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from adopt.response.run import train_response
 
+    config = config_from_args(TrainConfig, args, "adopt train")
     card = train_response(
         args.workspace,
-        model=args.model,
+        **dict(config),
         run_id=args.run_id,
         tune=args.tune,
-        num_trials=args.trials,
-        downsample_rate=args.downsample_rate,
         seed=args.seed,
         text_features=args.text_features,
-        vector_components=args.vector_components,
         **split_from_args(args),
         bert={k: v for k, v in (("epochs", args.bert_epochs),
                                 ("freeze_layers", args.bert_freeze_layers),
                                 ("max_length", args.bert_max_length)) if v is not None} or None,
-        validation=args.validation,
-        engine=args.engine,
-        num_workers=args.workers,
         example_paths=args.examples,
     )
     print(card.to_markdown())
@@ -163,9 +117,9 @@ def cmd_segment(args: argparse.Namespace) -> None:
     attributes = args.attributes
     if attributes is not None and attributes not in ("all", "none"):
         attributes = [name.strip() for name in attributes.split(",") if name.strip()]
-    print(segment_workspace(args.workspace, k=args.k, min_size=args.min_size, rules=args.rules,
-                            seed=args.seed, exclusive=True if args.exclusive else None,
-                            attributes=attributes))
+    config = config_from_args(SegmentConfig, args, "adopt segment")
+    print(segment_workspace(args.workspace, **dict(config), seed=args.seed,
+                            exclusive=True if args.exclusive else None, attributes=attributes))
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -192,7 +146,5 @@ def cmd_curves(args: argparse.Namespace) -> None:
         raise ParameterError("adopt curves needs --workspace WS or --aggregates FILE. Got neither.")
     from adopt.curves import build_curves
 
-    print(build_curves(args.workspace, run_id=args.model, max_k=args.max_k,
-                       users_per_segment=args.users_per_segment, n_boot=args.bootstrap,
-                       seed=args.seed, frequency=args.frequency, engine=args.engine,
-                       actors=args.actors))
+    config = config_from_args(CurvesConfig, args, "adopt curves")
+    print(build_curves(args.workspace, run_id=args.model, **dict(config), seed=args.seed))

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from adopt.cli.common import AddCommand
+from adopt.cli.common import AddCommand, add_config_arguments, config_from_args
+from adopt.configs import ReportConfig
 from adopt.exceptions import ParameterError
 
 
 def add_commands(add: AddCommand) -> None:
     """Add the subcommands plan, report, score."""
-    from adopt.report.privacy import MIN_SEGMENT_SIZE
-
     p = add("plan", cmd_plan,
             "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
@@ -42,8 +41,7 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--plan", required=True, help="the plan folder (WS/plans/<plan_id>)")
     p.add_argument("--out", required=True, help="the HTML file to write")
     p.add_argument("--workspace", default=None, help="workspace (default: the plan's)")
-    p.add_argument("--min-segment-size", type=int, default=MIN_SEGMENT_SIZE,
-                   help=f"smaller segments are not shown individually (default {MIN_SEGMENT_SIZE})")
+    add_config_arguments(p, ReportConfig)
     p.add_argument("--export", default=None, help="also write CSV/Parquet/JSON exports here")
 
     p = add("score", cmd_score,
@@ -93,12 +91,11 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     if args.export:
         check_export_dir(args.export, "adopt report --export")  # before anything is written
-    out = build_report(args.plan, args.out, workspace=args.workspace,
-                       min_segment_size=args.min_segment_size)
+    config = config_from_args(ReportConfig, args, "adopt report")
+    out = build_report(args.plan, args.out, workspace=args.workspace, **dict(config))
     print(f"report written to {out}")
     if args.export:
-        export_plan(args.plan, args.export, workspace=args.workspace,
-                    min_segment_size=args.min_segment_size)
+        export_plan(args.plan, args.export, workspace=args.workspace, **dict(config))
         print(f"exports written to {args.export}")
 
 

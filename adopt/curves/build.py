@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
@@ -68,10 +69,10 @@ from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path, has_table
 
 log = logging.getLogger("adopt")
 REACH_LISTED = 20  # cells below 50% reach named in curves.json
-# Defaults of the curve stage (the API, the pipeline and the CLI read them here).
-DEFAULT_MAX_K = 10  # impression positions per user
-DEFAULT_USERS_PER_SEGMENT = 300
-DEFAULT_N_BOOT = 30  # bootstrap resamples
+# Defaults of the curve stage, from its config.
+DEFAULT_MAX_K = CurvesConfig.default("max_k")  # impression positions per user
+DEFAULT_USERS_PER_SEGMENT = CurvesConfig.default("users_per_segment")
+DEFAULT_N_BOOT = CurvesConfig.default("n_boot")  # bootstrap resamples
 
 
 @dataclass
@@ -202,9 +203,9 @@ def build_curves(
     days: float | None = None,
     seed: int = 0,
     monotone: bool = True,
-    frequency: str = "auto",
+    frequency: str = CurvesConfig.default("frequency"),
     calibrate: bool = True,
-    engine: str = "auto",
+    engine: str = CurvesConfig.default("engine"),
     actors: int | None = None,
 ) -> CurvesSummary:
     """Build the response curves of every campaign x segment x placement x k.

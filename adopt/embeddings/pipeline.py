@@ -22,6 +22,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from adopt.configs import EmbedConfig
 from adopt.embeddings import store
 from adopt.embeddings.actors import ActorConfig, EncodeBatch, actor_config
 from adopt.embeddings.encoder import check_precision
@@ -103,7 +104,7 @@ def embed_workspace(
     address: str | None = None,
     batch_size: int | None = None,
     actors: int | None = None,
-    precision: str = "auto",
+    precision: str = EmbedConfig.default("precision"),
     show_progress_bar: bool | None = None,
 ) -> EmbedSummary:
     """Embed every ad creative and user interest text of a workspace, reusing the cache.

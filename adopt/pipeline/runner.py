@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adopt.audiences.segment import DEFAULT_K, DEFAULT_MIN_SIZE
-from adopt.curves.build import DEFAULT_MAX_K, DEFAULT_N_BOOT, DEFAULT_USERS_PER_SEGMENT
+from adopt.configs import CurvesConfig, IngestConfig, ReportConfig, SegmentConfig, TrainConfig
 from adopt.exceptions import ParameterError
 from adopt.pipeline.runs import (
     Manifest,
@@ -41,10 +40,12 @@ from adopt.pipeline.runs import (
 )
 from adopt.pipeline.stages import STAGE_NAMES, STAGES, RunContext
 from adopt.ray_client import is_client_address, run_on_cluster
-from adopt.report.privacy import MIN_SEGMENT_SIZE
 from adopt.workspace import Workspace, has_table
 
 log = logging.getLogger("adopt")
+# the stages' defaults
+_SEGMENT, _CURVES = SegmentConfig(), CurvesConfig()
+_INGEST, _REPORT, _TRAIN = IngestConfig(), ReportConfig(), TrainConfig()
 
 
 @dataclass
@@ -111,18 +112,18 @@ def run_pipeline(
     run_id: str | None = None,
     stages: Sequence[str] | None = None,
     address: str | None = None,
-    model: str = "lightgbm",
+    model: str = _TRAIN.model,
     embed_model: str | os.PathLike[str] | None = None,
-    k: int = DEFAULT_K,
-    min_size: int = DEFAULT_MIN_SIZE,
-    rules: str | os.PathLike[str] | None = None,
-    max_k: int = DEFAULT_MAX_K,
-    users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
-    n_boot: int = DEFAULT_N_BOOT,
-    min_segment_size: int = MIN_SEGMENT_SIZE,
-    ingest_mode: str | None = None,
-    on_duplicate: str = "refuse",
-    partitions: int | None = None,
+    k: int = _SEGMENT.k,
+    min_size: int = _SEGMENT.min_size,
+    rules: str | os.PathLike[str] | None = _SEGMENT.rules,
+    max_k: int = _CURVES.max_k,
+    users_per_segment: int = _CURVES.users_per_segment,
+    n_boot: int = _CURVES.n_boot,
+    min_segment_size: int = _REPORT.min_segment_size,
+    ingest_mode: str | None = _INGEST.mode,
+    on_duplicate: str = _INGEST.on_duplicate,
+    partitions: int | None = _INGEST.partitions,
     valid_days: int | None = None,
     test_days: int | None = None,
     valid_frac: float | None = None,
@@ -160,8 +161,8 @@ def run_pipeline(
         Response model to train.
     embed_model : path, optional
         Local BERT folder for the embeddings (default: the bundled MiniLM).
-    k, min_size, rules : segment stage options (see `adopt.audiences.segment_workspace`).
-    max_k, users_per_segment, n_boot : curve stage options (see `adopt.curves.build_curves`).
+    k, min_size, rules : segment stage options (`adopt.configs.SegmentConfig`).
+    max_k, users_per_segment, n_boot : curve stage options (`adopt.configs.CurvesConfig`).
     ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
         `adopt.ingest.ingest`): what a rerun with changed input files does to the
         warehouse. Default: append, refusing data loaded again with changes.
@@ -225,10 +226,15 @@ def run_pipeline(
 
         check_partitions(partitions)
     split = split_settings(valid_days, test_days, valid_frac, test_frac, caller="run_pipeline")
+    # a bad option fails before hours of work
+    segment = SegmentConfig.of("run_pipeline", k=k, min_size=min_size, rules=_path_or_name(rules))
+    curves = CurvesConfig.of("run_pipeline", max_k=max_k, users_per_segment=users_per_segment,
+                             n_boot=n_boot)
+    report = ReportConfig.of("run_pipeline", min_segment_size=min_segment_size)
     options = {"model": model, "embed_model": _path_or_name(embed_model),
-               "k": k, "min_size": min_size, "rules": _path_or_name(rules),
-               "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
-               "min_segment_size": min_segment_size, "seed": seed,
+               **segment.model_dump(), "max_k": curves.max_k,
+               "users_per_segment": curves.users_per_segment, "n_boot": curves.n_boot,
+               "min_segment_size": report.min_segment_size, "seed": seed,
                "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}
                | ({"partitions": partitions} if partitions is not None else {}),
                "split": split}

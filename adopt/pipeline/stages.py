@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adopt.configs import IngestConfig
 from adopt.exceptions import WorkspaceError
 from adopt.pipeline.runs import digest, file_digest, folder_fingerprint
 from adopt.workspace import Workspace, atomic_path
@@ -84,9 +85,7 @@ def _ingest(ctx: RunContext) -> StageResult:
     from adopt.ingest import ingest
 
     how = ctx.options.get("ingest") or {}
-    summary = ingest(ctx.data_dir, ctx.workspace, mode=how.get("mode"),
-                     on_duplicate=how.get("on_duplicate", "refuse"),
-                     partitions=how.get("partitions"))
+    summary = ingest(ctx.data_dir, ctx.workspace, **IngestConfig(**how).model_dump())
     loaded = {t.table: t.rows_loaded for t in summary.tables}
     return StageResult({"rows_loaded": loaded}, [str(ctx.workspace.warehouse)], summary)
 
@@ -207,19 +206,19 @@ def _score(ctx: RunContext) -> StageResult:
 def _data_params(ctx: RunContext) -> dict[str, Any]:
     params = {"data": folder_fingerprint(ctx.data_dir) if ctx.data_dir else None}
     how = ctx.options.get("ingest") or {}
-    defaults = {"mode": None, "on_duplicate": "refuse", "partitions": None}
+    defaults = IngestConfig().model_dump()
     if any(how.get(name, value) != value for name, value in defaults.items()):
         params["ingest"] = how  # the defaults keep the keys of earlier runs
     return params
 
 
-DEFAULT_SPLIT = {"valid_days": 1, "test_days": 1, "valid_frac": None, "test_frac": None}
-
-
 def _train_params(ctx: RunContext) -> dict[str, Any]:
+    from adopt.response.split import split_settings
+
     params = _option_params("model", "seed")(ctx)
-    split = ctx.options.get("split") or DEFAULT_SPLIT
-    if split != DEFAULT_SPLIT:
+    default = split_settings()
+    split = ctx.options.get("split") or default
+    if split != default:
         params["split"] = split  # the default keeps the keys of earlier runs
     return params
 

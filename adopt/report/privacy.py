@@ -18,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from adopt.configs import ReportConfig
+
 OTHER = "other (suppressed)"
 # Segments with fewer users are not shown one by one (the default of every report and
-# export, the pipeline and the CLI).
-MIN_SEGMENT_SIZE = 50
+# export, from the report's config).
+MIN_SEGMENT_SIZE = ReportConfig.default("min_segment_size")
 # how merged rows combine; anything not listed is summed
 _MAX = ("frequency_cap",)
 _WEIGHTED = ("marginal_roi",)

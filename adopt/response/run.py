@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from adopt.configs import TrainConfig
 from adopt.exceptions import InputError, WorkspaceError
 from adopt.response.card import ModelCard, data_fingerprint
 from adopt.response.features import Features
@@ -176,11 +177,11 @@ def _new_run_id(model: str) -> str:
 
 def train_response(
     workspace: str | os.PathLike[str],
-    model: str = "lightgbm",
+    model: str = TrainConfig.default("model"),
     examples: pd.DataFrame | None = None,
     run_id: str | None = None,
     tune: bool = False,
-    num_trials: int = 6,
+    num_trials: int = TrainConfig.default("num_trials"),
     downsample_rate: float | None = None,
     params: dict[str, Any] | None = None,
     valid_days: int | None = None,
@@ -188,11 +189,11 @@ def train_response(
     bert: dict[str, Any] | None = None,
     seed: int = 0,
     text_features: bool = True,
-    vector_components: int | None = 8,
+    vector_components: int | None = TrainConfig.default("vector_components"),
     valid_frac: float | None = None,
     test_frac: float | None = None,
-    validation: str = "time",
-    engine: str = "auto",
+    validation: str = TrainConfig.default("validation"),
+    engine: str = TrainConfig.default("engine"),
     num_workers: int | None = None,
     example_paths: Sequence[str | os.PathLike[str]] | None = None,
 ) -> ModelCard:
