@@ -14,6 +14,7 @@ system the cluster's nodes see, as for every Ray stage.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ def run_on_cluster(address: str, fn: Callable[..., T], /, *args: Any, **kwargs: 
         raise RuntimeError("run_on_cluster needs a process not yet connected to Ray")
     log.info("joining the Ray cluster at %s (Ray Client): the run drives its stages there",
              address)
-    ray.init(address=address, log_to_driver=True, configure_logging=False)
+    _join(address)
     try:
         task = ray.remote(num_cpus=0, max_retries=0)(fn)
         try:
@@ -51,3 +52,22 @@ def run_on_cluster(address: str, fn: Callable[..., T], /, *args: Any, **kwargs: 
             raise
     finally:
         ray.shutdown()
+
+
+def _join(address: str, attempts: int = 3) -> None:
+    """`ray.init` on a Ray Client address, tried again when the head's proxy fails to start
+    this client's server process (it answers "Starting Ray client server failed"; seen
+    on a loaded machine, and a second try gets a new server on the next port)."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, log_to_driver=True, configure_logging=False)
+            return
+        except ConnectionError as exc:
+            if "client server failed" not in str(exc) or attempt == attempts:
+                raise
+            log.warning("Ray Client: the head could not start a server for this client "
+                        "(try %d of %d); trying again", attempt, attempts)
+            ray.shutdown()
+            time.sleep(2.0 * attempt)

@@ -23,12 +23,20 @@ from .conftest import PYTHON, RAY, check_plan, free_port, plan_file, ray_env, st
 
 pytestmark = pytest.mark.slow
 ADOPT = str(Path(PYTHON).with_name("adopt"))
+_TEMP: list[str] = []  # the running head's temp dir, for its logs in a failure message
+
+
+def _client_server_logs() -> str:
+    """The tails of the head's Ray Client server logs (why a client was refused)."""
+    logs = sorted(Path(_TEMP[-1]).glob("session_*/logs/ray_client_server*.err")) if _TEMP else []
+    return "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-1500:]}" for f in logs)
 
 
 @pytest.fixture(scope="module")
 def client_address() -> Iterator[str]:
     """``ray://`` address of a head plus one worker node (1 CPU each) on 127.0.0.1."""
     temp_dir = tempfile.mkdtemp(prefix="rcl-", dir="/tmp")
+    _TEMP.append(temp_dir)
     port, client = free_port(), free_port()
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats",
               "--object-store-memory=200000000"]
@@ -80,7 +88,7 @@ def test_every_stage_runs_on_the_cluster_named_by_a_ray_client_address(
         client_address: str, tmp_path: Path, job_world: Path, tiny_bert: Path) -> None:
     done = _run(client_address, tmp_path / "ws", plan_file(tmp_path), job_world, tiny_bert,
                 "client")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _client_server_logs()
     assert "Traceback" not in done.stderr
     manifest = check_plan(tmp_path / "ws", "client")
     assert [s["status"] for s in manifest["stages"]] == ["done"] * 8
