@@ -12,7 +12,23 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from adopt.exceptions import ParameterError
+
+
+class OneLineErrors(type(BaseModel)):
+    """Metaclass: a model built from Python (``PlanSpec(...)``, ``SegmentConfig(k=0)``)
+    raises the one-line `ParameterError` of its class's ``_parameter_error(exc)``, not
+    pydantic's report. Only the constructor call is wrapped: ``model_validate`` keeps
+    pydantic's error for callers that name their own source (a plan file, a CLI flag).
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            raise cls._parameter_error(exc) from None
 
 
 def check_positive(where: str, name: str, value: Any) -> float:

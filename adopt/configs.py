@@ -16,27 +16,22 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adopt._validation import OneLineErrors
 from adopt.exceptions import ParameterError
 
 
-class _OneLine(type(BaseModel)):
-    """``SegmentConfig(k=0)``: one `ParameterError` line, not pydantic's report.
+class StageConfig(BaseModel, metaclass=OneLineErrors):
+    """Base of the stage configs: frozen, unknown options refused.
 
-    Only the constructor call is wrapped (as `PlanSpec`'s is); `StageConfig.of`
+    ``SegmentConfig(k=0)`` is one `ParameterError` line; `StageConfig.of`
     validates through `model_validate` and names the caller instead.
     """
 
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except ValidationError as exc:
-            raise _one_line(exc, cls.__name__) from None
-
-
-class StageConfig(BaseModel, metaclass=_OneLine):
-    """Base of the stage configs: frozen, unknown options refused."""
-
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def _parameter_error(cls, exc: ValidationError) -> ParameterError:
+        return _one_line(exc, cls.__name__)
 
     @classmethod
     def default(cls, name: str) -> Any:

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from adopt._validation import OneLineErrors
 from adopt.exceptions import InputError, ParameterError
 
 Metric = Literal["clicks", "conversions", "revenue", "reach"]
@@ -99,22 +100,12 @@ def _as_parameter_error(
     return ParameterError(f"The '{name}' parameter of {where} {msg}. Got {got} instead.")
 
 
-class _OneLine(type(BaseModel)):
-    """Built from Python (``PlanSpec(...)``): one `ParameterError` line, not pydantic's report.
-
-    Only the constructor call is wrapped; `model_validate` (the plan file) keeps
-    pydantic's error for `parse_spec` to turn into an `InputError`.
-    """
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except ValidationError as exc:
-            raise _as_parameter_error(exc, cls.__name__) from None
-
-
-class _Frozen(BaseModel, metaclass=_OneLine):
+class _Frozen(BaseModel, metaclass=OneLineErrors):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def _parameter_error(cls, exc: ValidationError) -> ParameterError:
+        return _as_parameter_error(exc, cls.__name__)
 
 
 class CampaignBudget(_Frozen):
