@@ -109,6 +109,9 @@ def main() -> None:
     p.add_argument("--keep", default=None, help="folder to keep the workspace in")
     p.add_argument("--frequency", nargs="+", choices=("model", "logs", "auto"),
                    default=["model", "logs"], help="curve modes to compare (default both)")
+    p.add_argument("--calibrate", nargs="+", choices=("off", "on"), default=["off"],
+                   help="the curves' level calibration against the latest logs "
+                        "(build_curves(calibrate=...)); both to compare (default off)")
     args = p.parse_args()
     if args.days is None:
         from adopt.synth import DEMO_DAYS
@@ -153,9 +156,11 @@ def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) 
                       valid_days=args.valid_days, text_features=args.text)
         print(f"  features: {len(card.features)}")
         scores = {}
-        for mode in args.frequency:
+        for freq, cal in ((f, c) for f in args.frequency for c in args.calibrate):
+            mode = freq if args.calibrate == ["off"] else f"{freq}, calibrate {cal}"
             print(_timed(times, f"curves ({mode})", build_curves, ws, run_id="bench",
-                         users_per_segment=args.users_per_segment, frequency=mode))
+                         users_per_segment=args.users_per_segment, frequency=freq,
+                         calibrate=cal == "on"))
             folder = _timed(times, f"plan ({mode})", make_plan, args.config, workspace=ws).folder
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,
                                   seeds=range(args.delivery_seeds))
@@ -170,20 +175,20 @@ def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) 
 def _print_rows(rows: list) -> None:
     """One row per world x fall-with-k mode, then the mean and spread over worlds."""
     head = ["plan", "oracle", "historical", "forecast", "fcst/deliv", "plan/oracle", "plan/hist"]
-    print(f"\n{'world':18s} {'fall':6s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
+    print(f"\n{'world':18s} {'fall':18s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
     table = {}
     for label, mode, sc in rows:
         vals = [sc.value("plan"), sc.value("oracle"), sc.value("historical"),
                 sc.forecast.get(sc.metric, float("nan")), sc.forecast_ratio,
                 sc.ratio("oracle"), sc.ratio("historical")]
         table.setdefault(mode, []).append(vals)
-        print(f"{label:18s} {mode:6s}" + "".join(f"{v:12.3f}" for v in vals)
+        print(f"{label:18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
               + f"  {'hold' if sc.meets_targets else 'missed'}")
     for mode, vals in table.items():
         arr = np.array(vals)
-        print(f"{'mean':18s} {mode:6s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
+        print(f"{'mean':18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
         # a range can be wider than its column: a space keeps the columns apart
-        print(f"{'min..max':18s} {mode:6s}" + "".join(
+        print(f"{'min..max':18s} {mode:18s}" + "".join(
             f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
                                                               strict=True)))
 

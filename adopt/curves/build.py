@@ -204,7 +204,7 @@ def build_curves(
     seed: int = 0,
     monotone: bool = True,
     frequency: str = CurvesConfig.default("frequency"),
-    calibrate: bool = True,
+    calibrate: bool = False,
     engine: str = CurvesConfig.default("engine"),
     actors: int | None = None,
 ) -> CurvesSummary:
@@ -243,7 +243,10 @@ def build_curves(
     calibrate : bool
         Recalibrate the users' predicted values so that the curves'
         construction, replayed on the latest window of logged impressions,
-        matches their clicks and conversions (`adopt.curves.calibrate`).
+        matches their clicks and conversions (`adopt.curves.calibrate`). Off
+        by default: the window's logged impressions are the serving policy's
+        picks, and on generated worlds the shift moved the forecast away from
+        delivery more often than toward it (docs/curves.md).
     engine : {"auto", "local", "ray"}
         Where the grid's model rows are scored: in this process, on Ray Data
         actors in parallel batches (`adopt.curves.score_ray`; memory bounded by

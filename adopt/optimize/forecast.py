@@ -41,6 +41,10 @@ def _matching_record(curves_path: Path) -> dict | None:
     return record
 
 
+# What the record says of levels the curve stage did not recalibrate (build_curves' default)
+NOT_RECALIBRATED = "as the response model predicts them (not recalibrated to the latest logs)"
+
+
 def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame | None]:
     """The assumptions the curve stage recorded for these curves, and their replicates.
 
@@ -63,7 +67,7 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
     levels = record.get("level_calibration")
     out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
            "period_days": record.get("days"), "max_k": record.get("max_k"),
-           "levels": levels.get("text") if isinstance(levels, dict) else None}
+           "levels": levels.get("text") if isinstance(levels, dict) else NOT_RECALIBRATED}
     reach = record.get("reach")
     if isinstance(reach, dict) and isinstance(reach.get("reachable_share"), dict):
         share = reach["reachable_share"]

@@ -16,7 +16,7 @@ from adopt.curves.frequency import fit_frequency_decay
 from adopt.curves.grid import expand_k
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import validate_curves
-from adopt.optimize.forecast import curves_context
+from adopt.optimize.forecast import NOT_RECALIBRATED, curves_context
 
 from .conftest import RUN_ID
 
@@ -216,5 +216,6 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     merged = curves.set_index(["campaign_id", "segment", "placement_id", "k"]).join(q.rename("q"))
     assert ((merged["q"] >= merged["clicks_lo"] * (1 - 1e-5))
             & (merged["q"] <= merged["clicks_hi"] * (1 + 1e-5))).all()
-    levels = record["level_calibration"]
-    assert levels is None or (levels["slope"] == 1.0 and levels["conversion_factor"] > 0)
+    # the levels are the model's unless calibrate=True (docs/curves.md), and the plan says so
+    assert record["level_calibration"] is None
+    assert curves_context(summary.curves_path)[0]["levels"] == NOT_RECALIBRATED
