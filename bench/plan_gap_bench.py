@@ -1,0 +1,153 @@
+"""Bench: where a plan's shortfall from the oracle comes from, on a generated world.
+
+`bench/plan_quality_bench.py` says how far a plan is from the oracle; this says
+why. It re-plans the same spec on curves that are true in one part and the
+model's in the rest, and delivers each plan user by user on the truth
+(`adopt.delivery.deliver`), so each step isolates one source of loss:
+
+- ``oracle``: the true curves, with the truth's best creative per cell;
+- ``true, model creatives``: the true curves of the creatives the curves chose
+  (loss against the oracle = the creative choice);
+- ``true levels, model fall``: those true curves at k = 1 carried over k by the
+  curves' fall (loss against the previous row = the fall with k);
+- ``model``: the curves as built (loss against the previous row = the levels);
+- ``model levels, true fall``: the curves' k = 1 values carried by the truth's fall.
+
+Each row prints the delivered value, the value the plan promised on its own
+curves and their ratio; then the cells' k = 1 level error (log model / truth of
+the chosen creatives) and the creatives whose choice costs the most.
+
+    .venv/bin/python bench/plan_gap_bench.py --workspace /tmp/pq/world_3_geometric/ws
+        [--plan demo] [--seeds 3]
+
+The workspace must be a generated world's (``world/truth``) with a plan written by
+`adopt plan` (keep one with `plan_quality_bench.py --keep DIR`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CELL = ["campaign_id", "segment", "placement_id"]
+METRICS = ("clicks", "conversions", "revenue")
+
+
+def _true_curves_of_choice(truth, audiences: pd.DataFrame, curves: pd.DataFrame,
+                           max_k: int) -> pd.DataFrame:
+    """The truth's curves of the creative the model curves chose per campaign x segment."""
+    chosen = curves.loc[curves["k"] == 1].drop_duplicates(["campaign_id", "segment"])
+    parts = []
+    for ad_id, group in chosen.groupby("ad_id"):
+        true = truth.true_curves(audiences, max_k, ads=[ad_id])
+        parts.append(true.loc[true["segment"].isin(group["segment"])])
+    return _aligned(pd.concat(parts, ignore_index=True), curves)
+
+
+def _aligned(true: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """`true`'s values on `curves`' rows; every other column (users, reach, cost) the curves'."""
+    key = CELL + ["k"]
+    values = true.set_index(key)[list(METRICS) + ["ad_id"]].reindex(
+        pd.MultiIndex.from_frame(curves[key]))
+    out = curves.copy()
+    for col in values.columns:
+        out[col] = values[col].to_numpy()
+    return out
+
+
+def _carried(levels: pd.DataFrame, shapes: pd.DataFrame) -> pd.DataFrame:
+    """`levels`' k = 1 values carried over k by `shapes`' fall (same rows in the same order)."""
+    out = shapes.copy()
+    first = pd.MultiIndex.from_frame(shapes[CELL])
+    for m in METRICS:
+        lvl = levels.loc[levels["k"] == 1].set_index(CELL)[m].reindex(first).to_numpy()
+        one = shapes.loc[shapes["k"] == 1].set_index(CELL)[m].reindex(first).to_numpy()
+        out[m] = shapes[m].to_numpy() * np.divide(lvl, one, out=np.zeros_like(lvl),
+                                                  where=one > 0)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--plan", default="demo", help="plan id under WS/plans (default demo)")
+    p.add_argument("--seeds", type=int, default=3, help="delivery seeds per plan (default 3)")
+    args = p.parse_args()
+
+    from adopt.curves.build import load_audiences
+    from adopt.delivery import deliver, evaluate_exposure
+    from adopt.optimize import optimize, parse_spec
+    from adopt.optimize.curves import read_table, validate_curves
+    from adopt.scoring import caps_from_spec
+    from adopt.synth import load_truth
+
+    ws = Path(args.workspace)
+    doc = json.loads((ws / "plans" / args.plan / "plan.json").read_text())
+    inputs = doc["inputs"]
+    spec = parse_spec(inputs["spec"], source="plan.json")
+    model = validate_curves(read_table(inputs["curves"], "curves"))
+    placements = read_table(inputs["placements"], "placements") \
+        if inputs.get("placements") else None
+    truth = load_truth(ws / "world")
+    audiences = load_audiences(ws)
+    audiences = audiences.loc[audiences["segment"].isin(model["segment"].unique())]
+    max_k = int(model["k"].max())
+    metric = spec.objective.metric
+    caps = caps_from_spec(spec, model["placement_id"].unique())
+
+    campaigns = model["campaign_id"].unique()
+    best = _aligned(truth.true_curves(
+        audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]),
+        model)
+    chosen = _true_curves_of_choice(truth, audiences, model, max_k)
+    rows = {"oracle": best, "true, model creatives": chosen,
+            "true levels, model fall": _carried(chosen, model), "model": model,
+            "model levels, true fall": _carried(model, chosen)}
+    print(f"{ws}: plan {args.plan!r}, {metric}, {args.seeds} delivery seeds\n")
+    print(f"{'curves planned on':26s} {'delivered':>10s} {'promised':>10s} {'prom/deliv':>10s} "
+          f"{'of oracle':>10s}")
+    oracle = None
+    for name, curves in rows.items():
+        exposure = optimize(curves, spec, placements).exposure
+        delivered = float(np.mean([deliver(truth, audiences, exposure, caps=caps,
+                                           seed=s).totals[metric]
+                                   for s in range(args.seeds)]))
+        promised = evaluate_exposure(curves, exposure)[metric]
+        oracle = oracle or delivered
+        print(f"{name:26s} {delivered:10.1f} {promised:10.1f} {promised / delivered:10.3f} "
+              f"{delivered / oracle:10.3f}", flush=True)
+
+    first = model["k"] == 1
+    ratio = np.log(model.loc[first, metric].to_numpy() / chosen.loc[first, metric].to_numpy())
+    print(f"\nk = 1 {metric} of the chosen creatives, log(model / truth) over "
+          f"{int(first.sum())} cells: mean {ratio.mean():+.3f}, sd {ratio.std():.3f}")
+    _creative_misses(truth, audiences, model, chosen, best, metric)
+
+
+def _creative_misses(truth, audiences: pd.DataFrame, model: pd.DataFrame,
+                     chosen: pd.DataFrame, best: pd.DataFrame, metric: str) -> None:
+    """The campaigns whose creative choice loses the most `metric` at k = 1 (all segments)."""
+    first = model["k"] == 1
+    table = model.loc[first, ["campaign_id", "segment", "ad_id"]].assign(
+        best_ad=best.loc[first, "ad_id"].to_numpy(),
+        chosen_value=chosen.loc[first, metric].to_numpy(),
+        best_value=best.loc[first, metric].to_numpy())
+    by = table.groupby("campaign_id").agg(
+        chosen=("ad_id", lambda s: ", ".join(sorted(set(s)))),
+        truth_best=("best_ad", lambda s: ", ".join(sorted(set(s)))),
+        chosen_value=("chosen_value", "sum"), best_value=("best_value", "sum"))
+    by["lost"] = by["best_value"] - by["chosen_value"]
+    launch = truth.ads["launch_day"]
+    by["truth_best_launch_day"] = by["truth_best"].map(
+        lambda ids: ", ".join(str(int(launch[a])) for a in ids.split(", ")))
+    print(f"\ncreative choice: k = 1 {metric} of the chosen vs the truth's best creative, "
+          "summed over segments and placements (the campaigns that lose most)")
+    print(by.sort_values("lost", ascending=False).head(8).round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
