@@ -42,6 +42,17 @@ always runs locally.
 A target with few training positives also starts its booster from a
 logistic regression over the same features (`adopt.response.linear`), so
 smooth trends such as price survive the shallow trees.
+
+A target with many positives (`SMALL_DATA_POSITIVES` or more: clicks,
+typically) fits on every positive and at most `NEGATIVES_PER_POSITIVE`
+negatives per positive, drawn at random with the seed: past a few thousand
+positives the extra negatives cost fitting time and add little, since the
+positives limit what a leaf can learn. Only fitting rows are thinned; the
+valid days or the time window keep every row, the early stop scores them on
+the true scale and the calibrator sees the exactly corrected predictions
+(`adopt.response.sampling`). On the demo world this cut the click target's
+boosting work (rows times rounds) about sixfold at the same test AUC
+(docs/response.md).
 """
 
 from __future__ import annotations
