@@ -173,8 +173,11 @@ class LightGBMResponse:
     stopping_ : dict
         Per target, how the rounds and the calibrator were chosen (``method``:
         ``"valid"``, ``"time_window"`` or ``"cv5"``, 5-fold cross-validation), the
-        positives behind that choice, the LightGBM ``params`` it trained with and
-        the ``engine`` (``"local"`` or ``"ray"`` with its ``workers``).
+        positives behind that choice, the share of negatives its fitting rows kept
+        (``downsample_rate``, None for all), the LightGBM ``params`` it trained
+        with and the ``engine`` (``"local"`` or ``"ray"`` with its ``workers``).
+    downsample_ : dict
+        Per target, that share of negatives (None: all); predictions are corrected by it.
     """
 
     def __init__(
