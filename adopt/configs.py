@@ -107,6 +107,9 @@ class TrainConfig(StageConfig):
     num_trials: int = Field(6, ge=1, description="trials of the --tune search",
                             json_schema_extra={"flag": "--trials"})
     downsample_rate: float | None = Field(None, description="share of negatives kept")
+    negatives_per_positive: float = Field(
+        10, ge=0, description="LightGBM, without --downsample-rate: a target with thousands of "
+        "positives fits on at most this many negatives per positive (0: all)")
     vector_components: int = Field(8, ge=0, description="projected components per embedding side "
                                    "(0: the cosine only)")
     validation: Literal["time", "cv"] = Field(

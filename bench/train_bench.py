@@ -1,5 +1,5 @@
-"""Bench: the LightGBM train stage, today's rounds-by-cross-validation against the time window
-and against Ray Train.
+"""Bench: the LightGBM train stage, rounds by cross-validation on every row (before issue 17)
+against the default (time window, negatives thinned) and against Ray Train.
 
 Runs `adopt.response.train_response` (the whole train stage: read the examples
 and embeddings, split, fit both targets, calibrate, score the test days, write
@@ -8,21 +8,25 @@ run, so every run pays its own start-up (for Ray: starting a local Ray). The
 variants run interleaved, round after round, so a shared machine's load falls
 on all of them alike:
 
-- ``cv``: ``validation="cv", engine="local"``: today's behaviour, a target whose
-  valid day holds fewer than 200 positives is 5-fold cross-validated;
-- ``time``: ``validation="time", engine="local"``: such a target stops early on
-  the latest days instead (`adopt.response.lgbm`), cross-validation only for
-  thin data;
-- ``time_ray``: the same on Ray Train's LightGBMTrainer with ``--workers`` workers.
+- ``cv``: ``validation="cv", negatives_per_positive=0, engine="local"``: the
+  behaviour before issue 17, a target whose valid day holds fewer than 200
+  positives is 5-fold cross-validated on all its rows;
+- ``time_all``: ``validation="time", negatives_per_positive=0, engine="local"``:
+  such a target stops early on the latest days instead (`adopt.response.lgbm`),
+  cross-validation only for thin data; every negative kept;
+- ``time``: the default (``validation="time"``, a target with thousands of
+  positives fits on at most 10 negatives per positive), local;
+- ``time_ray``: the default on Ray Train's LightGBMTrainer with ``--workers`` workers.
 
 Prints per run the wall seconds, the driver's CPU seconds (on a loaded shared
-machine the steadier figure for the local engine), each target's method and
-rounds, and the test AUC; then per variant the median seconds, the ratio to
-``cv``, the median driver CPU seconds and the median test AUC delta to ``cv``
-(click and conversion), plus each process's peak RSS.
+machine the steadier figure for the local engine), each target's method,
+rounds and share of negatives kept, and the test AUC; then per variant the
+median seconds, the ratio to ``cv``, the median driver CPU seconds and the
+median test AUC delta to ``cv`` (click and conversion), plus each process's
+peak RSS.
 
     .venv/bin/python bench/train_bench.py --source /tmp/demo_ws [--rounds 3]
-        [--variants cv,time,time_ray] [--workers 2]
+        [--variants cv,time_all,time,time_ray] [--workers 2]
 
 The source workspace (a built demo world: `adopt demo`, or ingest, profiles and
 embed) is copied, never written.
@@ -41,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "cv": {"validation": "cv", "engine": "local"},
+    "cv": {"validation": "cv", "negatives_per_positive": 0, "engine": "local"},
+    "time_all": {"validation": "time", "negatives_per_positive": 0, "engine": "local"},
     "time": {"validation": "time", "engine": "local"},
     "time_ray": {"validation": "time", "engine": "ray"},
 }
@@ -76,7 +81,8 @@ def _run(ws: str, variant: str, workers: int, seed: int, queue: mp.Queue) -> Non
             auc[row["target"]] = row["auc"]
     targets = card.hyperparameters["targets"]
     queue.put({"variant": variant, "seconds": seconds, "cpu_seconds": cpu, "auc": auc,
-               "methods": {t: (v["method"], v.get("engine"), v.get("rounds"))
+               "methods": {t: (v["method"], v.get("engine"), v.get("rounds"),
+                               v.get("downsample_rate"))
                            for t, v in targets.items()},
                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     if kwargs["engine"] == "ray":
@@ -89,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", required=True, help="built workspace (copied)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="cv,time,time_ray")
+    parser.add_argument("--variants", default="cv,time_all,time,time_ray")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -115,8 +121,9 @@ def main() -> None:
                 results.append(out)
                 print(f"round {r} {v:9s} {out['seconds']:7.1f}s (cpu {out['cpu_seconds']:6.1f}s)  "
                       + "  ".join(f"{t}: auc {a:.4f}" for t, a in out["auc"].items())
-                      + "  " + "  ".join(f"{t}: {m[0]}/{m[1]}/{m[2]} rounds" for t, m in
-                                         out["methods"].items())
+                      + "  " + "  ".join(f"{t}: {m[0]}/{m[1]}/{m[2]} rounds"
+                                         + (f" (negatives {m[3]:.2f})" if m[3] else "")
+                                         for t, m in out["methods"].items())
                       + f"  peak {out['peak_rss_mib']:.0f} MiB", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

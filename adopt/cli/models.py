@@ -29,7 +29,8 @@ def add_commands(add: AddCommand) -> None:
     add_config_arguments(p, TrainConfig, ("model",))
     p.add_argument("--run-id", default=None, help="run id (reuse one to resume a BERT run)")
     p.add_argument("--tune", action="store_true", help="small Ray Tune search on validation")
-    add_config_arguments(p, TrainConfig, ("num_trials", "downsample_rate"))
+    add_config_arguments(p, TrainConfig, ("num_trials", "downsample_rate",
+                                          "negatives_per_positive"))
     p.add_argument("--no-text-features", dest="text_features", action="store_false",
                    help="leave the embedding features out even when the workspace has them")
     add_config_arguments(p, TrainConfig, ("vector_components",))

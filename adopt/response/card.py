@@ -44,7 +44,8 @@ def library_versions() -> dict[str, str]:
 def data_fingerprint(df: pd.DataFrame) -> str:
     """SHA-256 of the examples' columns, types and values (row order matters).
 
-    Vector columns are hashed from their float32 bytes; everything else by
+    A vector column is hashed as its distinct vectors' float32 bytes (in order
+    of first appearance) and each row's position among them; everything else by
     pandas' stable per-row hash.
     """
     digest = hashlib.sha256()
@@ -53,8 +54,15 @@ def data_fingerprint(df: pd.DataFrame) -> str:
         digest.update(f"{col}:{s.dtype}".encode())
         first = s.dropna().iloc[0] if s.notna().any() else None
         if isinstance(first, (list, tuple, np.ndarray)):
-            for v in s.to_numpy():
-                digest.update(np.asarray(v, dtype=np.float32).tobytes())
+            # rows of one user or ad share one array object: read each object once
+            values = s.to_numpy()
+            obj, _ = pd.factorize(np.fromiter(map(id, values), np.int64, len(values)))
+            _, first = np.unique(obj, return_index=True)
+            blobs = [np.asarray(values[i], dtype=np.float32).tobytes() for i in first]
+            code, distinct = pd.factorize(pd.Series(blobs, dtype=object))
+            for blob in distinct:
+                digest.update(blob)
+            digest.update(code[obj].astype(np.int64).tobytes())
         else:
             digest.update(pd.util.hash_pandas_object(s, index=False).to_numpy().tobytes())
     return digest.hexdigest()
@@ -155,6 +163,9 @@ def _rounds_line(how: dict[str, Any]) -> str:
                 f"({how.get('positives')} positives: too few for a time window)")
     else:
         text = str(method)
+    if how.get("downsample_rate") is not None:
+        text += (f"; fitted on every positive and {how['downsample_rate']:.1%} of the "
+                 "negatives (predictions corrected back)")
     engine = how.get("engine")
     if engine == "ray":
         text += f"; trained on Ray Train, {how.get('workers')} workers"

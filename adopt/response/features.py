@@ -66,6 +66,20 @@ def stack_vectors(s: pd.Series, table: str = "training_examples") -> np.ndarray:
         ) from exc
 
 
+def distinct_vectors(s: pd.Series, table: str = "training_examples"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct vector objects of a column, stacked, and each row's position among them.
+
+    Rows of one user or ad share one array object (`attach_text_features`), so
+    a block of 50,000 rows holds a few thousand; vectors equal in value but held
+    in separate objects are kept apart, which costs time but changes no result.
+    """
+    values = s.to_numpy()
+    codes, _ = pd.factorize(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
+    _, first = np.unique(codes, return_index=True)
+    return stack_vectors(s.iloc[first], table), codes
+
+
 def _top_levels(s: pd.Series) -> list[str]:
     """The categories a model learns for `s`: at most `MAX_LEVELS`, the most frequent (sorted).
 
@@ -171,7 +185,7 @@ class Features:
         """Mean and top principal axes of the distinct vectors in a row sample of ``s``."""
         rng = np.random.default_rng(self.seed)
         rows = rng.choice(len(s), size=min(len(s), PCA_SAMPLE), replace=False)
-        x = np.unique(stack_vectors(s.iloc[np.sort(rows)]), axis=0).astype(np.float64)
+        x = np.unique(distinct_vectors(s.iloc[np.sort(rows)])[0], axis=0).astype(np.float64)
         mean = x.mean(axis=0)
         k = min(int(self.vector_components or 0), *x.shape)
         if k == 0:
@@ -221,24 +235,27 @@ class Features:
         return np.vstack(parts)
 
     def _vector_chunk(self, df: pd.DataFrame) -> np.ndarray:
-        raw = [stack_vectors(df[v]) for v in self.vectors_]
+        """Each distinct vector is projected once, each distinct (user, ad) pair's cosine
+        computed once; rows gather them."""
+        raw = [distinct_vectors(df[v]) for v in self.vectors_]
         blocks = []
-        for v, b in zip(self.vectors_, raw, strict=True):
+        for v, (b, codes) in zip(self.vectors_, raw, strict=True):
             if b.shape[1] != self.dims_[v]:
                 raise InputError("training_examples", v,
                                  f"vectors must have {self.dims_[v]} dimensions; got {b.shape[1]}")
             if self.pca_:
                 pca = self.pca_[v]
                 comps = np.asarray(pca["components"], dtype=np.float64).reshape(-1, b.shape[1])
-                blocks.append((b - np.asarray(pca["mean"])) @ comps.T)
-            else:
-                blocks.append(b)
+                b = (b - np.asarray(pca["mean"])) @ comps.T
+            blocks.append(b[codes])
         if len(raw) == 2:
-            u, a = raw
+            (u, cu), (a, ca) = raw
+            pair, pairs = pd.factorize(cu * len(a) + ca)
+            u, a = u[pairs // len(a)], a[pairs % len(a)]
             norms = np.linalg.norm(u, axis=1) * np.linalg.norm(a, axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 cos = np.where(norms > 0, (u * a).sum(axis=1) / norms, np.nan)
-            blocks.append(cos[:, None])
+            blocks.append(cos[pair][:, None])
         return np.hstack(blocks).astype(np.float32)
 
     def frame(self, df: pd.DataFrame) -> pd.DataFrame:

@@ -183,6 +183,7 @@ def train_response(
     tune: bool = False,
     num_trials: int = TrainConfig.default("num_trials"),
     downsample_rate: float | None = None,
+    negatives_per_positive: float = TrainConfig.default("negatives_per_positive"),
     params: dict[str, Any] | None = None,
     valid_days: int | None = None,
     test_days: int | None = None,
@@ -210,6 +211,9 @@ def train_response(
     tune : run a small Ray Tune search on valid first (see ``adopt.response.tune``).
     num_trials : trials of that search.
     downsample_rate : LightGBM only: keep this fraction of negative impressions.
+    negatives_per_positive : LightGBM only, without ``downsample_rate``: a target with
+        thousands of positives fits on at most this many negatives per positive
+        (0: all; see `LightGBMResponse`).
     params : LightGBM only: parameters over the defaults (tuned ones win over these).
     valid_days, test_days : days in the valid and test periods (default 1 each).
     valid_frac, test_frac : instead of days, the shares of the examples, in time
@@ -260,7 +264,8 @@ def train_response(
                                    name=f"{run_id}_tune", features=features)
             params, tuning = params | result.best, result.records()
         fitted: LightGBMResponse | BertResponse = LightGBMResponse(
-            features=features, params=params, downsample_rate=downsample_rate, seed=seed,
+            features=features, params=params, downsample_rate=downsample_rate,
+            negatives_per_positive=negatives_per_positive, seed=seed,
             validation=validation, engine=engine, num_workers=num_workers,
             storage_path=ws.models / "ray_results",
         ).fit(split.train, split.valid)

@@ -154,7 +154,10 @@ def _with_zero_row(matrix: np.ndarray, dim: int) -> np.ndarray:
 
 def _cosine_rows(users: np.ndarray, ads: np.ndarray, pu: np.ndarray, pa: np.ndarray,
                  chunk: int = 50_000) -> np.ndarray:
-    """Cosine of ``users[pu]`` and ``ads[pa]``, chunked so no (rows, dim) copy is whole."""
+    """Cosine of ``users[pu]`` and ``ads[pa]``: once per distinct (user, ad) pair, chunked
+    so no (pairs, dim) copy is whole."""
+    pair, pairs = pd.factorize(pu.astype(np.int64) * len(ads) + pa)
+    pu, pa = pairs // len(ads), pairs % len(ads)
     nu, na = np.linalg.norm(users, axis=1), np.linalg.norm(ads, axis=1)
     out = np.full(len(pu), np.nan)
     for start in range(0, len(pu), chunk):
@@ -163,7 +166,7 @@ def _cosine_rows(users: np.ndarray, ads: np.ndarray, pu: np.ndarray, pa: np.ndar
         norms = nu[u] * na[a]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:start + chunk] = np.where(norms > 0, dots / norms, np.nan)
-    return out
+    return out[pair]
 
 
 def _texts(con: duckdb.DuckDBPyConnection, sql: str, table: str, keys: pd.Series) -> list[str]:
@@ -189,20 +192,21 @@ class _TextMatch:
             else pd.DataFrame({"user_id": [], "t": [], "text": []})
         ads = con.execute(_AD_TEXT_SQL).df() if has_table(con, "ads") \
             else pd.DataFrame({"key": [], "text": []})
-        users = found["user_id"].astype(str).to_numpy()
+        # codes in sorted order, as np.unique gives, but by hashing rather than sorting strings
+        user, users = pd.factorize(found["user_id"].astype(str).to_numpy(), sort=True)
+        which, texts = pd.factorize(found["text"].astype(str).to_numpy(), sort=True)
         t = found["t"].to_numpy(dtype=np.int64)
-        order = np.lexsort((t, users))  # by user, then time: one block per user
-        users, t = users[order], t[order]
-        texts, which = np.unique(found["text"].astype(str).to_numpy()[order],
-                                 return_inverse=True)
+        # by user, then time (one block per user), then text: the same sums whatever
+        # order the query returned the rows in
+        order = np.lexsort((which, t, user))
+        user, t, which = user[order], t[order], which[order]
         z = _lsa([*texts, *ads["text"].fillna("").astype(str)], components)
-        zb = z[:len(texts)][which.reshape(-1)]
         self.ads = pd.Index(ads["key"].astype(str))
         self.ad_z = z[len(texts):]
-        self.users, first = np.unique(users, return_index=True)
-        self.user_start = np.append(first, len(users))
+        self.users = np.asarray(users, dtype=object)
+        self.user_start = np.searchsorted(user, np.arange(len(users) + 1))
         self.t = t
-        self.prefix = np.vstack([np.zeros((1, z.shape[1])), np.cumsum(zb, axis=0)])
+        self.prefix = _prefix_sums(z[:len(texts)], which)
 
     def match(self, user_ids: pd.Series, ad_ids: pd.Series, ts: pd.Series | None) -> np.ndarray:
         """Mean cosine of each row's ad with its user's behaviours before ``ts`` (all if None)."""
@@ -223,6 +227,21 @@ class _TextMatch:
             profile = (self.prefix[stop[ok]] - self.prefix[start[ok]]) / n[ok, None]
             out[ok] = np.einsum("ij,ij->i", profile, self.ad_z[a[ok]])
         return out
+
+
+def _prefix_sums(z: np.ndarray, which: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Row ``i`` is ``z[which[:i]].sum(axis=0)``, summed in order.
+
+    By blocks that stay in cache: numpy's cumsum down a tall array is several
+    times slower than this (a million behaviours on the demo world).
+    """
+    out = np.zeros((len(which) + 1, z.shape[1]))
+    np.take(z, which, axis=0, out=out[1:], mode="clip")  # in range; "raise" buffers `out`
+    for start in range(1, len(out), block):
+        part = out[start:start + block]
+        part[0] += out[start - 1]  # the running total first: the same order as one cumsum
+        np.cumsum(part, axis=0, out=part)
+    return out
 
 
 def _count_before(t: np.ndarray, start: np.ndarray, stop: np.ndarray, when: np.ndarray

@@ -54,3 +54,13 @@ def test_markdown_says_how_each_target_chose_its_rounds():
             "2 workers") in text
     assert ("- conversion model: 40 rounds by 5-fold cross-validation (441 positives: too few "
             "for a time window); trained locally") in text
+
+
+def test_markdown_says_when_a_target_fitted_on_a_share_of_its_negatives():
+    targets = {"click": {"method": "valid", "rounds": 90, "downsample_rate": 0.2,
+                         "engine": "local"}}
+    card = ModelCard(run_id="r", model="lightgbm", data={}, features=[],
+                     hyperparameters={"targets": targets}, metrics=[])
+    assert ("- click model: 90 rounds, early-stopped on the valid days; fitted on every "
+            "positive and 20.0% of the negatives (predictions corrected back); trained "
+            "locally") in card.to_markdown()

@@ -93,6 +93,28 @@ def test_the_window_is_deterministic_and_survives_save_and_load(split, tmp_path)
     np.testing.assert_allclose(loaded.predict_click(split.test), first.predict_click(split.test))
 
 
+def test_a_target_with_many_positives_fits_on_a_share_of_its_negatives(split, tmp_path):
+    fit = pd.concat([split.train, split.valid])
+    positives = int(fit["clicked"].sum())
+    kwargs = {"features": Features(vectors=()), "params": FAST, "conversion": False,
+              "calibration": "none", "min_valid_positives": _needing_two_days(split)}
+    model = LightGBMResponse(negatives_per_positive=2, **kwargs).fit(split.train, split.valid)
+    click = model.stopping_["click"]
+    assert click["method"] == "time_window"
+    assert click["downsample_rate"] == pytest.approx(2 * positives / (len(fit) - positives))
+    # the window keeps all its rows: the rounds and the calibrator see the true rates
+    window = fit[fit["ts"] >= pd.Timestamp(click["window_first_day"])]
+    assert click["window_rows"] == len(window)
+    test, y = split.test, split.test["clicked"].to_numpy()
+    p = model.predict_click(test)
+    assert p.mean() / y.mean() == pytest.approx(1.0, abs=0.1)  # corrected to the true scale
+    assert roc_auc(y, p) > 0.62  # (0.65; all negatives: 0.68, within this world's noise)
+    every = LightGBMResponse(negatives_per_positive=0, **kwargs).fit(split.train, split.valid)
+    assert every.stopping_["click"]["downsample_rate"] is None
+    loaded = LightGBMResponse.load(model.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict_click(test), p)
+
+
 def test_unknown_validation_and_engine_are_refused(split):
     with pytest.raises(ValueError, match="'validation' parameter of LightGBMResponse"):
         LightGBMResponse(validation="kfold").fit(split.train, split.valid)
