@@ -64,6 +64,7 @@ from adopt.curves.reach import apply_reach, estimate_reach
 from adopt.curves.state import PairState
 from adopt.exceptions import InputError, ParameterError
 from adopt.optimize.curves import validate_curves
+from adopt.optimize.forecast import NOT_RECALIBRATED
 from adopt.progress import Progress
 from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path, has_table
 
@@ -94,7 +95,7 @@ class CurvesSummary:
     frequency: str = "the response model at each k"
     reach: str = ""
     reach_path: Path | None = None
-    levels: str = "as the model gives them"
+    levels: str = NOT_RECALIBRATED
     engines: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -354,7 +355,7 @@ def build_curves(
         model_rows=values.rows, seconds=time.perf_counter() - started,
         dropped_campaigns=dropped, frequency=fall, reach=reach_line(record["reach"]),
         reach_path=folder / "reach.parquet",
-        levels=str(levels) if levels is not None else "as the model gives them",
+        levels=str(levels) if levels is not None else NOT_RECALIBRATED,
         engines=values.engines)
     log.info("%s", summary)
     return summary

@@ -57,8 +57,8 @@ def data_fingerprint(df: pd.DataFrame) -> str:
             # rows of one user or ad share one array object: read each object once
             values = s.to_numpy()
             obj, _ = pd.factorize(np.fromiter(map(id, values), np.int64, len(values)))
-            _, first = np.unique(obj, return_index=True)
-            blobs = [np.asarray(values[i], dtype=np.float32).tobytes() for i in first]
+            _, first_rows = np.unique(obj, return_index=True)
+            blobs = [np.asarray(values[i], dtype=np.float32).tobytes() for i in first_rows]
             code, distinct = pd.factorize(pd.Series(blobs, dtype=object))
             for blob in distinct:
                 digest.update(blob)

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from adopt.configs import TrainConfig
 from adopt.exceptions import InputError, NotFittedError
 from adopt.response.calibration import calibrator_from_dict, fit_calibrator
 from adopt.response.features import Features
@@ -96,7 +97,7 @@ SMALL_DATA_PARAMS: dict[str, Any] = {
 }
 # A target with this many training positives or more fits on all its positives and on
 # at most this many negatives per positive, drawn at random (module docstring).
-NEGATIVES_PER_POSITIVE = 10
+NEGATIVES_PER_POSITIVE = TrainConfig.default("negatives_per_positive")
 TARGETS = ("click", "conversion")
 # Fewer valid positives than this: a time window, else cross-validation (module docstring).
 MIN_VALID_POSITIVES = 200
