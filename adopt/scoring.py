@@ -65,6 +65,9 @@ class ScoreCard:
     forecast : dict
         The plan's totals on its own curves (`evaluate_exposure`).
     seeds : list of int
+    interval : dict
+        The plan's forecast interval of the metric from plan.json (``lo``, ``hi``;
+        empty when the plan has none).
     notes : dict
         Per allocation: users short of their segment, impressions dropped by caps.
     seconds : float
@@ -76,6 +79,7 @@ class ScoreCard:
     delivered: dict[str, list[dict[str, float]]]
     forecast: dict[str, float] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=list)
+    interval: dict[str, float] = field(default_factory=dict)
     notes: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -97,6 +101,14 @@ class ScoreCard:
         """The plan's forecast over its mean delivered value (nan when delivery is 0)."""
         den = self.value("plan")
         return self.forecast.get(self.metric, float("nan")) / den if den > 0 else float("nan")
+
+    @property
+    def delivered_in_interval(self) -> bool | None:
+        """Whether the plan's mean delivered value lies in its forecast interval
+        (None without an interval)."""
+        if "lo" not in self.interval or "hi" not in self.interval:
+            return None
+        return bool(self.interval["lo"] <= self.value("plan") <= self.interval["hi"])
 
     @property
     def targets(self) -> dict[str, bool]:
@@ -121,6 +133,7 @@ class ScoreCard:
                 "seeds": self.seeds,
                 "delivered": {name: self.summary(name) for name in self.delivered},
                 "forecast": self.forecast, "forecast_vs_delivered": self.forecast_ratio,
+                "interval": self.interval, "delivered_in_interval": self.delivered_in_interval,
                 "plan_vs_oracle": self.ratio("oracle"),
                 "plan_vs_historical": self.ratio("historical"),
                 "plan_vs_uniform": self.ratio("uniform"), "targets": self.targets,
@@ -142,6 +155,9 @@ class ScoreCard:
             f"plan forecast:        {self.forecast.get(self.metric, float('nan')):,.1f}",
             f"forecast / delivered: {self.forecast_ratio:.3f}  (target {lo:.2f}..{hi:.2f}: "
             f"{'holds' if target['forecast_vs_delivered'] else 'MISSED'})",
+            *([] if self.delivered_in_interval is None else [
+                f"forecast interval:    {self.interval['lo']:,.1f} to {self.interval['hi']:,.1f}"
+                f" (delivered {'inside' if self.delivered_in_interval else 'OUTSIDE'})"]),
             f"plan / oracle:        {self.ratio('oracle'):.3f}  (target >= 0.90: "
             f"{'holds' if target['plan_vs_oracle'] else 'MISSED'})",
             f"plan / historical:    {self.ratio('historical'):.3f}  (target >= 1.20: "
@@ -271,5 +287,7 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
                            budget=budget, forecast=evaluate_exposure(curves, exposure),
                            plan_id=plan_folder.name, seeds=seeds,
                            caps={"plan": caps, "oracle": caps})
+    interval = (doc.get("forecast") or {}).get(spec.objective.metric) or {}
+    card.interval = {k: float(interval[k]) for k in ("lo", "hi") if k in interval}
     card.seconds = time.perf_counter() - started
     return card

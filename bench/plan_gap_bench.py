@@ -11,7 +11,11 @@ model's in the rest, and delivers each plan user by user on the truth
 - ``true levels, model fall``: those true curves at k = 1 carried over k by the
   curves' fall (loss against the previous row = the fall with k);
 - ``model``: the curves as built (loss against the previous row = the levels);
-- ``model levels, true fall``: the curves' k = 1 values carried by the truth's fall.
+- ``model levels, true fall``: the curves' k = 1 values carried by the truth's fall;
+- ``model, campaign error out`` / ``model, campaign x segment error out`` /
+  ``model, cell error out``: the curves with the mean k = 1 error (log model /
+  truth of the chosen creatives) of each campaign, campaign x segment or cell
+  divided out, every k alike (how much of the gap each grain of level error makes).
 
 Each row prints the delivered value, the value the plan promised on its own
 curves and their ratio; then the cells' k = 1 level error (log model / truth of
@@ -71,6 +75,22 @@ def _carried(levels: pd.DataFrame, shapes: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _error_out(model: pd.DataFrame, chosen: pd.DataFrame, grain: list[str]) -> pd.DataFrame:
+    """`model` with each `grain` group's mean k = 1 log error against `chosen` divided out."""
+    first = (model["k"] == 1).to_numpy()
+    cells = model.loc[first, CELL].reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(model[CELL])
+    out = model.copy()
+    for m in METRICS:
+        error = pd.Series(np.log(np.divide(model.loc[first, m].to_numpy(),
+                                           chosen.loc[first, m].to_numpy())))
+        error = error.replace([np.inf, -np.inf], np.nan).fillna(0.0)
+        mean = error.groupby([cells[c] for c in grain]).transform("mean")
+        factor = pd.Series(np.exp(-mean.to_numpy()), index=pd.MultiIndex.from_frame(cells))
+        out[m] = model[m].to_numpy() * factor.reindex(index).to_numpy()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workspace", required=True)
@@ -106,9 +126,13 @@ def main() -> None:
     chosen = _true_curves_of_choice(truth, audiences, model, max_k)
     rows = {"oracle": best, "true, model creatives": chosen,
             "true levels, model fall": _carried(chosen, model), "model": model,
-            "model levels, true fall": _carried(model, chosen)}
+            "model levels, true fall": _carried(model, chosen),
+            "model, campaign error out": _error_out(model, chosen, ["campaign_id"]),
+            "model, campaign x segment error out": _error_out(model, chosen,
+                                                              ["campaign_id", "segment"]),
+            "model, cell error out": _error_out(model, chosen, CELL)}
     print(f"{ws}: plan {args.plan!r}, {metric}, {args.seeds} delivery seeds\n")
-    print(f"{'curves planned on':26s} {'delivered':>10s} {'promised':>10s} {'prom/deliv':>10s} "
+    print(f"{'curves planned on':36s} {'delivered':>10s} {'promised':>10s} {'prom/deliv':>10s} "
           f"{'of oracle':>10s}")
     oracle = None
     for name, curves in rows.items():
@@ -118,7 +142,7 @@ def main() -> None:
                                    for s in range(args.seeds)]))
         promised = evaluate_exposure(curves, exposure)[metric]
         oracle = oracle or delivered
-        print(f"{name:26s} {delivered:10.1f} {promised:10.1f} {promised / delivered:10.3f} "
+        print(f"{name:36s} {delivered:10.1f} {promised:10.1f} {promised / delivered:10.3f} "
               f"{delivered / oracle:10.3f}", flush=True)
 
     first = model["k"] == 1

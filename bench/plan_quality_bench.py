@@ -9,9 +9,10 @@ same budget, each delivered user by user on the world's ground truth over
 ``--delivery-seeds`` seeds. Prints each stage's time, the ScoreCard, then one
 row per world (``--seeds``, each with every ``--fatigue`` form when the
 generator has that option): plan / oracle / historical delivered, the plan's
-forecast, forecast / delivered and the ratios; then their mean and spread.
-Targets (issue 6): plan >= 90% of the oracle, >= 1.2x historical, forecast
-within 10% of delivery.
+forecast, forecast / delivered, the ratios and whether the delivered value
+lies in the plan's 95% forecast interval (1 or 0; its mean is the coverage);
+then their mean and spread. Targets (issue 6): plan >= 90% of the oracle,
+>= 1.2x historical, forecast within 10% of delivery.
 
 The curves are built once per ``--frequency`` mode from the same model, so
 the fall with k asked of the model (the baseline) and the fall fitted within
@@ -174,13 +175,15 @@ def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) 
 
 def _print_rows(rows: list) -> None:
     """One row per world x fall-with-k mode, then the mean and spread over worlds."""
-    head = ["plan", "oracle", "historical", "forecast", "fcst/deliv", "plan/oracle", "plan/hist"]
+    head = ["plan", "oracle", "historical", "forecast", "fcst/deliv", "plan/oracle", "plan/hist",
+            "in interval"]
     print(f"\n{'world':18s} {'fall':18s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
     table = {}
     for label, mode, sc in rows:
         vals = [sc.value("plan"), sc.value("oracle"), sc.value("historical"),
                 sc.forecast.get(sc.metric, float("nan")), sc.forecast_ratio,
-                sc.ratio("oracle"), sc.ratio("historical")]
+                sc.ratio("oracle"), sc.ratio("historical"),
+                float("nan") if sc.delivered_in_interval is None else float(sc.delivered_in_interval)]
         table.setdefault(mode, []).append(vals)
         print(f"{label:18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
               + f"  {'hold' if sc.meets_targets else 'missed'}")

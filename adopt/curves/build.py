@@ -35,8 +35,9 @@ Definitions (also in docs/curves.md):
   curves (`adopt.curves.bootstrap`), from which a plan's forecast gets its
   interval.
 - ``WS/curves/curves.json`` records how the curves were built (model run,
-  period, sample sizes, the fall with k, reach, the replicates' hash) and the
-  SHA-256 of the curves file it describes; a plan copies what the curves
+  period, sample sizes, the fall with k, reach, the replicates' hash, the
+  clicks and conversions logged per campaign that its level rests on,
+  `adopt.curves.evidence`) and the SHA-256 of the curves file it describes; a plan copies what the curves
   assumed into its inputs when the hash matches, so the report says it.
 """
 
@@ -57,6 +58,7 @@ import pandas as pd
 from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
+from adopt.curves.evidence import campaign_evidence, evidence_line
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import load_response_model, text_feature_hook
@@ -315,6 +317,8 @@ def build_curves(
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
+    logged = campaign_evidence(ws.root)
+    evidence = {c: logged[c] for c in kept if c in logged}
     curves = validate_curves(apply_reach(curves, reach))
     folder = ws.curves
     with atomic_path(folder / "curves.parquet") as tmp:
@@ -330,7 +334,8 @@ def build_curves(
               "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
               "level_calibration": None if levels is None else {**asdict(levels),
-                                                                 "text": str(levels)}}
+                                                                 "text": str(levels)},
+              "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)}}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)
         reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

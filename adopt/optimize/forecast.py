@@ -10,8 +10,16 @@ metric the plan's forecast with a 95% interval, in plan.json's ``forecast``.
 The interval resamples the users sampled in each segment (one draw shared by
 every campaign and placement of the segment, `adopt.curves.bootstrap`) and
 values the plan's exposure on each replicate, so cells that move together
-are counted together. It does not cover the response model's own error or
-the fall with k, which are fitted once: the report says so.
+are counted together. Where the curve stage recorded the clicks and
+conversions logged per campaign (`adopt.curves.evidence`), each replicate
+also draws each campaign's level from their sampling error: a log-normal
+factor with variance 1 / (clicks + 1) on clicks, and that draw times one of
+variance 1 / (conversions + 1) on conversions and revenue, shared by all the
+campaign's cells. On generated worlds that level error, concentrated in the
+few campaigns a plan spends on, was most of the gap between forecast and
+delivery, and the users' bootstrap alone gave intervals of about 1%
+(docs/curves.md). The rest of the model's error and the fall with k are
+fitted once and not resampled: the basis says so.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from adopt.optimize.curves import METRICS, CurveGrid
 from adopt.optimize.lp import position_means
 
 LEVEL = 0.95
+SEED = 0  # the level draws: the same plan gets the same interval run after run
 
 
 def _matching_record(curves_path: Path) -> dict | None:
@@ -45,8 +54,10 @@ def _matching_record(curves_path: Path) -> dict | None:
 NOT_RECALIBRATED = "as the response model predicts them (not recalibrated to the latest logs)"
 
 
-def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame | None]:
-    """The assumptions the curve stage recorded for these curves, and their replicates.
+def curves_context(curves_path: str | Path | None
+                   ) -> tuple[dict, pd.DataFrame | None, dict | None]:
+    """The assumptions the curve stage recorded for these curves, their replicates and
+    the logged outcomes behind each campaign's level.
 
     Returns
     -------
@@ -57,13 +68,15 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
         when the curves have no matching record (a planner's own file).
     replicates : DataFrame or None
         The bootstrap replicates, when recorded and their hash matches.
+    evidence : dict or None
+        ``{campaign_id: {"clicks", "conversions"}}`` logged per campaign, when recorded.
     """
     if curves_path is None:
-        return {}, None
+        return {}, None, None
     path = Path(curves_path)
     record = _matching_record(path)
     if record is None:
-        return {}, None
+        return {}, None, None
     levels = record.get("level_calibration")
     out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
            "period_days": record.get("days"), "max_k": record.get("max_k"),
@@ -76,6 +89,11 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
                         f"{share['min']:.2f}, median {share['median']:.2f}, max "
                         f"{share['max']:.2f}; {reach.get('cells_below_half')} of "
                         f"{reach.get('cells')} segment x placement cells below half")
+    logged = record.get("level_evidence")
+    evidence = None
+    if isinstance(logged, dict) and isinstance(logged.get("campaigns"), dict):
+        evidence = logged["campaigns"]
+        out["level_evidence"] = logged.get("text")
     out = {k: v for k, v in out.items() if v is not None}
     replicates = None
     boot = record.get("replicates")
@@ -86,7 +104,7 @@ def curves_context(curves_path: str | Path | None) -> tuple[dict, pd.DataFrame |
                 replicates = pd.read_parquet(boot_path)
         except OSError:
             replicates = None
-    return out, replicates
+    return out, replicates, evidence
 
 
 def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | None:
@@ -110,8 +128,22 @@ def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | N
     return np.nan_to_num(out)
 
 
-def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None
-                      ) -> dict:
+def _level_draws(grid: CurveGrid, evidence: dict, n_boot: int) -> np.ndarray:
+    """Per replicate and cell, the factor on each metric from its campaign's level draw
+    (module docstring): an array (B, cells, 1, metrics)."""
+    campaigns, cell = np.unique(grid.cells["campaign_id"].astype(str).to_numpy(),
+                                return_inverse=True)
+    counts = np.array([[float((evidence.get(c) or {}).get(name, 0)) for name in
+                        ("clicks", "conversions")] for c in campaigns]).reshape(-1, 2)
+    sd = np.sqrt(1.0 / (counts + 1.0))  # campaigns x (clicks, conversions)
+    z = np.random.default_rng(SEED).standard_normal((n_boot, len(campaigns), 2)) * sd
+    click, conversion = z[..., 0], z[..., 0] + z[..., 1]
+    per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
+    return np.exp(np.stack([per_metric[name][:, cell] for name in METRICS], axis=-1))[:, :, None]
+
+
+def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None,
+                      evidence: dict | None = None) -> dict:
     """Per metric the plan's forecast and its interval.
 
     Parameters
@@ -122,6 +154,9 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
         The plan's impressions per cell by the users' number of impressions N.
     replicates : DataFrame or None
         Bootstrap replicates of the curves (see `curves_context`).
+    evidence : dict, optional
+        Clicks and conversions logged per campaign (see `curves_context`); with
+        them each replicate also draws the campaigns' levels (module docstring).
 
     Returns
     -------
@@ -133,11 +168,18 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
     point = {name: float((position_means(grid.metric(name)) * m).sum()) for name in METRICS}
     boot = None if replicates is None else _replicate_grid(grid, replicates)
     if boot is not None:
+        if evidence is not None:
+            boot = boot * _level_draws(grid, evidence, len(boot))
         values = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=(1, 2))
                            for i in range(len(METRICS))], axis=1)  # B x metrics
         lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
         basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates); "
                  "the response model's error and the fall with k are not resampled")
+        if evidence is not None:
+            basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates), "
+                     "each drawing every campaign's level from the sampling error of the "
+                     "clicks and conversions logged for it; the rest of the response model's "
+                     "error and the fall with k are not resampled")
         return {"level": LEVEL, "basis": basis,
                 **{name: {"point": point[name], "lo": float(lo[i]), "hi": float(hi[i])}
                    for i, name in enumerate(METRICS)}}

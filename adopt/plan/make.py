@@ -119,7 +119,7 @@ def make_plan(
             where, "max_spend_multiple", max_spend_multiple)
     frontier = _frontier(where, frontier)
     table, places, sources = _tables(where, ws, curves, placements)
-    assumed, replicates = curves_context(sources["curves"] if sources["curves"] != "DataFrame"
+    assumed, replicates, evidence = curves_context(sources["curves"] if sources["curves"] != "DataFrame"
                                          else None)
     table, chosen, budgets = select_campaigns(where, table, campaigns)
     data["constraints"] = (*data["constraints"], *budgets)
@@ -150,7 +150,7 @@ def make_plan(
     }
     history = None if ws is None or not ws.warehouse.exists() else ws.root
     plan = _solve(pid, inputs, table, plan_spec, places, history, frontier, baselines, method,
-                  replicates)
+                  replicates, evidence)
     if folder is not None:
         plan.save(folder)
     log.info("plan: %r", plan)
@@ -168,6 +168,7 @@ def _solve(
     baselines: bool,
     method: str,
     replicates: pd.DataFrame | None,
+    evidence: dict | None = None,
 ) -> Plan:
     """Build the LP once, solve it, and add the frontier, baselines, forecast and aggregates."""
     grid = build_grid(curves)
@@ -184,7 +185,7 @@ def _solve(
         found, notes = plan_baselines(curves, budget, placements, workspace)
         result.notes.extend(notes)
     m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
-    forecast = forecast_interval(grid, m, replicates)
+    forecast = forecast_interval(grid, m, replicates, evidence)
     aggregates = {}
     if has_history(curves):
         aggregates = aggregates_summary(curves, result.allocation, spec.max_spend_multiple,

@@ -51,6 +51,7 @@ def segments(data: ReportData) -> Section:
 _ASSUMED = (("fall_with_k", "How a user's response falls with the k-th impression of a campaign "
                             "(counted over all placements)"),
             ("levels", "Levels of the curves"),
+            ("level_evidence", "What each campaign's level rests on"),
             ("reach", "Users a placement can reach in the plan period"),
             ("period_days", "Plan period (days)"),
             ("model_run", "Response model run"))

@@ -157,11 +157,11 @@ def test_the_plan_names_the_fall_only_from_the_record_of_its_own_curves(built, t
     record.write_text((summary.curves_path.parent / "curves.json").read_text())
     assert curves_context(curves)[0]["fall_with_k"] == summary.frequency
     record.write_text(json.dumps(json.loads(record.read_text()) | {"curves_sha256": "0" * 64}))
-    assert curves_context(curves) == ({}, None)  # a record of other curves
+    assert curves_context(curves) == ({}, None, None)  # a record of other curves
     record.write_text("[not json")
-    assert curves_context(curves) == ({}, None)
+    assert curves_context(curves) == ({}, None, None)
     record.unlink()
-    assert curves_context(curves) == ({}, None)
+    assert curves_context(curves) == ({}, None, None)
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
@@ -219,3 +219,14 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     # the levels are the model's unless calibrate=True (docs/curves.md), and the plan says so
     assert record["level_calibration"] is None
     assert curves_context(summary.curves_path)[0]["levels"] == NOT_RECALIBRATED
+    # each campaign's level rests on its logged clicks and conversions, recorded for the
+    # forecast's interval (adopt.curves.evidence)
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        logged = con.execute("select campaign_id, sum(clicked::int), "
+                             "sum((clicked and converted)::int) from training_examples "
+                             "group by 1").fetchall()
+    expected = {c: {"clicks": int(n), "conversions": int(v)} for c, n, v in logged
+                if c in set(curves["campaign_id"])}
+    assert record["level_evidence"]["campaigns"] == expected
+    assumed, _, evidence = curves_context(summary.curves_path)
+    assert evidence == expected and "median" in assumed["level_evidence"]

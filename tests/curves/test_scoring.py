@@ -82,7 +82,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[P
     shutil.copytree(small_ws.parent, root)
     ws = root / "ws"
     summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
-                           n_boot=0, top_creatives=2)
+                           n_boot=5, top_creatives=2)
     inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
     cpi = pd.read_parquet(summary.curves_path).groupby("placement_id")["cost_per_impression"]
     budget = round(0.2 * float((inv * cpi.first()).sum()), 2)
@@ -98,6 +98,12 @@ def test_a_plan_folder_scores_end_to_end(planned) -> None:
     card = score_plan(world, ws, folder, seeds=(0, 1))
     assert card.value("oracle") >= card.value("plan") * 0.95
     assert np.isfinite(card.ratio("historical")) and np.isfinite(card.forecast_ratio)
+    # the plan's own interval (plan.json), and whether delivery fell in it
+    assert card.interval["lo"] <= card.forecast[card.metric] <= card.interval["hi"]
+    assert card.delivered_in_interval is (
+        card.interval["lo"] <= card.value("plan") <= card.interval["hi"])
+    assert "forecast interval:" in str(card)
+    assert card.to_dict()["delivered_in_interval"] is card.delivered_in_interval
 
 
 def test_missing_plan_files_are_named(planned, tmp_path: Path) -> None:

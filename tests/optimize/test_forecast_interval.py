@@ -1,0 +1,75 @@
+"""The forecast interval: the users' bootstrap, and each campaign's level drawn from its evidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.optimize import PlanSpec, build_grid, optimize
+from adopt.optimize.curves import METRICS
+from adopt.optimize.examples import random_curves
+from adopt.optimize.forecast import forecast_interval
+
+N_BOOT = 4000
+
+
+@pytest.fixture(scope="module")
+def planned():
+    curves, placements = random_curves(segments=6, placements=2, positions=3, campaigns=2,
+                                       seed=3)
+    grid = build_grid(curves)
+    spend = float((curves["users"] * curves["cost_per_impression"]).sum())
+    result = optimize(grid, PlanSpec(budget=0.3 * spend, objective="conversions"), placements)
+    m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
+    # replicates equal to the curves: any width comes from the campaigns' level draws
+    replicates = pd.concat([curves.assign(replicate=b) for b in range(N_BOOT)],
+                           ignore_index=True)
+    return curves, grid, m, replicates
+
+
+def _log_width(forecast: dict, metric: str) -> float:
+    entry = forecast[metric]
+    return float(np.log(entry["hi"] / entry["lo"]))
+
+
+def test_without_evidence_the_interval_is_the_bootstrap_alone(planned) -> None:
+    _, grid, m, replicates = planned
+    forecast = forecast_interval(grid, m, replicates)
+    for metric in METRICS:
+        assert forecast[metric]["lo"] == pytest.approx(forecast[metric]["point"])
+        assert forecast[metric]["hi"] == pytest.approx(forecast[metric]["point"])
+    assert "not resampled" in forecast["basis"] and "logged" not in forecast["basis"]
+
+
+def test_a_campaign_known_from_few_outcomes_widens_the_interval_as_its_sampling_error(
+        planned) -> None:
+    curves, grid, m, replicates = planned
+    campaigns = sorted(curves["campaign_id"].astype(str).unique())
+    spend = pd.Series((m * grid.cpi).sum(axis=1), index=grid.cells["campaign_id"].astype(str))
+    bought = spend.groupby(level=0).sum()
+    assert (bought.reindex(campaigns) > 0).all()  # both campaigns are bought
+    thin = {c: {"clicks": 99, "conversions": 24} for c in campaigns}
+    thick = {c: {"clicks": 9999, "conversions": 2499} for c in campaigns}
+    wide = forecast_interval(grid, m, replicates, thin)
+    narrow = forecast_interval(grid, m, replicates, thick)
+    assert "logged" in wide["basis"]
+    # clicks: variance 1 / 100 per campaign; conversions add 1 / 25. Two independent
+    # campaigns: the plan's width lies between one campaign's and one over sqrt(2) of it.
+    for metric, var in (("clicks", 0.01), ("conversions", 0.05), ("revenue", 0.05)):
+        one = 2 * 1.96 * np.sqrt(var)
+        assert one / np.sqrt(2) * 0.95 <= _log_width(wide, metric) <= one * 1.05
+        assert _log_width(narrow, metric) < _log_width(wide, metric) / 8
+    # conversions carry the clicks' draw and their own: wider than the clicks
+    assert _log_width(wide, "conversions") > 2 * _log_width(wide, "clicks")
+    # a campaign never logged is known from its features alone: wider still
+    never = forecast_interval(grid, m, replicates, {})
+    assert _log_width(never, "conversions") > 3 * _log_width(wide, "conversions")
+
+
+def test_the_interval_is_the_same_run_after_run(planned) -> None:
+    curves, grid, m, replicates = planned
+    evidence = {c: {"clicks": 50, "conversions": 5}
+                for c in curves["campaign_id"].astype(str).unique()}
+    assert forecast_interval(grid, m, replicates, evidence) == forecast_interval(
+        grid, m, replicates, evidence)
