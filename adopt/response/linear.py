@@ -12,7 +12,10 @@ click) per ad at a rank correlation of 0.89 where 3-leaf trees alone reached
 Input is what `Features.frame` returns. Each numeric column enters twice,
 as itself and as its signed log ``sign(x) * log1p(|x|)`` (counts and prices
 act on a log scale), both standardised on the training rows, with a missing
-value set to the training median; each categorical enters one-hot over the
+value set to the training median and every value held to the training rows'
+1st-99th percentile range: a line extrapolates, and the rows the curves stage
+scores sit at the edge of that range (the serving state at the end of the log:
+every ad at its oldest, every count at its largest); each categorical enters one-hot over the
 categories seen in training (unseen and missing: all zeros). Fitted by
 L-BFGS on the mean log loss plus ``l2 / (2 n)`` times the squared weights
 (the intercept is not penalised): ``l2`` plays the role of scikit-learn's
@@ -30,6 +33,8 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from adopt.exceptions import NotFittedError
+
+CLIP = 0.01  # each numeric input is held to its training 1st-99th percentile range
 
 
 class LinearLogit:
@@ -52,7 +57,12 @@ class LinearLogit:
                             if isinstance(x[c].dtype, pd.CategoricalDtype)}
         raw = x[self.numeric_].to_numpy(dtype=float)
         self.median_ = np.nan_to_num(np.nanmedian(raw, axis=0)) if len(raw) else np.zeros(0)
-        dense = _signed_logs(np.where(np.isnan(raw), self.median_, raw))
+        filled = np.where(np.isnan(raw), self.median_, raw)
+        if len(raw):
+            self.low_, self.high_ = np.quantile(filled, [CLIP, 1.0 - CLIP], axis=0)
+        else:
+            self.low_ = self.high_ = np.zeros(0)
+        dense = _signed_logs(np.clip(filled, self.low_, self.high_))
         self.mean_ = dense.mean(axis=0)
         scale = dense.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
@@ -95,7 +105,9 @@ class LinearLogit:
         """Standardised numeric columns with their signed logs, and each categorical's codes
         over the training categories (-1: unseen or missing)."""
         raw = x[self.numeric_].to_numpy(dtype=float)
-        dense = _signed_logs(np.where(np.isnan(raw), self.median_, raw))
+        filled = np.where(np.isnan(raw), self.median_, raw)
+        dense = _signed_logs(filled if self.low_ is None
+                             else np.clip(filled, self.low_, self.high_))
         codes = [pd.Categorical(x[col], categories=cats).codes
                  for col, cats in self.categories_.items()]
         return (dense - self.mean_) / self.scale_, codes
@@ -113,6 +125,7 @@ class LinearLogit:
         return {"l2": self.l2, "max_iter": self.max_iter, "numeric": self.numeric_,
                 "categories": self.categories_, "median": self.median_.tolist(),
                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                "low": self.low_.tolist(), "high": self.high_.tolist(),
                 "intercept": self.intercept_, "coef": self.coef_.tolist()}
 
     @classmethod
@@ -122,6 +135,10 @@ class LinearLogit:
         model.numeric_, model.categories_ = data["numeric"], data["categories"]
         for name in ("median", "mean", "scale", "coef"):
             setattr(model, f"{name}_", np.asarray(data[name], dtype=float))
+        # saved before the range was kept: values are not held to it
+        model.low_, model.high_ = (
+            (np.asarray(data["low"], dtype=float), np.asarray(data["high"], dtype=float))
+            if "low" in data else (None, None))
         model.intercept_ = float(data["intercept"])
         return model
 

@@ -31,6 +31,23 @@ def test_recovers_a_linear_logit_in_log_price_and_category():
     assert (1.0 / (1.0 + np.exp(-fitted))).mean() == pytest.approx(y.mean(), rel=0.02)
 
 
+def test_a_value_beyond_the_training_range_scores_as_its_edge():
+    # the curves stage scores the serving state, where counts sit at or past the top of
+    # the training rows: the line must not carry its slope on beyond them
+    x, y, _ = _world(20_000)
+    model = LinearLogit(l2=1.0).fit(x, y)
+    top = np.quantile(x["price"], 0.99)
+    far = pd.DataFrame({"price": [top, 100 * top, np.quantile(x["price"], 0.5)],
+                        "noise": [0.0, 0.0, 0.0],
+                        "category": pd.Categorical(["a"] * 3, categories=["a", "b", "c"])})
+    edge, beyond, middle = model.decision(far)
+    assert beyond == pytest.approx(edge) and middle > edge + 1.0
+    # a model saved before the range was kept scores as it did: the line runs on (here the
+    # raw price term outweighs its log and the logit turns positive, p ~ 0.99)
+    old = {k: v for k, v in model.to_dict().items() if k not in ("low", "high")}
+    assert LinearLogit.from_dict(old).decision(far)[1] > edge + 3.0
+
+
 def test_missing_and_unseen_values_and_the_round_trip():
     x, y, _ = _world(5_000)
     model = LinearLogit().fit(x, y)
