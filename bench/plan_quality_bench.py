@@ -183,7 +183,8 @@ def _print_rows(rows: list) -> None:
         vals = [sc.value("plan"), sc.value("oracle"), sc.value("historical"),
                 sc.forecast.get(sc.metric, float("nan")), sc.forecast_ratio,
                 sc.ratio("oracle"), sc.ratio("historical"),
-                float("nan") if sc.delivered_in_interval is None else float(sc.delivered_in_interval)]
+                float("nan") if sc.delivered_in_interval is None
+                else float(sc.delivered_in_interval)]
         table.setdefault(mode, []).append(vals)
         print(f"{label:18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
               + f"  {'hold' if sc.meets_targets else 'missed'}")

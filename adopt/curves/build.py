@@ -37,8 +37,9 @@ Definitions (also in docs/curves.md):
 - ``WS/curves/curves.json`` records how the curves were built (model run,
   period, sample sizes, the fall with k, reach, the replicates' hash, the
   clicks and conversions logged per campaign that its level rests on,
-  `adopt.curves.evidence`) and the SHA-256 of the curves file it describes; a plan copies what the curves
-  assumed into its inputs when the hash matches, so the report says it.
+  `adopt.curves.evidence`) and the SHA-256 of the curves file it describes;
+  a plan copies what the curves assumed into its inputs when the hash
+  matches, so the report says it.
 """
 
 from __future__ import annotations

@@ -119,8 +119,8 @@ def make_plan(
             where, "max_spend_multiple", max_spend_multiple)
     frontier = _frontier(where, frontier)
     table, places, sources = _tables(where, ws, curves, placements)
-    assumed, replicates, evidence = curves_context(sources["curves"] if sources["curves"] != "DataFrame"
-                                         else None)
+    assumed, replicates, evidence = curves_context(
+        sources["curves"] if sources["curves"] != "DataFrame" else None)
     table, chosen, budgets = select_campaigns(where, table, campaigns)
     data["constraints"] = (*data["constraints"], *budgets)
     plan_spec = parse_spec(data, source=where)

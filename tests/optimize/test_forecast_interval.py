@@ -1,4 +1,4 @@
-"""The forecast interval: the users' bootstrap, and each campaign's level drawn from its evidence."""
+"""The forecast interval: the users' bootstrap and each campaign's level drawn from its evidence."""
 
 from __future__ import annotations
 
