@@ -318,8 +318,7 @@ def build_curves(
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)
     reach = estimate_reach(ws.root, days)
-    logged = campaign_evidence(ws.root)
-    evidence = {c: logged[c] for c in kept if c in logged}
+    evidence = campaign_evidence(ws.root, kept)
     curves = validate_curves(apply_reach(curves, reach))
     folder = ws.curves
     with atomic_path(folder / "curves.parquet") as tmp:

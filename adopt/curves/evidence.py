@@ -27,21 +27,23 @@ order by 1
 """
 
 
-def campaign_evidence(workspace: str | os.PathLike[str]) -> dict[str, dict[str, int]]:
-    """Clicks and conversions ``training_examples`` holds per campaign.
+def campaign_evidence(workspace: str | os.PathLike[str], campaigns: list[str]
+                      ) -> dict[str, dict[str, int]]:
+    """Clicks and conversions ``training_examples`` holds per campaign of `campaigns`.
 
     Returns
     -------
     dict
-        ``{campaign_id: {"clicks": n, "conversions": n}}`` for every campaign
-        with a logged impression.
+        ``{campaign_id: {"clicks": n, "conversions": n}}`` for every campaign of
+        `campaigns` with a logged impression.
     """
     ws = Workspace.of(workspace)
     with ws.connect(read_only=True) as con:
         ws.require("training_examples", PROFILES_HINT, con)
         rows = con.execute(_COUNTS_SQL).fetchall()
+    wanted = set(campaigns)
     return {campaign: {"clicks": int(clicks), "conversions": int(conversions)}
-            for campaign, clicks, conversions in rows}
+            for campaign, clicks, conversions in rows if campaign in wanted}
 
 
 def evidence_line(evidence: dict[str, dict[str, int]]) -> str:

@@ -173,13 +173,11 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
         values = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=(1, 2))
                            for i in range(len(METRICS))], axis=1)  # B x metrics
         lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
-        basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates); "
-                 "the response model's error and the fall with k are not resampled")
-        if evidence is not None:
-            basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates), "
-                     "each drawing every campaign's level from the sampling error of the "
-                     "clicks and conversions logged for it; the rest of the response model's "
-                     "error and the fall with k are not resampled")
+        drawn = ("; the" if evidence is None else
+                 ", each drawing every campaign's level from the sampling error of the clicks "
+                 "and conversions logged for it; the rest of the")
+        basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates){drawn} "
+                 "response model's error and the fall with k are not resampled")
         return {"level": LEVEL, "basis": basis,
                 **{name: {"point": point[name], "lo": float(lo[i]), "hi": float(hi[i])}
                    for i, name in enumerate(METRICS)}}
