@@ -6,6 +6,14 @@ model's in the rest, and delivers each plan user by user on the truth
 (`adopt.delivery.deliver`), so each step isolates one source of loss:
 
 - ``oracle``: the true curves, with the truth's best creative per cell;
+- ``knows all but quality, logs`` / ``knows all but quality, text``: the curves
+  a planner would expect that knows every part of the truth except each
+  creative's latent quality, which it infers exactly from that creative's
+  logged impressions, clicks and conversions, or from its text alone
+  (`adopt.synth.posterior`). The first is the ceiling of any model of these
+  logs, for the plan and for the forecast (a posterior mean does not
+  over-promise on the cells it selects); the gap between the two is what
+  the logs say about creatives;
 - ``true, model creatives``: the true curves of the creatives the curves chose
   (loss against the oracle = the creative choice);
 - ``true levels, model fall``: those true curves at k = 1 carried over k by the
@@ -39,6 +47,7 @@ import pandas as pd
 
 CELL = ["campaign_id", "segment", "placement_id"]
 METRICS = ("clicks", "conversions", "revenue")
+QUALITY_DRAWS = 7  # quantile draws per creative for the curves expected under its posterior
 
 
 def _true_curves_of_choice(truth, audiences: pd.DataFrame, curves: pd.DataFrame,
@@ -104,6 +113,7 @@ def main() -> None:
     from adopt.optimize.curves import read_table, validate_curves
     from adopt.scoring import caps_from_spec
     from adopt.synth import load_truth
+    from adopt.synth.posterior import quality_posterior
 
     ws = Path(args.workspace)
     doc = json.loads((ws / "plans" / args.plan / "plan.json").read_text())
@@ -124,7 +134,13 @@ def main() -> None:
         audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]),
         model)
     chosen = _true_curves_of_choice(truth, audiences, model, max_k)
-    rows = {"oracle": best, "true, model creatives": chosen,
+    posterior = quality_posterior(ws / "world", truth)
+    ad_ids = truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]
+    rows = {"oracle": best,
+            **{f"knows all but quality, {source}": _aligned(truth.true_curves(
+                audiences, max_k, ads=ad_ids, quality=posterior.draws(QUALITY_DRAWS, logs)),
+                model) for source, logs in (("logs", True), ("text", False))},
+            "true, model creatives": chosen,
             "true levels, model fall": _carried(chosen, model), "model": model,
             "model levels, true fall": _carried(model, chosen),
             "model, campaign error out": _error_out(model, chosen, ["campaign_id"]),

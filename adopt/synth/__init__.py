@@ -9,7 +9,8 @@ Modules: `vocab` (words, categories, demographic affinities), `response`
 (the true response function), `entities` (users, ads, campaigns, placements
 and their hidden state), `simulate` (the logging policy and the day-by-day
 logs), `writer` (Parquet parts), `truth` (save/load the oracle), `world`
-(`generate_world`).
+(`generate_world`), `posterior` (what the logs say about each creative's latent
+quality: the ceiling of any model, a diagnostic).
 """
 
 from __future__ import annotations

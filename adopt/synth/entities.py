@@ -26,6 +26,9 @@ IMPRESSIONS_PER_USER_DAY = 1.2
 # the end of 8 weeks of logs (0.5, the earlier rate, gave 14 in 4 weeks).
 BEHAVIORS_PER_USER_DAY = 2.5
 ITEMS_PER_SUBCATEGORY = 30
+# sd of the part of a creative's click-logit quality that no feature shows (its text shows
+# the offer bonus); adopt.synth.posterior's prior
+QUALITY_SD = 0.3
 
 # placement_id, name, cpm, click-logit effect, traffic share, format, position
 PLACEMENTS = (
@@ -213,7 +216,7 @@ def _draw_campaigns_and_ads(rng: np.random.Generator, n_ads: int, days: int
         sub = subs_of[cat][sub_local]
         ad_sub[a] = parent_index[sub]
         title[a], desc[a], bonus[a] = _ad_text(rng, sub, advertiser[c])
-    quality = rng.normal(0.0, 0.3, n_ads) + bonus
+    quality = rng.normal(0.0, QUALITY_SD, n_ads) + bonus
     ratio = rng.lognormal(0.0, 0.4, n_ads)
     median = np.array([vocab.VOCAB[s][3] for s in vocab.SUBCATEGORIES])
     price = np.round(median[ad_sub] * ratio, 2)

@@ -159,7 +159,8 @@ class Truth:
                              "expected_revenue": conv * self.ads["order_value"].to_numpy()[a]})
 
     def true_curves(self, audiences: pd.DataFrame, max_k: int = DEFAULT_MAX_K,
-                    ads: object | None = None) -> pd.DataFrame:
+                    ads: object | None = None,
+                    quality: pd.DataFrame | None = None) -> pd.DataFrame:
         """The oracle response curves per campaign x segment x placement x k.
 
         Parameters
@@ -170,6 +171,11 @@ class Truth:
             Curves run over k = 1..max_k.
         ads : array-like of str, optional
             Creatives a campaign may use (default: all of its ads).
+        quality : pandas.DataFrame, optional
+            Equally weighted values of each creative's latent quality (index
+            ad_id, one column per value, e.g. `adopt.synth.posterior`'s draws):
+            each creative's curves are their mean, and its best-creative choice
+            is made on that mean. Default: the creative's own quality.
 
         Returns
         -------
@@ -213,18 +219,21 @@ class Truth:
         for ad_id, row in ad_table.iterrows():
             sub = self._sub[self.ads.index.get_loc(ad_id)]
             interest = self._interest[uidx, sub]
-            x = self.params.b_match * interest + row["quality"] + demo
-            pcc = p_conversion(interest, row["quality"], row["price"], self.params)
+            values = [row["quality"]] if quality is None else \
+                quality.loc[ad_id].to_numpy(np.float64)
             clicks = np.zeros((n_seg, len(const)))
             convs = np.zeros((n_seg, len(const)))
-            for lo in range(0, len(uidx), block):
-                hi = min(lo + block, len(uidx))
-                p = click_probability(x[lo:hi, None] + const[None, :], col_k[None, :],
-                                      self.params)
-                clicks += indicator[:, lo:hi] @ p
-                convs += indicator[:, lo:hi] @ (p * pcc[lo:hi, None])
-            clicks /= size[:, None]
-            convs /= size[:, None]
+            for q in values:
+                x = self.params.b_match * interest + q + demo
+                pcc = p_conversion(interest, q, row["price"], self.params)
+                for lo in range(0, len(uidx), block):
+                    hi = min(lo + block, len(uidx))
+                    p = click_probability(x[lo:hi, None] + const[None, :], col_k[None, :],
+                                          self.params)
+                    clicks += indicator[:, lo:hi] @ p
+                    convs += indicator[:, lo:hi] @ (p * pcc[lo:hi, None])
+            clicks /= size[:, None] * len(values)
+            convs /= size[:, None] * len(values)
             per_ad[ad_id] = {"clicks": clicks.reshape(shape), "conversions": convs.reshape(shape),
                              "revenue": (convs * row["order_value"]).reshape(shape)}
         return self._assemble(per_ad, ad_table, segments, size, ks)

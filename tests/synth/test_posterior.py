@@ -1,0 +1,97 @@
+"""What the logs say about each creative's quality: adopt.synth.posterior."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.exceptions import ParameterError
+from adopt.synth import Truth, load_truth
+from adopt.synth.entities import QUALITY_SD
+from adopt.synth.posterior import (
+    QualityPosterior,
+    logged_impressions,
+    offer_bonus,
+    quality_posterior,
+)
+
+
+@pytest.fixture(scope="module")
+def truth(demo_world: Path) -> Truth:
+    return load_truth(demo_world)
+
+
+@pytest.fixture(scope="module")
+def posterior(demo_world: Path, truth: Truth) -> QualityPosterior:
+    return quality_posterior(demo_world, truth)
+
+
+def test_logged_impressions_count_k_per_user_and_campaign(demo_world: Path, truth: Truth,
+                                                          impressions: pd.DataFrame) -> None:
+    ours = logged_impressions(demo_world, truth).set_index("impression_id")
+    theirs = impressions.set_index("impression_id")
+    assert len(ours) == len(theirs)
+    assert (ours["k"].reindex(theirs.index).to_numpy() == theirs["k"].to_numpy()).all()
+    assert (ours["clicked"].reindex(theirs.index).to_numpy()
+            == theirs["clicked"].to_numpy()).all()
+
+
+def test_the_offer_text_is_the_visible_part_of_quality(demo_world: Path, truth: Truth) -> None:
+    ads = pd.read_parquet(demo_world / "ads.parquet").set_index("ad_id")
+    hidden = truth.ads["quality"] - offer_bonus(ads["description"].reindex(truth.ads.index))
+    assert abs(hidden.mean()) < 0.1
+    assert 0.7 * QUALITY_SD < hidden.std() < 1.3 * QUALITY_SD
+    assert offer_bonus(["Nothing on offer.", None]).tolist() == [0.0, 0.0]
+
+
+def test_the_logs_move_each_quality_towards_the_truth(posterior: QualityPosterior,
+                                                      truth: Truth) -> None:
+    true = truth.ads["quality"].reindex(posterior.ad_ids).to_numpy()
+    after, before = posterior.summary(), posterior.summary(logs=False)
+    rmse_after = np.sqrt(np.mean((after["mean"].to_numpy() - true) ** 2))
+    rmse_before = np.sqrt(np.mean((before["mean"].to_numpy() - true) ** 2))
+    assert rmse_after < 0.75 * rmse_before
+    assert np.allclose(before["sd"], QUALITY_SD, rtol=1e-3)
+    # the posterior sd says how far off the mean is: ~90% of creatives inside +-1.645 sd
+    z = (true - after["mean"].to_numpy()) / after["sd"].to_numpy()
+    assert 0.75 <= np.mean(np.abs(z) < 1.645) <= 0.99
+    # the more a creative was clicked, the narrower its posterior
+    assert np.corrcoef(after["clicks"], after["sd"])[0, 1] < -0.3
+
+
+def test_a_creative_never_logged_keeps_its_prior(posterior: QualityPosterior) -> None:
+    unseen = posterior.counts["impressions"].to_numpy() == 0
+    assert unseen.any()
+    after, before = posterior.summary(), posterior.summary(logs=False)
+    assert np.allclose(after.loc[unseen, "mean"], before.loc[unseen, "mean"])
+    assert np.allclose(after.loc[unseen, "sd"], before.loc[unseen, "sd"])
+
+
+def test_draws_are_the_posterior_quantiles(posterior: QualityPosterior) -> None:
+    draws = posterior.draws(9)
+    assert draws.shape == (len(posterior.ad_ids), 9)
+    assert (np.diff(draws.to_numpy(), axis=1) > 0).all()
+    summary = posterior.summary()
+    assert np.allclose(draws.mean(axis=1), summary["mean"], atol=0.02)
+    assert np.allclose(draws.std(axis=1, ddof=0), summary["sd"], rtol=0.15)
+    with pytest.raises(ParameterError, match="'n' parameter of QualityPosterior.draws"):
+        posterior.draws(0)
+
+
+def test_true_curves_average_the_given_qualities(tiny_world: Path) -> None:
+    truth = load_truth(tiny_world)
+    audiences = pd.DataFrame({"user_id": truth.users.index, "segment": "all"})
+    ads = truth.ads.index[truth.ads["campaign_id"] == truth.ads["campaign_id"].iloc[0]][:1]
+    own = truth.ads.loc[ads, ["quality"]]
+    assert truth.true_curves(audiences, 4, ads=ads).equals(
+        truth.true_curves(audiences, 4, ads=ads, quality=own))
+    low, high = own - 0.4, own + 0.4
+    both = pd.concat([low, high], axis=1)
+    mean = truth.true_curves(audiences, 4, ads=ads, quality=both)
+    parts = [truth.true_curves(audiences, 4, ads=ads, quality=q) for q in (low, high)]
+    for m in ("clicks", "conversions", "revenue"):
+        assert np.allclose(mean[m], (parts[0][m] + parts[1][m]) / 2)
+        assert (parts[0][m] < mean[m]).all() and (mean[m] < parts[1][m]).all()
