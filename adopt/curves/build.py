@@ -28,7 +28,9 @@ Definitions (also in docs/curves.md):
   Flights inside the period are the plan file's job (``campaign_budget``).
 - The model sees each user, ad and placement as the period's first daily
   snapshot would (`PairState`, at the first midnight after the reference
-  time: every logged day counts).
+  time: every logged day counts); each creative's predictions carry what its
+  own logged outcomes show beyond the model (`adopt.curves.creatives`,
+  curves.json's ``creative_effects``).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
@@ -59,6 +61,7 @@ import pandas as pd
 from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
+from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
 from adopt.curves.evidence import campaign_evidence, evidence_line
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
@@ -209,6 +212,7 @@ def build_curves(
     monotone: bool = True,
     frequency: str = CurvesConfig.default("frequency"),
     calibrate: bool = False,
+    creative_effects: bool = True,
     engine: str = CurvesConfig.default("engine"),
     actors: int | None = None,
 ) -> CurvesSummary:
@@ -251,6 +255,11 @@ def build_curves(
         by default: the window's logged impressions are the serving policy's
         picks, and on generated worlds the shift moved the forecast away from
         delivery more often than toward it (docs/curves.md).
+    creative_effects : bool
+        Scale the model's predictions of each creative by what its own logged
+        clicks and conversions show beyond them, shrunk by empirical Bayes
+        (`adopt.curves.creatives`); the response model does not read a
+        creative's own history. False: the model's predictions as they are.
     engine : {"auto", "local", "ray"}
         Where the grid's model rows are scored: in this process, on Ray Data
         actors in parallel batches (`adopt.curves.score_ray`; memory bounded by
@@ -310,6 +319,9 @@ def build_curves(
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     attach = text_feature_hook(ws.root, model)
+    effects = fit_creative_effects(ws.root, model, attach) if creative_effects else None
+    if effects is not None:
+        model = CreativeAdjusted(model, effects)
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
                               top_creatives, progress, decay, engine=engine, actors=actors)
@@ -335,6 +347,7 @@ def build_curves(
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
               "level_calibration": None if levels is None else {**asdict(levels),
                                                                  "text": str(levels)},
+              "creative_effects": None if effects is None else effects.record(),
               "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)}}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)

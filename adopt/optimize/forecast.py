@@ -63,8 +63,9 @@ def curves_context(curves_path: str | Path | None
     -------
     assumptions : dict
         ``model_run``, ``fall_with_k``, ``period_days``, ``max_k``, ``levels``
-        (the level calibration against the latest logs) and ``reach`` (a
-        summary of the reachable shares), each present when recorded; empty
+        (the level calibration against the latest logs), ``creative_effects``
+        (what each creative's own logs added), ``level_evidence`` and ``reach``
+        (a summary of the reachable shares), each present when recorded; empty
         when the curves have no matching record (a planner's own file).
     replicates : DataFrame or None
         The bootstrap replicates, when recorded and their hash matches.
@@ -89,6 +90,9 @@ def curves_context(curves_path: str | Path | None
                         f"{share['min']:.2f}, median {share['median']:.2f}, max "
                         f"{share['max']:.2f}; {reach.get('cells_below_half')} of "
                         f"{reach.get('cells')} segment x placement cells below half")
+    effects = record.get("creative_effects")
+    if isinstance(effects, dict) and effects.get("text"):
+        out["creative_effects"] = effects["text"]
     logged = record.get("level_evidence")
     evidence = None
     if isinstance(logged, dict) and isinstance(logged.get("campaigns"), dict):

@@ -39,6 +39,13 @@ NOT_FEATURES = frozenset(
     {"ts", "user_id", "ad_id", "campaign_id", "impression_id", "impression_key", "clicked",
      "converted", "user_text", "ad_text", "day", "day_index"}
 ) | AFTER_IMPRESSION
+# A creative's own logged history. Not features: in the serving state the curves are built
+# from, every creative sits at its longest history, where trees read counts they rarely
+# saw; the curve stage adds what a creative's own outcomes show as its shrunk effect on
+# the model's predictions instead (`adopt.curves.creatives`, docs/curves.md session 10).
+CREATIVE_HISTORY = frozenset(
+    {"ad_prior_impressions", "ad_prior_clicks", "ad_ctr_smoothed",
+     "ad_placement_prior_impressions", "ad_placement_prior_clicks", "ad_placement_ctr_smoothed"})
 # Computed from the vectors by `Features` itself, so never read as a plain column.
 COSINE = "cosine_user_ad"
 # Added by attach_text_features beside the vectors: read only by a `Features` that reads
@@ -107,9 +114,9 @@ class Features:
     Parameters
     ----------
     numeric : numeric feature columns; None infers every numeric column that is
-        not an id, label, timestamp or known only after the impression
+        not an id, label, timestamp, known only after the impression
         (`AFTER_IMPRESSION`: the impression's cost, a clearing price in auction
-        logs).
+        logs) or a creative's own history (`CREATIVE_HISTORY`).
     categorical : categorical columns; None infers the known ones plus every
         text-typed column that is not an id.
     vectors : names of the (user, ad) embedding columns; used when present, and with
@@ -154,7 +161,7 @@ class Features:
             raise ValueError("The 'vector_components' parameter of Features must be None or an "
                              f"int >= 0. Got {k!r} instead.")
         vectors = [v for v in self.vectors if v in df.columns]
-        skip = NOT_FEATURES | set(self.vectors) | {COSINE} | set(TEXT_DERIVED)
+        skip = NOT_FEATURES | CREATIVE_HISTORY | set(self.vectors) | {COSINE} | set(TEXT_DERIVED)
         cols = [c for c in df.columns if c not in skip]
         if vectors:  # all-NaN: e.g. no text match without `adopt profiles`; nothing to learn
             cols += [c for c in TEXT_DERIVED if c in df.columns and df[c].notna().any()]

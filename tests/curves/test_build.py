@@ -97,7 +97,7 @@ def test_reach_is_recorded_beside_the_curves(built) -> None:
 def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=2, users_per_segment=10_000,
                            shape_users=10_000, n_boot=0, top_creatives=1, monotone=False,
-                           frequency="model", calibrate=False)
+                           frequency="model", calibrate=False, creative_effects=False)
     assert summary.frequency == "the response model at each k"
     curves = pd.read_parquet(summary.curves_path)
     row = curves.iloc[0]
@@ -118,7 +118,7 @@ def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> 
     assert decay is not None and decay.penalty(3) > 0
     summary = build_curves(ws_copy, run_id=RUN_ID, max_k=5, users_per_segment=10_000,
                            shape_users=10, n_boot=0, top_creatives=1, monotone=False,
-                           frequency="logs", calibrate=False)
+                           frequency="logs", calibrate=False, creative_effects=False)
     assert summary.frequency == str(decay)
     record = json.loads((summary.curves_path.parent / "curves.json").read_text())
     assert record["fall_with_k"] == str(decay) and record["model_run_id"] == RUN_ID

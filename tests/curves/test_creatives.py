@@ -1,0 +1,131 @@
+"""Each creative's own logged outcomes beyond the model: adopt.curves.creatives."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt.curves import build_curves, load_audiences, predict_pairs
+from adopt.curves.creatives import (
+    CreativeAdjusted,
+    effects_from_counts,
+    fit_creative_effects,
+    prior_strength,
+    shrunk_factors,
+)
+from adopt.curves.pairs import load_response_model, text_feature_hook
+from adopt.optimize.forecast import curves_context
+from adopt.response.features import CREATIVE_HISTORY, Features
+from adopt.response.run import predict_response
+
+from .conftest import RUN_ID
+
+
+def _simulated(strength: float, n: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    expected = rng.uniform(20, 200, n)
+    effect = rng.gamma(strength, 1 / strength, n) if np.isfinite(strength) else np.ones(n)
+    return rng.poisson(expected * effect), expected, effect
+
+
+def test_the_strength_recovers_the_spread_of_simulated_effects() -> None:
+    observed, expected, _ = _simulated(50.0)
+    assert 38 < prior_strength(observed, expected) < 65
+    observed, expected, _ = _simulated(10.0, seed=1)
+    assert 8 < prior_strength(observed, expected) < 12.5
+
+
+def test_no_spread_beyond_chance_leaves_the_factors_near_one() -> None:
+    observed, expected, _ = _simulated(np.inf)
+    strength = prior_strength(observed, expected)
+    assert strength > 500
+    assert np.abs(shrunk_factors(observed, expected, strength) - 1).max() < 0.06
+    assert prior_strength([3, 5], [4.0, 5.0]) == np.inf  # less spread than Poisson
+    assert (shrunk_factors([3, 5], [4.0, 5.0], np.inf) == 1).all()
+
+
+def test_shrunk_factors_are_closer_to_the_effects_than_the_raw_ratio() -> None:
+    observed, expected, effect = _simulated(30.0, seed=2)
+    factors = shrunk_factors(observed, expected, prior_strength(observed, expected))
+    raw = observed / expected
+    assert np.mean((factors - effect) ** 2) < 0.8 * np.mean((raw - effect) ** 2)
+
+
+def test_conversions_get_only_what_the_click_effect_leaves() -> None:
+    rng = np.random.default_rng(3)
+    expected = rng.uniform(50, 150, 400)
+    effect = rng.gamma(20, 1 / 20, 400)
+    counts = pd.DataFrame({"clicks": rng.poisson(expected * effect), "expected_clicks": expected,
+                           "conversions": rng.poisson(0.2 * expected * effect),
+                           "expected_conversions": 0.2 * expected},
+                          index=[f"a{i}" for i in range(400)])
+    effects = effects_from_counts(counts)
+    # conversions follow clicks here: the click effect explains most of their spread
+    assert np.corrcoef(effects.table["click_factor"], effect)[0, 1] > 0.8
+    assert effects.conversion_strength > 3 * prior_strength(counts["conversions"],
+                                                            counts["expected_conversions"])
+    assert effects.table["conversion_factor"].std() < 0.5 * effects.table["click_factor"].std()
+    click, per_click = effects.factors(np.array(["a0", "never-logged"]))
+    assert click[1] == 1.0 and per_click[1] == 1.0
+    assert click[0] == effects.table.loc["a0", "click_factor"]
+
+
+def test_the_model_reads_no_creative_history(small_ws) -> None:
+    with duckdb.connect(str(small_ws / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select * from training_examples limit 500").df()
+    names = Features(vectors=()).fit(rows)
+    assert CREATIVE_HISTORY <= set(rows.columns)
+    assert not CREATIVE_HISTORY & set(names.numeric_ + names.categorical_)
+
+
+def test_effects_count_each_creatives_logged_outcomes(small_ws) -> None:
+    model, _ = load_response_model(small_ws, RUN_ID)
+    effects = fit_creative_effects(small_ws, model, text_feature_hook(small_ws, model),
+                                   batch_rows=5_000)  # several batches
+    with duckdb.connect(str(small_ws / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select * from training_examples").df()
+    logged = rows.groupby("ad_id").agg(clicks=("clicked", "sum"),
+                                       conversions=("converted", "sum"))
+    table = effects.table.reindex(logged.index)
+    assert (table["clicks"].to_numpy() == logged["clicks"].to_numpy()).all()
+    assert (table["conversions"].to_numpy() == logged["conversions"].to_numpy()).all()
+    pred = predict_response(small_ws, rows, RUN_ID)
+    expected = pred["p_click"].groupby(rows["ad_id"]).sum().reindex(logged.index)
+    assert np.allclose(table["expected_clicks"], expected, rtol=1e-9)
+
+
+def test_the_curves_carry_each_creatives_effect(ws_copy) -> None:
+    summary = build_curves(ws_copy, run_id=RUN_ID, max_k=2, users_per_segment=10_000,
+                           shape_users=10_000, n_boot=0, top_creatives=1, monotone=False,
+                           frequency="model")
+    record = json.loads((summary.curves_path.parent / "curves.json").read_text()
+                        )["creative_effects"]
+    assert record["creatives"] > 0 and "pseudo-clicks" in record["text"]
+    assert curves_context(summary.curves_path)[0]["creative_effects"] == record["text"]
+    model, _ = load_response_model(ws_copy, RUN_ID)
+    effects = fit_creative_effects(ws_copy, model, text_feature_hook(ws_copy, model))
+    curves = pd.read_parquet(summary.curves_path)
+    aud = load_audiences(ws_copy)
+    for _, row in curves.loc[curves["k"] == 1].head(3).iterrows():
+        users = aud.loc[aud["segment"] == row["segment"], "user_id"].to_numpy()
+        pred = predict_pairs(ws_copy, RUN_ID, users, row["ad_id"], row["placement_id"], 1)
+        click, per_click = effects.factors(np.array([row["ad_id"]]))
+        assert row["clicks"] == pytest.approx(pred["p_click"].mean() * click[0], rel=1e-9)
+        assert row["conversions"] == pytest.approx(
+            pred["p_conversion"].mean() * click[0] * per_click[0], rel=1e-9)
+    plain = build_curves(ws_copy, run_id=RUN_ID, max_k=2, n_boot=0, creative_effects=False)
+    assert json.loads((plain.curves_path.parent / "curves.json").read_text()
+                      )["creative_effects"] is None
+
+
+def test_the_adjusted_model_keeps_the_models_features(small_ws) -> None:
+    model, _ = load_response_model(small_ws, RUN_ID)
+    effects = effects_from_counts(pd.DataFrame(
+        {"clicks": [0], "expected_clicks": [1.0], "conversions": [0],
+         "expected_conversions": [0.1]}, index=["a0001"]))
+    adjusted = CreativeAdjusted(model, effects)
+    assert adjusted.features_ is model.features_
