@@ -43,6 +43,7 @@ log = logging.getLogger("adopt")
 
 BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
 NO_SPREAD = float("inf")  # the strength when the logs show no spread beyond Poisson
+_VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
 
 _ROWS_SQL = "select * from training_examples"
 
@@ -168,7 +169,7 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
         con.execute(_ROWS_SQL)
         with Progress(int(total), "curves: creatives' logged rows", unit="rows") as progress:
             while True:
-                rows = con.fetch_df_chunk(max(1, batch_rows // 2048))
+                rows = con.fetch_df_chunk(max(1, batch_rows // _VECTOR_ROWS))
                 if rows.empty:
                     break
                 pred = model.predict(attach(rows) if attach is not None else rows)
