@@ -14,8 +14,11 @@ row). The build takes the state at the start of the plan period, the first
 midnight after its ``as_of`` (:func:`adopt.profiles.serving_time`), and writes
 it as tables; another time runs the same models as a query
 (:func:`adopt.warehouse.query_model`). The rows add what is counterfactual:
-``k_ad = k_campaign = k``; hour and day of week at their most common logged
-value (a typical slot); ``cost`` = the placement's cpm / 1000.
+``k_ad = k_campaign = k``; an hour and day of week drawn for each user from
+the logged impressions' slots, so a sample of users spreads over the week as a
+plan's impressions do (one fixed slot read whatever the model learnt of that
+hour and day, -11% of conversions on a Sunday at 23:00 on one world,
+docs/curves.md session 11); ``cost`` = the placement's cpm / 1000.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ where events.ts <= $as_of
 group by events.ad_id
 """
 
-_TYPICAL_SQL = """
-select mode(hour) as hour, mode(day_of_week) as day_of_week from training_examples
+_SLOTS_SQL = """
+select hour, day_of_week, count(*)::double as impressions
+from training_examples group by all order by hour, day_of_week
 """
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0  # user i's slot quantile is frac(i x _GOLDEN): even spread
 
 
 def _codes(values: pd.Series | np.ndarray, index: pd.Index, table: str, column: str
@@ -86,8 +91,10 @@ class PairState:
         One row per placement (index placement_id): cpm, format, daily_inventory.
     ad_placement : dict of ndarray, shape (n_ads, n_placements)
         impressions, clicks and ctr_smoothed of each ad at each placement.
-    typical : dict
-        hour and day_of_week of the counterfactual impression.
+    slots : DataFrame
+        hour, day_of_week and share of the logged impressions in each slot;
+        user i's counterfactual impressions take the slot at quantile
+        frac(i x golden ratio) of the shares (`slot_of`).
     attributes : tuple of str
         The user attributes (columns of `users`, see :mod:`adopt.attributes`).
     """
@@ -100,7 +107,7 @@ class PairState:
     ads: pd.DataFrame
     placements: pd.DataFrame
     ad_placement: dict[str, np.ndarray]
-    typical: dict[str, float]
+    slots: pd.DataFrame
     attributes: tuple[str, ...] = ()
 
     @classmethod
@@ -141,7 +148,7 @@ class PairState:
                       for name, order in SERVING.items()}
             values = con.execute(_VALUES_SQL, {"as_of": when}).df()
             placements = con.execute("select * from stg_placements").df()
-            typical = con.execute(_TYPICAL_SQL).df().iloc[0].to_dict()
+            slots = con.execute(_SLOTS_SQL).df()
             attributes = tuple(a.name for a in user_attributes(con, "stg_users"))
         users = tables["serving_users"].set_index("user_id")
         ads = tables["serving_ads"].set_index("ad_id")
@@ -167,7 +174,13 @@ class PairState:
             grid[key][a, p] = pairs[col].to_numpy()
         return cls(as_of=when, profiles_as_of=profiles_as_of, users=users, affinity=affinity,
                    categories=categories, ads=ads, placements=placements, ad_placement=grid,
-                   typical={k: float(v) for k, v in typical.items()}, attributes=attributes)
+                   slots=_shares(slots), attributes=attributes)
+
+    def slot_of(self, u: np.ndarray) -> np.ndarray:
+        """Row of `slots` each user's counterfactual impressions take (same for every ad and k)."""
+        quantile = np.modf((np.asarray(u, dtype=np.float64) + 1.0) * _GOLDEN)[0]
+        edges = np.cumsum(self.slots["share"].to_numpy(dtype=float))
+        return np.minimum(np.searchsorted(edges, quantile, side="right"), len(edges) - 1)
 
     def user_index(self, user_ids: object) -> np.ndarray:
         """Row numbers of `user_ids` in `users` (InputError naming an unknown id)."""
@@ -193,6 +206,7 @@ class PairState:
         """
         users, ads, pls = self.users, self.ads, self.placements
         n = len(u)
+        slot = self.slot_of(u)
         affinity = np.zeros(n)
         if len(self.categories):  # no ad has a category: every affinity is 0
             cat = self.categories.get_indexer(ads["category"].astype(str).to_numpy()[a])
@@ -203,8 +217,8 @@ class PairState:
             "ad_id": ads.index.to_numpy()[a],
             "campaign_id": ads["campaign_id"].to_numpy()[a],
             "placement_id": pls.index.to_numpy()[p],
-            "hour": np.full(n, self.typical["hour"]),
-            "day_of_week": np.full(n, self.typical["day_of_week"]),
+            "hour": self.slots["hour"].to_numpy(dtype=float)[slot],
+            "day_of_week": self.slots["day_of_week"].to_numpy(dtype=float)[slot],
             "k_ad": k,
             "k_campaign": k,
         }
@@ -230,6 +244,16 @@ class PairState:
             out["format"] = pls["format"].to_numpy()[p]
         out["cost"] = cpm / 1000.0
         return pd.DataFrame(out)
+
+
+def _shares(slots: pd.DataFrame) -> pd.DataFrame:
+    """hour, day_of_week and share of impressions; one midday Monday slot when nothing is logged."""
+    total = float(slots["impressions"].sum()) if len(slots) else 0.0
+    if total <= 0:
+        return pd.DataFrame({"hour": [12.0], "day_of_week": [1.0], "share": [1.0]})
+    return pd.DataFrame({"hour": slots["hour"].astype(float).to_numpy(),
+                         "day_of_week": slots["day_of_week"].astype(float).to_numpy(),
+                         "share": slots["impressions"].to_numpy(dtype=float) / total})
 
 
 def _value_per_conversion(ads: pd.DataFrame) -> np.ndarray:

@@ -48,8 +48,9 @@ def test_a_state_row_equals_the_training_row_of_the_same_impression(small_ws, ex
     for i in picked:
         want = rows.iloc[i]
         state = PairState.load(small_ws, want["ts"].to_pydatetime())
-        slot = {"hour": float(want["hour"]), "day_of_week": float(want["day_of_week"])}
-        state = dataclasses.replace(state, typical=slot)
+        slot = pd.DataFrame({"hour": [float(want["hour"])],
+                             "day_of_week": [float(want["day_of_week"])], "share": [1.0]})
+        state = dataclasses.replace(state, slots=slot)
         got = state.rows(state.user_index([want["user_id"]]), state.ad_index([want["ad_id"]]),
                          state.placement_index([want["placement_id"]]),
                          np.array([want["k_ad"]])).iloc[0]
@@ -87,3 +88,24 @@ def test_the_built_tables_equal_the_models_run_at_the_serving_time(small_ws) -> 
             built = con.execute(f"select * from {name} order by {order}").df()
             again = query_model(con, name, params).sort_values(order.split(", "))
             pd.testing.assert_frame_equal(again.reset_index(drop=True), built, obj=name)
+
+
+def test_counterfactual_impressions_spread_over_the_logged_hours_and_days(small_ws,
+                                                                          examples) -> None:
+    # a plan's impressions fall on every hour and day the way the logged ones did, so a
+    # sample of users does too: each user keeps one slot, the slots follow the logged shares
+    state = PairState.load(small_ws)
+    assert state.slots["share"].sum() == pytest.approx(1.0)
+    users = np.arange(len(state.users))
+    rows = state.rows(users, np.zeros(len(users), dtype=int), np.zeros(len(users), dtype=int),
+                      np.ones(len(users), dtype=int))
+    again = state.rows(users, np.ones(len(users), dtype=int), np.ones(len(users), dtype=int),
+                       np.full(len(users), 3))
+    assert (rows[["hour", "day_of_week"]].to_numpy() == again[["hour", "day_of_week"]]
+            .to_numpy()).all()
+    logged = examples.groupby("day_of_week").size() / len(examples)
+    drawn = rows.groupby("day_of_week").size() / len(rows)
+    assert set(drawn.index) <= set(logged.index.astype(float))
+    assert np.abs(drawn.reindex(logged.index.astype(float), fill_value=0).to_numpy()
+                  - logged.to_numpy()).max() < 0.05
+    assert rows["hour"].nunique() > 12
