@@ -39,13 +39,15 @@ NOT_FEATURES = frozenset(
     {"ts", "user_id", "ad_id", "campaign_id", "impression_id", "impression_key", "clicked",
      "converted", "user_text", "ad_text", "day", "day_index"}
 ) | AFTER_IMPRESSION
-# A creative's own logged history. Not features: in the serving state the curves are built
-# from, every creative sits at its longest history, where trees read counts they rarely
-# saw; the curve stage adds what a creative's own outcomes show as its shrunk effect on
-# the model's predictions instead (`adopt.curves.creatives`, docs/curves.md session 10).
+# A creative's own logged history, and its age. Not features: in the serving state the
+# curves are built from, every creative sits at its longest history and its oldest, where
+# trees read values they rarely saw (and a trend of the log's last days: -15% of clicks on
+# one world, docs/curves.md session 11); the curve stage adds what a creative's own outcomes
+# show as its shrunk effect on the model's predictions instead (`adopt.curves.creatives`).
 CREATIVE_HISTORY = frozenset(
     {"ad_prior_impressions", "ad_prior_clicks", "ad_ctr_smoothed",
-     "ad_placement_prior_impressions", "ad_placement_prior_clicks", "ad_placement_ctr_smoothed"})
+     "ad_placement_prior_impressions", "ad_placement_prior_clicks", "ad_placement_ctr_smoothed",
+     "ad_age_days"})
 # Computed from the vectors by `Features` itself, so never read as a plain column.
 COSINE = "cosine_user_ad"
 # Added by attach_text_features beside the vectors: read only by a `Features` that reads
