@@ -18,11 +18,14 @@ effect with a Gamma(s, s) prior (mean 1): clicks ~ Poisson(E x effect), so
 the effect's posterior mean is (clicks + s) / (E + s). The strength s is the
 empirical-Bayes moment estimate, 1 / s = (sum (O - E)^2 - O) / sum E^2 over
 creatives: spread beyond Poisson is real, the rest is noise, and with none
-the effects are 1. Conversions get a second effect the same way, on the
-conversions the click effect leaves unexplained. On ten generated worlds,
-against a model that read the history features, plan / oracle 0.800 ->
-0.842 and forecasts outside 0.85-1.15 of delivery 3 -> 2 (docs/curves.md,
-session 10).
+the effects are 1. Conversions per click get a second effect, on the
+conversions the click effect leaves unexplained, whose prior mean follows the
+click effect, exp(a + b log click factor): a creative's few conversions barely
+show what its many clicks do. (a, b) and the strength are fitted together by
+the negative binomial likelihood over creatives (`linked_factors`). Against a
+model that read the history features, on ten generated worlds, the effects
+took plan / oracle 0.800 -> 0.842 and the link 0.842 -> 0.855 (docs/curves.md,
+sessions 10 and 11).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import gammaln
 
 from adopt.progress import Progress
 from adopt.workspace import PROFILES_HINT, Workspace
@@ -44,6 +49,9 @@ log = logging.getLogger("adopt")
 BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
 NO_SPREAD = float("inf")  # the strength when the logs show no spread beyond Poisson
 _VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
+_STRENGTH_START = 50.0  # the marginal likelihood's starting strength, in pseudo-conversions
+_STRENGTH_BOUNDS = (0.5, 1e5)  # 1e5: as good as no spread beyond the link
+_LOG_EFFECT_BOUND = 10.0  # |a|, |b| of the conversions' prior mean exp(a + b log click)
 
 _ROWS_SQL = "select * from training_examples"
 
@@ -61,12 +69,15 @@ class CreativeEffects:
         conversions' factor is their product).
     click_strength, conversion_strength : float
         The prior's strength in pseudo-clicks and pseudo-conversions (inf: no
-        spread beyond Poisson, every factor 1).
+        spread beyond Poisson, every click factor 1).
+    conversion_link : (float, float)
+        (a, b) of the conversions-per-click prior mean exp(a + b log click_factor).
     """
 
     table: pd.DataFrame
     click_strength: float
     conversion_strength: float
+    conversion_link: tuple[float, float] = (0.0, 0.0)
 
     def factors(self, ad_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Click and conversion-per-click factors of `ad_ids` (1: a creative never logged)."""
@@ -86,14 +97,18 @@ class CreativeEffects:
 
         return {"creatives": len(self.table), "click_strength": _finite(self.click_strength),
                 "conversion_strength": _finite(self.conversion_strength),
+                "conversion_link": {"intercept": self.conversion_link[0],
+                                    "slope_on_log_click_factor": self.conversion_link[1]},
                 "click_factor": spread("click_factor"),
                 "conversion_factor": spread("conversion_factor"), "text": str(self)}
 
     def __str__(self) -> str:
         c, v = self.table["click_factor"], self.table["conversion_factor"]
+        a, b = self.conversion_link
         return (f"each creative's own logged outcomes against the model's expectation, shrunk "
                 f"by {_strength(self.click_strength)} pseudo-clicks and "
-                f"{_strength(self.conversion_strength)} pseudo-conversions ({len(self.table)} "
+                f"{_strength(self.conversion_strength)} pseudo-conversions around "
+                f"exp({a:+.2f} {b:+.2f} log click factor) ({len(self.table)} "
                 f"creatives): clicks x{c.min():.2f}-{c.max():.2f} (median {c.median():.2f}), "
                 f"conversions per click x{v.min():.2f}-{v.max():.2f} (median {v.median():.2f})")
 
@@ -126,18 +141,54 @@ def shrunk_factors(observed: np.ndarray, expected: np.ndarray, strength: float) 
     return (observed + strength) / (expected + strength)
 
 
+def linked_factors(observed: np.ndarray, expected: np.ndarray, link: np.ndarray
+                   ) -> tuple[np.ndarray, tuple[float, float], float]:
+    """Effects whose prior mean follows a creative-level covariate, by marginal likelihood.
+
+    observed ~ Poisson(expected x m x u), m = exp(a + b x link), u ~ Gamma(s, s):
+    (a, b, s) maximise the negative binomial likelihood of the counts over
+    creatives, and each effect is its posterior mean m (O + s) / (E m + s).
+    With no counts at all every effect is 1.
+
+    Returns
+    -------
+    factors, (a, b), s
+    """
+    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
+    link = np.asarray(link, float)
+    if observed.sum() <= 0 or expected.sum() <= 0:
+        return np.ones(len(observed)), (0.0, 0.0), NO_SPREAD
+    design = np.c_[np.ones(len(observed)), link]
+    expected = np.maximum(expected, 1e-12)
+
+    def loss(theta: np.ndarray) -> float:
+        s = np.exp(theta[2])
+        mean = expected * np.exp(design @ theta[:2])
+        return -float((gammaln(observed + s) - gammaln(s) + s * np.log(s / (s + mean))
+                       + observed * np.log(mean / (s + mean))).sum())
+
+    start = np.array([0.0, 0.0, np.log(_STRENGTH_START)])
+    bounds = [(-_LOG_EFFECT_BOUND, _LOG_EFFECT_BOUND)] * 2 + [np.log(_STRENGTH_BOUNDS)]
+    theta = minimize(loss, start, method="L-BFGS-B", bounds=bounds).x
+    prior = np.exp(design @ theta[:2])
+    strength = float(np.exp(theta[2]))
+    factors = prior * (observed + strength) / (expected * prior + strength)
+    return factors, (float(theta[0]), float(theta[1])), strength
+
+
 def effects_from_counts(counts: pd.DataFrame) -> CreativeEffects:
     """`CreativeEffects` from per-creative clicks, expected_clicks, conversions and
     expected_conversions (index ad_id)."""
     c_strength = prior_strength(counts["clicks"], counts["expected_clicks"])
     click = shrunk_factors(counts["clicks"], counts["expected_clicks"], c_strength)
-    # the conversions the click effect leaves unexplained
+    # the conversions the click effect leaves unexplained, with a prior that
+    # follows the click effect: clicks are many, conversions few
     expected_conv = counts["expected_conversions"].to_numpy(float) * click
-    v_strength = prior_strength(counts["conversions"], expected_conv)
-    per_click = shrunk_factors(counts["conversions"], expected_conv, v_strength)
+    per_click, link, v_strength = linked_factors(counts["conversions"], expected_conv,
+                                                 np.log(click))
     table = counts.assign(click_factor=click, conversion_factor=per_click)
     return CreativeEffects(table=table, click_strength=c_strength,
-                           conversion_strength=v_strength)
+                           conversion_strength=v_strength, conversion_link=link)
 
 
 def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,

@@ -14,6 +14,7 @@ from adopt.curves.creatives import (
     CreativeAdjusted,
     effects_from_counts,
     fit_creative_effects,
+    linked_factors,
     prior_strength,
     shrunk_factors,
 )
@@ -55,23 +56,58 @@ def test_shrunk_factors_are_closer_to_the_effects_than_the_raw_ratio() -> None:
     assert np.mean((factors - effect) ** 2) < 0.8 * np.mean((raw - effect) ** 2)
 
 
+def _counts(per_click_slope: float, n: int = 400, seed: int = 3) -> tuple[pd.DataFrame,
+                                                                        np.ndarray]:
+    # a creative's quality q moves its clicks by e^q and, through the slope, its
+    # conversions per click by e^(slope q); conversions are few, clicks many
+    rng = np.random.default_rng(seed)
+    expected = rng.uniform(50, 150, n)
+    quality = rng.normal(0, 0.2, n)
+    clicks = rng.poisson(expected * np.exp(quality))
+    per_click = np.exp(per_click_slope * quality)
+    counts = pd.DataFrame({"clicks": clicks, "expected_clicks": expected,
+                           "conversions": rng.binomial(clicks, np.minimum(0.05 * per_click, 1)),
+                           "expected_conversions": 0.05 * expected},
+                          index=[f"a{i}" for i in range(n)])
+    return counts, per_click
+
+
 def test_conversions_get_only_what_the_click_effect_leaves() -> None:
-    rng = np.random.default_rng(3)
-    expected = rng.uniform(50, 150, 400)
-    effect = rng.gamma(20, 1 / 20, 400)
-    counts = pd.DataFrame({"clicks": rng.poisson(expected * effect), "expected_clicks": expected,
-                           "conversions": rng.poisson(0.2 * expected * effect),
-                           "expected_conversions": 0.2 * expected},
-                          index=[f"a{i}" for i in range(400)])
+    counts, _ = _counts(0.0)
     effects = effects_from_counts(counts)
-    # conversions follow clicks here: the click effect explains most of their spread
-    assert np.corrcoef(effects.table["click_factor"], effect)[0, 1] > 0.8
-    assert effects.conversion_strength > 3 * prior_strength(counts["conversions"],
-                                                            counts["expected_conversions"])
+    # conversions follow clicks here: the click effect explains their spread
+    assert abs(effects.conversion_link[1]) < 0.6
     assert effects.table["conversion_factor"].std() < 0.5 * effects.table["click_factor"].std()
     click, per_click = effects.factors(np.array(["a0", "never-logged"]))
     assert click[1] == 1.0 and per_click[1] == 1.0
     assert click[0] == effects.table.loc["a0", "click_factor"]
+
+
+def test_conversions_per_click_learn_from_the_click_effect() -> None:
+    # a creative that draws clicks also converts them: its few conversions alone barely
+    # show it, the link fitted to its many clicks does
+    counts, per_click = _counts(1.0)
+    effects = effects_from_counts(counts)
+    assert effects.conversion_link[1] > 0.5
+    expected = counts["expected_conversions"] * effects.table["click_factor"]
+    alone = shrunk_factors(counts["conversions"], expected,
+                           prior_strength(counts["conversions"], expected))
+    error = np.mean(np.log(effects.table["conversion_factor"] / per_click) ** 2)
+    assert error < 0.7 * np.mean(np.log(alone / per_click) ** 2)
+
+
+def test_the_link_is_fitted_by_marginal_likelihood() -> None:
+    # a Gamma spread around exp(a + b x) is recovered, and nothing logged leaves every 1
+    rng = np.random.default_rng(6)
+    expected = rng.uniform(20, 200, 3000)
+    x = rng.normal(0, 0.3, 3000)
+    mean = np.exp(-0.2 + 1.5 * x)
+    observed = rng.poisson(expected * mean * rng.gamma(40, 1 / 40, 3000))
+    factors, (a, b), strength = linked_factors(observed, expected, x)
+    assert a == pytest.approx(-0.2, abs=0.03) and b == pytest.approx(1.5, abs=0.1)
+    assert 30 < strength < 55
+    factors, link, strength = linked_factors(np.zeros(3), np.ones(3), np.zeros(3))
+    assert (factors == 1).all() and strength == np.inf and link == (0.0, 0.0)
 
 
 def test_the_model_reads_no_creative_history(small_ws) -> None:
