@@ -169,7 +169,9 @@ def linked_factors(observed: np.ndarray, expected: np.ndarray, link: np.ndarray
 
     start = np.array([0.0, 0.0, np.log(_STRENGTH_START)])
     bounds = [(-_LOG_EFFECT_BOUND, _LOG_EFFECT_BOUND)] * 2 + [np.log(_STRENGTH_BOUNDS)]
-    theta = minimize(loss, start, method="L-BFGS-B", bounds=bounds).x
+    # tight: counts summed in another order (a partitioned build) must give the same plan
+    theta = minimize(loss, start, method="L-BFGS-B", bounds=bounds,
+                     options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000}).x
     prior = np.exp(design @ theta[:2])
     strength = float(np.exp(theta[2]))
     factors = prior * (observed + strength) / (expected * prior + strength)

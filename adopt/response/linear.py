@@ -56,7 +56,10 @@ class LinearLogit:
         self.categories_ = {c: list(x[c].cat.categories) for c in x.columns
                             if isinstance(x[c].dtype, pd.CategoricalDtype)}
         raw = x[self.numeric_].to_numpy(dtype=float)
-        self.median_ = np.nan_to_num(np.nanmedian(raw, axis=0)) if len(raw) else np.zeros(0)
+        self.median_ = np.zeros(raw.shape[1])
+        seen = ~np.isnan(raw).all(axis=0)  # a column never filled in gets 0
+        if len(raw) and seen.any():
+            self.median_[seen] = np.nanmedian(raw[:, seen], axis=0)
         filled = np.where(np.isnan(raw), self.median_, raw)
         if len(raw):
             self.low_, self.high_ = np.quantile(filled, [CLIP, 1.0 - CLIP], axis=0)
