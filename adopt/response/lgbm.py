@@ -43,9 +43,9 @@ Every target starts its booster from a logistic regression over the same
 features (`adopt.response.linear`): smooth trends such as price survive a thin
 target's shallow trees, and a trend carries on past the users the logging
 policy showed a campaign, where trees alone stay flat at the edge of what was
-logged and a plan buys exactly there (a line under the click trees took seven
-forecasts of fourteen generated worlds closer to delivery and plan / oracle
-0.860 -> 0.868, docs/curves.md session 11).
+logged and a plan buys exactly there (a line under the click trees: plan /
+oracle 0.860 -> 0.868 and forecasts outside 0.85-1.15 of delivery 2 -> 1 on
+fourteen generated worlds, docs/curves.md session 11).
 
 A target with many positives (`SMALL_DATA_POSITIVES` or more: clicks,
 typically) fits on every positive and at most `NEGATIVES_PER_POSITIVE`
