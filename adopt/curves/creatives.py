@@ -42,6 +42,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from adopt.progress import Progress
+from adopt.response.run import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
@@ -52,8 +53,6 @@ _VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
 _STRENGTH_START = 50.0  # the marginal likelihood's starting strength, in pseudo-conversions
 _STRENGTH_BOUNDS = (0.5, 1e5)  # 1e5: as good as no spread beyond the link
 _LOG_EFFECT_BOUND = 10.0  # |a|, |b| of the conversions' prior mean exp(a + b log click)
-
-_ROWS_SQL = "select * from training_examples"
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,6 @@ def linked_factors(observed: np.ndarray, expected: np.ndarray, link: np.ndarray
 
     start = np.array([0.0, 0.0, np.log(_STRENGTH_START)])
     bounds = [(-_LOG_EFFECT_BOUND, _LOG_EFFECT_BOUND)] * 2 + [np.log(_STRENGTH_BOUNDS)]
-    # tight: counts summed in another order (a partitioned build) must give the same plan
     theta = minimize(loss, start, method="L-BFGS-B", bounds=bounds,
                      options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000}).x
     prior = np.exp(design @ theta[:2])
@@ -219,7 +217,9 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
         total = con.execute("select count(*) from training_examples").fetchone()[0]
         if not total:
             return None
-        con.execute(_ROWS_SQL)
+        # one order for every build of the same logs: the sums, and so the fitted link,
+        # must not move with the order the rows come in
+        con.execute(f"select * from training_examples order by {examples_order(con)}")
         with Progress(int(total), "curves: creatives' logged rows", unit="rows") as progress:
             while True:
                 rows = con.fetch_df_chunk(max(1, batch_rows // _VECTOR_ROWS))

@@ -86,14 +86,20 @@ def load_examples(
     return df
 
 
+def examples_order(con: Any) -> str:
+    """The ``order by`` of ``training_examples`` reads: time, then the impression key when
+    there is one, so every build of the same logs (single or partitioned) reads one order."""
+    names = [r[0] for r in con.execute("describe training_examples").fetchall()]
+    return "ts, impression_key" if "impression_key" in names else "ts"
+
+
 def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
     ws = Workspace.of(workspace)
     with ws.connect(read_only=True) as con:
         ws.require("training_examples", PROFILES_HINT, con)
         con.execute("set enable_progress_bar = false")  # it would interleave with our logs
-        names = [r[0] for r in con.execute("describe training_examples").fetchall()]
-        order = "ts, impression_key" if "impression_key" in names else "ts"
-        return con.execute(f"select * from training_examples order by {order}").df()
+        return con.execute(
+            f"select * from training_examples order by {examples_order(con)}").df()
 
 
 def example_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
