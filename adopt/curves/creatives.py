@@ -42,7 +42,6 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from adopt.progress import Progress
-from adopt.response.run import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
@@ -210,6 +209,8 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
     CreativeEffects or None
         None when nothing is logged.
     """
+    from adopt.response.run import examples_order  # lazy: it loads LightGBM
+
     ws = Workspace.of(workspace)
     parts = []
     with ws.connect(read_only=True) as con:
