@@ -57,8 +57,8 @@ class LinearLogit:
                             if isinstance(x[c].dtype, pd.CategoricalDtype)}
         raw = x[self.numeric_].to_numpy(dtype=float)
         self.median_ = np.zeros(raw.shape[1])
-        seen = ~np.isnan(raw).all(axis=0)  # a column never filled in gets 0
-        if len(raw) and seen.any():
+        seen = ~np.isnan(raw).all(axis=0)  # a column never filled in (or no rows) gets 0
+        if seen.any():
             self.median_[seen] = np.nanmedian(raw[:, seen], axis=0)
         filled = np.where(np.isnan(raw), self.median_, raw)
         if len(raw):
