@@ -48,6 +48,17 @@ CREATIVE_HISTORY = frozenset(
     {"ad_prior_impressions", "ad_prior_clicks", "ad_ctr_smoothed",
      "ad_placement_prior_impressions", "ad_placement_prior_clicks", "ad_placement_ctr_smoothed",
      "ad_age_days"})
+# The user's running totals since the logs began. Not features: they grow with time, so in
+# the serving state every user sits at their largest, values the trees saw only for the
+# heaviest users late in the logs; the model read them as a trend it carried to every user
+# (`user_prior_impressions` alone took 16% of the clicks and 24% of the conversions off the
+# same logged impressions rebuilt in the serving state on one world,
+# bench/serving_shift_bench.py). Rates that do not grow stay features:
+# `user_ctr_smoothed`, `user_category_affinity`, `user_seconds_since_last_click`.
+USER_TOTALS = frozenset(
+    {"user_prior_impressions", "user_prior_clicks", "user_prior_conversions",
+     "user_prior_views", "user_prior_carts", "user_prior_favorites", "user_prior_purchases",
+     "user_prior_searches"})
 # Computed from the vectors by `Features` itself, so never read as a plain column.
 COSINE = "cosine_user_ad"
 # Added by attach_text_features beside the vectors: read only by a `Features` that reads
@@ -118,7 +129,8 @@ class Features:
     numeric : numeric feature columns; None infers every numeric column that is
         not an id, label, timestamp, known only after the impression
         (`AFTER_IMPRESSION`: the impression's cost, a clearing price in auction
-        logs) or a creative's own history (`CREATIVE_HISTORY`).
+        logs), a creative's own history (`CREATIVE_HISTORY`) or the user's running
+        totals (`USER_TOTALS`). An explicit list may name them.
     categorical : categorical columns; None infers the known ones plus every
         text-typed column that is not an id.
     vectors : names of the (user, ad) embedding columns; used when present, and with
@@ -163,7 +175,8 @@ class Features:
             raise ValueError("The 'vector_components' parameter of Features must be None or an "
                              f"int >= 0. Got {k!r} instead.")
         vectors = [v for v in self.vectors if v in df.columns]
-        skip = NOT_FEATURES | CREATIVE_HISTORY | set(self.vectors) | {COSINE} | set(TEXT_DERIVED)
+        skip = (NOT_FEATURES | CREATIVE_HISTORY | USER_TOTALS | set(self.vectors) | {COSINE}
+                | set(TEXT_DERIVED))
         cols = [c for c in df.columns if c not in skip]
         if vectors:  # all-NaN: e.g. no text match without `adopt profiles`; nothing to learn
             cols += [c for c in TEXT_DERIVED if c in df.columns and df[c].notna().any()]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from adopt.exceptions import InputError, NotFittedError
-from adopt.response.features import Features
+from adopt.response.features import USER_TOTALS, Features
 
 
 def _frame() -> pd.DataFrame:
@@ -44,6 +44,17 @@ def test_cost_and_revenue_known_after_the_impression_are_not_features():
     assert "cost" not in f.names_ and "revenue" not in f.names_
     # asked for by name, it is read (an explicit choice)
     assert Features(numeric=["cost"], vectors=()).fit(df).numeric_ == ["cost"]
+
+
+def test_the_users_running_totals_are_not_features_but_their_rates_are():
+    # totals grow with time: in the serving state every user sits at their largest
+    totals = {name: [3, 9, 27, 81] for name in sorted(USER_TOTALS)}
+    df = _frame().assign(**totals, user_ctr_smoothed=[0.01, 0.02, 0.01, 0.03],
+                         user_category_affinity=[0.1, 0.5, 0.2, 0.0])
+    f = Features(vectors=()).fit(df)
+    assert f.numeric_ == ["k_ad", "user_ctr_smoothed", "user_category_affinity"]
+    assert Features(numeric=["user_prior_clicks"], vectors=()).fit(df).numeric_ == [
+        "user_prior_clicks"]
 
 
 def test_unseen_categories_are_missing_and_dense_is_standardised():
