@@ -47,6 +47,15 @@ logged and a plan buys exactly there (a line under the click trees: plan /
 oracle 0.860 -> 0.868 and forecasts outside 0.85-1.15 of delivery 2 -> 1 on
 fourteen generated worlds, docs/curves.md session 11).
 
+The impression's position in the user's sequence (`CLICK_ONLY`: ``k_ad``,
+``k_campaign``) is read by the click target alone. A user tires of seeing an
+ad, and that shows in whether they click; conversions per click are modelled
+as not falling with k, so conversions fall with the clicks. The conversion
+target fits on a few hundred to a few thousand clicked rows, where its trees
+read a run of luck at one k as an effect: on a generated world with 18% more
+conversions than expected among the logged first impressions the model carried
++17% at k = 1 into every curve (docs/curves.md session 12).
+
 A target with many positives (`SMALL_DATA_POSITIVES` or more: clicks,
 typically) fits on every positive and at most `NEGATIVES_PER_POSITIVE`
 negatives per positive, drawn at random with the seed: past a few thousand
@@ -105,6 +114,9 @@ NEGATIVES_PER_POSITIVE = TrainConfig.default("negatives_per_positive")
 TARGETS = ("click", "conversion")
 # Fewer valid positives than this: a time window, else cross-validation (module docstring).
 MIN_VALID_POSITIVES = 200
+# Read by the click target only (module docstring): where the impression falls in the
+# user's sequence of the ad and of its campaign.
+CLICK_ONLY = ("k_ad", "k_campaign")
 CV_FOLDS = 5
 # The time window may take at most this share of the train + valid rows.
 MAX_WINDOW_SHARE = 0.3
@@ -182,6 +194,8 @@ class LightGBMResponse:
         with and the ``engine`` (``"local"`` or ``"ray"`` with its ``workers``).
     downsample_ : dict
         Per target, that share of negatives (None: all); predictions are corrected by it.
+    skipped_ : dict
+        Per target, the feature columns it does not read (`CLICK_ONLY` for conversions).
     """
 
     def __init__(
@@ -259,6 +273,7 @@ class LightGBMResponse:
         self.stopping_: dict[str, dict[str, Any]] = {}
         self.bases_: dict[str, LinearLogit] = {}
         self.downsample_: dict[str, float | None] = {}
+        self.skipped_ = {"conversion": [c for c in CLICK_ONLY if c in self.features_.names_]}
         for target in targets:
             self._fit_target(target, train, valid)
         return self
@@ -295,7 +310,7 @@ class LightGBMResponse:
         if rate is not None:
             keep = downsample_mask(y_tr, rate, self.seed)
             tr, y_tr = tr.loc[keep], y_tr[keep]
-        x_tr, x_va = self.features_.frame(tr), self.features_.frame(va)
+        x_tr, x_va = self._frame(target, tr), self._frame(target, va)
         base_tr = base_va = None
         if self.linear_base:
             base = self.bases_[target] = LinearLogit().fit(self._base_view(x_tr), y_tr)
@@ -321,7 +336,7 @@ class LightGBMResponse:
         if rate is not None:  # negatives are dropped from fitting rows only
             keep = downsample_mask(y, rate, self.seed)
             folds = [(fit[keep[fit]], held) for fit, held in folds]
-        x = self.features_.frame(rows)
+        x = self._frame(target, rows)
         fit = np.arange(len(y)) if rate is None else np.flatnonzero(keep)
         base_oof = None
         if self.linear_base:
@@ -397,7 +412,7 @@ class LightGBMResponse:
         else:
             keep = np.ones(len(y), dtype=bool)
         fit = ~window
-        x = self.features_.frame(rows)
+        x = self._frame(target, rows)
         fit_rows = np.flatnonzero(fit & keep)
         win_rows = np.flatnonzero(window)
         all_rows = np.flatnonzero(keep)
@@ -490,6 +505,12 @@ class LightGBMResponse:
         )
         return booster, {"engine": "local"}
 
+    def _frame(self, target: str, df: pd.DataFrame) -> pd.DataFrame:
+        """Model input of ``target``: the features' frame without the columns it skips."""
+        x = self.features_.frame(df)
+        skipped = self.skipped_.get(target)
+        return x.drop(columns=skipped) if skipped else x
+
     def _base_view(self, x: pd.DataFrame) -> pd.DataFrame:
         """The columns a linear base reads: all but the embeddings' projected components,
         with which a line fits each ad's few conversions (demo: per-ad rank correlation
@@ -523,7 +544,7 @@ class LightGBMResponse:
     def predict_target(self, df: pd.DataFrame, target: str, calibrated: bool = True) -> np.ndarray:
         """Probabilities of ``target`` (``"click"`` or ``"conversion"`` given a click)."""
         self._require_fitted(target)
-        p = self._raw(target, self.features_.frame(df))
+        p = self._raw(target, self._frame(target, df))
         if calibrated and target in self.calibrators_:
             p = self.calibrators_[target].predict(p)
         return p
@@ -548,10 +569,11 @@ class LightGBMResponse:
         """Total ``gain`` (or ``split`` count) per feature, one column per target, sorted."""
         self._require_fitted()
         table = pd.DataFrame(
-            {t: b.feature_importance(kind, iteration=self.best_iteration_[t])
+            {t: pd.Series(b.feature_importance(kind, iteration=self.best_iteration_[t]),
+                          index=b.feature_name())
              for t, b in self.boosters_.items()},
-            index=pd.Index(self.boosters_["click"].feature_name(), name="feature"),
-        )
+        ).reindex(self.boosters_["click"].feature_name()).fillna(0.0)  # a skipped column: 0
+        table.index.name = "feature"
         return table.sort_values("click", ascending=False)
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -569,6 +591,7 @@ class LightGBMResponse:
             "stopping": self.stopping_,
             "linear_bases": {t: b.to_dict() for t, b in self.bases_.items()},
             "downsample": self.downsample_,
+            "skipped": self.skipped_,
             "calibrators": {t: c.to_dict() for t, c in self.calibrators_.items()},
         }
         with atomic_path(folder / "lgbm.json") as tmp:
@@ -590,6 +613,7 @@ class LightGBMResponse:
         # saved before per-target rates: the one rate applied to every target
         model.downsample_ = state.get("downsample", dict.fromkeys(
             state["best_iteration"], params.get("downsample_rate")))
+        model.skipped_ = state.get("skipped", {})  # saved before CLICK_ONLY: every column
         model.bases_ = {t: LinearLogit.from_dict(b)
                         for t, b in state.get("linear_bases", {}).items()}
         model.boosters_ = {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt"))

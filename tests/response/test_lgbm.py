@@ -58,6 +58,23 @@ def test_features_use_categoricals_vectors_and_cosine(fitted):
     assert imp.loc["cosine_user_ad", "click"] > imp.loc["noise", "click"]
 
 
+def test_the_position_in_the_sequence_is_read_by_the_click_target_alone(fitted, split,
+                                                                        tmp_path):
+    # conversions per click do not fall with k: a thin target would read luck at one k
+    rows = split.test.head(500)
+    later = rows.assign(k_ad=rows["k_ad"] + 5, k_campaign=rows["k_campaign"] + 5)
+    np.testing.assert_array_equal(fitted.predict_conversion(rows),
+                                  fitted.predict_conversion(later))
+    assert not np.allclose(fitted.predict_click(rows), fitted.predict_click(later))
+    imp = fitted.feature_importance()
+    assert imp.loc["k_campaign", "click"] > 0
+    assert (imp.loc[["k_ad", "k_campaign"], "conversion"] == 0).all()
+    loaded = LightGBMResponse.load(fitted.save(tmp_path / "m"))
+    assert loaded.skipped_ == {"conversion": ["k_ad", "k_campaign"]}
+    np.testing.assert_array_equal(loaded.predict_conversion(later),
+                                  fitted.predict_conversion(rows))
+
+
 def test_downsampling_keeps_predictions_on_the_true_scale(split):
     model = LightGBMResponse(params=FAST, downsample_rate=0.2, calibration="none",
                              conversion=False).fit(split.train, split.valid)
