@@ -344,6 +344,13 @@ def _relations(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
     return {(name, kind) for name, kind in rows}
 
 
+def examples_order(con: duckdb.DuckDBPyConnection) -> str:
+    """The ``order by`` of ``training_examples`` reads: time, then the impression key when
+    there is one, so every build of the same logs (single or partitioned) reads one order."""
+    names = [r[0] for r in con.execute("describe training_examples").fetchall()]
+    return "ts, impression_key" if "impression_key" in names else "ts"
+
+
 def read_warehouse_table(workspace: str | Path, name: str) -> pd.DataFrame:
     """Read one warehouse table or view (an input table or a model) into pandas.
 

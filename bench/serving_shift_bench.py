@@ -36,17 +36,13 @@ import numpy as np
 import pandas as pd
 
 
-def _fit(ws: Path, numeric: list[str] | None):
+def _fit(split, numeric: list[str] | None, embedding_model_id: str | None):
     from adopt.response.features import Features
     from adopt.response.lgbm import LightGBMResponse
-    from adopt.response.run import load_examples
-    from adopt.response.split import time_split
     from adopt.response.text_features import VECTOR_COLUMNS
 
-    df = load_examples(ws, text_features=True)
     features = Features(numeric=numeric, vectors=VECTOR_COLUMNS,
-                        embedding_model_id=df.attrs.get("embedding_model_id"))
-    split = time_split(df, 1, 1)
+                        embedding_model_id=embedding_model_id)
     return LightGBMResponse(features=features).fit(split.train, split.valid)
 
 
@@ -66,6 +62,7 @@ def main() -> None:
     from adopt.curves.state import PairState
     from adopt.response.features import USER_TOTALS, Features
     from adopt.response.run import load_examples
+    from adopt.response.split import time_split
     from adopt.synth import load_truth
     from adopt.workspace import Workspace
 
@@ -83,7 +80,9 @@ def main() -> None:
                          state.placement_index(logged["placement_id"]),
                          np.ones(len(logged), dtype=np.int64))
 
-    default_numeric = Features().fit(load_examples(ws).head(1000)).numeric_
+    examples = load_examples(ws, text_features=True)  # as `adopt train` reads them
+    split = time_split(examples, 1, 1)
+    default_numeric = Features().fit(split.train).numeric_
     models = {"with user totals": default_numeric + sorted(USER_TOTALS - set(default_numeric)),
               "default": None}
     print(f"{ws}: {len(logged):,} logged k = 1 impressions; truth's expectation "
@@ -93,7 +92,7 @@ def main() -> None:
           f"{'clicks':>10s}{'conv':>10s}")
     shifts, swaps = {}, {}
     for name, numeric in models.items():
-        model = _fit(ws, numeric)
+        model = _fit(split, numeric, examples.attrs.get("embedding_model_id"))
         attach = text_feature_hook(ws, model)
         at_logged, at_serving = _totals(model, attach, logged), _totals(model, attach, serving)
         shifts[name] = at_serving / at_logged

@@ -42,6 +42,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln
 
 from adopt.progress import Progress
+from adopt.warehouse import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
@@ -215,8 +216,6 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
     CreativeEffects or None
         None when nothing is logged.
     """
-    from adopt.response.run import examples_order  # lazy: it loads LightGBM
-
     ws = Workspace.of(workspace)
     parts = []
     with ws.connect(read_only=True) as con:

@@ -38,6 +38,7 @@ from adopt.response.split import (
     time_split,
 )
 from adopt.response.text_features import VECTOR_COLUMNS, attach_text_features, has_embeddings
+from adopt.warehouse import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
@@ -84,13 +85,6 @@ def load_examples(
         df = attach_text_features(workspace, df, vectors=vectors, texts=texts)
     df.attrs["embedding_model_id"] = df.attrs.get("embedding_model_id") if vectors else None
     return df
-
-
-def examples_order(con: Any) -> str:
-    """The ``order by`` of ``training_examples`` reads: time, then the impression key when
-    there is one, so every build of the same logs (single or partitioned) reads one order."""
-    names = [r[0] for r in con.execute("describe training_examples").fetchall()]
-    return "ts, impression_key" if "impression_key" in names else "ts"
 
 
 def _read_examples(workspace: str | os.PathLike[str]) -> pd.DataFrame:
