@@ -121,6 +121,10 @@ class TrainConfig(StageConfig):
     num_workers: int | None = Field(
         None, ge=1, description="LightGBM on Ray: Train workers (default: one per cluster CPU, up "
         "to 8)", json_schema_extra={"flag": "--workers"})
+    creative_folds: int = Field(
+        5, ge=0, description="LightGBM: refits, each without a share of the creatives, that "
+        "the curves weigh each creative's own logged outcomes against (0: none; against the "
+        "model in sample)")
 
 
 class SplitConfig(StageConfig):

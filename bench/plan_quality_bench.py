@@ -14,9 +14,13 @@ lies in the plan's 95% forecast interval (1 or 0; its mean is the coverage);
 then their mean and spread. Targets (issue 6): plan >= 90% of the oracle,
 >= 1.2x historical, forecast within 10% of delivery.
 
-The curves are built once per ``--frequency`` mode from the same model, so
-the fall with k asked of the model (the baseline) and the fall fitted within
-user x campaign pairs of the logs (ours) are compared side by side.
+The curves are built once per ``--frequency`` mode (and ``--creatives``
+choice) from the same model, so the fall with k asked of the model (the
+baseline) and the fall fitted within user x campaign pairs of the logs (ours)
+are compared side by side, and so are the creatives predicted in sample (the
+baseline) and by the refits that never saw them (ours, `--creatives in-sample
+held-out`); with several modes the last lines give each mode's mean plan /
+oracle and |log forecast / delivered| against the first mode's.
 
     .venv/bin/python bench/plan_quality_bench.py --source /tmp/demo_ws
     .venv/bin/python bench/plan_quality_bench.py --generate --users 6000 --no-text \
@@ -113,6 +117,11 @@ def main() -> None:
     p.add_argument("--calibrate", nargs="+", choices=("off", "on"), default=["off"],
                    help="the curves' level calibration against the latest logs "
                         "(build_curves(calibrate=...)); both to compare (default off)")
+    p.add_argument("--creatives", nargs="+", choices=("held-out", "in-sample"),
+                   default=["held-out"],
+                   help="each creative predicted by the refit that never saw it (the default) "
+                        "or by the model in sample (build_curves(held_out_creatives=...)); "
+                        "both to compare")
     args = p.parse_args()
     if args.days is None:
         from adopt.synth import DEMO_DAYS
@@ -157,11 +166,13 @@ def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) 
                       valid_days=args.valid_days, text_features=args.text)
         print(f"  features: {len(card.features)}")
         scores = {}
-        for freq, cal in ((f, c) for f in args.frequency for c in args.calibrate):
+        for freq, cal, held in ((f, c, h) for f in args.frequency for c in args.calibrate
+                                for h in args.creatives):
             mode = freq if args.calibrate == ["off"] else f"{freq}, calibrate {cal}"
+            mode = mode if len(args.creatives) == 1 else f"{mode}, {held}"
             print(_timed(times, f"curves ({mode})", build_curves, ws, run_id="bench",
                          users_per_segment=args.users_per_segment, frequency=freq,
-                         calibrate=cal == "on"))
+                         calibrate=cal == "on", held_out_creatives=held == "held-out"))
             folder = _timed(times, f"plan ({mode})", make_plan, args.config, workspace=ws).folder
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,
                                   seeds=range(args.delivery_seeds))
@@ -195,6 +206,17 @@ def _print_rows(rows: list) -> None:
         print(f"{'min..max':18s} {mode:18s}" + "".join(
             f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
                                                               strict=True)))
+    modes = list(table)
+    if len(modes) > 1:
+        base = np.array(table[modes[0]])
+        for mode in modes[1:]:
+            arr = np.array(table[mode])
+            print(f"{mode} against {modes[0]}: plan / oracle {arr[:, 5].mean():.3f} / "
+                  f"{base[:, 5].mean():.3f} = {arr[:, 5].mean() / base[:, 5].mean():.3f}; "
+                  f"mean |log forecast / delivered| {np.abs(np.log(arr[:, 4])).mean():.3f} / "
+                  f"{np.abs(np.log(base[:, 4])).mean():.3f}; forecasts outside 0.85-1.15 "
+                  f"{int(((arr[:, 4] < 0.85) | (arr[:, 4] > 1.15)).sum())} / "
+                  f"{int(((base[:, 4] < 0.85) | (base[:, 4] > 1.15)).sum())}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--bert-max-length", type=int, default=None,
                    help="BERT: tokens per (user, ad) pair (64)")
     p.add_argument("--seed", type=int, default=0)
-    add_config_arguments(p, TrainConfig, ("validation", "engine", "num_workers"))
+    add_config_arguments(p, TrainConfig, ("validation", "engine", "num_workers",
+                                          "creative_folds"))
     p.add_argument("--examples", nargs="+", default=None, metavar="PATH",
                    help="Parquet files or folders of training_examples (a partitioned "
                         "warehouse) to read instead of the warehouse table")

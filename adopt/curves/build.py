@@ -28,9 +28,11 @@ Definitions (also in docs/curves.md):
   Flights inside the period are the plan file's job (``campaign_budget``).
 - The model sees each user, ad and placement as the period's first daily
   snapshot would (`PairState`, at the first midnight after the reference
-  time: every logged day counts); each creative's predictions carry what its
-  own logged outcomes show beyond the model (`adopt.curves.creatives`,
-  curves.json's ``creative_effects``).
+  time: every logged day counts). Each creative carries what its own logged
+  outcomes show beyond the refit of the model that never saw it, where the
+  model has creative folds (`adopt.response.creative_folds`, curves.json's
+  ``creative_predictions``), as a shrunk effect on the model's log-odds
+  (`adopt.curves.creatives`, curves.json's ``creative_effects``).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
@@ -198,6 +200,21 @@ def reach_line(entry: dict) -> str:
             f"{entry['windows']} window(s) of {entry['window_days']:g} days")
 
 
+def creative_predictions(model: object) -> dict:
+    """What curves.json says of how the creatives were predicted (held out or in sample)."""
+    from adopt.response.creative_folds import HeldOut  # loads LightGBM, as the model did
+
+    if isinstance(model, HeldOut):
+        record = model.folds.record()
+        return {"held_out": True, **record,
+                "text": f"each creative's logged outcomes weighed against the refit of the "
+                        f"model that never saw it ({record['folds']} folds of "
+                        f"{record['creatives']} creatives)"}
+    return {"held_out": False,
+            "text": "each creative's logged outcomes weighed against the model in sample (it "
+                    "learnt from them)"}
+
+
 def build_curves(
     workspace: str | os.PathLike[str],
     *,
@@ -213,6 +230,7 @@ def build_curves(
     frequency: str = CurvesConfig.default("frequency"),
     calibrate: bool = False,
     creative_effects: bool = True,
+    held_out_creatives: bool = True,
     engine: str = CurvesConfig.default("engine"),
     actors: int | None = None,
 ) -> CurvesSummary:
@@ -260,6 +278,11 @@ def build_curves(
         clicks and conversions show beyond them, shrunk by empirical Bayes
         (`adopt.curves.creatives`); the response model does not read a
         creative's own history. False: the model's predictions as they are.
+    held_out_creatives : bool
+        Weigh each creative's logged outcomes against the refit of the model that
+        never saw it, where the model was trained with creative folds
+        (`adopt.response.creative_folds`), rather than against the model in sample;
+        the curves read the model, moved by the effects either way.
     engine : {"auto", "local", "ray"}
         Where the grid's model rows are scored: in this process, on Ray Data
         actors in parallel batches (`adopt.curves.score_ray`; memory bounded by
@@ -319,7 +342,14 @@ def build_curves(
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     attach = text_feature_hook(ws.root, model)
-    effects = fit_creative_effects(ws.root, model, attach) if creative_effects else None
+    prior = model
+    if held_out_creatives:
+        from adopt.response.creative_folds import held_out
+
+        prior = held_out(model)
+    predictions = creative_predictions(prior)
+    effects = fit_creative_effects(ws.root, model, attach, prior=prior) \
+        if creative_effects else None
     if effects is not None:
         model = CreativeAdjusted(model, effects)
     with Progress(None, "curves: model rows", unit="rows") as progress:
@@ -347,6 +377,7 @@ def build_curves(
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
               "level_calibration": None if levels is None else {**asdict(levels),
                                                                  "text": str(levels)},
+              "creative_predictions": predictions,
               "creative_effects": None if effects is None else effects.record(),
               "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)}}
     with atomic_path(folder / "reach.parquet") as tmp:

@@ -70,6 +70,7 @@ boosting work (rows times rounds) about sixfold at the same test AUC
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -504,6 +505,42 @@ class LightGBMResponse:
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
         return booster, {"engine": "local"}
+
+    def refit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LightGBMResponse:
+        """A copy whose boosters (and linear bases) learn again from other rows.
+
+        Each target refits on the rows of ``train`` and ``valid`` its final booster
+        learnt from (``train`` alone after a stop on the valid split, both after a
+        time window or cross-validation), with the same features, rounds, LightGBM
+        parameters and share of negatives; the calibrators are kept. A target whose
+        rows hold a single outcome keeps its booster. Used to predict rows by a model
+        that never saw them (`adopt.response.creative_folds`).
+        """
+        self._require_fitted()
+        out = copy.copy(self)
+        out.boosters_, out.bases_ = dict(self.boosters_), dict(self.bases_)
+        for target in self.boosters_:
+            stopping = self.stopping_.get(target, {})
+            rows = train if stopping.get("method") == "valid" else pd.concat([train, valid])
+            rows, y = _rows_for(target, rows)
+            rate = self.downsample_.get(target)
+            if rate is not None:
+                keep = downsample_mask(y, rate, self.seed)
+                rows, y = rows.iloc[np.flatnonzero(keep)], y[keep]
+            if y.size == 0 or y.min() == y.max():
+                log.info("lightgbm %s: a refit's rows hold one outcome; the booster is kept",
+                         target)
+                continue
+            x = out._frame(target, rows)
+            init = None
+            if target in self.bases_:
+                base = out.bases_[target] = LinearLogit().fit(out._base_view(x), y)
+                init = base.decision(x)
+            params = stopping.get("params") or self.lgb_params(int(y.sum()))
+            out.boosters_[target], _ = out._train(params, x, y, init, rows,
+                                                  rounds=self.best_iteration_[target],
+                                                  name=f"{target}_refit")
+        return out
 
     def _frame(self, target: str, df: pd.DataFrame) -> pd.DataFrame:
         """Model input of ``target``: the features' frame without the columns it skips."""

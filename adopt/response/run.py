@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from adopt.configs import TrainConfig
-from adopt.exceptions import InputError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.response.card import ModelCard, data_fingerprint
+from adopt.response.creative_folds import CreativeFolds, fit_creative_folds
 from adopt.response.features import Features
 from adopt.response.lgbm import LightGBMResponse
 from adopt.response.metrics import evaluate, reliability_table
@@ -197,6 +198,7 @@ def train_response(
     engine: str = TrainConfig.default("engine"),
     num_workers: int | None = None,
     example_paths: Sequence[str | os.PathLike[str]] | None = None,
+    creative_folds: int = TrainConfig.default("creative_folds"),
 ) -> ModelCard:
     """Fit a response model on the workspace's examples and save it with its card.
 
@@ -227,6 +229,9 @@ def train_response(
         embeddings trains without them, and the card says so.
     vector_components : principal components kept per embedding besides the cosine
         (0: the cosine alone; see `Features`).
+    creative_folds : LightGBM only: refits of the model, each without one fold of the
+        creatives, saved beside it: the curves weigh each creative's own logged outcomes
+        against the refit that never saw it (`adopt.response.creative_folds`); 0: none.
 
     Returns
     -------
@@ -236,6 +241,9 @@ def train_response(
     if model not in MODELS:
         raise ValueError(f"The 'model' parameter of train_response must be one of {MODELS}. "
                          f"Got {model!r} instead.")
+    if creative_folds == 1 or creative_folds < 0:
+        raise ParameterError("The 'creative_folds' parameter of train_response must be 0 (none) "
+                             f"or at least 2. Got {creative_folds} instead.")
     how = split_settings(valid_days, test_days, valid_frac, test_frac, caller="train_response")
     ws = Workspace.of(workspace).ensure()
     if examples is None:
@@ -269,7 +277,11 @@ def train_response(
             validation=validation, engine=engine, num_workers=num_workers,
             storage_path=ws.models / "ray_results",
         ).fit(split.train, split.valid)
-        hyper = fitted.get_params() | {"targets": fitted.stopping_}
+        folds = fit_creative_folds(fitted, split.train, split.valid, creative_folds) \
+            if creative_folds else None
+        fitted.creative_folds_ = folds
+        hyper = fitted.get_params() | {"targets": fitted.stopping_,
+                                       "creative_folds": folds.record() if folds else None}
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")
         features = fitted.features_.names_
     else:
@@ -292,6 +304,8 @@ def train_response(
         importance = []
         features = ["user_text", "ad_text", *fitted.features.names_]
     fitted.save(staging)
+    if getattr(fitted, "creative_folds_", None) is not None:
+        fitted.creative_folds_.save(staging)
     metrics, reliab = score_split(fitted, split)
     card = ModelCard(
         run_id=run_id, model=model,
@@ -361,7 +375,9 @@ def load_response(folder: str | os.PathLike[str]) -> LightGBMResponse | BertResp
     """Load the model saved in a run folder (either kind)."""
     folder = Path(folder)
     if (folder / "lgbm.json").exists():
-        return LightGBMResponse.load(folder)
+        model = LightGBMResponse.load(folder)
+        model.creative_folds_ = CreativeFolds.load(folder)
+        return model
     from adopt.response.bert import BertResponse
 
     return BertResponse.load(folder)

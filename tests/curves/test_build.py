@@ -230,3 +230,32 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     assert record["level_evidence"]["campaigns"] == expected
     assumed, _, evidence = curves_context(summary.curves_path)
     assert evidence == expected and "median" in assumed["level_evidence"]
+
+
+def test_a_model_with_creative_folds_predicts_each_creative_held_out(ws_copy) -> None:
+    from adopt.response.creative_folds import fit_creative_folds
+    from adopt.response.run import load_response
+    from adopt.response.split import time_split
+
+    with duckdb.connect(str(ws_copy / "warehouse.duckdb"), read_only=True) as con:
+        examples = con.execute("select * from training_examples order by ts").df()
+    split = time_split(examples, valid_days=2, test_days=1)
+    model = load_response(ws_copy / "models" / RUN_ID)
+    fit_creative_folds(model, split.train, split.valid, folds=3).save(ws_copy / "models" / RUN_ID)
+    options = SMALL | {"n_boot": 0, "frequency": "logs"}
+
+    def build(**kwargs) -> tuple[dict, pd.DataFrame]:
+        summary = build_curves(ws_copy, **options, **kwargs)
+        record = json.loads((summary.curves_path.parent / "curves.json").read_text())
+        return record, pd.read_parquet(summary.curves_path)
+
+    held, held_curves = build()
+    assert held["creative_predictions"]["held_out"] is True
+    assert held["creative_predictions"]["folds"] == 3
+    assert "never saw it" in held["creative_predictions"]["text"]
+    in_sample, in_sample_curves = build(held_out_creatives=False)
+    assert in_sample["creative_predictions"]["held_out"] is False
+    # the creative effects are measured against other predictions: other strengths
+    assert held["creative_effects"]["click_strength"] != \
+        in_sample["creative_effects"]["click_strength"]
+    assert not np.allclose(held_curves["conversions"], in_sample_curves["conversions"])

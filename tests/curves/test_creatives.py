@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit, logit
 
 from adopt.curves import build_curves, load_audiences, predict_pairs
 from adopt.curves.creatives import (
@@ -15,6 +16,7 @@ from adopt.curves.creatives import (
     effects_from_counts,
     fit_creative_effects,
     linked_factors,
+    logit_shifts,
     prior_strength,
     shrunk_factors,
 )
@@ -78,9 +80,10 @@ def test_conversions_get_only_what_the_click_effect_leaves() -> None:
     # conversions follow clicks here: the click effect explains their spread
     assert abs(effects.conversion_link[1]) < 0.6
     assert effects.table["conversion_factor"].std() < 0.5 * effects.table["click_factor"].std()
-    click, per_click = effects.factors(np.array(["a0", "never-logged"]))
-    assert click[1] == 1.0 and per_click[1] == 1.0
-    assert click[0] == effects.table.loc["a0", "click_factor"]
+    click, per_click = effects.shifts(np.array(["a0", "never-logged"]))
+    assert click[1] == 0.0 and per_click[1] == 0.0
+    # without the rows' predictions a shift is the log of its factor (rare events)
+    assert click[0] == pytest.approx(np.log(effects.table.loc["a0", "click_factor"]))
 
 
 def test_conversions_per_click_learn_from_the_click_effect() -> None:
@@ -94,6 +97,52 @@ def test_conversions_per_click_learn_from_the_click_effect() -> None:
                            prior_strength(counts["conversions"], expected))
     error = np.mean(np.log(effects.table["conversion_factor"] / per_click) ** 2)
     assert error < 0.7 * np.mean(np.log(alone / per_click) ** 2)
+
+
+def test_a_factor_moves_the_log_odds_and_keeps_the_creatives_total() -> None:
+    # one creative logged on users from 2% to 60% likely: its factor 1.8 must hold on
+    # the total, rise more at the bottom than at the top and never pass 1
+    p = np.linspace(0.02, 0.6, 400)
+    bins = pd.DataFrame({"ad_id": "a1", "logit": logit(p), "weight": 1.0})
+    shift = logit_shifts(bins, pd.Series([1.8 * p.sum(), 3.0], index=["a1", "a2"]))
+    assert np.isnan(shift["a2"]) and shift["a1"] > np.log(1.8)  # a2: no bins
+    moved = expit(logit(p) + shift["a1"])
+    assert moved.sum() == pytest.approx(1.8 * p.sum(), rel=1e-9)
+    assert moved[0] / p[0] > 1.8 > moved[-1] / p[-1] and moved.max() < 1
+    # a total no shift reaches stops at every row near 1
+    too_many = pd.Series([len(p) + 1.0], index=["a1"])
+    assert logit_shifts(bins, too_many)["a1"] == pytest.approx(20.0)
+
+
+def test_the_effects_weigh_outcomes_against_the_prior_and_move_the_model(small_ws) -> None:
+    # the prior's expectations set the factors; the shifts take the curves' model to them
+    model, _ = load_response_model(small_ws, RUN_ID)
+    attach = text_feature_hook(small_ws, model)
+    halved = _Scaled(model, 0.5)
+    against_prior = fit_creative_effects(small_ws, model, attach, prior=halved)
+    own = fit_creative_effects(small_ws, model, attach)
+    table, mine = against_prior.table, own.table.reindex(against_prior.table.index)
+    assert np.allclose(table["expected_clicks"], 0.5 * mine["expected_clicks"])
+    # on the logged rows the shifted model reaches the prior's expectation x the factor
+    with duckdb.connect(str(small_ws / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute("select * from training_examples").df()
+    moved = CreativeAdjusted(model, against_prior).predict(attach(rows) if attach else rows)
+    clicks = moved["p_click"].groupby(rows["ad_id"].astype(str)).sum().reindex(table.index)
+    target = table["click_factor"] * table["expected_clicks"]
+    assert np.allclose(clicks, target, rtol=0.02)
+
+
+class _Scaled:
+    """A model whose clicks are ``scale`` times another's (a prior that expects fewer)."""
+
+    def __init__(self, model, scale: float) -> None:
+        self.model, self.scale = model, scale
+
+    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+        out = self.model.predict(rows).copy()
+        out["p_click"] *= self.scale
+        out["p_conversion"] = out["p_click"] * out["p_conversion_given_click"]
+        return out
 
 
 def test_the_link_is_fitted_by_marginal_likelihood() -> None:
@@ -149,10 +198,11 @@ def test_the_curves_carry_each_creatives_effect(ws_copy) -> None:
     for _, row in curves.loc[curves["k"] == 1].head(3).iterrows():
         users = aud.loc[aud["segment"] == row["segment"], "user_id"].to_numpy()
         pred = predict_pairs(ws_copy, RUN_ID, users, row["ad_id"], row["placement_id"], 1)
-        click, per_click = effects.factors(np.array([row["ad_id"]]))
-        assert row["clicks"] == pytest.approx(pred["p_click"].mean() * click[0], rel=1e-9)
-        assert row["conversions"] == pytest.approx(
-            pred["p_conversion"].mean() * click[0] * per_click[0], rel=1e-9)
+        click, per_click = effects.shifts(np.array([row["ad_id"]]))
+        p_click = expit(logit(pred["p_click"].to_numpy()) + click[0])
+        per = expit(logit(pred["p_conversion_given_click"].to_numpy()) + per_click[0])
+        assert row["clicks"] == pytest.approx(p_click.mean(), rel=1e-9)
+        assert row["conversions"] == pytest.approx((p_click * per).mean(), rel=1e-9)
     plain = build_curves(ws_copy, run_id=RUN_ID, max_k=2, n_boot=0, creative_effects=False)
     assert json.loads((plain.curves_path.parent / "curves.json").read_text()
                       )["creative_effects"] is None
