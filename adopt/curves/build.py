@@ -54,7 +54,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +350,10 @@ def build_curves(
     predictions = creative_predictions(prior)
     effects = fit_creative_effects(ws.root, model, attach, prior=prior) \
         if creative_effects else None
+    if effects is not None and predictions["held_out"]:
+        effects = replace(effects, against="the refit of the model that never saw it")
+    if effects is not None:
+        log.info("curves: %s", effects)
     if effects is not None:
         model = CreativeAdjusted(model, effects)
     with Progress(None, "curves: model rows", unit="rows") as progress:

@@ -35,7 +35,6 @@ sessions 10 and 11).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,8 +48,6 @@ from scipy.special import expit, gammaln, logit
 from adopt.progress import Progress
 from adopt.warehouse import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
-
-log = logging.getLogger("adopt")
 
 BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
 NO_SPREAD = float("inf")  # the strength when the logs show no spread beyond Poisson
@@ -82,12 +79,14 @@ class CreativeEffects:
         spread beyond Poisson, every click factor 1).
     conversion_link : (float, float)
         (a, b) of the conversions-per-click prior mean exp(a + b log click_factor).
+    against : what the outcomes were weighed against, in words.
     """
 
     table: pd.DataFrame
     click_strength: float
     conversion_strength: float
     conversion_link: tuple[float, float] = (0.0, 0.0)
+    against: str = "the model's expectation"
 
     def shifts(self, ad_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shifts of the click and conversion-per-click log-odds of `ad_ids` (0: a creative
@@ -116,7 +115,7 @@ class CreativeEffects:
     def __str__(self) -> str:
         c, v = self.table["click_factor"], self.table["conversion_factor"]
         a, b = self.conversion_link
-        return (f"each creative's own logged outcomes against the model's expectation, shrunk "
+        return (f"each creative's own logged outcomes against {self.against}, shrunk "
                 f"by {_strength(self.click_strength)} pseudo-clicks and "
                 f"{_strength(self.conversion_strength)} pseudo-conversions around "
                 f"exp({a:+.2f} {b:+.2f} log click factor) ({len(self.table)} "
@@ -344,7 +343,6 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
     counts = pd.concat(parts).groupby(level=0).sum().sort_index()
     effects = effects_from_counts(counts, _bins_table(click_bins),
                                   _bins_table(conversion_bins) if conversion_bins else None)
-    log.info("curves: %s", effects)
     return effects
 
 
