@@ -476,14 +476,15 @@ class LightGBMResponse:
     def _train(self, params: dict[str, Any], x: pd.DataFrame, y: np.ndarray,
                init: np.ndarray | None, rows: pd.DataFrame,
                valid: tuple[pd.DataFrame, np.ndarray, np.ndarray | None] | None = None,
-               rounds: int | None = None, name: str = "lightgbm"
+               rounds: int | None = None, name: str = "lightgbm", engine: str | None = None
                ) -> tuple[lgb.Booster, dict[str, Any]]:
-        """One booster: early-stopped on ``valid``, or ``rounds`` rounds; here or on Ray.
+        """One booster: early-stopped on ``valid``, or ``rounds`` rounds; here or on Ray
+        (``engine``, default the model's choice for this many rows).
 
         Returns the booster and the card's engine entry.
         """
         cats = self.features_.categorical_
-        if self._engine_for(len(y)) == "ray":
+        if (engine or self._engine_for(len(y))) == "ray":
             from adopt.response.ray_lgbm import train_on_ray
 
             shard_key = rows["user_id"].to_numpy() if "user_id" in rows.columns else None
@@ -537,9 +538,13 @@ class LightGBMResponse:
                 base = out.bases_[target] = LinearLogit().fit(out._base_view(x), y)
                 init = base.decision(x)
             params = stopping.get("params") or self.lgb_params(int(y.sum()))
+            # a small refit stays here even on a cluster: Ray Train's start costs more
+            # than the fit; engine="ray" or workers asked for still take it there
+            small = self.engine == "auto" and self.num_workers is None and len(y) < RAY_MIN_ROWS
             out.boosters_[target], _ = out._train(params, x, y, init, rows,
                                                   rounds=self.best_iteration_[target],
-                                                  name=f"{target}_refit")
+                                                  name=f"{target}_refit",
+                                                  engine="local" if small else None)
         return out
 
     def _frame(self, target: str, df: pd.DataFrame) -> pd.DataFrame:
