@@ -62,7 +62,7 @@ import pandas as pd
 
 from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
-from adopt.curves.calibrate import calibrate_levels, first_impression_levels, recalibrate
+from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
 from adopt.curves.evidence import campaign_evidence, evidence_line
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
@@ -360,8 +360,6 @@ def build_curves(
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
                               top_creatives, progress, decay, engine=engine, actors=actors)
     levels = calibrate_levels(ws.root, model, attach, decay, days, max_k) if calibrate else None
-    if levels is None and decay is not None and os.environ.get("ADOPT_FIRST") == "1":
-        levels = first_impression_levels(ws.root, model, attach)
     values = recalibrate(values, levels, decay)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)

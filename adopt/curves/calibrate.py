@@ -45,7 +45,6 @@ from adopt.curves.frequency import FrequencyDecay
 from adopt.curves.grid import CellValues, expand_k
 from adopt.curves.pairs import predict_rows
 from adopt.curves.state import PairState
-from adopt.warehouse import examples_order
 from adopt.workspace import Workspace
 
 log = logging.getLogger("adopt")
@@ -101,54 +100,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
-
-
-_FIRST_SQL = """
-select * exclude (clicked, converted),
-    coalesce(clicked::int, 0) as clicked,
-    coalesce(converted::int, 0) as converted,
-from training_examples
-where k_campaign = 1
-"""
-
-
-def first_impression_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
-                            min_clicks: int = MIN_CLICKS) -> LevelCalibration | None:
-    """The curves' k = 1 level against every logged first impression of a campaign.
-
-    With the fall from the logs a curve is the model's k = 1 value carried by the
-    fall, so the model must be right at k = 1; it is calibrated over all k, and the
-    trees can spread the fall between k = 1 and the rest. Each logged impression
-    with ``k_campaign = 1``, with its own as-of features, is predicted by ``model``
-    (the curves' model: creative effects included); the click log-odds get the
-    intercept that matches their clicks (ridge toward 0) and conversions per click
-    the factor that matches their conversions (`PRIOR_CONVERSIONS` toward 1).
-    None with fewer than `min_clicks` clicks.
-    """
-    ws = Workspace.of(workspace)
-    with ws.connect(read_only=True) as con:
-        con.execute(f"{_FIRST_SQL} order by {examples_order(con)}")
-        rows = con.df()
-    if int(rows["clicked"].sum()) < min_clicks:
-        return None
-    pred = model.predict(attach(rows) if attach is not None else rows)
-    z = _logit(pred["p_click"].to_numpy(float))
-    clicked = rows["clicked"].to_numpy(dtype=float)
-    intercept, slope = _fit_platt(z, np.zeros(len(z)), clicked)
-    before, after = _sigmoid(z), _sigmoid(intercept + slope * z)
-    per_click = np.divide(pred["p_conversion"].to_numpy(float), before,
-                          out=np.zeros(len(z)), where=before > 0)
-    observed_convs = int(rows["converted"].sum())
-    expected_convs = float((after * per_click).sum())
-    factor = (observed_convs + PRIOR_CONVERSIONS) / (expected_convs + PRIOR_CONVERSIONS)
-    days = pd.to_datetime(rows["ts"])
-    out = LevelCalibration(
-        window_days=float((days.max() - days.min()).total_seconds() / 86400.0),
-        impressions=len(rows), clicks=int(clicked.sum()), predicted_clicks=float(before.sum()),
-        conversions=observed_convs, predicted_conversions=float((before * per_click).sum()),
-        intercept=intercept, slope=slope, conversion_factor=float(factor))
-    log.info("curves: first impressions: %s", out)
-    return out
 
 
 def calibrate_levels(workspace: str | os.PathLike[str], model: Any, attach: Any,
