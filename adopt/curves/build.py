@@ -200,12 +200,11 @@ def reach_line(entry: dict) -> str:
             f"{entry['windows']} window(s) of {entry['window_days']:g} days")
 
 
-def creative_predictions(model: object) -> dict:
-    """What curves.json says of how the creatives were predicted (held out or in sample)."""
-    from adopt.response.creative_folds import HeldOut  # loads LightGBM, as the model did
-
-    if isinstance(model, HeldOut):
-        record = model.folds.record()
+def creative_predictions(folds: object) -> dict:
+    """What curves.json says of how the creatives were predicted: against the refits of
+    `adopt.response.creative_folds.CreativeFolds` ``folds``, or (None) in sample."""
+    if folds is not None:
+        record = folds.record()
         return {"held_out": True, **record,
                 "text": f"each creative's logged outcomes weighed against the refit of the "
                         f"model that never saw it ({record['folds']} folds of "
@@ -342,19 +341,20 @@ def build_curves(
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     attach = text_feature_hook(ws.root, model)
-    prior = model
-    if held_out_creatives:
-        from adopt.response.creative_folds import held_out
+    folds = getattr(model, "creative_folds_", None) if held_out_creatives else None
+    predictions = creative_predictions(folds)
+    effects = None
+    if creative_effects:
+        prior = model
+        if folds is not None:
+            from adopt.response.creative_folds import HeldOut  # loads LightGBM, as the model did
 
-        prior = held_out(model)
-    predictions = creative_predictions(prior)
-    effects = fit_creative_effects(ws.root, model, attach, prior=prior) \
-        if creative_effects else None
-    if effects is not None and predictions["held_out"]:
-        effects = replace(effects, against="the refit of the model that never saw it")
+            prior = HeldOut(model, folds)
+        effects = fit_creative_effects(ws.root, model, attach, prior=prior)
     if effects is not None:
+        if folds is not None:
+            effects = replace(effects, against="the refit of the model that never saw it")
         log.info("curves: %s", effects)
-    if effects is not None:
         model = CreativeAdjusted(model, effects)
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,

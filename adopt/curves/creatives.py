@@ -341,9 +341,8 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                 }).groupby("ad_id").sum())
                 progress.update(len(rows))
     counts = pd.concat(parts).groupby(level=0).sum().sort_index()
-    effects = effects_from_counts(counts, _bins_table(click_bins),
-                                  _bins_table(conversion_bins) if conversion_bins else None)
-    return effects
+    return effects_from_counts(counts, _bins_table(click_bins),
+                               _bins_table(conversion_bins) if conversion_bins else None)
 
 
 class CreativeAdjusted:

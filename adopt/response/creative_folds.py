@@ -67,25 +67,39 @@ class CreativeFolds:
     models: list[LightGBMResponse]
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the refits and the folds under ``folder/creative_folds``."""
+        """Write each refit's boosters and linear bases, and the folds, under
+        ``folder/creative_folds`` (the rest of a refit is the model's)."""
         root = Path(folder) / FOLDER
         for i, model in enumerate(self.models):
-            model.save(root / f"fold_{i}")
+            for target, booster in model.boosters_.items():
+                with atomic_path(root / f"fold_{i}" / f"lgbm_{target}.txt") as tmp:
+                    booster.save_model(str(tmp))
+        bases = [{t: b.to_dict() for t, b in m.bases_.items()} for m in self.models]
         with atomic_path(root / "folds.json") as tmp:
-            tmp.write_text(json.dumps({"folds": len(self.models), "fold_of": self.fold_of},
-                                      indent=1, sort_keys=True))
+            tmp.write_text(json.dumps({"folds": len(self.models), "fold_of": self.fold_of,
+                                       "linear_bases": bases}, indent=1, sort_keys=True))
         return root
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str]) -> CreativeFolds | None:
-        """The folds saved in a run folder, or None where it has none."""
+    def load(cls, folder: str | os.PathLike[str], model: LightGBMResponse | None = None
+             ) -> CreativeFolds | None:
+        """The folds saved in a run folder, or None where it has none; ``model``: the run's
+        model, whose refits they are (default: loaded from ``folder``)."""
         root = Path(folder) / FOLDER
         if not (root / "folds.json").exists():
             return None
-        from adopt.response.lgbm import LightGBMResponse
+        import lightgbm as lgb
 
+        from adopt.response.lgbm import LightGBMResponse
+        from adopt.response.linear import LinearLogit
+
+        model = model if model is not None else LightGBMResponse.load(folder)
         state = json.loads((root / "folds.json").read_text())
-        models = [LightGBMResponse.load(root / f"fold_{i}") for i in range(state["folds"])]
+        models = [model.with_boosters(
+            {t: lgb.Booster(model_file=str(root / f"fold_{i}" / f"lgbm_{t}.txt"))
+             for t in model.boosters_},
+            {t: LinearLogit.from_dict(b) for t, b in bases.items()})
+            for i, bases in enumerate(state["linear_bases"])]
         return cls({str(k): int(v) for k, v in state["fold_of"].items()}, models)
 
     def record(self) -> dict[str, int]:
@@ -107,9 +121,10 @@ def fit_creative_folds(model: LightGBMResponse, train: pd.DataFrame, valid: pd.D
     Returns None (and logs why) when there are fewer than two creatives per fold.
     """
     ad_ids = pd.concat([train["ad_id"], valid["ad_id"]]).astype(str)
-    if ad_ids.nunique() < 2 * folds:
+    creatives = ad_ids.nunique()
+    if creatives < 2 * folds:
         log.info("lightgbm: %d creatives, too few for %d folds by creative; the curves read "
-                 "the model in sample", ad_ids.nunique(), folds)
+                 "the model in sample", creatives, folds)
         return None
     fold_of = deal_creatives(ad_ids, folds, model.seed)
     train_fold = train["ad_id"].astype(str).map(fold_of).to_numpy()

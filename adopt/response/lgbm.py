@@ -464,12 +464,15 @@ class LightGBMResponse:
             return None
         return k * positives / negatives
 
-    def _engine_for(self, rows: int) -> str:
+    def _engine_for(self, rows: int, cluster: bool = True) -> str:
+        """Where a booster on ``rows`` fitting rows trains; ``cluster=False`` leaves out the
+        rule that a driver on a cluster trains there whatever the size."""
         if self.engine != "auto":
             return self.engine
         from adopt.response.ray_lgbm import joined_cluster
 
-        if self.num_workers is not None or rows >= RAY_MIN_ROWS or joined_cluster():
+        if (self.num_workers is not None or rows >= RAY_MIN_ROWS
+                or (cluster and joined_cluster())):
             return "ray"
         return "local"
 
@@ -518,8 +521,7 @@ class LightGBMResponse:
         that never saw them (`adopt.response.creative_folds`).
         """
         self._require_fitted()
-        out = copy.copy(self)
-        out.boosters_, out.bases_ = dict(self.boosters_), dict(self.bases_)
+        boosters, bases = dict(self.boosters_), dict(self.bases_)
         for target in self.boosters_:
             stopping = self.stopping_.get(target, {})
             rows = train if stopping.get("method") == "valid" else pd.concat([train, valid])
@@ -532,19 +534,25 @@ class LightGBMResponse:
                 log.info("lightgbm %s: a refit's rows hold one outcome; the booster is kept",
                          target)
                 continue
-            x = out._frame(target, rows)
+            x = self._frame(target, rows)
             init = None
             if target in self.bases_:
-                base = out.bases_[target] = LinearLogit().fit(out._base_view(x), y)
+                base = bases[target] = LinearLogit().fit(self._base_view(x), y)
                 init = base.decision(x)
             params = stopping.get("params") or self.lgb_params(int(y.sum()))
             # a small refit stays here even on a cluster: Ray Train's start costs more
-            # than the fit; engine="ray" or workers asked for still take it there
-            small = self.engine == "auto" and self.num_workers is None and len(y) < RAY_MIN_ROWS
-            out.boosters_[target], _ = out._train(params, x, y, init, rows,
-                                                  rounds=self.best_iteration_[target],
-                                                  name=f"{target}_refit",
-                                                  engine="local" if small else None)
+            # than the fit
+            boosters[target], _ = self._train(
+                params, x, y, init, rows, rounds=self.best_iteration_[target],
+                name=f"{target}_refit", engine=self._engine_for(len(y), cluster=False))
+        return self.with_boosters(boosters, bases)
+
+    def with_boosters(self, boosters: dict[str, lgb.Booster],
+                      bases: dict[str, LinearLogit]) -> LightGBMResponse:
+        """A copy with other boosters and linear bases (features, rounds and calibrators
+        shared): a refit, or one loaded (`adopt.response.creative_folds`)."""
+        out = copy.copy(self)
+        out.boosters_, out.bases_ = dict(boosters), dict(bases)
         return out
 
     def _frame(self, target: str, df: pd.DataFrame) -> pd.DataFrame:

@@ -262,6 +262,7 @@ def train_response(
     staging = ws.models / f".{run_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     tuning: list[dict[str, Any]] = []
+    folds = None
     if model == "lightgbm":
         params = dict(params or {})
         if tune:
@@ -279,7 +280,6 @@ def train_response(
         ).fit(split.train, split.valid)
         folds = fit_creative_folds(fitted, split.train, split.valid, creative_folds) \
             if creative_folds else None
-        fitted.creative_folds_ = folds
         hyper = fitted.get_params() | {"targets": fitted.stopping_,
                                        "creative_folds": folds.record() if folds else None}
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")
@@ -304,8 +304,8 @@ def train_response(
         importance = []
         features = ["user_text", "ad_text", *fitted.features.names_]
     fitted.save(staging)
-    if getattr(fitted, "creative_folds_", None) is not None:
-        fitted.creative_folds_.save(staging)
+    if folds is not None:
+        folds.save(staging)
     metrics, reliab = score_split(fitted, split)
     card = ModelCard(
         run_id=run_id, model=model,
@@ -376,7 +376,7 @@ def load_response(folder: str | os.PathLike[str]) -> LightGBMResponse | BertResp
     folder = Path(folder)
     if (folder / "lgbm.json").exists():
         model = LightGBMResponse.load(folder)
-        model.creative_folds_ = CreativeFolds.load(folder)
+        model.creative_folds_ = CreativeFolds.load(folder, model)
         return model
     from adopt.response.bert import BertResponse
 
