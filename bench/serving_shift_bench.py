@@ -64,12 +64,13 @@ def main() -> None:
     from adopt.response.run import load_examples
     from adopt.response.split import time_split
     from adopt.synth import load_truth
+    from adopt.warehouse import examples_order
     from adopt.workspace import Workspace
 
     ws = Path(args.workspace)
     with Workspace.of(ws).connect(read_only=True) as con:
         logged = con.execute("select * from training_examples where k_campaign = 1 "
-                             "order by ts, impression_key").df()
+                             f"order by {examples_order(con)}").df()
     logged = logged.sample(min(len(logged), args.rows), random_state=args.seed)
     logged = logged.reset_index(drop=True)
     truth = load_truth(ws / "world")
