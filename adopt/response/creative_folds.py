@@ -75,9 +75,10 @@ class CreativeFolds:
                 with atomic_path(root / f"fold_{i}" / f"lgbm_{target}.txt") as tmp:
                     booster.save_model(str(tmp))
         bases = [{t: b.to_dict() for t, b in m.bases_.items()} for m in self.models]
+        # keys as they come: a base's categories are in the order of its coefficients
         with atomic_path(root / "folds.json") as tmp:
             tmp.write_text(json.dumps({"folds": len(self.models), "fold_of": self.fold_of,
-                                       "linear_bases": bases}, indent=1, sort_keys=True))
+                                       "linear_bases": bases}, indent=1))
         return root
 
     @classmethod

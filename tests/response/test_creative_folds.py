@@ -129,3 +129,15 @@ def test_train_saves_the_folds_and_load_predicts_the_same(tmp_path):
 def test_one_fold_is_refused(tmp_path):
     with pytest.raises(ParameterError, match="creative_folds"):
         train_response(tmp_path, "lightgbm", examples=make_examples(n=2_000), creative_folds=1)
+
+
+def test_saved_folds_predict_as_the_refits_did(folded, lucky_split, tmp_path):
+    # the linear bases' categories keep their order through the file (their coefficients'
+    # order): a sorted copy once moved the demo plan by 2%
+    model, folds = folded
+    model.save(tmp_path)
+    folds.save(tmp_path)
+    loaded = CreativeFolds.load(tmp_path)
+    rows = lucky_split.test
+    pd.testing.assert_frame_equal(HeldOut(model, loaded).predict(rows),
+                                  HeldOut(model, folds).predict(rows))
