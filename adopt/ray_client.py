@@ -56,7 +56,7 @@ def run_on_cluster(address: str, fn: Callable[..., T], /, *args: Any, **kwargs: 
 
 # How the head's proxy says it could not start this client's server process: it says
 # so, or the start tripped on that process dying at birth (a psutil ZombieProcess raised
-# inside start_specific_server; two full test runs in eight on a 2-core machine).
+# inside start_specific_server; two fresh-clone test runs of four on a 2-core machine).
 _SERVER_START_FAILED = ("client server failed", "start_specific_server")
 
 
