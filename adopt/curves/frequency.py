@@ -58,6 +58,8 @@ _MAX_INCREMENT = 5.0
 _SHOWN_K = 10  # positions __str__ lists
 _EFFECT_BOUND = 5.0
 
+# ordered within each pair too: the sums over a pair's rows must see them in one order,
+# whatever order DuckDB's threads return them in (run to run, the last bits moved)
 _ONE_CLICK_PAIRS_SQL = """
 with pairs as (
     select user_id, campaign_id, placement_id, k_campaign, clicked::int as clicked,
@@ -70,7 +72,7 @@ select dense_rank() over (order by user_id, campaign_id) - 1 as pair,
     placement_id, k_campaign, clicked
 from pairs
 where pair_clicks = 1 and pair_impressions >= 2
-order by pair
+order by pair, k_campaign, placement_id, clicked
 """
 
 

@@ -267,7 +267,9 @@ def _lsa(docs: list[str], components: int) -> np.ndarray:
     vocab: dict[str, int] = {}
     rows, cols = [], []
     for i, doc in enumerate(docs):
-        for word in set(_TOKEN.findall(doc.lower())):
+        # sorted: a set's order follows the string hash, which differs run to run, and
+        # so would the vocabulary's columns and the SVD's last bits
+        for word in sorted(set(_TOKEN.findall(doc.lower()))):
             rows.append(i)
             cols.append(vocab.setdefault(word, len(vocab)))
     if not vocab:

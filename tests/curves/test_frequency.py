@@ -78,6 +78,17 @@ def test_the_fit_recovers_a_fall_that_comparing_users_understates(tmp_path: Path
     assert "one-click user x campaign pairs" in str(decay) and "extrapolated" in str(decay)
 
 
+def test_the_fit_is_the_same_bits_whatever_order_the_logs_are_stored_in(tmp_path: Path
+                                                                       ) -> None:
+    # a pair's rows are summed in the order the query returns them: that order must not
+    # be the table's (nor DuckDB's threads')
+    logs = confounded_logs(3_000)
+    shuffled = logs.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    first = fit_frequency_decay(workspace_with(logs, tmp_path / "a"))
+    second = fit_frequency_decay(workspace_with(shuffled, tmp_path / "b"))
+    assert first is not None and first == second
+
+
 def test_too_few_pairs_or_no_logs_leave_the_fall_to_the_model(tmp_path: Path) -> None:
     assert fit_frequency_decay(workspace_with(confounded_logs(300), tmp_path / "few")) is None
     empty = tmp_path / "empty"

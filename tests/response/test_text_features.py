@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,3 +150,15 @@ def test_text_match_is_nan_without_profiles(world):
     ws, examples = world  # no stg_behaviors: `adopt profiles` has not run
     out = attach_text_features(ws, examples[["user_id", "ad_id", "ts"]].head(5))
     assert out["text_match_user_ad"].isna().all()
+
+
+def test_the_lsa_space_is_the_same_bits_whatever_the_string_hash():
+    # a set of words iterates in hash order, which Python seeds afresh each run: the
+    # vocabulary's columns, and so the SVD's last bits, must not follow it
+    script = ("import sys; from adopt.response.text_features import _lsa; "
+              "docs = [' '.join(f'w{(i * 7 + j) % 53} t{j % 5}' for j in range(9)) "
+              "for i in range(120)]; sys.stdout.write(_lsa(docs, 8).tobytes().hex())")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+            for seed in ("1", "2")}
+    assert len(runs) == 1
