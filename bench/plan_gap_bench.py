@@ -20,9 +20,10 @@ model's in the rest, and delivers each plan user by user on the truth
   curves' fall (loss against the previous row = the fall with k);
 - ``model``: the curves as built (loss against the previous row = the levels);
 - ``model levels, true fall``: the curves' k = 1 values carried by the truth's fall;
-- ``model, campaign error out`` / ``model, campaign x segment error out`` /
+- ``model, placement error out`` / ``model, campaign error out`` /
+  ``model, campaign x segment error out`` /
   ``model, cell error out``: the curves with the mean k = 1 error (log model /
-  truth of the chosen creatives) of each campaign, campaign x segment or cell
+  truth of the chosen creatives) of each placement, campaign, campaign x segment or cell
   divided out, every k alike (how much of the gap each grain of level error makes).
 
 Each row prints the delivered value, the value the plan promised on its own
@@ -143,6 +144,7 @@ def main() -> None:
             "true, model creatives": chosen,
             "true levels, model fall": _carried(chosen, model), "model": model,
             "model levels, true fall": _carried(model, chosen),
+            "model, placement error out": _error_out(model, chosen, ["placement_id"]),
             "model, campaign error out": _error_out(model, chosen, ["campaign_id"]),
             "model, campaign x segment error out": _error_out(model, chosen,
                                                               ["campaign_id", "segment"]),
