@@ -69,11 +69,11 @@ class CreativeFolds:
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write each refit's boosters and linear bases, and the folds, under
         ``folder/creative_folds`` (the rest of a refit is the model's)."""
+        from adopt.response.lgbm import save_boosters
+
         root = Path(folder) / FOLDER
         for i, model in enumerate(self.models):
-            for target, booster in model.boosters_.items():
-                with atomic_path(root / f"fold_{i}" / f"lgbm_{target}.txt") as tmp:
-                    booster.save_model(str(tmp))
+            save_boosters(model.boosters_, root / f"fold_{i}")
         bases = [{t: b.to_dict() for t, b in m.bases_.items()} for m in self.models]
         # keys as they come: a base's categories are in the order of its coefficients
         with atomic_path(root / "folds.json") as tmp:
@@ -89,16 +89,13 @@ class CreativeFolds:
         root = Path(folder) / FOLDER
         if not (root / "folds.json").exists():
             return None
-        import lightgbm as lgb
-
-        from adopt.response.lgbm import LightGBMResponse
+        from adopt.response.lgbm import LightGBMResponse, load_boosters
         from adopt.response.linear import LinearLogit
 
         model = model if model is not None else LightGBMResponse.load(folder)
         state = json.loads((root / "folds.json").read_text())
         models = [model.with_boosters(
-            {t: lgb.Booster(model_file=str(root / f"fold_{i}" / f"lgbm_{t}.txt"))
-             for t in model.boosters_},
+            load_boosters(root / f"fold_{i}", model.boosters_),
             {t: LinearLogit.from_dict(b) for t, b in bases.items()})
             for i, bases in enumerate(state["linear_bases"])]
         return cls({str(k): int(v) for k, v in state["fold_of"].items()}, models)

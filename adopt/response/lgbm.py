@@ -631,9 +631,7 @@ class LightGBMResponse:
         self._require_fitted()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for target, booster in self.boosters_.items():
-            with atomic_path(folder / f"lgbm_{target}.txt") as tmp:
-                booster.save_model(str(tmp))
+        save_boosters(self.boosters_, folder)
         state = {
             "params": self.get_params(),
             "features": self.features_.to_dict(),
@@ -666,10 +664,21 @@ class LightGBMResponse:
         model.skipped_ = state.get("skipped", {})  # saved before CLICK_ONLY: every column
         model.bases_ = {t: LinearLogit.from_dict(b)
                         for t, b in state.get("linear_bases", {}).items()}
-        model.boosters_ = {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt"))
-                           for t in state["best_iteration"]}
+        model.boosters_ = load_boosters(folder, state["best_iteration"])
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
         return model
+
+
+def save_boosters(boosters: dict[str, lgb.Booster], folder: Path) -> None:
+    """Write each target's booster as ``folder/lgbm_<target>.txt``."""
+    for target, booster in boosters.items():
+        with atomic_path(folder / f"lgbm_{target}.txt") as tmp:
+            booster.save_model(str(tmp))
+
+
+def load_boosters(folder: Path, targets: object) -> dict[str, lgb.Booster]:
+    """The boosters `save_boosters` wrote for ``targets``."""
+    return {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt")) for t in targets}
 
 
 def _true_scale(init: np.ndarray | None, n: int, rate: float | None) -> np.ndarray | None:
