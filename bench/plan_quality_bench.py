@@ -70,7 +70,7 @@ def _fatigue_option(fatigue: str | None) -> dict[str, str]:
 
 
 def _prepare(args: argparse.Namespace, root: Path, times: dict[str, float], seed: int,
-             fatigue: str | None) -> Path:
+             fatigue: str | None, quality: float | None) -> Path:
     ws = root / "ws"
     if args.generate:
         from adopt.ingest import ingest
@@ -78,7 +78,8 @@ def _prepare(args: argparse.Namespace, root: Path, times: dict[str, float], seed
         from adopt.synth import generate_world
 
         _timed(times, "generate", generate_world, ws / "world", users=args.users, ads=args.ads,
-               days=args.days, seed=seed, show_progress=False, **_fatigue_option(fatigue))
+               days=args.days, seed=seed, show_progress=False, **_fatigue_option(fatigue),
+               **({} if quality is None else {"conversion_quality": quality}))
         _timed(times, "ingest", ingest, ws / "world", ws)
         _timed(times, "profiles", build_profiles, ws)
         if args.text:
@@ -103,6 +104,10 @@ def main() -> None:
     p.add_argument("--fatigue", nargs="+", default=None,
                    help="fatigue forms of the generated worlds, e.g. logit geometric "
                         "(passed to generate_world when it has the option)")
+    p.add_argument("--conversion-quality", type=float, nargs="+", default=None,
+                   help="how much a creative's quality moves its conversions per click in the "
+                        "generated worlds (generate_world(conversion_quality=...); default the "
+                        "generator's 0.8); several values: a world for each")
     p.add_argument("--delivery-seeds", type=int, default=5,
                    help="delivery seeds per allocation (default 5)")
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
@@ -132,29 +137,33 @@ def main() -> None:
 
     setup_logging()
 
-    worlds = [(seed, fatigue) for seed in (args.seeds if args.generate else [None])
-              for fatigue in ((args.fatigue or [None]) if args.generate else [None])]
+    worlds = [(seed, fatigue, quality) for seed in (args.seeds if args.generate else [None])
+              for fatigue in ((args.fatigue or [None]) if args.generate else [None])
+              for quality in ((args.conversion_quality or [None]) if args.generate else [None])]
     rows = []
-    for seed, fatigue in worlds:
+    for seed, fatigue, quality in worlds:
         label = "source" if seed is None else f"seed {seed}" + (f" {fatigue}" if fatigue else "")
+        label += "" if quality is None else f" cq {quality:g}"
         print(f"\n== world {label}", flush=True)
-        for mode, score in _one_world(args, seed, fatigue).items():
+        for mode, score in _one_world(args, seed, fatigue, quality).items():
             rows.append((label, mode, score))
     _print_rows(rows)
 
 
-def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None) -> dict:
+def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None,
+               quality: float | None) -> dict:
     from adopt.curves import build_curves
     from adopt.plan import make_plan
     from adopt.response.run import train_response
     from adopt.scoring import score_plan
 
     times: dict[str, float] = {}
-    root = Path(args.keep) / f"world_{seed}_{fatigue}" if args.keep else \
+    name = f"world_{seed}_{fatigue}" + ("" if quality is None else f"_cq{quality:g}")
+    root = Path(args.keep) / name if args.keep else \
         Path(tempfile.mkdtemp(prefix="plan_quality_"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        ws = _prepare(args, root, times, seed, fatigue)
+        ws = _prepare(args, root, times, seed, fatigue, quality)
         try:
             from adopt.audiences import segment_workspace
         except ImportError:
@@ -188,7 +197,7 @@ def _print_rows(rows: list) -> None:
     """One row per world x fall-with-k mode, then the mean and spread over worlds."""
     head = ["plan", "oracle", "historical", "forecast", "fcst/deliv", "plan/oracle", "plan/hist",
             "in interval"]
-    print(f"\n{'world':18s} {'fall':18s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
+    print(f"\n{'world':24s} {'fall':18s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
     table = {}
     for label, mode, sc in rows:
         vals = [sc.value("plan"), sc.value("oracle"), sc.value("historical"),
@@ -197,13 +206,13 @@ def _print_rows(rows: list) -> None:
                 float("nan") if sc.delivered_in_interval is None
                 else float(sc.delivered_in_interval)]
         table.setdefault(mode, []).append(vals)
-        print(f"{label:18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
+        print(f"{label:24s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
               + f"  {'hold' if sc.meets_targets else 'missed'}")
     for mode, vals in table.items():
         arr = np.array(vals)
-        print(f"{'mean':18s} {mode:18s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
+        print(f"{'mean':24s} {mode:18s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
         # a range can be wider than its column: a space keeps the columns apart
-        print(f"{'min..max':18s} {mode:18s}" + "".join(
+        print(f"{'min..max':24s} {mode:18s}" + "".join(
             f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
                                                               strict=True)))
     modes = list(table)

@@ -27,6 +27,9 @@ def add_commands(add: AddCommand) -> None:
                         "click probability by R^(k-1) (default logit)")
     p.add_argument("--fatigue-rate", type=float, default=0.72, metavar="R",
                    help="the geometric form's factor per impression, in (0, 1] (default 0.72)")
+    p.add_argument("--conversion-quality", type=float, default=0.8, metavar="Q",
+                   help="how much a creative's latent quality moves its conversions per click, "
+                        "as a multiple of what it moves its clicks (default 0.8; 0: not at all)")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="write events and behaviors as files that each hold one of N user "
                         "shards (big worlds; memory stays about two parts)")
@@ -77,7 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     summary = generate_world(
         args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
-        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate, shards=args.shards,
+        fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
+        conversion_quality=args.conversion_quality, shards=args.shards,
     )
     print(summary)
 

@@ -39,6 +39,7 @@ DEMO_USERS = 6_000
 DEMO_ADS = 120
 DEMO_DAYS = 56
 PART_ROWS = 1_000_000
+_QUALITY_BOUND = 5.0  # |conversion_quality|: beyond, a creative's quality decides every click
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ def generate_world(
     show_progress: bool | None = None,
     fatigue: str = "logit",
     fatigue_rate: float = 0.72,
+    conversion_quality: float = 0.8,
     shards: int | None = None,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
@@ -158,6 +160,10 @@ def generate_world(
         ``fatigue_rate ** (k - 1)`` (see `adopt.synth.response`).
     fatigue_rate : float
         The geometric form's factor per impression, in (0, 1].
+    conversion_quality : float
+        How much a creative's latent quality moves its conversions per click: the
+        conversion logit gains this times the quality the click logit gains once
+        (``c_quality``; 0: the quality that draws clicks does not convert them).
     shards : int, optional
         Write events and behaviors sharded by user: each part file
         (``shard-<s>-part-<n>.parquet``) holds the rows of one shard's users
@@ -175,7 +181,7 @@ def generate_world(
     _check_size("part_rows", part_rows, 1)
     if shards is not None:
         _check_size("shards", shards, 1)
-    params = _response_params(fatigue, fatigue_rate)
+    params = _response_params(fatigue, fatigue_rate, conversion_quality)
     began = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +224,8 @@ def generate_world(
     )
 
 
-def _response_params(fatigue: str, fatigue_rate: float) -> ResponseParams:
+def _response_params(fatigue: str, fatigue_rate: float,
+                     conversion_quality: float) -> ResponseParams:
     if fatigue not in FATIGUE_FORMS:
         raise ParameterError(
             f"The 'fatigue' parameter of generate_world must be one of "
@@ -227,7 +234,13 @@ def _response_params(fatigue: str, fatigue_rate: float) -> ResponseParams:
         raise ParameterError(
             "The 'fatigue_rate' parameter of generate_world must be a number in (0, 1]. "
             f"Got {fatigue_rate!r} instead.")
-    return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate))
+    if (isinstance(conversion_quality, bool) or not isinstance(conversion_quality, (int, float))
+            or not -_QUALITY_BOUND <= conversion_quality <= _QUALITY_BOUND):
+        raise ParameterError(
+            "The 'conversion_quality' parameter of generate_world must be a number in "
+            f"[-{_QUALITY_BOUND:g}, {_QUALITY_BOUND:g}]. Got {conversion_quality!r} instead.")
+    return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate),
+                          c_quality=float(conversion_quality))
 
 
 def _tally(totals: dict[str, float], table: pa.Table) -> None:

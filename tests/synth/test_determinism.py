@@ -133,7 +133,25 @@ def test_geometric_fatigue_changes_only_the_clicks(tiny_world: Path, tmp_path: P
     assert '"fatigue_form": "logit"' in first["params.json"]
 
 
+def test_conversion_quality_changes_only_the_conversions(tiny_world: Path,
+                                                        tmp_path: Path) -> None:
+    # a world where the quality that draws clicks does not convert them: the same users,
+    # ads, impressions and clicks, other conversions, and the truth says so
+    generate_world(tmp_path, seed=3, show_progress=False, conversion_quality=0.0, **TINY)
+    first, flat = _tables(tiny_world), _tables(tmp_path)
+    for name in ("users.parquet", "ads.parquet", "behaviors", "truth/ads.parquet"):
+        assert first[name] == flat[name], name
+    events = [t.filter(pc.invert(pc.equal(t["event"], "conversion")))
+              for t in (first["events"], flat["events"])]
+    assert events[0] == events[1]
+    assert first["events"] != flat["events"]
+    assert '"c_quality": 0.0' in flat["params.json"]
+    assert '"c_quality": 0.8' in first["params.json"]
+
+
 @pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"conversion_quality": float("nan")},
+     r"The 'conversion_quality' parameter of generate_world must be a number in \[-5, 5\]"),
     ({"fatigue": "linear"}, "The 'fatigue' parameter of generate_world must be one of"),
     ({"fatigue": "geometric", "fatigue_rate": 1.5},
      r"The 'fatigue_rate' parameter of generate_world must be a number in \(0, 1\]"),
