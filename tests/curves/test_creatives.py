@@ -145,6 +145,34 @@ class _Scaled:
         return out
 
 
+def _few_conversions(strength: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+    # some four conversions for each of sixty creatives, spread around the link
+    rng = np.random.default_rng(seed)
+    expected, x = rng.uniform(1, 7, 60), rng.normal(0, 0.4, 60)
+    spread = rng.gamma(strength, 1 / strength, 60) if np.isfinite(strength) else np.ones(60)
+    return rng.poisson(expected * np.exp(0.5 * x) * spread), expected, x, np.exp(0.5 * x) * spread
+
+
+def test_a_spread_too_thin_to_pin_down_still_moves_each_creative() -> None:
+    # a real spread (sd 0.22 on the log scale) that a few conversions per creative cannot
+    # always tell from none: where the likelihood's maximum sat at none, every creative
+    # got the link alone; integrated over the strength its own counts always count
+    moved, gain = [], []
+    for seed in range(20):
+        observed, expected, x, effect = _few_conversions(20.0, seed)
+        factors, (a, b), _ = linked_factors(observed, expected, x)
+        link = np.exp(a + b * x)
+        moved.append(np.abs(np.log(factors / link)).mean())
+        gain.append(np.mean(np.log(link / effect) ** 2) - np.mean(np.log(factors / effect) ** 2))
+    assert min(moved) > 0.01 and min(gain) > 0
+    # with no spread beyond the link the factors stay near it
+    for seed in range(3):
+        observed, expected, x, _ = _few_conversions(np.inf, seed)
+        factors, (a, b), _ = linked_factors(observed, expected, x)
+        assert np.abs(np.log(factors) - (a + b * x)).mean() < 0.05
+
+
 def test_the_link_is_fitted_by_marginal_likelihood() -> None:
     # a Gamma spread around exp(a + b x) is recovered, and nothing logged leaves every 1
     rng = np.random.default_rng(6)
