@@ -39,7 +39,7 @@ DEMO_USERS = 6_000
 DEMO_ADS = 120
 DEMO_DAYS = 56
 PART_ROWS = 1_000_000
-_QUALITY_BOUND = 5.0  # |conversion_quality|: beyond, a creative's quality decides every click
+_QUALITY_BOUND = 5.0  # |conversion_quality|: beyond, a creative's quality decides its conversions
 
 
 @dataclass(frozen=True)
