@@ -30,7 +30,7 @@ oracle and |log forecast / delivered| against the first mode's.
 from __future__ import annotations
 
 import argparse
-import inspect
+import itertools
 import shutil
 import tempfile
 import time
@@ -57,20 +57,8 @@ def _simple_segments(ws: Path) -> None:
                     "coalesce(top_categories[1], 'none') as segment from user_profiles")
 
 
-def _fatigue_option(fatigue: str | None) -> dict[str, str]:
-    """``{"fatigue": fatigue}`` when `generate_world` takes it (added in parallel), else {}."""
-    from adopt.synth import generate_world
-
-    if fatigue is None:
-        return {}
-    if "fatigue" not in inspect.signature(generate_world).parameters:
-        print(f"  generate_world has no fatigue option yet: {fatigue!r} ignored", flush=True)
-        return {}
-    return {"fatigue": fatigue}
-
-
 def _prepare(args: argparse.Namespace, root: Path, times: dict[str, float], seed: int,
-             fatigue: str | None, quality: float | None) -> Path:
+             options: dict[str, object]) -> Path:
     ws = root / "ws"
     if args.generate:
         from adopt.ingest import ingest
@@ -78,8 +66,7 @@ def _prepare(args: argparse.Namespace, root: Path, times: dict[str, float], seed
         from adopt.synth import generate_world
 
         _timed(times, "generate", generate_world, ws / "world", users=args.users, ads=args.ads,
-               days=args.days, seed=seed, show_progress=False, **_fatigue_option(fatigue),
-               **({} if quality is None else {"conversion_quality": quality}))
+               days=args.days, seed=seed, show_progress=False, **options)
         _timed(times, "ingest", ingest, ws / "world", ws)
         _timed(times, "profiles", build_profiles, ws)
         if args.text:
@@ -103,7 +90,7 @@ def main() -> None:
                    help="world seeds (with --generate; default 0)")
     p.add_argument("--fatigue", nargs="+", default=None,
                    help="fatigue forms of the generated worlds, e.g. logit geometric "
-                        "(passed to generate_world when it has the option)")
+                        "(generate_world(fatigue=...); default the generator's logit)")
     p.add_argument("--conversion-quality", type=float, nargs="+", default=None,
                    help="how much a creative's quality moves its conversions per click in the "
                         "generated worlds (generate_world(conversion_quality=...); default the "
@@ -137,33 +124,35 @@ def main() -> None:
 
     setup_logging()
 
-    worlds = [(seed, fatigue, quality) for seed in (args.seeds if args.generate else [None])
-              for fatigue in ((args.fatigue or [None]) if args.generate else [None])
-              for quality in ((args.conversion_quality or [None]) if args.generate else [None])]
+    worlds = list(itertools.product(args.seeds, args.fatigue or [None],
+                                    args.conversion_quality or [None])) \
+        if args.generate else [(None, None, None)]
     rows = []
     for seed, fatigue, quality in worlds:
         label = "source" if seed is None else f"seed {seed}" + (f" {fatigue}" if fatigue else "")
         label += "" if quality is None else f" cq {quality:g}"
         print(f"\n== world {label}", flush=True)
-        for mode, score in _one_world(args, seed, fatigue, quality).items():
+        options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality))
+                   if v is not None}
+        for mode, score in _one_world(args, seed, options).items():
             rows.append((label, mode, score))
     _print_rows(rows)
 
 
-def _one_world(args: argparse.Namespace, seed: int | None, fatigue: str | None,
-               quality: float | None) -> dict:
+def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, object]) -> dict:
     from adopt.curves import build_curves
     from adopt.plan import make_plan
     from adopt.response.run import train_response
     from adopt.scoring import score_plan
 
     times: dict[str, float] = {}
-    name = f"world_{seed}_{fatigue}" + ("" if quality is None else f"_cq{quality:g}")
+    quality = options.get("conversion_quality")
+    name = f"world_{seed}_{options.get('fatigue')}" + ("" if quality is None else f"_cq{quality:g}")
     root = Path(args.keep) / name if args.keep else \
         Path(tempfile.mkdtemp(prefix="plan_quality_"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        ws = _prepare(args, root, times, seed, fatigue, quality)
+        ws = _prepare(args, root, times, seed, options)
         try:
             from adopt.audiences import segment_workspace
         except ImportError:

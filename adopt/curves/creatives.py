@@ -77,7 +77,8 @@ class CreativeEffects:
         effects are applied, `CreativeAdjusted`).
     click_strength, conversion_strength : float
         The prior's strength in pseudo-clicks and pseudo-conversions (inf: no
-        spread beyond Poisson, every click factor 1).
+        spread beyond Poisson, every click factor 1); the conversions' is the
+        summary `linked_factors` returns, its factors average over a grid.
     conversion_link : (float, float)
         (a, b) of the conversions-per-click prior mean exp(a + b log click_factor).
     against : what the outcomes were weighed against, in words.

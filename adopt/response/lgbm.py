@@ -74,6 +74,7 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -676,7 +677,7 @@ def save_boosters(boosters: dict[str, lgb.Booster], folder: Path) -> None:
             booster.save_model(str(tmp))
 
 
-def load_boosters(folder: Path, targets: object) -> dict[str, lgb.Booster]:
+def load_boosters(folder: Path, targets: Iterable[str]) -> dict[str, lgb.Booster]:
     """The boosters `save_boosters` wrote for ``targets``."""
     return {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt")) for t in targets}
 

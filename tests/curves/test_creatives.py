@@ -151,7 +151,8 @@ def _few_conversions(strength: float, seed: int) -> tuple[np.ndarray, np.ndarray
     rng = np.random.default_rng(seed)
     expected, x = rng.uniform(1, 7, 60), rng.normal(0, 0.4, 60)
     spread = rng.gamma(strength, 1 / strength, 60) if np.isfinite(strength) else np.ones(60)
-    return rng.poisson(expected * np.exp(0.5 * x) * spread), expected, x, np.exp(0.5 * x) * spread
+    effect = np.exp(0.5 * x) * spread
+    return rng.poisson(expected * effect), expected, x, effect
 
 
 def test_a_spread_too_thin_to_pin_down_still_moves_each_creative() -> None:
