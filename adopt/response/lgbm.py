@@ -54,7 +54,9 @@ as not falling with k, so conversions fall with the clicks. The conversion
 target fits on a few hundred to a few thousand clicked rows, where its trees
 read a run of luck at one k as an effect: on a generated world with 18% more
 conversions than expected among the logged first impressions the model carried
-+17% at k = 1 into every curve (docs/curves.md session 12).
++17% at k = 1 into every curve (docs/curves.md session 12). The click base reads
+each position up to `POSITION_STEPS` as a step of its own (`position_steps`), so
+that the fall with k has no fixed form in the line either.
 
 A target with many positives (`SMALL_DATA_POSITIVES` or more: clicks,
 typically) fits on every positive and at most `NEGATIVES_PER_POSITIVE`
@@ -119,6 +121,8 @@ MIN_VALID_POSITIVES = 200
 # Read by the click target only (module docstring): where the impression falls in the
 # user's sequence of the ad and of its campaign.
 CLICK_ONLY = ("k_ad", "k_campaign")
+# The click base reads each position up to this one as a step of its own (`position_steps`).
+POSITION_STEPS = 10
 CV_FOLDS = 5
 # The time window may take at most this share of the train + valid rows.
 MAX_WINDOW_SHARE = 0.3
@@ -316,7 +320,7 @@ class LightGBMResponse:
         base_tr = base_va = None
         if self.linear_base:
             base = self.bases_[target] = LinearLogit().fit(self._base_view(x_tr), y_tr)
-            base_tr, base_va = base.decision(x_tr), base.decision(x_va)
+            base_tr, base_va = self._base_logit(base, x_tr), self._base_logit(base, x_va)
         params = self.lgb_params(int(y_tr.sum()))
         booster, engine = self._train(params, x_tr, y_tr, base_tr, tr,
                                       valid=(x_va, y_va, _true_scale(base_va, len(y_va), rate)),
@@ -346,7 +350,7 @@ class LightGBMResponse:
             base_oof = np.empty(len(y))
             for fold_fit, held in folds:
                 base = LinearLogit().fit(self._base_view(x.iloc[fold_fit]), y[fold_fit])
-                base_oof[held] = base.decision(x.iloc[held])
+                base_oof[held] = self._base_logit(base, x.iloc[held])
         data = lgb.Dataset(x, y, init_score=base_oof,
                            categorical_feature=self.features_.categorical_, free_raw_data=False)
         params = self.lgb_params(int(y.sum()))
@@ -365,7 +369,7 @@ class LightGBMResponse:
         base_fit = None
         if base_oof is not None:
             base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[fit]), y[fit])
-            base_fit = base.decision(x.iloc[fit])
+            base_fit = self._base_logit(base, x.iloc[fit])
         final = lgb.Dataset(x.iloc[fit], y[fit], init_score=base_fit,
                             categorical_feature=self.features_.categorical_)
         booster = lgb.train(params, final, num_boost_round=rounds)
@@ -421,7 +425,8 @@ class LightGBMResponse:
         base_fit = base_win = base_all = None
         if self.linear_base:
             early = LinearLogit().fit(self._base_view(x.iloc[fit_rows]), y[fit_rows])
-            base_fit, base_win = early.decision(x.iloc[fit_rows]), early.decision(x.iloc[win_rows])
+            base_fit = self._base_logit(early, x.iloc[fit_rows])
+            base_win = self._base_logit(early, x.iloc[win_rows])
         params = self.lgb_params(int(y[all_rows].sum()))
         early_booster, engine = self._train(
             params, x.iloc[fit_rows], y[fit_rows], base_fit, rows.iloc[fit_rows],
@@ -433,7 +438,7 @@ class LightGBMResponse:
         if base_fit is not None:
             base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[all_rows]),
                                                            y[all_rows])
-            base_all = base.decision(x.iloc[all_rows])
+            base_all = self._base_logit(base, x.iloc[all_rows])
         booster, _ = self._train(params, x.iloc[all_rows], y[all_rows], base_all,
                                  rows.iloc[all_rows], rounds=rounds, name=f"{target}_refit")
         first_day = pd.to_datetime(rows["ts"]).iloc[win_rows].min().floor("D")
@@ -539,7 +544,7 @@ class LightGBMResponse:
             init = None
             if target in self.bases_:
                 base = bases[target] = LinearLogit().fit(self._base_view(x), y)
-                init = base.decision(x)
+                init = self._base_logit(base, x)
             params = stopping.get("params") or self.lgb_params(int(y.sum()))
             # a small refit stays here even on a cluster: Ray Train's start costs more
             # than the fit
@@ -567,13 +572,19 @@ class LightGBMResponse:
         with which a line fits each ad's few conversions (demo: per-ad rank correlation
         with the truth 0.85 with them, 0.89 without)."""
         components = tuple(f"{v}_pc" for v in self.features_.vectors)
-        return x[[c for c in x.columns if not c.startswith(components)]]
+        view = x[[c for c in x.columns if not c.startswith(components)]]
+        steps = {f"{c}_step": position_steps(view[c]) for c in CLICK_ONLY if c in view.columns}
+        return view.assign(**steps) if steps else view
+
+    def _base_logit(self, base: LinearLogit, x: pd.DataFrame) -> np.ndarray:
+        """A linear base's logit of the rows of model input ``x``."""
+        return base.decision(self._base_view(x))
 
     def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
         booster, rounds = self.boosters_[target], self.best_iteration_[target]
         if target in self.bases_:
             q = expit(booster.predict(x, num_iteration=rounds, raw_score=True)
-                      + self.bases_[target].decision(x))
+                      + self._base_logit(self.bases_[target], x))
         else:
             q = booster.predict(x, num_iteration=rounds)
         rate = self.downsample_.get(target)
@@ -680,6 +691,22 @@ def save_boosters(boosters: dict[str, lgb.Booster], folder: Path) -> None:
 def load_boosters(folder: Path, targets: Iterable[str]) -> dict[str, lgb.Booster]:
     """The boosters `save_boosters` wrote for ``targets``."""
     return {t: lgb.Booster(model_file=str(folder / f"lgbm_{t}.txt")) for t in targets}
+
+
+def position_steps(k: pd.Series) -> pd.Categorical:
+    """The position in a sequence as steps 1, 2, ..., POSITION_STEPS ("10+": that one and on).
+
+    The click base reads them beside the position's value and log so that the fall with k
+    has no fixed form there: a line in k and log k bent the geometric fall of a generated
+    world (p x 0.72^(k - 1)) to fit its long runs, whose users the serving policy chose for
+    their interest, and put the first impression's clicks 10% above the logged ones in
+    sample (docs/curves.md, session 16). With a step each, the line's first-order
+    conditions hold each position's logged clicks. A missing position reads as no step.
+    """
+    values = pd.to_numeric(k, errors="coerce").to_numpy(dtype=float)
+    codes = np.where(np.isnan(values) | (values < 1), 0, np.minimum(values, POSITION_STEPS))
+    labels = [str(i) for i in range(1, POSITION_STEPS)] + [f"{POSITION_STEPS}+"]
+    return pd.Categorical.from_codes(codes.astype(int) - 1, categories=labels)
 
 
 def _true_scale(init: np.ndarray | None, n: int, rate: float | None) -> np.ndarray | None:

@@ -66,8 +66,9 @@ def test_the_position_in_the_sequence_is_read_by_the_click_target_alone(fitted, 
     np.testing.assert_array_equal(fitted.predict_conversion(rows),
                                   fitted.predict_conversion(later))
     assert not np.allclose(fitted.predict_click(rows), fitted.predict_click(later))
+    # the click's fall is in its linear base (a step per position), which the trees need
+    # not repeat; the conversion's trees never split on it
     imp = fitted.feature_importance()
-    assert imp.loc["k_campaign", "click"] > 0
     assert (imp.loc[["k_ad", "k_campaign"], "conversion"] == 0).all()
     loaded = LightGBMResponse.load(fitted.save(tmp_path / "m"))
     assert loaded.skipped_ == {"conversion": ["k_ad", "k_campaign"]}

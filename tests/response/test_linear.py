@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from adopt.exceptions import NotFittedError
-from adopt.response.lgbm import LightGBMResponse
+from adopt.response.lgbm import POSITION_STEPS, LightGBMResponse, position_steps
 from adopt.response.linear import LinearLogit
 
 
@@ -103,3 +103,43 @@ def test_the_line_carries_a_trend_to_the_users_the_logging_policy_rarely_showed(
     error = {flag: abs(np.log(m.predict_click(low).mean() / truth.mean()))
              for flag, m in fits.items()}
     assert error[True] < 0.5 * error[False]
+
+
+def _repeated_runs(pairs: int, seed: int) -> pd.DataFrame:
+    """Logged runs of a campaign to users, each impression k of its run clicked with
+    p(interest) x 0.72^(k - 1); the serving policy runs longer to the more interested users,
+    and the logs show that interest only through a noisy reading (``seen``)."""
+    rng = np.random.default_rng(seed)
+    interest = rng.normal(size=pairs)
+    length = np.minimum(rng.geometric(1 / (1 + 6 * np.exp(interest))), 80)
+    pair = np.repeat(np.arange(pairs), length)
+    k = np.concatenate([np.arange(1, n + 1) for n in length])
+    p = 1 / (1 + np.exp(-(-3.0 + 0.9 * interest[pair]))) * 0.72 ** (k - 1)
+    rows = pd.DataFrame({"seen": rng.normal(size=pairs)[pair] + interest[pair],
+                         "k_campaign": k, "k_ad": k,
+                         "clicked": (rng.random(len(k)) < p).astype(int)})
+    rows = rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
+    return rows.assign(ts=pd.Timestamp("2026-01-01")
+                       + pd.to_timedelta(np.arange(len(rows)) * 10, unit="s"))
+
+
+def test_the_click_base_holds_each_positions_logged_clicks():
+    # A line in k and log k, bent by the long runs of the interested users, put k = 1 at
+    # x1.10 of its logged clicks and k = 3-4 at x0.84 (seeds 0-3). Trees on top mend most of
+    # it here; on the generated worlds, 51 rounds left k = 1 at x1.10 in sample, and the
+    # curves read k = 1. With a step per position the line holds each one (within 5%).
+    rows = _repeated_runs(30_000, seed=0)
+    cut = int(len(rows) * 0.9)
+    train = rows.iloc[:cut]
+    base = LightGBMResponse(params={"num_threads": 1}, conversion=False, num_boost_round=1,
+                            calibration="none").fit(train, rows.iloc[cut:])
+    by_k = train.assign(p=base.predict_click(train),
+                        position=np.minimum(train["k_campaign"], 5)).groupby("position")
+    ratio = by_k["p"].sum() / by_k["clicked"].sum()
+    assert np.abs(ratio - 1).max() < 0.05, ratio.round(3).to_dict()
+
+
+def test_positions_read_as_steps_up_to_the_last_one():
+    steps = position_steps(pd.Series([1, 2, 9, 10, 57, np.nan, 0]))
+    assert list(steps.astype(object)) == ["1", "2", "9", "10+", "10+", np.nan, np.nan]
+    assert list(steps.categories) == [*map(str, range(1, POSITION_STEPS)), f"{POSITION_STEPS}+"]
