@@ -53,7 +53,8 @@ RESERVED = frozenset(name.lower() for name in (
     "cost", "clicked", "converted",
     # added beside them by later stages
     "user_text", "ad_text", "user_vec", "ad_vec", "user_vec_missing", "ad_vec_missing",
-    "text_match_user_ad", "cosine_user_ad", "day", "segment", "affinity_weight",
+    "text_match_user_ad", "topic_share_user_ad", "cosine_user_ad", "day", "segment",
+    "affinity_weight",
     "impression_id", "event", "advertiser", "description", "title",
 ))
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",

@@ -24,8 +24,9 @@ With ``--seeds`` the holdout is repeated per seed (a table each), then each mode
 AUC gain over ``lgbm_noemb``, overall and on cold-start ads, is pooled: the mean
 over seeds with a paired bootstrap interval.
 
-``lgbm_nomatch`` (not run by default) is ``lgbm_cos`` without ``text_match_user_ad``:
-the embedding cosine alone, to see what each text feature adds.
+``lgbm_nomatch`` (not run by default) is ``lgbm_cos`` without ``text_match_user_ad``
+and ``topic_share_user_ad``: the embedding cosine alone, to see what each text feature
+adds.
 
 With ``--holdout-ads F`` a seeded share F of the ads is left out of train and
 valid, and their test rows get the history features of a new ad: the demo
@@ -51,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adopt.response.text_features import TEXT_MATCH
+from adopt.response.text_features import TEXT_MATCH, TOPIC_SHARE
 
 MODELS = ("lgbm_noemb", "lgbm_cos", "lgbm_pca8", "bert")  # the default run
 ABLATIONS = ("lgbm_nomatch",)
@@ -166,7 +167,7 @@ def _fit_lgbm(name: str, split, mid: str) -> Any:
              "lgbm_pca8": Features(vector_components=8, embedding_model_id=mid)}[name]
     train, valid = split.train, split.valid
     if name == "lgbm_nomatch":
-        train, valid = (part.drop(columns=TEXT_MATCH) for part in (train, valid))
+        train, valid = (part.drop(columns=[TEXT_MATCH, TOPIC_SHARE]) for part in (train, valid))
     return LightGBMResponse(features=feats, params={"num_threads": 2, "learning_rate": 0.1},
                             conversion=False).fit(train, valid)
 

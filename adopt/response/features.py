@@ -9,13 +9,14 @@ of each embedding) and turns any rows into model input: a DataFrame with
 pandas categoricals for LightGBM, or a dense standardised matrix (one-hot
 categoricals) that the BERT cross-encoder fuses before its heads.
 
-Text enters as the behaviour-text match ``text_match_user_ad`` (see
-``attach_text_features``), the user-ad cosine (NaN where a vector is missing)
-and the first ``vector_components`` principal components of each vector (fitted
-on train). On the demo world's cold-start ads the match carries the signal and
-the cosine alone none; on real clicks (MIND news) the components add to both
-(docs/response.md, bench/response_bench.py, bench/mind_text_bench.py). 384 raw
-dimensions per side mostly add noise and time.
+Text enters as the behaviours' topic share ``topic_share_user_ad`` (see
+``attach_text_features``; the mean-cosine match ``text_match_user_ad`` beside it is read
+only when named), the user-ad cosine (NaN where a vector is missing) and the first
+``vector_components`` principal components of each vector (fitted on train). On the demo
+world's cold-start ads the match carries the signal and the cosine alone none; on real
+clicks (MIND news) the components add to both (docs/response.md,
+bench/response_bench.py, bench/mind_text_bench.py). 384 raw dimensions per side mostly
+add noise and time.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ USER_TOTALS = frozenset(
 COSINE = "cosine_user_ad"
 # Added by attach_text_features beside the vectors: read only by a `Features` that reads
 # the vectors, so `Features(vectors=())` is a true no-text baseline on the same rows.
-TEXT_DERIVED = ("user_vec_missing", "ad_vec_missing", "text_match_user_ad")
+TEXT_DERIVED = ("user_vec_missing", "ad_vec_missing", "topic_share_user_ad")
+# Added beside them too but not read unless named: the topic share reads the same
+# behaviours more sharply, and with both the model bought worse plans than with the share
+# alone (16 generated worlds: plan / oracle -0.003 against +0.013; docs/curves.md, session 16).
+TEXT_NOT_READ = ("text_match_user_ad",)
 PCA_SAMPLE = 20_000  # rows the PCA of an embedding is fitted on
 MAX_LEVELS = 1_000  # most categories learned per categorical column (the most frequent)
 CHUNK = 50_000  # rows per block when projecting vectors
@@ -135,7 +140,7 @@ class Features:
         text-typed column that is not an id.
     vectors : names of the (user, ad) embedding columns; used when present, and with
         them the other text columns `attach_text_features` adds (the missing-vector
-        flags and ``text_match_user_ad``); ``()`` reads no text column at all.
+        flags and ``topic_share_user_ad``); ``()`` reads no text column at all.
     vector_components : principal components kept per embedding column (fitted on
         train); 0 keeps only the cosine; None keeps every raw dimension.
     embedding_model_id : the embedding model the vectors come from (recorded so
@@ -176,7 +181,7 @@ class Features:
                              f"int >= 0. Got {k!r} instead.")
         vectors = [v for v in self.vectors if v in df.columns]
         skip = (NOT_FEATURES | CREATIVE_HISTORY | USER_TOTALS | set(self.vectors) | {COSINE}
-                | set(TEXT_DERIVED))
+                | set(TEXT_DERIVED) | set(TEXT_NOT_READ))
         cols = [c for c in df.columns if c not in skip]
         if vectors:  # all-NaN: e.g. no text match without `adopt profiles`; nothing to learn
             cols += [c for c in TEXT_DERIVED if c in df.columns and df[c].notna().any()]

@@ -20,6 +20,12 @@ curves stage builds) and adds:
   ``user_profiles.interest_text`` keeps only the latest few behaviours; this reads
   them all, and only those before the impression, so training rows do not see
   their future;
+- ``topic_share_user_ad``: the share of those same behaviours that fall in the ad's
+  interest topic (`adopt.response.topics`: behaviour texts grouped by the users who
+  share them, the ad put with the topic its text sits nearest); NaN where the match
+  is NaN or the ad's text has no topic. Sharper than the mean cosine, which reads a
+  user who browses the ad's neighbouring kinds of product (same brands, same shop
+  words) much as one who browses its own;
 - with ``texts=True``: ``user_text`` (``user_profiles.interest_text``) and
   ``ad_text`` (title + description, whitespace-normalised as the embeddings
   stage does), the pair the BERT cross-encoder reads; ``''`` where absent.
@@ -42,14 +48,16 @@ from scipy import sparse
 from scipy.sparse.linalg import svds
 
 from adopt.exceptions import InputError, WorkspaceError
+from adopt.response.topics import TOPICS, cobrowse_topics, topics_of_texts
 from adopt.workspace import EMBED_HINT, INGEST_HINT, PROFILES_HINT, Workspace, has_table
 
 VECTOR_COLUMNS = ("user_vec", "ad_vec")
 TEXT_COLUMNS = ("user_text", "ad_text")
 # Columns attach_text_features adds; anything already there under these names is replaced.
 ADDED_COLUMNS = ("user_vec", "ad_vec", "user_vec_missing", "ad_vec_missing", "cosine_user_ad",
-                 "text_match_user_ad", "user_text", "ad_text")
+                 "text_match_user_ad", "topic_share_user_ad", "user_text", "ad_text")
 TEXT_MATCH = "text_match_user_ad"
+TOPIC_SHARE = "topic_share_user_ad"
 # Dimensions of the LSA space of `text_match_user_ad`: enough for a few dozen topics
 # (the demo world has 24 subcategories; 24-48 measured alike, see docs/response.md).
 LSA_COMPONENTS = 32
@@ -207,9 +215,18 @@ class _TextMatch:
         self.user_start = np.searchsorted(user, np.arange(len(users) + 1))
         self.t = t
         self.prefix = _prefix_sums(z[:len(texts)], which)
+        text_topic = cobrowse_topics(which, user, len(texts), len(users))
+        self.ad_topic = topics_of_texts(z[:len(texts)], text_topic, self.ad_z)
+        # running counts of each user's behaviours per topic (int32: a million rows x 32)
+        one_hot = np.zeros((len(texts) + 1, TOPICS), dtype=np.int32)
+        one_hot[np.flatnonzero(text_topic >= 0), text_topic[text_topic >= 0]] = 1
+        self.topic_prefix = np.zeros((len(which) + 1, TOPICS), dtype=np.int32)
+        np.cumsum(one_hot[which], axis=0, out=self.topic_prefix[1:])
 
-    def match(self, user_ids: pd.Series, ad_ids: pd.Series, ts: pd.Series | None) -> np.ndarray:
-        """Mean cosine of each row's ad with its user's behaviours before ``ts`` (all if None)."""
+    def match(self, user_ids: pd.Series, ad_ids: pd.Series, ts: pd.Series | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the mean cosine of its ad with its user's behaviours before ``ts`` (all if
+        None) and the share of those behaviours in the ad's topic."""
         u = np.searchsorted(self.users, user_ids.astype(str).to_numpy())
         known = u < len(self.users)
         known[known] = self.users[u[known]] == user_ids.astype(str).to_numpy()[known]
@@ -223,10 +240,16 @@ class _TextMatch:
         n = (stop - start) * known
         ok = (n > 0) & (a >= 0)
         out = np.full(len(u), np.nan)
+        share = np.full(len(u), np.nan)
         if ok.any():
             profile = (self.prefix[stop[ok]] - self.prefix[start[ok]]) / n[ok, None]
             out[ok] = np.einsum("ij,ij->i", profile, self.ad_z[a[ok]])
-        return out
+            topic = self.ad_topic[a[ok]]
+            has = topic >= 0
+            rows, col = np.flatnonzero(ok)[has], topic[has]
+            share[rows] = ((self.topic_prefix[stop[rows], col]
+                            - self.topic_prefix[start[rows], col]) / n[rows])
+        return out, share
 
 
 def _prefix_sums(z: np.ndarray, which: np.ndarray, block: int = 4096) -> np.ndarray:
@@ -298,8 +321,10 @@ def _text_match_state(ws: Workspace, stamp: tuple) -> _TextMatch:
         return _TextMatch(con)
 
 
-def text_match(workspace: str | os.PathLike[str], df: pd.DataFrame) -> np.ndarray:
-    """`text_match_user_ad` of each row of ``df`` (``user_id``, ``ad_id``, optional ``ts``)."""
+def text_match(workspace: str | os.PathLike[str], df: pd.DataFrame
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """`text_match_user_ad` and `topic_share_user_ad` of each row of ``df`` (``user_id``,
+    ``ad_id``, optional ``ts``)."""
     ws = Workspace.of(workspace)
     path = ws.warehouse
     wal = path.with_name(path.name + ".wal")
@@ -369,7 +394,7 @@ def attach_text_features(
             out["user_text"] = _texts(con, _USER_TEXT_SQL, "user_profiles", df["user_id"])
             out["ad_text"] = _texts(con, _AD_TEXT_SQL, "ads", df["ad_id"])
     if vectors:
-        out[TEXT_MATCH] = text_match(ws.root, df)
+        out[TEXT_MATCH], out[TOPIC_SHARE] = text_match(ws.root, df)
     out.attrs["embedding_model_id"] = mid
     return out
 

@@ -120,17 +120,21 @@ def test_missing_vectors_give_nan_cosine_and_a_clear_error_when_absent():
 def test_text_columns_are_read_with_the_vectors_only():
     # what attach_text_features adds beside the vectors
     df = _frame().assign(user_vec_missing=0.0, ad_vec_missing=0.0, cosine_user_ad=0.5,
-                         text_match_user_ad=[0.1, 0.4, np.nan, 0.2])
+                         text_match_user_ad=[0.1, 0.4, np.nan, 0.2],
+                         topic_share_user_ad=[0.0, 0.5, np.nan, 0.25])
     no_text = Features(vectors=()).fit(df)
     assert no_text.names_ == ["k_ad", "placement_id", "gender"]  # a true no-text baseline
     text = Features(vector_components=0).fit(df)
-    assert text.names_ == ["k_ad", "user_vec_missing", "ad_vec_missing", "text_match_user_ad",
+    assert text.names_ == ["k_ad", "user_vec_missing", "ad_vec_missing", "topic_share_user_ad",
                            "placement_id", "gender", "cosine_user_ad"]
     frame = text.frame(df)
-    assert np.isnan(frame["text_match_user_ad"].iloc[2])
+    assert np.isnan(frame["topic_share_user_ad"].iloc[2])
     assert frame["cosine_user_ad"].iloc[0] == pytest.approx(1.0)  # recomputed, not read
-    with pytest.raises(InputError, match="column 'text_match_user_ad'.*attach_text_features"):
-        text.frame(df.drop(columns="text_match_user_ad"))
-    # a match that is NaN everywhere (no profiles built) is not read
-    unmatched = Features(vector_components=0).fit(df.assign(text_match_user_ad=np.nan))
-    assert "text_match_user_ad" not in unmatched.names_
+    with pytest.raises(InputError, match="column 'topic_share_user_ad'.*attach_text_features"):
+        text.frame(df.drop(columns="topic_share_user_ad"))
+    # the mean-cosine match is read only when named
+    named = Features(numeric=["k_ad", "text_match_user_ad"], vector_components=0).fit(df)
+    assert "text_match_user_ad" in named.names_
+    # a share that is NaN everywhere (no profiles built) is not read
+    unmatched = Features(vector_components=0).fit(df.assign(topic_share_user_ad=np.nan))
+    assert "topic_share_user_ad" not in unmatched.names_

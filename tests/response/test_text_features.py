@@ -121,11 +121,16 @@ def test_text_match_reads_behaviours_before_the_row_only(behaviour_world):
         "ts": pd.to_datetime(["2026-01-02 00:00", "2026-01-04 00:00", "2026-01-01 10:00",
                               "2026-01-02 00:00", "2026-01-05 00:00", "2026-01-05 00:00"]),
     })
-    out = attach_text_features(ws, rows)["text_match_user_ad"].to_numpy()
+    attached = attach_text_features(ws, rows)
+    out = attached["text_match_user_ad"].to_numpy()
     # alice on day 2 has seen one behaviour, on day 4 both; at 10:00 on day 1 none yet
     # (strictly before); `late` has nothing before day 4; an unknown user has nothing
     assert np.isfinite(out[[0, 1, 4]]).all()
     assert np.isnan(out[[2, 3, 5]]).all()
+    # the share of those behaviours in the ad's topic reads the same ones
+    share = attached["topic_share_user_ad"].to_numpy()
+    assert np.isnan(share[[2, 3, 5]]).all()
+    assert ((share[[0, 1, 4]] >= 0) & (share[[0, 1, 4]] <= 1)).all()
     assert out[0] != pytest.approx(out[1])
     # without ts (counterfactual rows) every behaviour counts: alice as on day 4
     no_ts = attach_text_features(ws, rows.drop(columns="ts"))["text_match_user_ad"]
