@@ -19,6 +19,8 @@ semantic vectors: 0.52), and 96% of the ads fell in their subcategory's topic.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import sparse
 from scipy.cluster.vq import kmeans2
@@ -55,7 +57,15 @@ def cobrowse_topics(text: np.ndarray, user: np.ndarray, n_texts: int, n_users: i
     v0 = np.full(min(x.shape), 1 / np.sqrt(min(x.shape)))  # deterministic start
     _, _, vt = svds(x, k=k, v0=v0)
     z = _unit(np.asarray(x[seen] @ vt.T))
-    centroids, _ = kmeans2(z, n_topics, minit="++", seed=SEED, iter=50)
+    # no more centroids than distinct points: k-means would leave some empty
+    n_topics = min(n_topics, len(np.unique(np.round(z, 9), axis=0)))
+    if n_topics < 2:
+        labels[seen] = 0
+        return labels
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        # small logs: an empty cluster after an iteration is harmless, its centroid unused
+        warnings.simplefilter("ignore", UserWarning)
+        centroids, _ = kmeans2(z, n_topics, minit="++", seed=SEED, iter=50)
     labels[seen] = np.argmax(z @ _unit(centroids).T, axis=1)
     return labels
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from adopt.response.topics import TOPICS, cobrowse_topics, topics_of_texts
@@ -54,3 +56,14 @@ def test_other_texts_take_the_topic_they_sit_nearest():
     topics = topics_of_texts(space, labels, ads)
     assert topics[0] // 2 == 3 and topics[1] // 2 == 5
     assert topics[2] == -1
+
+
+def test_a_log_with_few_distinct_texts_gets_topics_without_warnings():
+    # three texts: fewer points than centroids, which k-means answers with empty
+    # clusters, and duplicate points, which its seeding divides by zero on
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        few = cobrowse_topics(np.array([0, 1, 2, 0]), np.array([0, 1, 2, 3]), 3, 4)
+        twins = cobrowse_topics(np.array([0, 1, 2, 3]), np.array([0, 0, 1, 1]), 4, 2)
+    assert (few >= 0).all() and (few < 3).all()
+    assert (twins >= 0).all() and (twins < 2).all()
