@@ -29,6 +29,7 @@ from scipy.sparse.linalg import svds
 TOPICS = 32  # centroids: a few dozen kinds of product (the generated worlds have 24)
 DIMENSIONS = 16  # singular vectors of the co-browsing matrix the texts are clustered in
 SEED = 0
+DENSE_ROWS = 2_000  # texts up to which the co-browsing directions come from a dense Gram matrix
 
 
 def cobrowse_topics(text: np.ndarray, user: np.ndarray, n_texts: int, n_users: int
@@ -54,9 +55,7 @@ def cobrowse_topics(text: np.ndarray, user: np.ndarray, n_texts: int, n_users: i
     if k < 1 or n_topics < 2:
         return labels
     x = sparse.diags(1 / np.maximum(norm, 1e-12)) @ x
-    v0 = np.full(min(x.shape), 1 / np.sqrt(min(x.shape)))  # deterministic start
-    _, _, vt = svds(x, k=k, v0=v0)
-    z = _unit(np.asarray(x[seen] @ vt.T))
+    z = _unit(_leading_coordinates(x, k)[seen])
     # no more centroids than distinct points: k-means would leave some empty
     n_topics = min(n_topics, len(np.unique(np.round(z, 9), axis=0)))
     if n_topics < 2:
@@ -68,6 +67,23 @@ def cobrowse_topics(text: np.ndarray, user: np.ndarray, n_texts: int, n_users: i
         centroids, _ = kmeans2(z, n_topics, minit="++", seed=SEED, iter=50)
     labels[seen] = np.argmax(z @ _unit(centroids).T, axis=1)
     return labels
+
+
+def _leading_coordinates(x: sparse.csr_matrix, k: int) -> np.ndarray:
+    """Each row's coordinates on the ``k`` leading singular directions of ``x``.
+
+    Up to `DENSE_ROWS` rows, from the eigenvectors of the rows' Gram matrix (LAPACK): ARPACK
+    (`svds`) picked a different basis run to run where singular values tie, as they do
+    on a small log, and so did the topics. The coordinates differ between the two only by
+    each direction's sign, which k-means does not see.
+    """
+    if x.shape[0] <= DENSE_ROWS:
+        values, vectors = np.linalg.eigh((x @ x.T).toarray())
+        top = np.argsort(values)[::-1][:k]
+        return vectors[:, top] * np.sqrt(np.maximum(values[top], 0.0))
+    v0 = np.full(min(x.shape), 1 / np.sqrt(min(x.shape)))  # deterministic start
+    _, _, vt = svds(x, k=k, v0=v0)
+    return np.asarray(x @ vt.T)
 
 
 def topics_of_texts(space: np.ndarray, labels: np.ndarray, others: np.ndarray) -> np.ndarray:

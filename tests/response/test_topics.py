@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -67,3 +69,14 @@ def test_a_log_with_few_distinct_texts_gets_topics_without_warnings():
         twins = cobrowse_topics(np.array([0, 1, 2, 3]), np.array([0, 0, 1, 1]), 4, 2)
     assert (few >= 0).all() and (few < 3).all()
     assert (twins >= 0).all() and (twins < 2).all()
+
+
+def test_tied_directions_give_the_same_topics_run_to_run():
+    # two users with two texts each: the co-browsing matrix's singular values tie, where
+    # ARPACK picked another basis in about half the processes (and the topics followed it)
+    script = ("import sys, numpy as np; from adopt.response.topics import cobrowse_topics; "
+              "sys.stdout.write(str(cobrowse_topics(np.array([0, 1, 2, 3]), "
+              "np.array([0, 0, 1, 1]), 4, 2).tolist()))")
+    runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True).stdout for _ in range(8)}
+    assert len(runs) == 1
