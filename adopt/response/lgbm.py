@@ -319,8 +319,9 @@ class LightGBMResponse:
         x_tr, x_va = self._frame(target, tr), self._frame(target, va)
         base_tr = base_va = None
         if self.linear_base:
-            base = self.bases_[target] = LinearLogit().fit(self._base_view(x_tr), y_tr)
-            base_tr, base_va = self._base_logit(base, x_tr), self._base_logit(base, x_va)
+            base, base_tr = self._fit_base(x_tr, y_tr)
+            self.bases_[target] = base
+            base_va = self._base_logit(base, x_va)
         params = self.lgb_params(int(y_tr.sum()))
         booster, engine = self._train(params, x_tr, y_tr, base_tr, tr,
                                       valid=(x_va, y_va, _true_scale(base_va, len(y_va), rate)),
@@ -368,8 +369,7 @@ class LightGBMResponse:
         out_of_fold = expit(out_of_fold)
         base_fit = None
         if base_oof is not None:
-            base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[fit]), y[fit])
-            base_fit = self._base_logit(base, x.iloc[fit])
+            self.bases_[target], base_fit = self._fit_base(x.iloc[fit], y[fit])
         final = lgb.Dataset(x.iloc[fit], y[fit], init_score=base_fit,
                             categorical_feature=self.features_.categorical_)
         booster = lgb.train(params, final, num_boost_round=rounds)
@@ -424,8 +424,7 @@ class LightGBMResponse:
         all_rows = np.flatnonzero(keep)
         base_fit = base_win = base_all = None
         if self.linear_base:
-            early = LinearLogit().fit(self._base_view(x.iloc[fit_rows]), y[fit_rows])
-            base_fit = self._base_logit(early, x.iloc[fit_rows])
+            early, base_fit = self._fit_base(x.iloc[fit_rows], y[fit_rows])
             base_win = self._base_logit(early, x.iloc[win_rows])
         params = self.lgb_params(int(y[all_rows].sum()))
         early_booster, engine = self._train(
@@ -436,9 +435,7 @@ class LightGBMResponse:
         raw = early_booster.predict(x.iloc[win_rows], num_iteration=rounds, raw_score=True)
         held = expit(raw if base_win is None else raw + base_win)
         if base_fit is not None:
-            base = self.bases_[target] = LinearLogit().fit(self._base_view(x.iloc[all_rows]),
-                                                           y[all_rows])
-            base_all = self._base_logit(base, x.iloc[all_rows])
+            self.bases_[target], base_all = self._fit_base(x.iloc[all_rows], y[all_rows])
         booster, _ = self._train(params, x.iloc[all_rows], y[all_rows], base_all,
                                  rows.iloc[all_rows], rounds=rounds, name=f"{target}_refit")
         first_day = pd.to_datetime(rows["ts"]).iloc[win_rows].min().floor("D")
@@ -543,8 +540,7 @@ class LightGBMResponse:
             x = self._frame(target, rows)
             init = None
             if target in self.bases_:
-                base = bases[target] = LinearLogit().fit(self._base_view(x), y)
-                init = self._base_logit(base, x)
+                bases[target], init = self._fit_base(x, y)
             params = stopping.get("params") or self.lgb_params(int(y.sum()))
             # a small refit stays here even on a cluster: Ray Train's start costs more
             # than the fit
@@ -579,6 +575,12 @@ class LightGBMResponse:
     def _base_logit(self, base: LinearLogit, x: pd.DataFrame) -> np.ndarray:
         """A linear base's logit of the rows of model input ``x``."""
         return base.decision(self._base_view(x))
+
+    def _fit_base(self, x: pd.DataFrame, y: np.ndarray) -> tuple[LinearLogit, np.ndarray]:
+        """A linear base fitted on the rows of model input ``x``, and its logit of them."""
+        view = self._base_view(x)
+        base = LinearLogit().fit(view, y)
+        return base, base.decision(view)
 
     def _raw(self, target: str, x: pd.DataFrame) -> np.ndarray:
         booster, rounds = self.boosters_[target], self.best_iteration_[target]

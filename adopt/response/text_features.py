@@ -217,11 +217,10 @@ class _TextMatch:
         self.prefix = _prefix_sums(z[:len(texts)], which)
         text_topic = cobrowse_topics(which, user, len(texts), len(users))
         self.ad_topic = topics_of_texts(z[:len(texts)], text_topic, self.ad_z)
-        # running counts of each user's behaviours per topic (int32: a million rows x 32)
-        one_hot = np.zeros((len(texts) + 1, TOPICS), dtype=np.int32)
-        one_hot[np.flatnonzero(text_topic >= 0), text_topic[text_topic >= 0]] = 1
-        self.topic_prefix = np.zeros((len(which) + 1, TOPICS), dtype=np.int32)
-        np.cumsum(one_hot[which], axis=0, out=self.topic_prefix[1:])
+        # running counts of each user's behaviours per topic, summed as the LSA vectors are
+        one_hot = np.zeros((len(texts), TOPICS))
+        one_hot[np.flatnonzero(text_topic >= 0), text_topic[text_topic >= 0]] = 1.0
+        self.topic_prefix = _prefix_sums(one_hot, which)
 
     def match(self, user_ids: pd.Series, ad_ids: pd.Series, ts: pd.Series | None
               ) -> tuple[np.ndarray, np.ndarray]:
