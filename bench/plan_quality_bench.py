@@ -95,6 +95,10 @@ def main() -> None:
                    help="how much a creative's quality moves its conversions per click in the "
                         "generated worlds (generate_world(conversion_quality=...); default the "
                         "generator's 0.8); several values: a world for each")
+    p.add_argument("--placement-conversion", type=float, nargs="+", default=None,
+                   help="how much the placement a click came from moves its conversions per "
+                        "click (generate_world(placement_conversion=...); default the "
+                        "generator's 0); several values: a world for each")
     p.add_argument("--delivery-seeds", type=int, default=5,
                    help="delivery seeds per allocation (default 5)")
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
@@ -125,15 +129,17 @@ def main() -> None:
     setup_logging()
 
     worlds = list(itertools.product(args.seeds, args.fatigue or [None],
-                                    args.conversion_quality or [None])) \
-        if args.generate else [(None, None, None)]
+                                    args.conversion_quality or [None],
+                                    args.placement_conversion or [None])) \
+        if args.generate else [(None, None, None, None)]
     rows = []
-    for seed, fatigue, quality in worlds:
+    for seed, fatigue, quality, placement in worlds:
         label = "source" if seed is None else f"seed {seed}" + (f" {fatigue}" if fatigue else "")
         label += "" if quality is None else f" cq {quality:g}"
+        label += "" if placement is None else f" pc {placement:g}"
         print(f"\n== world {label}", flush=True)
-        options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality))
-                   if v is not None}
+        options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality),
+                                     ("placement_conversion", placement)) if v is not None}
         for mode, score in _one_world(args, seed, options).items():
             rows.append((label, mode, score))
     _print_rows(rows)
@@ -146,8 +152,10 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
     from adopt.scoring import score_plan
 
     times: dict[str, float] = {}
-    quality = options.get("conversion_quality")
-    name = f"world_{seed}_{options.get('fatigue')}" + ("" if quality is None else f"_cq{quality:g}")
+    quality, placement = options.get("conversion_quality"), options.get("placement_conversion")
+    name = (f"world_{seed}_{options.get('fatigue')}"
+            + ("" if quality is None else f"_cq{quality:g}")
+            + ("" if placement is None else f"_pc{placement:g}"))
     root = Path(args.keep) / name if args.keep else \
         Path(tempfile.mkdtemp(prefix="plan_quality_"))
     root.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,10 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--conversion-quality", type=float, default=0.8, metavar="Q",
                    help="how much a creative's latent quality moves its conversions per click, "
                         "as a multiple of what it moves its clicks (default 0.8; 0: not at all)")
+    p.add_argument("--placement-conversion", type=float, default=0.0, metavar="C",
+                   help="how much the placement a click came from moves its conversions per "
+                        "click, as a multiple of the placement's effect on clicks (default 0: "
+                        "not at all)")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="write events and behaviors as files that each hold one of N user "
                         "shards (big worlds; memory stays about two parts)")
@@ -81,7 +85,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     summary = generate_world(
         args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
         fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
-        conversion_quality=args.conversion_quality, shards=args.shards,
+        conversion_quality=args.conversion_quality,
+        placement_conversion=args.placement_conversion, shards=args.shards,
     )
     print(summary)
 

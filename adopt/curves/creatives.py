@@ -47,11 +47,11 @@ from scipy.optimize import minimize
 from scipy.special import expit, gammaln, logit
 
 from adopt.progress import Progress
+from adopt.shrinkage import NO_SPREAD, prior_strength, shrunk_factors, strength_text
 from adopt.warehouse import examples_order
 from adopt.workspace import PROFILES_HINT, Workspace
 
 BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
-NO_SPREAD = float("inf")  # the strength when the logs show no spread beyond Poisson
 _VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
 # strengths tried, in pseudo-conversions, 8 a decade; 1e5: as good as no spread beyond the link
 _STRENGTH_GRID = np.logspace(np.log10(0.5), 5.0, 43)
@@ -118,8 +118,8 @@ class CreativeEffects:
         c, v = self.table["click_factor"], self.table["conversion_factor"]
         a, b = self.conversion_link
         return (f"each creative's own logged outcomes against {self.against}, shrunk "
-                f"by {_strength(self.click_strength)} pseudo-clicks and "
-                f"{_strength(self.conversion_strength)} pseudo-conversions around "
+                f"by {strength_text(self.click_strength)} pseudo-clicks and "
+                f"{strength_text(self.conversion_strength)} pseudo-conversions around "
                 f"exp({a:+.2f} {b:+.2f} log click factor) ({len(self.table)} "
                 f"creatives): clicks x{c.min():.2f}-{c.max():.2f} (median {c.median():.2f}), "
                 f"conversions per click x{v.min():.2f}-{v.max():.2f} (median {v.median():.2f})")
@@ -127,30 +127,6 @@ class CreativeEffects:
 
 def _finite(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
-
-
-def _strength(value: float) -> str:
-    return "infinitely many (no spread beyond chance)" if not np.isfinite(value) \
-        else f"{value:,.1f}"
-
-
-def prior_strength(observed: np.ndarray, expected: np.ndarray) -> float:
-    """Empirical-Bayes strength s of a Gamma(s, s) effect: 1 / s = (sum (O-E)^2 - O) / sum E^2.
-
-    Returns `NO_SPREAD` (inf) when the counts spread no more than Poisson.
-    """
-    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
-    excess = float(((observed - expected) ** 2 - observed).sum())
-    scale = float((expected ** 2).sum())
-    return NO_SPREAD if excess <= 0.0 or scale <= 0.0 else scale / excess
-
-
-def shrunk_factors(observed: np.ndarray, expected: np.ndarray, strength: float) -> np.ndarray:
-    """Posterior mean effects (O + s) / (E + s); all 1 when s is infinite."""
-    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
-    if not np.isfinite(strength):
-        return np.ones(len(observed))
-    return (observed + strength) / (expected + strength)
 
 
 def linked_factors(observed: np.ndarray, expected: np.ndarray, link: np.ndarray

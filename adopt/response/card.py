@@ -131,6 +131,8 @@ class ModelCard:
             )
         for target, how in (self.hyperparameters.get("targets") or {}).items():
             lines.append(f"- {target} model: {_rounds_line(how)}")
+        if self.hyperparameters.get("placement_factors"):
+            lines.append(f"- {self.hyperparameters['placement_factors']}")
         lines += ["", f"Features ({len(self.features)}): " + ", ".join(self.features[:20])
                   + (" ..." if len(self.features) > 20 else ""), "", "## Metrics (test)", ""]
         if not m.empty:

@@ -47,10 +47,14 @@ logged and a plan buys exactly there (a line under the click trees: plan /
 oracle 0.860 -> 0.868 and forecasts outside 0.85-1.15 of delivery 2 -> 1 on
 fourteen generated worlds, docs/curves.md session 11).
 
-The impression's position in the user's sequence (`CLICK_ONLY`: ``k_ad``,
-``k_campaign``) is read by the click target alone. A user tires of seeing an
-ad, and that shows in whether they click; conversions per click are modelled
-as not falling with k, so conversions fall with the clicks. The conversion
+The impression's position in the user's sequence (`POSITIONS`: ``k_ad``,
+``k_campaign``) and where it was shown (`PLACEMENT_COLUMNS`) are read by the click
+target alone (`CLICK_ONLY`). Each placement's conversions per click come from its own
+logged clicks' outcomes as a shrunk factor (`adopt.response.placement_factors`): read as
+features by a target with some 70 conversions a placement, the placement columns gave
+every curve of a placement the noise of its conversions. As for the position, a user
+tires of seeing an ad, and that shows in whether they click; conversions per click are
+modelled as not falling with k, so conversions fall with the clicks. The conversion
 target fits on a few hundred to a few thousand clicked rows, where its trees
 read a run of luck at one k as an effect: on a generated world with 18% more
 conversions than expected among the logged first impressions the model carried
@@ -90,6 +94,7 @@ from adopt.exceptions import InputError, NotFittedError
 from adopt.response.calibration import calibrator_from_dict, fit_calibrator
 from adopt.response.features import Features
 from adopt.response.linear import LinearLogit
+from adopt.response.placement_factors import PlacementFactors, fit_placement_factors
 from adopt.response.sampling import correct_downsampled, downsample_mask
 from adopt.workspace import atomic_path
 
@@ -118,9 +123,13 @@ NEGATIVES_PER_POSITIVE = TrainConfig.default("negatives_per_positive")
 TARGETS = ("click", "conversion")
 # Fewer valid positives than this: a time window, else cross-validation (module docstring).
 MIN_VALID_POSITIVES = 200
-# Read by the click target only (module docstring): where the impression falls in the
-# user's sequence of the ad and of its campaign.
-CLICK_ONLY = ("k_ad", "k_campaign")
+# Where the impression falls in the user's sequence of the ad and of its campaign.
+POSITIONS = ("k_ad", "k_campaign")
+# Where the impression was shown: the placement and what training_examples carries of it.
+PLACEMENT_COLUMNS = ("placement_id", "format", "cpm")
+# Read by the click target only (module docstring); conversions per click get each
+# placement's shrunk factor instead (`adopt.response.placement_factors`).
+CLICK_ONLY = POSITIONS + PLACEMENT_COLUMNS
 # The click base reads each position up to this one as a step of its own (`position_steps`).
 POSITION_STEPS = 10
 CV_FOLDS = 5
@@ -280,8 +289,15 @@ class LightGBMResponse:
         self.bases_: dict[str, LinearLogit] = {}
         self.downsample_: dict[str, float | None] = {}
         self.skipped_ = {"conversion": [c for c in CLICK_ONLY if c in self.features_.names_]}
+        self.placement_factors_: PlacementFactors | None = None
         for target in targets:
             self._fit_target(target, train, valid)
+        if "conversion" in targets and "placement_id" in train.columns:
+            (tr, y_tr), (va, y_va) = (_rows_for("conversion", d) for d in (train, valid))
+            clicks = pd.concat([tr, va])
+            self.placement_factors_ = fit_placement_factors(
+                clicks["placement_id"], np.concatenate([y_tr, y_va]),
+                self.predict_conversion(clicks))
         return self
 
     def _fit_target(self, target: str, train: pd.DataFrame, valid: pd.DataFrame) -> None:
@@ -353,7 +369,7 @@ class LightGBMResponse:
                 base = LinearLogit().fit(self._base_view(x.iloc[fold_fit]), y[fold_fit])
                 base_oof[held] = self._base_logit(base, x.iloc[held])
         data = lgb.Dataset(x, y, init_score=base_oof,
-                           categorical_feature=self.features_.categorical_, free_raw_data=False)
+                           categorical_feature=self._categorical(x), free_raw_data=False)
         params = self.lgb_params(int(y.sum()))
         result = lgb.cv(
             params, data, num_boost_round=self.num_boost_round, folds=folds,
@@ -371,7 +387,7 @@ class LightGBMResponse:
         if base_oof is not None:
             self.bases_[target], base_fit = self._fit_base(x.iloc[fit], y[fit])
         final = lgb.Dataset(x.iloc[fit], y[fit], init_score=base_fit,
-                            categorical_feature=self.features_.categorical_)
+                            categorical_feature=self._categorical(x))
         booster = lgb.train(params, final, num_boost_round=rounds)
         self.boosters_[target] = booster
         self.best_iteration_[target] = rounds
@@ -489,7 +505,7 @@ class LightGBMResponse:
 
         Returns the booster and the card's engine entry.
         """
-        cats = self.features_.categorical_
+        cats = self._categorical(x)
         if (engine or self._engine_for(len(y))) == "ray":
             from adopt.response.ray_lgbm import train_on_ray
 
@@ -563,13 +579,17 @@ class LightGBMResponse:
         skipped = self.skipped_.get(target)
         return x.drop(columns=skipped) if skipped else x
 
+    def _categorical(self, x: pd.DataFrame) -> list[str]:
+        """The categorical columns of model input ``x`` (a target may skip some)."""
+        return [c for c in self.features_.categorical_ if c in x.columns]
+
     def _base_view(self, x: pd.DataFrame) -> pd.DataFrame:
         """The columns a linear base reads: all but the embeddings' projected components,
         with which a line fits each ad's few conversions (demo: per-ad rank correlation
         with the truth 0.85 with them, 0.89 without)."""
         components = tuple(f"{v}_pc" for v in self.features_.vectors)
         view = x[[c for c in x.columns if not c.startswith(components)]]
-        steps = {f"{c}_step": position_steps(view[c]) for c in CLICK_ONLY if c in view.columns}
+        steps = {f"{c}_step": position_steps(view[c]) for c in POSITIONS if c in view.columns}
         return view.assign(**steps) if steps else view
 
     def _base_logit(self, base: LinearLogit, x: pd.DataFrame) -> np.ndarray:
@@ -611,6 +631,9 @@ class LightGBMResponse:
         p = self._raw(target, self._frame(target, df))
         if calibrated and target in self.calibrators_:
             p = self.calibrators_[target].predict(p)
+        factors = getattr(self, "placement_factors_", None)
+        if calibrated and target == "conversion" and factors is not None:
+            p = factors.apply(p, df["placement_id"])
         return p
 
     def predict_click(self, df: pd.DataFrame) -> np.ndarray:
@@ -655,6 +678,8 @@ class LightGBMResponse:
             "downsample": self.downsample_,
             "skipped": self.skipped_,
             "calibrators": {t: c.to_dict() for t, c in self.calibrators_.items()},
+            "placement_factors": None if self.placement_factors_ is None
+            else self.placement_factors_.to_dict(),
         }
         with atomic_path(folder / "lgbm.json") as tmp:
             tmp.write_text(json.dumps(state, indent=1))
@@ -680,6 +705,8 @@ class LightGBMResponse:
                         for t, b in state.get("linear_bases", {}).items()}
         model.boosters_ = load_boosters(folder, state["best_iteration"])
         model.calibrators_ = {t: calibrator_from_dict(c) for t, c in state["calibrators"].items()}
+        factors = state.get("placement_factors")  # saved before them: the model read placements
+        model.placement_factors_ = None if factors is None else PlacementFactors.from_dict(factors)
         return model
 
 

@@ -280,8 +280,11 @@ def train_response(
         ).fit(split.train, split.valid)
         folds = fit_creative_folds(fitted, split.train, split.valid, creative_folds) \
             if creative_folds else None
+        factors = fitted.placement_factors_
         hyper = fitted.get_params() | {"targets": fitted.stopping_,
-                                       "creative_folds": folds.record() if folds else None}
+                                       "creative_folds": folds.record() if folds else None,
+                                       "placement_factors": factors.describe() if factors
+                                       else None}
         importance = fitted.feature_importance().reset_index().to_dict(orient="records")
         features = fitted.features_.names_
     else:

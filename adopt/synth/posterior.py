@@ -156,9 +156,9 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
     for ad_id, rows in shown.groupby("ad_id", sort=False):
         i = ad_ids.get_loc(ad_id)
         interest = users[f"interest_{sub_of[ad_id]}"].reindex(rows["user_id"]).to_numpy()
+        placement = effect.reindex(rows["placement_id"]).to_numpy()
         base = (params.b0 + params.b_match * interest
-                + users["demo_effect"].reindex(rows["user_id"]).to_numpy()
-                + effect.reindex(rows["placement_id"]).to_numpy())
+                + users["demo_effect"].reindex(rows["user_id"]).to_numpy() + placement)
         k = rows["k"].to_numpy()
         clicked, converted = rows["clicked"].to_numpy(), rows["converted"].to_numpy()
         price = float(truth.ads.at[ad_id, "price"])
@@ -169,8 +169,8 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
             log_lik[i] += np.where(clicked[s, None], np.log(p), np.log1p(-p)).sum(axis=0)
             c = clicked[s]
             if c.any():
-                pc = np.clip(p_conversion(interest[s][c, None], grid[i][None, :], price, params),
-                             _EPS, 1 - _EPS)
+                pc = np.clip(p_conversion(interest[s][c, None], grid[i][None, :], price, params,
+                                          placement[s][c, None]), _EPS, 1 - _EPS)
                 log_lik[i] += np.where(converted[s][c, None], np.log(pc),
                                        np.log1p(-pc)).sum(axis=0)
     counts = shown.groupby("ad_id").agg(impressions=("k", "size"), clicks=("clicked", "sum"),

@@ -138,7 +138,8 @@ class EventSimulator:
                       k, w.params)
         clicked = np.flatnonzero(rng.random(n) < pc_)
         pv = p_conversion(interest[clicked], w.ad_quality[ad[clicked]],
-                          w.ad_price[ad[clicked]], w.params)
+                          w.ad_price[ad[clicked]], w.params,
+                          w.placement_effect[placement[clicked]])
         converted = clicked[rng.random(len(clicked)) < pv]
         click_ts = ts[clicked] + 1_000_000 + rng.exponential(40e6, len(clicked)).astype(np.int64)
         conv_delay = 10_000_000 + rng.exponential(1_800e6, len(converted)).astype(np.int64)

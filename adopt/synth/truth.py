@@ -152,7 +152,7 @@ class Truth:
                  + self.placements["effect"].to_numpy()[p])
         click = click_probability(logit, k, self.params)
         conv_click = p_conversion(interest, quality, self.ads["price"].to_numpy()[a],
-                                  self.params)
+                                  self.params, self.placements["effect"].to_numpy()[p])
         conv = click * conv_click
         return pd.DataFrame({"p_click": click, "p_conversion_given_click": conv_click,
                              "p_conversion": conv,
@@ -207,6 +207,8 @@ class Truth:
         # columns placement x k: the logit's constant part and each column's position
         const = np.repeat(self.params.b0 + eff, max_k)
         col_k = np.tile(ks, len(eff))
+        # each column's placement, as its clickers' conversions per click read it
+        col_effect = np.repeat(eff, max_k)[None, :] if self.params.c_placement else 0.0
         shape = (n_seg, len(eff), max_k)
 
         ad_table = self.ads if ads is None else self.ads.loc[
@@ -225,13 +227,14 @@ class Truth:
             convs = np.zeros((n_seg, len(const)))
             for q in values:
                 x = self.params.b_match * interest + q + demo
-                pcc = p_conversion(interest, q, row["price"], self.params)
                 for lo in range(0, len(uidx), block):
                     hi = min(lo + block, len(uidx))
                     p = click_probability(x[lo:hi, None] + const[None, :], col_k[None, :],
                                           self.params)
+                    pcc = p_conversion(interest[lo:hi, None], q, row["price"], self.params,
+                                       col_effect)
                     clicks += indicator[:, lo:hi] @ p
-                    convs += indicator[:, lo:hi] @ (p * pcc[lo:hi, None])
+                    convs += indicator[:, lo:hi] @ (p * pcc)
             clicks /= size[:, None] * len(values)
             convs /= size[:, None] * len(values)
             per_ad[ad_id] = {"clicks": clicks.reshape(shape), "conversions": convs.reshape(shape),

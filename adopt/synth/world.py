@@ -132,6 +132,7 @@ def generate_world(
     fatigue: str = "logit",
     fatigue_rate: float = 0.72,
     conversion_quality: float = 0.8,
+    placement_conversion: float = 0.0,
     shards: int | None = None,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
@@ -164,6 +165,11 @@ def generate_world(
         How much a creative's latent quality moves its conversions per click: the
         conversion logit gains this times the quality the click logit gains once
         (``c_quality``; 0: the quality that draws clicks does not convert them).
+    placement_conversion : float
+        How much the placement a click came from moves its conversions per click: the
+        conversion logit gains this times the placement's click-logit effect
+        (``c_placement``; 0, the default: a clicker buys alike wherever they clicked;
+        1: a search result's clickers, who click more, buy more too).
     shards : int, optional
         Write events and behaviors sharded by user: each part file
         (``shard-<s>-part-<n>.parquet``) holds the rows of one shard's users
@@ -181,7 +187,7 @@ def generate_world(
     _check_size("part_rows", part_rows, 1)
     if shards is not None:
         _check_size("shards", shards, 1)
-    params = _response_params(fatigue, fatigue_rate, conversion_quality)
+    params = _response_params(fatigue, fatigue_rate, conversion_quality, placement_conversion)
     began = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,8 +230,8 @@ def generate_world(
     )
 
 
-def _response_params(fatigue: str, fatigue_rate: float,
-                     conversion_quality: float) -> ResponseParams:
+def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: float,
+                     placement_conversion: float) -> ResponseParams:
     if fatigue not in FATIGUE_FORMS:
         raise ParameterError(
             f"The 'fatigue' parameter of generate_world must be one of "
@@ -234,13 +240,16 @@ def _response_params(fatigue: str, fatigue_rate: float,
         raise ParameterError(
             "The 'fatigue_rate' parameter of generate_world must be a number in (0, 1]. "
             f"Got {fatigue_rate!r} instead.")
-    if (isinstance(conversion_quality, bool) or not isinstance(conversion_quality, (int, float))
-            or not -_QUALITY_BOUND <= conversion_quality <= _QUALITY_BOUND):
-        raise ParameterError(
-            "The 'conversion_quality' parameter of generate_world must be a number in "
-            f"[-{_QUALITY_BOUND:g}, {_QUALITY_BOUND:g}]. Got {conversion_quality!r} instead.")
+    for name, value in (("conversion_quality", conversion_quality),
+                        ("placement_conversion", placement_conversion)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not -_QUALITY_BOUND <= value <= _QUALITY_BOUND):
+            raise ParameterError(
+                f"The {name!r} parameter of generate_world must be a number in "
+                f"[-{_QUALITY_BOUND:g}, {_QUALITY_BOUND:g}]. Got {value!r} instead.")
     return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate),
-                          c_quality=float(conversion_quality))
+                          c_quality=float(conversion_quality),
+                          c_placement=float(placement_conversion))
 
 
 def _tally(totals: dict[str, float], table: pa.Table) -> None:

@@ -17,13 +17,12 @@ from adopt.curves.creatives import (
     fit_creative_effects,
     linked_factors,
     logit_shifts,
-    prior_strength,
-    shrunk_factors,
 )
 from adopt.curves.pairs import load_response_model, text_feature_hook
 from adopt.optimize.forecast import curves_context
 from adopt.response.features import CREATIVE_HISTORY, Features
 from adopt.response.run import predict_response
+from adopt.shrinkage import prior_strength, shrunk_factors
 
 from .conftest import RUN_ID
 

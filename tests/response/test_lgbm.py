@@ -71,9 +71,28 @@ def test_the_position_in_the_sequence_is_read_by_the_click_target_alone(fitted, 
     imp = fitted.feature_importance()
     assert (imp.loc[["k_ad", "k_campaign"], "conversion"] == 0).all()
     loaded = LightGBMResponse.load(fitted.save(tmp_path / "m"))
-    assert loaded.skipped_ == {"conversion": ["k_ad", "k_campaign"]}
+    assert loaded.skipped_ == {"conversion": ["k_ad", "k_campaign", "placement_id"]}
     np.testing.assert_array_equal(loaded.predict_conversion(later),
                                   fitted.predict_conversion(rows))
+
+
+def test_where_a_click_came_from_reaches_conversions_through_its_factor_alone(
+        fitted, split, tmp_path):
+    # a few conversions a placement read as a feature are noise in every curve there; the
+    # placement's own logged conversions give a shrunk factor instead
+    table = fitted.placement_factors_.table
+    assert table["conversions"].sum() == pytest.approx(table["expected"].sum())
+    rows = split.test.head(500)
+    a, b = table.index[:2]
+    at_a, at_b = rows.assign(placement_id=a), rows.assign(placement_id=b)
+    np.testing.assert_allclose(fitted.predict_conversion(at_a) / table.at[a, "factor"],
+                               fitted.predict_conversion(at_b) / table.at[b, "factor"])
+    assert not np.allclose(fitted.predict_click(at_a), fitted.predict_click(at_b))
+    assert fitted.feature_importance().loc["placement_id", "conversion"] == 0
+    loaded = LightGBMResponse.load(fitted.save(tmp_path / "m"))
+    pd.testing.assert_frame_equal(loaded.placement_factors_.table, table, check_names=False)
+    np.testing.assert_array_equal(loaded.predict_conversion(at_a),
+                                  fitted.predict_conversion(at_a))
 
 
 def test_downsampling_keeps_predictions_on_the_true_scale(split):

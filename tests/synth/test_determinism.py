@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -13,7 +14,14 @@ import pytest
 
 from adopt.cli import main
 from adopt.exceptions import ParameterError
-from adopt.synth import DEMO_ADS, DEMO_DAYS, DEMO_USERS, WorldSummary, generate_world
+from adopt.synth import (
+    DEMO_ADS,
+    DEMO_DAYS,
+    DEMO_USERS,
+    WorldSummary,
+    generate_world,
+    load_truth,
+)
 
 TINY = {"users": 400, "ads": 20, "days": 6}  # the sizes of the tiny_world fixture (seed 3)
 
@@ -149,7 +157,34 @@ def test_conversion_quality_changes_only_the_conversions(tiny_world: Path,
     assert '"c_quality": 0.8' in first["params.json"]
 
 
+def test_placement_conversion_changes_only_the_conversions(tiny_world: Path,
+                                                          tmp_path: Path) -> None:
+    # a world where a search result's clickers, who click more, also buy more: the same
+    # impressions and clicks, other conversions, and the truth's conversions per click
+    # move with the placement by c_placement times its click effect
+    generate_world(tmp_path, seed=3, show_progress=False, placement_conversion=1.0, **TINY)
+    first, moved = _tables(tiny_world), _tables(tmp_path)
+    events = [t.filter(pc.invert(pc.equal(t["event"], "conversion")))
+              for t in (first["events"], moved["events"])]
+    assert events[0] == events[1]
+    assert first["events"] != moved["events"]
+    assert '"c_placement": 1.0' in moved["params.json"]
+    assert '"c_placement": 0.0' in first["params.json"]
+    truth = load_truth(tmp_path)
+    effect = truth.placements["effect"]
+    user, ad = truth.users.index[0], truth.ads.index[0]
+    out = truth.expected([user] * 2, [ad] * 2, ["search_top", "home_banner"], [1, 1])
+    p = out["p_conversion_given_click"].to_numpy()
+    logits = np.log(p / (1 - p))
+    assert logits[0] - logits[1] == pytest.approx(effect["search_top"] - effect["home_banner"])
+    flat = load_truth(tiny_world).expected([user] * 2, [ad] * 2,
+                                           ["search_top", "home_banner"], [1, 1])
+    assert flat["p_conversion_given_click"].nunique() == 1
+
+
 @pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"placement_conversion": "1"},
+     r"The 'placement_conversion' parameter of generate_world must be a number in \[-5, 5\]"),
     ({"conversion_quality": float("nan")},
      r"The 'conversion_quality' parameter of generate_world must be a number in \[-5, 5\]"),
     ({"fatigue": "linear"}, "The 'fatigue' parameter of generate_world must be one of"),
