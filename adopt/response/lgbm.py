@@ -631,9 +631,8 @@ class LightGBMResponse:
         p = self._raw(target, self._frame(target, df))
         if calibrated and target in self.calibrators_:
             p = self.calibrators_[target].predict(p)
-        factors = getattr(self, "placement_factors_", None)
-        if calibrated and target == "conversion" and factors is not None:
-            p = factors.apply(p, df["placement_id"])
+        if calibrated and target == "conversion" and self.placement_factors_ is not None:
+            p = self.placement_factors_.apply(p, df["placement_id"])
         return p
 
     def predict_click(self, df: pd.DataFrame) -> np.ndarray:
