@@ -7,7 +7,7 @@ probability by its placement's factor; the model card and lgbm.json record them.
 
 Why: the conversion target fits on a few hundred to a few thousand clicked rows. Read as
 features, the columns that say where a click came from (placement id, format, cpm) gave
-conversions per click placement effects of -0.18 to +0.25 on the log scale on generated
+conversions per click placement effects of -0.18 to +0.16 on the log scale on generated
 worlds whose truth has none (the noise of some 70 conversions a placement, through three
 encodings of eight placements), and every curve of a placement carried its error. So the
 conversion target does not read them (`adopt.response.lgbm.CLICK_ONLY`) and each
