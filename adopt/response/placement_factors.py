@@ -49,10 +49,13 @@ class PlacementFactors:
 
     def apply(self, p: np.ndarray, placement_ids: pd.Series) -> np.ndarray:
         """``p`` times each row's placement factor (1 for a placement the logs lack)."""
+        # the curves stage scores millions of rows of a few placements: map the distinct ones
+        codes, distinct = pd.factorize(placement_ids)
         factor = pd.Series(self.table["factor"].to_numpy(float),
                            index=self.table.index.astype(str))
-        rows = placement_ids.astype(str).map(factor).fillna(1.0).to_numpy(float)
-        return np.clip(np.asarray(p, float) * rows, 0.0, 1.0)
+        per_code = np.append(pd.Index(distinct).astype(str).map(factor).fillna(1.0)
+                             .to_numpy(float), 1.0)  # code -1 (missing): 1
+        return np.clip(np.asarray(p, float) * per_code[codes], 0.0, 1.0)
 
     def describe(self) -> str:
         """One line for the model card."""
