@@ -28,7 +28,10 @@ model's in the rest, and delivers each plan user by user on the truth
 
 Each row prints the delivered value, the value the plan promised on its own
 curves and their ratio; then the cells' k = 1 level error (log model / truth of
-the chosen creatives) and the creatives whose choice costs the most.
+the chosen creatives), the creatives whose choice costs the most and the logs'
+luck (`logs_luck`: the logged clicks and conversions against the truth's
+expectation on the same impressions, all and first impressions, every campaign
+and the plan's), which no model of the logs can tell from the world.
 
     .venv/bin/python bench/plan_gap_bench.py --workspace /tmp/pq/world_3_geometric/ws
         [--plan demo] [--seeds 3]
@@ -168,6 +171,57 @@ def main() -> None:
     print(f"\nk = 1 {metric} of the chosen creatives, log(model / truth) over "
           f"{int(first.sum())} cells: mean {ratio.mean():+.3f}, sd {ratio.std():.3f}")
     _creative_misses(truth, audiences, model, chosen, best, metric)
+    _print_luck(logs_luck(ws, truth, exposure_of_plan(ws / "plans" / args.plan)))
+
+
+def exposure_of_plan(folder: Path) -> pd.DataFrame:
+    """The plan's exposure rows (impressions per campaign x segment x placement x frequency)."""
+    return pd.read_parquet(folder / "exposure.parquet")
+
+
+def logs_luck(ws: Path, truth, exposure: pd.DataFrame) -> pd.DataFrame:
+    """The logged outcomes against the truth's expectation on the same logged impressions.
+
+    No model of these logs can tell their luck from the world: a world whose logged
+    first impressions converted 10% above their expectation is one every estimate of
+    its levels reads high. One row per set of logged rows: all of them and the first
+    impressions (where the curves' levels are read), over every campaign and over the
+    plan's campaigns (each campaign's luck weighed by the plan's impressions of it);
+    columns clicks and conversions (logged) and their luck (logged / expected), and the
+    luck of conversions per click.
+    """
+    import duckdb
+
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        logs = con.execute("select user_id, ad_id, campaign_id, placement_id, k_campaign, "
+                           "clicked::int as clicks, converted::int as conversions "
+                           "from training_examples").df()
+    expected = truth.expected(logs["user_id"].astype(str), logs["ad_id"].astype(str),
+                              logs["placement_id"].astype(str), logs["k_campaign"].to_numpy())
+    logs["expected_clicks"] = expected["p_click"].to_numpy()
+    logs["expected_conversions"] = expected["p_conversion"].to_numpy()
+    weights = exposure.groupby("campaign_id")["impressions"].sum()
+    out = []
+    for name, rows in (("all", logs), ("first impressions (k = 1)", logs[logs.k_campaign == 1])):
+        for scope, part in (("every campaign", rows),
+                            ("the plan's campaigns", rows[rows.campaign_id.isin(weights.index)])):
+            by = part.groupby("campaign_id")[["clicks", "expected_clicks", "conversions",
+                                              "expected_conversions"]].sum()
+            if scope != "every campaign":
+                w = weights.reindex(by.index).fillna(0.0).to_numpy()
+                by = by.mul(w / np.maximum(by["expected_clicks"].to_numpy(), 1e-12), axis=0)
+            tot = by.sum()
+            click = tot["clicks"] / tot["expected_clicks"]
+            conv = tot["conversions"] / tot["expected_conversions"]
+            out.append({"rows": f"{name}, {scope}", "clicks": int(part["clicks"].sum()),
+                        "click_luck": click, "conversions": int(part["conversions"].sum()),
+                        "conversion_luck": conv, "per_click_luck": conv / click})
+    return pd.DataFrame(out).set_index("rows")
+
+
+def _print_luck(luck: pd.DataFrame) -> None:
+    print("\nthe logs' luck: logged / the truth's expectation on the same impressions")
+    print(luck.round(3).to_string())
 
 
 def _creative_misses(truth, audiences: pd.DataFrame, model: pd.DataFrame,
