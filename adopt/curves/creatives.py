@@ -19,19 +19,21 @@ the effect's posterior mean is (clicks + s) / (E + s). The strength s is the
 empirical-Bayes moment estimate, 1 / s = (sum (O - E)^2 - O) / sum E^2 over
 creatives: spread beyond Poisson is real, the rest is noise, and with none
 the effects are 1. Conversions per click get a second effect, on the
-conversions the click effect leaves unexplained, whose prior mean follows the
-click effect, exp(a + b log click factor): a creative's few conversions barely
-show what its many clicks do. (a, b) are fitted by the negative binomial
-likelihood over creatives and the strength is integrated out over a grid
-(`linked_factors`). A factor applies as a shift of the log-odds that scales
-the model's expectation on the creative's logged rows by it (`logit_shifts`,
-from the rows' predictions summed in bins of 0.05 log-odds), not as a product
-on every row: a creative's quality moves a logistic model's log-odds, and a
-product would promise the users the plan buys, those already most likely to
-convert, the most. Against a model that read the history features, on ten
-generated worlds, the effects took plan / oracle 0.800 -> 0.842 and the link
-0.842 -> 0.855 (docs/curves.md, sessions 10 and 11); the strength integrated
-out, 0.883 -> 0.886 on 26 worlds (session 15).
+conversions against what the prior expects of the clicks the creative logged
+(so neither the luck of its clicks nor who happened to click passes to it),
+whose prior mean follows the click effect, exp(a + b log click factor): a
+creative's few conversions barely show what its many clicks do. (a, b) are
+fitted by the negative binomial likelihood over creatives and the strength is
+integrated out over a grid (`linked_factors`). A factor applies as a shift of
+the log-odds that scales the model's expectation on the creative's logged rows
+by it (`logit_shifts`, from the rows' predictions summed in bins of 0.05
+log-odds), not as a product on every row: a creative's quality moves a
+logistic model's log-odds, and a product would promise the users the plan
+buys, those already most likely to convert, the most. Against a model that
+read the history features, on ten generated worlds, the effects took plan /
+oracle 0.800 -> 0.842 and the link 0.842 -> 0.855 (docs/curves.md, sessions
+10 and 11); the strength integrated out, 0.883 -> 0.886 on 26 worlds
+(session 15).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class CreativeEffects:
     table : pandas.DataFrame
         Index ad_id; columns clicks, expected_clicks, conversions,
         expected_conversions (the model's, on the creative's logged rows),
+        expected_conversions_of_clicks (the model's p(conversion | click) summed
+        over the rows that were clicked),
         click_factor, conversion_factor (conversions per click; the
         conversions' factor is their product), and click_shift,
         conversion_shift: the shifts of the log-odds that scale the model's
@@ -226,6 +230,30 @@ def _bin_sums(bins: pd.DataFrame, index: pd.Index) -> np.ndarray:
     return sums.reindex(index).fillna(0.0).to_numpy(float)
 
 
+def _expected_conversions_of_clicks(counts: pd.DataFrame) -> np.ndarray:
+    """The conversions the prior expects of the clicks each creative logged.
+
+    ``expected_conversions_of_clicks`` sums the prior's p(conversion | click) over the
+    rows that were clicked; without it, the prior's mean conversions per click times
+    the clicks. Weighed against the clicks the creative logged, its conversions carry
+    neither the luck of its clicks nor who happened to click (a lucky run of clicks
+    from users who buy more is not a better converter); weighed against its expected
+    clicks times its click factor, they did, and the link read that luck as quality:
+    on generated worlds its slope on the log click factor came out 0.7-1.1 where the
+    truth's is 0.56-0.63 (docs/curves.md, session 18).
+    """
+    if "expected_conversions_of_clicks" in counts:
+        return counts["expected_conversions_of_clicks"].to_numpy(float)
+    return _mean_per_click(counts) * counts["clicks"].to_numpy(float)
+
+
+def _mean_per_click(counts: pd.DataFrame) -> np.ndarray:
+    """The prior's conversions per click over each creative's expected clicks."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nan_to_num(counts["expected_conversions"].to_numpy(float)
+                             / counts["expected_clicks"].to_numpy(float))
+
+
 def effects_from_counts(counts: pd.DataFrame, click_bins: pd.DataFrame | None = None,
                         conversion_bins: pd.DataFrame | None = None) -> CreativeEffects:
     """`CreativeEffects` from per-creative clicks, expected_clicks, conversions and
@@ -240,11 +268,10 @@ def effects_from_counts(counts: pd.DataFrame, click_bins: pd.DataFrame | None = 
     """
     c_strength = prior_strength(counts["clicks"], counts["expected_clicks"])
     click = shrunk_factors(counts["clicks"], counts["expected_clicks"], c_strength)
-    # the conversions the click effect leaves unexplained, with a prior that
-    # follows the click effect: clicks are many, conversions few
-    expected_conv = counts["expected_conversions"].to_numpy(float) * click
-    per_click, link, v_strength = linked_factors(counts["conversions"], expected_conv,
-                                                 np.log(click))
+    # conversions per click against the prior's on the clicks the creative logged, with
+    # a prior mean that follows the click effect: clicks are many, conversions few
+    per_click, link, v_strength = linked_factors(
+        counts["conversions"], _expected_conversions_of_clicks(counts), np.log(click))
     table = counts.assign(click_factor=click, conversion_factor=per_click)
     clicks = click * counts["expected_clicks"].to_numpy(float)
     table["click_shift"] = np.log(click)
@@ -254,10 +281,9 @@ def effects_from_counts(counts: pd.DataFrame, click_bins: pd.DataFrame | None = 
     table["conversion_shift"] = np.log(per_click)
     if conversion_bins is not None and click_bins is not None:
         # the bins weigh each row by the model's clicks before the shift: the target is
-        # the conversions per click, times the model's clicks
+        # the prior's conversions per click times the factor, times the model's clicks
         model_clicks = _bin_sums(click_bins, table.index)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            totals = per_click * expected_conv / clicks * model_clicks
+        totals = per_click * _mean_per_click(counts) * model_clicks
         shift = logit_shifts(conversion_bins, pd.Series(np.nan_to_num(totals), index=table.index))
         table["conversion_shift"] = shift.fillna(table["conversion_shift"])
     return CreativeEffects(table=table, click_strength=c_strength,
@@ -331,6 +357,9 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                     "conversions": rows["converted"].fillna(False).astype(int).to_numpy(),
                     "expected_conversions": expected["p_conversion"].to_numpy(float)
                     if "p_conversion" in expected else 0.0,
+                    "expected_conversions_of_clicks": rows["clicked"].fillna(False).to_numpy(
+                        float) * expected["p_conversion_given_click"].to_numpy(float)
+                    if "p_conversion_given_click" in expected else 0.0,
                 }).groupby("ad_id").sum())
                 progress.update(len(rows))
     counts = pd.concat(parts).groupby(level=0).sum().sort_index()

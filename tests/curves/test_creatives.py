@@ -98,6 +98,44 @@ def test_conversions_per_click_learn_from_the_click_effect() -> None:
     assert error < 0.7 * np.mean(np.log(alone / per_click) ** 2)
 
 
+def test_the_link_does_not_read_the_luck_of_the_clicks_as_quality() -> None:
+    # each creative's clicks are a Poisson draw around its quality: weighed against its
+    # expected clicks x its click factor, a lucky run of clicks lifted its conversions'
+    # residual and the link's slope read +0.25 where the truth's is 0 or 1
+    for slope in (0.0, 1.0):
+        fitted = [effects_from_counts(_counts(slope, seed=seed)[0]).conversion_link[1]
+                  for seed in range(10)]
+        assert abs(np.mean(fitted) - slope) < 0.08
+
+
+def _clicked_by(seed: int, n: int = 300) -> pd.DataFrame:
+    # no creative converts better than another; who clicked each is luck, and the users
+    # who buy more also click more
+    rng = np.random.default_rng(seed)
+    share = rng.uniform(0.1, 0.5, n)  # of a creative's clicks, the share from buyers
+    clicks = rng.poisson(100 * (0.7 + share))
+    buyers = rng.binomial(clicks, share)
+    of_clicks = 0.2 * buyers + 0.02 * (clicks - buyers)  # the prior's, on the clicked rows
+    return pd.DataFrame({"clicks": clicks, "expected_clicks": np.full(n, 100.0),
+                         "conversions": rng.poisson(of_clicks),
+                         "expected_conversions": np.full(n, 100 * (0.3 * 0.2 + 0.7 * 0.02)),
+                         "expected_conversions_of_clicks": of_clicks},
+                        index=[f"a{i}" for i in range(n)])
+
+
+def test_conversions_are_weighed_against_who_clicked() -> None:
+    # a creative whose clicks came from the users who buy more is not a better
+    # converter: against the prior's conversions of its own clicks its factor stays 1;
+    # against the prior's mean per click it read as one, and the link took it up
+    for seed in range(3):
+        counts = _clicked_by(seed)
+        own = effects_from_counts(counts)
+        mean = effects_from_counts(counts.drop(columns="expected_conversions_of_clicks"))
+        assert abs(own.conversion_link[1]) < 0.5 < 2.0 < mean.conversion_link[1]
+        assert np.sqrt(np.mean(np.log(own.table["conversion_factor"]) ** 2)) < 0.05 < 0.2 < \
+            np.sqrt(np.mean(np.log(mean.table["conversion_factor"]) ** 2))
+
+
 def test_a_factor_moves_the_log_odds_and_keeps_the_creatives_total() -> None:
     # one creative logged on users from 2% to 60% likely: its factor 1.8 must hold on
     # the total, rise more at the bottom than at the top and never pass 1
