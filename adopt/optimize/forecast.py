@@ -11,10 +11,11 @@ The interval resamples the users sampled in each segment (one draw shared by
 every campaign and placement of the segment, `adopt.curves.bootstrap`) and
 values the plan's exposure on each replicate, so cells that move together
 are counted together. Where the curve stage recorded the clicks and
-conversions logged per campaign (`adopt.curves.evidence`), each replicate
-also draws each campaign's level from their sampling error: a log-normal
-factor with variance 1 / (clicks + 1) on clicks, and that draw times one of
-variance 1 / (conversions + 1) on conversions and revenue, shared by all the
+conversions logged per campaign (`adopt.curves.evidence`), `LEVEL_DRAWS`
+draws, each on one of the replicates in turn, also draw each campaign's level
+from their sampling error: a log-normal factor of mean 1 with log-variance
+1 / (clicks + 1) on clicks, and that draw times one of log-variance
+1 / (conversions + 1) on conversions and revenue, shared by all the
 campaign's cells. On generated worlds that level error, concentrated in the
 few campaigns a plan spends on, was most of the gap between forecast and
 delivery, and the users' bootstrap alone gave intervals of about 1%
@@ -36,6 +37,11 @@ from adopt.optimize.lp import position_means
 
 LEVEL = 0.95
 SEED = 0  # the level draws: the same plan gets the same interval run after run
+# Level draws per interval, each on one of the users' bootstrap replicates in turn: the 95%
+# quantiles of the curve stage's 30 replicates alone were their extremes, and moved by a
+# tenth of the forecast from one seed of the draws to the next
+LEVEL_DRAWS = 2_000
+_DRAW_CHUNK = 250  # draws valued at a time (bounds the draws x cells array)
 
 
 def _matching_record(curves_path: Path) -> dict | None:
@@ -132,18 +138,37 @@ def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | N
     return np.nan_to_num(out)
 
 
-def _level_draws(grid: CurveGrid, evidence: dict, n_boot: int) -> np.ndarray:
-    """Per replicate and cell, the factor on each metric from its campaign's level draw
-    (module docstring): an array (B, cells, 1, metrics)."""
+def _level_draws(grid: CurveGrid, evidence: dict, n_draws: int) -> np.ndarray:
+    """Per draw and cell, the factor on each metric from its campaign's level draw
+    (module docstring): an array (draws, cells, metrics). Each factor has mean 1 (a
+    log-normal of log-mean -sd^2 / 2), so the draws spread around the point forecast,
+    a mean, without lifting it."""
     campaigns, cell = np.unique(grid.cells["campaign_id"].astype(str).to_numpy(),
                                 return_inverse=True)
     counts = np.array([[float((evidence.get(c) or {}).get(name, 0)) for name in
                         ("clicks", "conversions")] for c in campaigns]).reshape(-1, 2)
-    sd = np.sqrt(1.0 / (counts + 1.0))  # campaigns x (clicks, conversions)
-    z = np.random.default_rng(SEED).standard_normal((n_boot, len(campaigns), 2)) * sd
+    var = 1.0 / (counts + 1.0)  # campaigns x (clicks, conversions)
+    z = np.random.default_rng(SEED).standard_normal((n_draws, len(campaigns), 2)) * np.sqrt(var)
+    z -= var / 2.0
     click, conversion = z[..., 0], z[..., 0] + z[..., 1]
     per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
-    return np.exp(np.stack([per_metric[name][:, cell] for name in METRICS], axis=-1))[:, :, None]
+    return np.exp(np.stack([per_metric[name][:, cell] for name in METRICS], axis=-1))
+
+
+def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
+                      evidence: dict | None) -> np.ndarray:
+    """The plan's value per replicate and metric (replicates x metrics): the users'
+    bootstrap alone, or `LEVEL_DRAWS` level draws over its replicates in turn."""
+    # per replicate, cell and metric: the plan's value on that replicate's curves
+    per_cell = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=2)
+                         for i in range(len(METRICS))], axis=-1)
+    if evidence is None:
+        return per_cell.sum(axis=1)
+    levels = _level_draws(grid, evidence, LEVEL_DRAWS)
+    replicate = np.arange(LEVEL_DRAWS) % len(per_cell)
+    return np.concatenate([
+        (levels[lo:lo + _DRAW_CHUNK] * per_cell[replicate[lo:lo + _DRAW_CHUNK]]).sum(axis=1)
+        for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK)])
 
 
 def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None,
@@ -172,15 +197,12 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
     point = {name: float((position_means(grid.metric(name)) * m).sum()) for name in METRICS}
     boot = None if replicates is None else _replicate_grid(grid, replicates)
     if boot is not None:
-        if evidence is not None:
-            boot = boot * _level_draws(grid, evidence, len(boot))
-        values = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=(1, 2))
-                           for i in range(len(METRICS))], axis=1)  # B x metrics
+        values = _replicate_values(grid, m, boot, evidence)
         lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
         drawn = ("; the" if evidence is None else
-                 ", each drawing every campaign's level from the sampling error of the clicks "
-                 "and conversions logged for it; the rest of the")
-        basis = (f"bootstrap of the users sampled per segment ({len(values)} replicates){drawn} "
+                 f", with {len(values):,} draws of every campaign's level from the sampling "
+                 "error of the clicks and conversions logged for it; the rest of the")
+        basis = (f"bootstrap of the users sampled per segment ({len(boot)} replicates){drawn} "
                  "response model's error and the fall with k are not resampled")
         return {"level": LEVEL, "basis": basis,
                 **{name: {"point": point[name], "lo": float(lo[i]), "hi": float(hi[i])}

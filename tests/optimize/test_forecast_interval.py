@@ -9,7 +9,7 @@ import pytest
 from adopt.optimize import PlanSpec, build_grid, optimize
 from adopt.optimize.curves import METRICS
 from adopt.optimize.examples import random_curves
-from adopt.optimize.forecast import forecast_interval
+from adopt.optimize.forecast import _replicate_grid, _replicate_values, forecast_interval
 
 N_BOOT = 4000
 
@@ -73,3 +73,26 @@ def test_the_interval_is_the_same_run_after_run(planned) -> None:
                 for c in curves["campaign_id"].astype(str).unique()}
     assert forecast_interval(grid, m, replicates, evidence) == forecast_interval(
         grid, m, replicates, evidence)
+
+
+def test_the_level_draws_do_not_hang_on_the_curve_stages_few_replicates(planned) -> None:
+    # the curve stage keeps 30 replicates; the level draws cycle over them, so the 95%
+    # quantiles are those of many draws, not the extremes of 30
+    curves, grid, m, replicates = planned
+    evidence = {c: {"clicks": 99, "conversions": 24}
+                for c in curves["campaign_id"].astype(str).unique()}
+    few = replicates.loc[replicates["replicate"] < 30]
+    many = forecast_interval(grid, m, replicates, evidence)
+    thirty = forecast_interval(grid, m, few, evidence)
+    for metric in METRICS:
+        assert _log_width(thirty, metric) == pytest.approx(_log_width(many, metric), rel=0.05)
+
+
+def test_the_level_draws_spread_around_the_point_forecast(planned) -> None:
+    # the point is a mean: the campaigns' level factors have mean 1, not median 1
+    curves, grid, m, replicates = planned
+    evidence = {c: {"clicks": 9, "conversions": 2}
+                for c in curves["campaign_id"].astype(str).unique()}
+    point = forecast_interval(grid, m, replicates)["conversions"]["point"]
+    values = _replicate_values(grid, m, _replicate_grid(grid, replicates), evidence)
+    assert values[:, METRICS.index("conversions")].mean() == pytest.approx(point, rel=0.03)
