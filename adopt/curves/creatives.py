@@ -239,8 +239,8 @@ def _expected_conversions_of_clicks(counts: pd.DataFrame) -> np.ndarray:
     neither the luck of its clicks nor who happened to click (a lucky run of clicks
     from users who buy more is not a better converter); weighed against its expected
     clicks times its click factor, they did, and the link read that luck as quality:
-    on generated worlds its slope on the log click factor came out 0.7-1.1 where the
-    truth's is 0.56-0.63 (docs/curves.md, session 18).
+    on generated worlds its slope on the log click factor came out 0.56-1.09 where the
+    truth's is 0.54-0.74, above it on all seven (docs/curves.md, session 18).
     """
     if "expected_conversions_of_clicks" in counts:
         return counts["expected_conversions_of_clicks"].to_numpy(float)
