@@ -256,8 +256,9 @@ def _mean_per_click(counts: pd.DataFrame) -> np.ndarray:
 
 def effects_from_counts(counts: pd.DataFrame, click_bins: pd.DataFrame | None = None,
                         conversion_bins: pd.DataFrame | None = None) -> CreativeEffects:
-    """`CreativeEffects` from per-creative clicks, expected_clicks, conversions and
-    expected_conversions (index ad_id), and the bins of the log-odds of clicks and of
+    """`CreativeEffects` from per-creative clicks, expected_clicks, conversions,
+    expected_conversions and, where the rows gave it, expected_conversions_of_clicks
+    (`_expected_conversions_of_clicks`; index ad_id), and the bins of the log-odds of clicks and of
     conversions per click (weighted by the clicks) that the curves' model predicts on
     each creative's logged rows.
 
