@@ -171,12 +171,8 @@ def main() -> None:
     print(f"\nk = 1 {metric} of the chosen creatives, log(model / truth) over "
           f"{int(first.sum())} cells: mean {ratio.mean():+.3f}, sd {ratio.std():.3f}")
     _creative_misses(truth, audiences, model, chosen, best, metric)
-    _print_luck(logs_luck(ws, truth, exposure_of_plan(ws / "plans" / args.plan)))
-
-
-def exposure_of_plan(folder: Path) -> pd.DataFrame:
-    """The plan's exposure rows (impressions per campaign x segment x placement x frequency)."""
-    return pd.read_parquet(folder / "exposure.parquet")
+    exposure = pd.read_parquet(ws / "plans" / args.plan / "exposure.parquet")
+    _print_luck(logs_luck(ws, truth, exposure))
 
 
 def logs_luck(ws: Path, truth, exposure: pd.DataFrame) -> pd.DataFrame:
@@ -203,11 +199,12 @@ def logs_luck(ws: Path, truth, exposure: pd.DataFrame) -> pd.DataFrame:
     weights = exposure.groupby("campaign_id")["impressions"].sum()
     out = []
     for name, rows in (("all", logs), ("first impressions (k = 1)", logs[logs.k_campaign == 1])):
-        for scope, part in (("every campaign", rows),
-                            ("the plan's campaigns", rows[rows.campaign_id.isin(weights.index)])):
+        for scope, part, weighed in (
+                ("every campaign", rows, False),
+                ("the plan's campaigns", rows[rows.campaign_id.isin(weights.index)], True)):
             by = part.groupby("campaign_id")[["clicks", "expected_clicks", "conversions",
                                               "expected_conversions"]].sum()
-            if scope != "every campaign":
+            if weighed:
                 w = weights.reindex(by.index).fillna(0.0).to_numpy()
                 by = by.mul(w / np.maximum(by["expected_clicks"].to_numpy(), 1e-12), axis=0)
             tot = by.sum()

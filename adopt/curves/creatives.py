@@ -351,15 +351,16 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                 if "p_conversion_given_click" in pred:
                     conversion_bins.append(_binned(
                         ad_ids, pred["p_conversion_given_click"].to_numpy(float), p_click))
+                clicked = rows["clicked"].fillna(False).to_numpy(float)
                 parts.append(pd.DataFrame({
                     "ad_id": ad_ids,
-                    "clicks": rows["clicked"].fillna(False).astype(int).to_numpy(),
+                    "clicks": clicked.astype(int),
                     "expected_clicks": expected["p_click"].to_numpy(float),
                     "conversions": rows["converted"].fillna(False).astype(int).to_numpy(),
                     "expected_conversions": expected["p_conversion"].to_numpy(float)
                     if "p_conversion" in expected else 0.0,
-                    "expected_conversions_of_clicks": rows["clicked"].fillna(False).to_numpy(
-                        float) * expected["p_conversion_given_click"].to_numpy(float)
+                    "expected_conversions_of_clicks":
+                    clicked * expected["p_conversion_given_click"].to_numpy(float)
                     if "p_conversion_given_click" in expected else 0.0,
                 }).groupby("ad_id").sum())
                 progress.update(len(rows))

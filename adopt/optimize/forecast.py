@@ -41,7 +41,7 @@ SEED = 0  # the level draws: the same plan gets the same interval run after run
 # draw per replicate the 95% quantiles were nearly the extremes of the curve stage's 30 (on a
 # test plan a log-width of 0.60 where 4,000 draws give 0.74)
 LEVEL_DRAWS = 2_000
-_DRAW_CHUNK = 250  # draws valued at a time (bounds the draws x cells array)
+_DRAW_CHUNK = 250  # draws valued at a time (bounds the draws x cells arrays)
 
 
 def _matching_record(curves_path: Path) -> dict | None:
@@ -138,11 +138,12 @@ def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | N
     return np.nan_to_num(out)
 
 
-def _level_draws(grid: CurveGrid, evidence: dict, n_draws: int) -> np.ndarray:
-    """Per draw and cell, the factor on each metric from its campaign's level draw
-    (module docstring): an array (draws, cells, metrics). Each factor has mean 1 (a
-    log-normal of log-mean -sd^2 / 2), so the draws spread around the point forecast,
-    a mean, without lifting it."""
+def _level_draws(grid: CurveGrid, evidence: dict, n_draws: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw and campaign, the factor on each metric from the campaign's level draw
+    (module docstring): an array (draws, campaigns, metrics), and each cell's campaign.
+    Each factor has mean 1 (a log-normal of log-mean -sd^2 / 2), so the draws spread
+    around the point forecast, a mean, without lifting it."""
     campaigns, cell = np.unique(grid.cells["campaign_id"].astype(str).to_numpy(),
                                 return_inverse=True)
     counts = np.array([[float((evidence.get(c) or {}).get(name, 0)) for name in
@@ -152,7 +153,7 @@ def _level_draws(grid: CurveGrid, evidence: dict, n_draws: int) -> np.ndarray:
     z -= var / 2.0
     click, conversion = z[..., 0], z[..., 0] + z[..., 1]
     per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
-    return np.exp(np.stack([per_metric[name][:, cell] for name in METRICS], axis=-1))
+    return np.exp(np.stack([per_metric[name] for name in METRICS], axis=-1)), cell
 
 
 def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
@@ -164,11 +165,11 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
                          for i in range(len(METRICS))], axis=-1)
     if evidence is None:
         return per_cell.sum(axis=1)
-    levels = _level_draws(grid, evidence, LEVEL_DRAWS)
+    levels, cell = _level_draws(grid, evidence, LEVEL_DRAWS)
     replicate = np.arange(LEVEL_DRAWS) % len(per_cell)
     return np.concatenate([
-        (levels[lo:lo + _DRAW_CHUNK] * per_cell[replicate[lo:lo + _DRAW_CHUNK]]).sum(axis=1)
-        for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK)])
+        (levels[lo:lo + _DRAW_CHUNK][:, cell] * per_cell[replicate[lo:lo + _DRAW_CHUNK]])
+        .sum(axis=1) for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK)])
 
 
 def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None,

@@ -141,6 +141,13 @@ def test_geometric_fatigue_changes_only_the_clicks(tiny_world: Path, tmp_path: P
     assert '"fatigue_form": "logit"' in first["params.json"]
 
 
+def _only_conversions_differ(events: pa.Table, other: pa.Table) -> None:
+    """The same impressions and clicks, other conversions."""
+    kept = [t.filter(pc.invert(pc.equal(t["event"], "conversion"))) for t in (events, other)]
+    assert kept[0] == kept[1]
+    assert events != other
+
+
 def test_conversion_quality_changes_only_the_conversions(tiny_world: Path,
                                                         tmp_path: Path) -> None:
     # a world where the quality that draws clicks does not convert them: the same users,
@@ -149,10 +156,7 @@ def test_conversion_quality_changes_only_the_conversions(tiny_world: Path,
     first, flat = _tables(tiny_world), _tables(tmp_path)
     for name in ("users.parquet", "ads.parquet", "behaviors", "truth/ads.parquet"):
         assert first[name] == flat[name], name
-    events = [t.filter(pc.invert(pc.equal(t["event"], "conversion")))
-              for t in (first["events"], flat["events"])]
-    assert events[0] == events[1]
-    assert first["events"] != flat["events"]
+    _only_conversions_differ(first["events"], flat["events"])
     assert '"c_quality": 0.0' in flat["params.json"]
     assert '"c_quality": 0.8' in first["params.json"]
 
@@ -164,10 +168,7 @@ def test_placement_conversion_changes_only_the_conversions(tiny_world: Path,
     # move with the placement by c_placement times its click effect
     generate_world(tmp_path, seed=3, show_progress=False, placement_conversion=1.0, **TINY)
     first, moved = _tables(tiny_world), _tables(tmp_path)
-    events = [t.filter(pc.invert(pc.equal(t["event"], "conversion")))
-              for t in (first["events"], moved["events"])]
-    assert events[0] == events[1]
-    assert first["events"] != moved["events"]
+    _only_conversions_differ(first["events"], moved["events"])
     assert '"c_placement": 1.0' in moved["params.json"]
     assert '"c_placement": 0.0' in first["params.json"]
     truth = load_truth(tmp_path)
