@@ -99,6 +99,10 @@ def main() -> None:
                    help="how much the placement a click came from moves its conversions per "
                         "click (generate_world(placement_conversion=...); default the "
                         "generator's 0); several values: a world for each")
+    p.add_argument("--campaign-quality", type=float, nargs="+", default=None,
+                   help="sd of a latent quality every creative of a campaign shares in the "
+                        "generated worlds (generate_world(campaign_quality=...); default the "
+                        "generator's 0); several values: a world for each")
     p.add_argument("--delivery-seeds", type=int, default=5,
                    help="delivery seeds per allocation (default 5)")
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
@@ -130,16 +134,19 @@ def main() -> None:
 
     worlds = list(itertools.product(args.seeds, args.fatigue or [None],
                                     args.conversion_quality or [None],
-                                    args.placement_conversion or [None])) \
-        if args.generate else [(None, None, None, None)]
+                                    args.placement_conversion or [None],
+                                    args.campaign_quality or [None])) \
+        if args.generate else [(None, None, None, None, None)]
     rows = []
-    for seed, fatigue, quality, placement in worlds:
+    for seed, fatigue, quality, placement, shared in worlds:
         label = "source" if seed is None else f"seed {seed}" + (f" {fatigue}" if fatigue else "")
         label += "" if quality is None else f" cq {quality:g}"
         label += "" if placement is None else f" pc {placement:g}"
+        label += "" if shared is None else f" cmq {shared:g}"
         print(f"\n== world {label}", flush=True)
         options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality),
-                                     ("placement_conversion", placement)) if v is not None}
+                                     ("placement_conversion", placement),
+                                     ("campaign_quality", shared)) if v is not None}
         for mode, score in _one_world(args, seed, options).items():
             rows.append((label, mode, score))
     _print_rows(rows)
@@ -153,9 +160,11 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
 
     times: dict[str, float] = {}
     quality, placement = options.get("conversion_quality"), options.get("placement_conversion")
+    shared = options.get("campaign_quality")
     name = (f"world_{seed}_{options.get('fatigue')}"
             + ("" if quality is None else f"_cq{quality:g}")
-            + ("" if placement is None else f"_pc{placement:g}"))
+            + ("" if placement is None else f"_pc{placement:g}")
+            + ("" if shared is None else f"_cmq{shared:g}"))
     root = Path(args.keep) / name if args.keep else \
         Path(tempfile.mkdtemp(prefix="plan_quality_"))
     root.mkdir(parents=True, exist_ok=True)

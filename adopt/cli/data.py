@@ -34,6 +34,9 @@ def add_commands(add: AddCommand) -> None:
                    help="how much the placement a click came from moves its conversions per "
                         "click, as a multiple of the placement's effect on clicks (default 0: "
                         "not at all)")
+    p.add_argument("--campaign-quality", type=float, default=0.0, metavar="SD",
+                   help="sd of a latent quality every creative of a campaign shares (a "
+                        "brand's appeal; default 0: none)")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="write events and behaviors as files that each hold one of N user "
                         "shards (big worlds; memory stays about two parts)")
@@ -86,7 +89,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         args.out, users=args.users, ads=args.ads, days=args.days, seed=args.seed,
         fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
         conversion_quality=args.conversion_quality,
-        placement_conversion=args.placement_conversion, shards=args.shards,
+        placement_conversion=args.placement_conversion,
+        campaign_quality=args.campaign_quality, shards=args.shards,
     )
     print(summary)
 

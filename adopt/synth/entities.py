@@ -291,6 +291,10 @@ def draw_world(users: int, ads: int, days: int, seed: int,
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     u = _draw_users(rng, users, params, policy)
     w = _draw_campaigns_and_ads(rng, ads, days)
+    if params.campaign_quality > 0:  # its own stream: a world without it is drawn as before
+        shared = np.random.default_rng(np.random.SeedSequence([seed, 1])).normal(
+            0.0, params.campaign_quality, len(w["campaign_ids"]))
+        w["ad_quality"] = w["ad_quality"] + shared[w["ad_campaign"]]
     share = np.array([p[4] for p in PLACEMENTS])
     cpm = np.array([p[2] for p in PLACEMENTS])
     daily_imps = users * IMPRESSIONS_PER_USER_DAY

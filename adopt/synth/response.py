@@ -44,6 +44,7 @@ class ResponseParams:
     c_quality: float = 0.8
     c_placement: float = 0.0
     c_price: float = 0.5
+    campaign_quality: float = 0.0  # sd of a quality every creative of a campaign shares
     ref_price: float = 50.0
     basket_extra: float = 0.25
     age_effect: tuple[float, ...] = (0.15, 0.1, 0.0, -0.1, -0.2)

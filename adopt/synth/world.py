@@ -133,6 +133,7 @@ def generate_world(
     fatigue_rate: float = 0.72,
     conversion_quality: float = 0.8,
     placement_conversion: float = 0.0,
+    campaign_quality: float = 0.0,
     shards: int | None = None,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
@@ -170,6 +171,11 @@ def generate_world(
         conversion logit gains this times the placement's click-logit effect
         (``c_placement``; 0, the default: a clicker buys alike wherever they clicked;
         1: a search result's clickers, who click more, buy more too).
+    campaign_quality : float
+        The sd of a latent quality every creative of a campaign shares (a brand's
+        appeal), added to each creative's own (``ResponseParams.campaign_quality``; 0,
+        the default: a campaign's creatives are alike only in what their features
+        show, and a world drawn with 0 is the same as before the option).
     shards : int, optional
         Write events and behaviors sharded by user: each part file
         (``shard-<s>-part-<n>.parquet``) holds the rows of one shard's users
@@ -187,7 +193,8 @@ def generate_world(
     _check_size("part_rows", part_rows, 1)
     if shards is not None:
         _check_size("shards", shards, 1)
-    params = _response_params(fatigue, fatigue_rate, conversion_quality, placement_conversion)
+    params = _response_params(fatigue, fatigue_rate, conversion_quality, placement_conversion,
+                              campaign_quality)
     began = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -231,7 +238,8 @@ def generate_world(
 
 
 def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: float,
-                     placement_conversion: float) -> ResponseParams:
+                     placement_conversion: float, campaign_quality: float = 0.0
+                     ) -> ResponseParams:
     if fatigue not in FATIGUE_FORMS:
         raise ParameterError(
             f"The 'fatigue' parameter of generate_world must be one of "
@@ -247,9 +255,15 @@ def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: floa
             raise ParameterError(
                 f"The {name!r} parameter of generate_world must be a number in "
                 f"[-{_QUALITY_BOUND:g}, {_QUALITY_BOUND:g}]. Got {value!r} instead.")
+    if (isinstance(campaign_quality, bool) or not isinstance(campaign_quality, (int, float))
+            or not 0.0 <= campaign_quality <= _QUALITY_BOUND):
+        raise ParameterError(
+            f"The 'campaign_quality' parameter of generate_world must be a number in "
+            f"[0, {_QUALITY_BOUND:g}]. Got {campaign_quality!r} instead.")
     return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate),
                           c_quality=float(conversion_quality),
-                          c_placement=float(placement_conversion))
+                          c_placement=float(placement_conversion),
+                          campaign_quality=float(campaign_quality))
 
 
 def _tally(totals: dict[str, float], table: pa.Table) -> None:

@@ -183,7 +183,26 @@ def test_placement_conversion_changes_only_the_conversions(tiny_world: Path,
     assert flat["p_conversion_given_click"].nunique() == 1
 
 
+def test_campaign_quality_is_shared_by_a_campaigns_creatives(tiny_world: Path,
+                                                             tmp_path: Path) -> None:
+    # a brand's appeal: every creative of a campaign gains the same latent quality, drawn
+    # from a stream of its own, so the rest of the world is drawn as without it
+    generate_world(tmp_path, seed=3, show_progress=False, campaign_quality=1.0, **TINY)
+    first, shared = _tables(tiny_world), _tables(tmp_path)
+    assert first["users.parquet"] == shared["users.parquet"]
+    assert first["ads.parquet"] == shared["ads.parquet"]
+    assert '"campaign_quality": 1.0' in shared["params.json"]
+    assert '"campaign_quality": 0.0' in first["params.json"]
+    before, after = load_truth(tiny_world).ads, load_truth(tmp_path).ads
+    gain = (after["quality"] - before["quality"]).groupby(after["campaign_id"])
+    assert (gain.max() - gain.min()).max() == pytest.approx(0.0, abs=1e-12)
+    assert gain.first().std() > 0.3
+    assert first["events"] != shared["events"]
+
+
 @pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"campaign_quality": -0.1},
+     r"The 'campaign_quality' parameter of generate_world must be a number in \[0, 5\]"),
     ({"placement_conversion": "1"},
      r"The 'placement_conversion' parameter of generate_world must be a number in \[-5, 5\]"),
     ({"conversion_quality": float("nan")},
