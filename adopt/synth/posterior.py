@@ -128,6 +128,9 @@ def logged_impressions(world_dir: str | os.PathLike[str], truth: Truth) -> pd.Da
 def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> QualityPosterior:
     """Each creative's quality given its logs, with every other part of the truth known.
 
+    The prior is the offer bonus its text shows plus N(0, QUALITY_SD^2 +
+    campaign_quality^2), each creative on its own.
+
     Parameters
     ----------
     world_dir : path
@@ -144,7 +147,10 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
     ad_ids = truth.ads.index
     prior_mean = bonus.reindex(ad_ids).fillna(0.0).to_numpy()
     steps = np.linspace(-GRID_WIDTH, GRID_WIDTH, GRID_POINTS)
-    grid = prior_mean[:, None] + QUALITY_SD * steps[None, :]
+    # a quality the campaign's creatives share (`ResponseParams.campaign_quality`) widens
+    # each creative's prior; the siblings' logs are not pooled into it (a looser ceiling)
+    prior_sd = float(np.hypot(QUALITY_SD, truth.params.campaign_quality))
+    grid = prior_mean[:, None] + prior_sd * steps[None, :]
     log_prior = np.broadcast_to(-0.5 * steps ** 2, grid.shape).copy()
     log_lik = np.zeros_like(grid)
 
