@@ -238,8 +238,7 @@ def generate_world(
 
 
 def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: float,
-                     placement_conversion: float, campaign_quality: float = 0.0
-                     ) -> ResponseParams:
+                     placement_conversion: float, campaign_quality: float) -> ResponseParams:
     if fatigue not in FATIGUE_FORMS:
         raise ParameterError(
             f"The 'fatigue' parameter of generate_world must be one of "
@@ -248,18 +247,14 @@ def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: floa
         raise ParameterError(
             "The 'fatigue_rate' parameter of generate_world must be a number in (0, 1]. "
             f"Got {fatigue_rate!r} instead.")
-    for name, value in (("conversion_quality", conversion_quality),
-                        ("placement_conversion", placement_conversion)):
+    for name, value, low in (("conversion_quality", conversion_quality, -_QUALITY_BOUND),
+                             ("placement_conversion", placement_conversion, -_QUALITY_BOUND),
+                             ("campaign_quality", campaign_quality, 0.0)):
         if (isinstance(value, bool) or not isinstance(value, (int, float))
-                or not -_QUALITY_BOUND <= value <= _QUALITY_BOUND):
+                or not low <= value <= _QUALITY_BOUND):
             raise ParameterError(
                 f"The {name!r} parameter of generate_world must be a number in "
-                f"[-{_QUALITY_BOUND:g}, {_QUALITY_BOUND:g}]. Got {value!r} instead.")
-    if (isinstance(campaign_quality, bool) or not isinstance(campaign_quality, (int, float))
-            or not 0.0 <= campaign_quality <= _QUALITY_BOUND):
-        raise ParameterError(
-            f"The 'campaign_quality' parameter of generate_world must be a number in "
-            f"[0, {_QUALITY_BOUND:g}]. Got {campaign_quality!r} instead.")
+                f"[{low:g}, {_QUALITY_BOUND:g}]. Got {value!r} instead.")
     return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate),
                           c_quality=float(conversion_quality),
                           c_placement=float(placement_conversion),

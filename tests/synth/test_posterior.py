@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,6 @@ def test_true_curves_average_the_given_qualities(tiny_world: Path) -> None:
 
 def test_a_quality_shared_by_the_campaign_widens_each_creatives_prior(demo_world: Path,
                                                                       truth: Truth) -> None:
-    from dataclasses import replace
-
     shared = replace(truth, params=replace(truth.params, campaign_quality=0.4))
     wide = quality_posterior(demo_world, shared).summary(logs=False)
     assert np.allclose(wide["sd"], np.hypot(QUALITY_SD, 0.4), rtol=1e-3)
