@@ -25,8 +25,9 @@ unshrunk: a ridge shares a slope out among the columns that move with it, and
 the brand's and category's one-hots move with the price, so on a few hundred
 conversions it read dearer items as converting less mostly through their
 brand, and a campaign's cheaper and dearer creatives as alike (the model's
-elasticity -0.27 to -0.36 per log price where the generated worlds' truth is
--0.5; unshrunk, -0.35 to -0.43, and plan / oracle +0.005 on nineteen worlds,
+elasticity (median over users and creatives) -0.27 to -0.45 per log price on
+five generated worlds whose truth is -0.5, 0.16 from it on average; unshrunk,
+-0.35 to -0.65, 0.08 from it, and plan / oracle +0.005 on nineteen worlds,
 docs/curves.md session 20).
 """
 
