@@ -1,7 +1,7 @@
 """The SQL stage over user-hash partitions (adopt.partitioned) against the single-file build.
 
-The main check builds a world a third of the demo's size both ways and compares
-every model row by row; the others cover the step split, the merge and the errors.
+The main check builds a generated world (2,000 users, 60 ads, 28 days) both ways and
+compares every model row by row; the others cover the step split, the merge and the errors.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ def _types(ws: Path, name: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A world ingested twice: one workspace built single-file, one over 3 partitions (2,000
-    users over 28 days: the demo's every kind of row, at a third of its build time)."""
+    users, 60 ads, 28 days: a third of the demo's users, half its ads and days; every model
+    has rows, which the test checks)."""
     world = tmp_path_factory.mktemp("world")
     generate_world(world, users=2_000, ads=60, days=28, show_progress=False)
     single = tmp_path_factory.mktemp("single")
@@ -55,8 +56,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_partitioned_build_equals_the_single_file_build_row_by_row(demo, ray_session) -> None:
-    single, parted = demo
+def test_partitioned_build_equals_the_single_file_build_row_by_row(world, ray_session) -> None:
+    single, parted = world
     one = build_profiles(single, threads=2)
     many = build_profiles(parted, memory_limit="512MB")  # partitioned: the workspace has some
     assert one.partitions is None and many.partitions == 3

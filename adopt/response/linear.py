@@ -90,7 +90,7 @@ class LinearLogit:
         penalty = np.full(d, self.l2 / n)
         width = len(self.numeric_)  # the design: columns, their signed logs, one-hots
         for j, name in enumerate(self.numeric_):
-            if name in self.unpenalized:
+            if name in _names(self.unpenalized):
                 penalty[[j, width + j]] = 0.0
 
         def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -143,7 +143,7 @@ class LinearLogit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready state (see `from_dict`)."""
         return {"l2": self.l2, "max_iter": self.max_iter,
-                "unpenalized": list(self.unpenalized), "numeric": self.numeric_,
+                "unpenalized": list(_names(self.unpenalized)), "numeric": self.numeric_,
                 "categories": self.categories_, "median": self.median_.tolist(),
                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                 "low": self.low_.tolist(), "high": self.high_.tolist(),
@@ -164,6 +164,11 @@ class LinearLogit:
             if "low" in data else (None, None))
         model.intercept_ = float(data["intercept"])
         return model
+
+
+def _names(columns: str | tuple[str, ...]) -> tuple[str, ...]:
+    """Column names as a tuple (one name given alone is one name, not its letters)."""
+    return (columns,) if isinstance(columns, str) else tuple(columns)
 
 
 def _signed_logs(values: np.ndarray) -> np.ndarray:

@@ -60,6 +60,9 @@ def test_missing_and_unseen_values_and_the_round_trip():
     assert again.unpenalized == ("price",)
     old = {k: v for k, v in model.to_dict().items() if k != "unpenalized"}
     assert LinearLogit.from_dict(old).unpenalized == ()  # saved when every slope was shrunk
+    alone = LinearLogit(unpenalized="price").fit(x, y)  # one name, not its letters
+    np.testing.assert_allclose(alone.decision(x), model.decision(x))
+    assert alone.to_dict()["unpenalized"] == ["price"]
     with pytest.raises(NotFittedError, match="not fitted"):
         LinearLogit().decision(x)
 
