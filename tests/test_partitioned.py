@@ -45,10 +45,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A world ingested twice: one workspace built single-file, one over 3 partitions (2,000
     users, 60 ads, 28 days: a third of the demo's users, half its ads and days; every model
     has rows, which the test checks)."""
-    world = tmp_path_factory.mktemp("world")
-    generate_world(world, users=2_000, ads=60, days=28, show_progress=False)
+    folder = tmp_path_factory.mktemp("world")
+    generate_world(folder, users=2_000, ads=60, days=28, show_progress=False)
     single = tmp_path_factory.mktemp("single")
-    ingest(world, single)
+    ingest(folder, single)
     parted = tmp_path_factory.mktemp("parted")
     shutil.copy(single / "warehouse.duckdb", parted / "warehouse.duckdb")
     write_partitions(parted, 3)

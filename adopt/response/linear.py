@@ -88,10 +88,9 @@ class LinearLogit:
         rate = np.clip(y.mean(), 1e-6, 1 - 1e-6)
         start = np.r_[np.log(rate / (1 - rate)), np.zeros(d)]
         penalty = np.full(d, self.l2 / n)
-        width = len(self.numeric_)  # the design: columns, their signed logs, one-hots
-        for j, name in enumerate(self.numeric_):
-            if name in _names(self.unpenalized):
-                penalty[[j, width + j]] = 0.0
+        free = np.isin(self.numeric_, _names(self.unpenalized))
+        # the design's columns: the numeric ones, their signed logs, then the one-hots
+        penalty[:2 * len(free)][np.r_[free, free]] = 0.0
 
         def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
             z = w[0] + design @ w[1:]
