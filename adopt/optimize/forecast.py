@@ -11,16 +11,21 @@ The interval resamples the users sampled in each segment (one draw shared by
 every campaign and placement of the segment, `adopt.curves.bootstrap`) and
 values the plan's exposure on each replicate, so cells that move together
 are counted together. Where the curve stage recorded the clicks and
-conversions logged per campaign (`adopt.curves.evidence`), `LEVEL_DRAWS`
-draws, each on one of the replicates in turn, also draw each campaign's level
-from their sampling error: a log-normal factor of mean 1 with log-variance
-1 / (clicks + 1) on clicks, and that draw times one of log-variance
-1 / (conversions + 1) on conversions and revenue, shared by all the
-campaign's cells. On generated worlds that level error, concentrated in the
-few campaigns a plan spends on, was most of the gap between forecast and
-delivery, and the users' bootstrap alone gave intervals of about 1%
-(docs/curves.md). The rest of the model's error and the fall with k are
-fitted once and not resampled: the basis says so.
+conversions logged per campaign and per campaign x segment
+(`adopt.curves.evidence`), `LEVEL_DRAWS` draws, each on one of the
+replicates in turn, also draw the levels from their sampling error: each
+campaign x segment's level is a log-normal factor of mean 1 with
+log-variance 1 / (clicks + 1) on clicks, and that times one of log-variance
+1 / (conversions + 1) on conversions and revenue, counted in that campaign
+x segment; the campaign's part of it (the same variances of the campaign's
+counts) is one draw shared by all the campaign's cells, the rest is the
+cell group's own. On generated worlds that level error, concentrated in the
+few campaigns a plan spends on and the segments it buys, was most of the
+gap between forecast and delivery: the users' bootstrap alone gave
+intervals of about 1%, the campaigns' draws alone held 16 of 23 deliveries
+and the campaign x segment draws 21 (docs/curves.md, sessions 9 and 21).
+The rest of the model's error and the fall with k are fitted once and not
+resampled: the basis says so.
 """
 
 from __future__ import annotations
@@ -76,7 +81,9 @@ def curves_context(curves_path: str | Path | None
     replicates : DataFrame or None
         The bootstrap replicates, when recorded and their hash matches.
     evidence : dict or None
-        ``{campaign_id: {"clicks", "conversions"}}`` logged per campaign, when recorded.
+        ``{campaign_id: {"clicks", "conversions", "segments": {segment: {"clicks",
+        "conversions"}}}}`` logged per campaign and per campaign x segment, when
+        recorded (``segments`` absent in records written before it was kept).
     """
     if curves_path is None:
         return {}, None, None
@@ -138,22 +145,37 @@ def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | N
     return np.nan_to_num(out)
 
 
-def _level_draws(grid: CurveGrid, evidence: dict, n_draws: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per draw and campaign, the factor on each metric from the campaign's level draw
-    (module docstring): an array (draws, campaigns, metrics), and each cell's campaign.
-    Each factor has mean 1 (a log-normal of log-mean -sd^2 / 2), so the draws spread
-    around the point forecast, a mean, without lifting it."""
-    campaigns, cell = np.unique(grid.cells["campaign_id"].astype(str).to_numpy(),
-                                return_inverse=True)
-    counts = np.array([[float((evidence.get(c) or {}).get(name, 0)) for name in
-                        ("clicks", "conversions")] for c in campaigns]).reshape(-1, 2)
-    var = 1.0 / (counts + 1.0)  # campaigns x (clicks, conversions)
-    z = np.random.default_rng(SEED).standard_normal((n_draws, len(campaigns), 2)) * np.sqrt(var)
-    z -= var / 2.0
-    click, conversion = z[..., 0], z[..., 0] + z[..., 1]
-    per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
-    return np.exp(np.stack([per_metric[name] for name in METRICS], axis=-1)), cell
+def _log_variances(grid: CurveGrid, evidence: dict) -> tuple[np.ndarray, ...]:
+    """The level draws' log-variances (module docstring) and which cell is whose.
+
+    Returns
+    -------
+    campaign_var : (campaigns, 2) for (clicks, conversions per click)
+    group_var : (campaign x segment groups, 2), beyond the campaign's: 0 where the
+        record has no segments (a record written before they were kept)
+    group_campaign, cell_group : the campaign of each group, the group of each cell
+    """
+    cells = pd.MultiIndex.from_frame(grid.cells[["campaign_id", "segment"]].astype(str))
+    cell_group, groups = pd.factorize(cells, sort=True)
+    group_campaign, campaigns = pd.factorize(groups.get_level_values(0), sort=True)
+
+    def counts(entry: dict | None) -> list[float]:
+        return [float((entry or {}).get(name, 0)) for name in ("clicks", "conversions")]
+
+    campaign_var = 1.0 / (np.array([counts(evidence.get(c)) for c in campaigns]).reshape(-1, 2)
+                          + 1.0)
+    group_var = np.zeros((len(groups), 2))
+    for g, (campaign, segment) in enumerate(groups):
+        segments = (evidence.get(campaign) or {}).get("segments")
+        if isinstance(segments, dict):
+            own = 1.0 / (np.array(counts(segments.get(segment))) + 1.0)
+            group_var[g] = np.maximum(own - campaign_var[group_campaign[g]], 0.0)
+    return campaign_var, group_var, group_campaign, cell_group
+
+
+def _normal(rng: np.random.Generator, n: int, var: np.ndarray) -> np.ndarray:
+    """Normal log-factors of log-variance `var` whose exponentials have mean 1."""
+    return rng.standard_normal((n, *var.shape)) * np.sqrt(var) - var / 2.0
 
 
 def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
@@ -165,11 +187,19 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
                          for i in range(len(METRICS))], axis=-1)
     if evidence is None:
         return per_cell.sum(axis=1)
-    levels, cell = _level_draws(grid, evidence, LEVEL_DRAWS)
-    replicate = np.arange(LEVEL_DRAWS) % len(per_cell)
-    return np.concatenate([
-        (levels[lo:lo + _DRAW_CHUNK][:, cell] * per_cell[replicate[lo:lo + _DRAW_CHUNK]])
-        .sum(axis=1) for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK)])
+    campaign_var, group_var, group_campaign, cell_group = _log_variances(grid, evidence)
+    rng = np.random.default_rng(SEED)
+    values = []
+    for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK):
+        n = min(_DRAW_CHUNK, LEVEL_DRAWS - lo)
+        # (draws, groups, 2): the campaign's draw and the campaign x segment's beyond it
+        z = _normal(rng, n, campaign_var)[:, group_campaign] + _normal(rng, n, group_var)
+        click, conversion = z[..., 0], z[..., 0] + z[..., 1]
+        per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
+        levels = np.exp(np.stack([per_metric[name] for name in METRICS], axis=-1))
+        replicate = np.arange(lo, lo + n) % len(per_cell)
+        values.append((levels[:, cell_group] * per_cell[replicate]).sum(axis=1))
+    return np.concatenate(values)
 
 
 def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None,
@@ -185,8 +215,8 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
     replicates : DataFrame or None
         Bootstrap replicates of the curves (see `curves_context`).
     evidence : dict, optional
-        Clicks and conversions logged per campaign (see `curves_context`); with
-        them `LEVEL_DRAWS` draws of the campaigns' levels, over the replicates in
+        Clicks and conversions logged per campaign and campaign x segment (see
+        `curves_context`); with them `LEVEL_DRAWS` draws of the levels, over the replicates in
         turn (module docstring).
 
     Returns
@@ -202,8 +232,9 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
         values = _replicate_values(grid, m, boot, evidence)
         lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
         drawn = ("; the" if evidence is None else
-                 f", with {len(values):,} draws of every campaign's level from the sampling "
-                 "error of the clicks and conversions logged for it; the rest of the")
+                 f", with {len(values):,} draws of every campaign's and campaign x segment's "
+                 "level from the sampling error of the clicks and conversions logged in it; "
+                 "the rest of the")
         basis = (f"bootstrap of the users sampled per segment ({len(boot)} replicates){drawn} "
                  "response model's error and the fall with k are not resampled")
         return {"level": LEVEL, "basis": basis,

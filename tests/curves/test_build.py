@@ -221,15 +221,23 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     assert curves_context(summary.curves_path)[0]["levels"] == NOT_RECALIBRATED
     # each campaign's level rests on its logged clicks and conversions, recorded for the
     # forecast's interval (adopt.curves.evidence)
+    # and per campaign x segment (the users' segments), for the levels of the cells a plan buys
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
         logged = con.execute("select campaign_id, sum(clicked::int), "
                              "sum((clicked and converted)::int) from training_examples "
                              "group by 1").fetchall()
-    expected = {c: {"clicks": int(n), "conversions": int(v)} for c, n, v in logged
+        cells = con.execute("select campaign_id, segment, sum(clicked::int), "
+                            "sum((clicked and converted)::int) from training_examples "
+                            "join audiences using (user_id) group by 1, 2").fetchall()
+    expected = {c: {"clicks": int(n), "conversions": int(v), "segments": {}} for c, n, v in logged
                 if c in set(curves["campaign_id"])}
+    for c, s, n, v in cells:
+        if c in expected:
+            expected[c]["segments"][s] = {"clicks": int(n), "conversions": int(v)}
     assert record["level_evidence"]["campaigns"] == expected
+    assert all(entry["segments"] for entry in expected.values())
     assumed, _, evidence = curves_context(summary.curves_path)
-    assert evidence == expected and "median" in assumed["level_evidence"]
+    assert evidence == expected and "per campaign x segment" in assumed["level_evidence"]
 
 
 def test_a_model_with_creative_folds_predicts_each_creative_held_out(ws_copy) -> None:

@@ -1,4 +1,4 @@
-"""The forecast interval: the users' bootstrap and each campaign's level drawn from its evidence."""
+"""The forecast interval: the users' bootstrap and the levels drawn from their evidence."""
 
 from __future__ import annotations
 
@@ -96,3 +96,44 @@ def test_the_level_draws_spread_around_the_point_forecast(planned) -> None:
     point = forecast_interval(grid, m, replicates)["conversions"]["point"]
     values = _replicate_values(grid, m, _replicate_grid(grid, replicates), evidence)
     assert values[:, METRICS.index("conversions")].mean() == pytest.approx(point, rel=0.03)
+
+
+def _segments_of(curves: pd.DataFrame) -> list[str]:
+    return sorted(curves["segment"].astype(str).unique())
+
+
+def test_segments_a_campaign_was_rarely_logged_in_widen_the_interval(planned) -> None:
+    # the same campaign totals, well known; the plan's segments each hold a few of them:
+    # each campaign x segment is drawn with the sampling error of its own counts
+    curves, grid, m, replicates = planned
+    campaigns, segments = sorted(curves["campaign_id"].astype(str).unique()), _segments_of(curves)
+    totals = {"clicks": 9999, "conversions": 2499}
+    alone = {c: dict(totals) for c in campaigns}
+    spread = {c: {**totals, "segments": {s: {"clicks": 99, "conversions": 24} for s in segments}}
+              for c in campaigns}
+    narrow = forecast_interval(grid, m, replicates, alone)
+    wide = forecast_interval(grid, m, replicates, spread)
+    assert "campaign x segment" in wide["basis"]
+    for metric, var in (("clicks", 0.01 - 1e-4), ("conversions", 0.05 - 5e-4)):
+        one = 2 * 1.96 * np.sqrt(var)  # one campaign x segment's width beyond its campaign's
+        assert _log_width(wide, metric) > 3 * _log_width(narrow, metric)
+        assert _log_width(wide, metric) < one
+    # a segment the campaign never reached is known from the model alone: wider still
+    unseen = {c: {**totals, "segments": {}} for c in campaigns}
+    assert _log_width(forecast_interval(grid, m, replicates, unseen), "conversions") > \
+        2 * _log_width(wide, "conversions")
+
+
+def test_segments_that_hold_all_their_campaigns_outcomes_add_nothing(planned) -> None:
+    # the campaign's part of a cell's error is drawn once for all its cells: a campaign
+    # logged in every segment as much as in all (one user in every segment) draws the same
+    # levels as a record without segments (curves built before they were kept)
+    curves, grid, m, replicates = planned
+    totals = {"clicks": 99, "conversions": 24}
+    campaigns = curves["campaign_id"].astype(str).unique()
+    alone = {c: dict(totals) for c in campaigns}
+    full = {c: {**totals, "segments": {s: dict(totals) for s in _segments_of(curves)}}
+            for c in campaigns}
+    a, b = forecast_interval(grid, m, replicates, alone), forecast_interval(grid, m, replicates,
+                                                                           full)
+    assert {k: a[k] for k in METRICS} == {k: b[k] for k in METRICS}
