@@ -22,7 +22,7 @@ counts) is one draw shared by all the campaign's cells, the rest is the
 cell group's own. On generated worlds that level error, concentrated in the
 few campaigns a plan spends on and the segments it buys, was most of the
 gap between forecast and delivery: the users' bootstrap alone gave
-intervals of about 1%, the campaigns' draws alone held 16 of 23 deliveries
+intervals of about 1%, the campaigns' draws alone held 17 of 23 deliveries
 and the campaign x segment draws 21 (docs/curves.md, sessions 9 and 21).
 The rest of the model's error and the fall with k are fitted once and not
 resampled: the basis says so.
