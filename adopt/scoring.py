@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from adopt.curves.baselines import DEFAULT_CAP, historical_exposure, uniform_exposure
 from adopt.curves.build import load_audiences
@@ -66,8 +67,8 @@ class ScoreCard:
         The plan's totals on its own curves (`evaluate_exposure`).
     seeds : list of int
     interval : dict
-        The plan's forecast interval of the metric from plan.json (``lo``, ``hi``;
-        empty when the plan has none).
+        The plan's forecast interval of the metric from plan.json (``lo``, ``hi``
+        and its ``level``; empty when the plan has none).
     notes : dict
         Per allocation: users short of their segment, impressions dropped by caps.
     seconds : float
@@ -111,6 +112,19 @@ class ScoreCard:
         return bool(self.interval["lo"] <= self.value("plan") <= self.interval["hi"])
 
     @property
+    def interval_z(self) -> float | None:
+        """How far delivery fell from the forecast in the interval's own standard
+        deviations: log(delivered / forecast) over the interval's log-width / (2 z),
+        z the normal quantile of its level (None without an interval). Over many
+        plans an honest interval's values have a root mean square of 1."""
+        lo, hi = self.interval.get("lo"), self.interval.get("hi")
+        point, delivered = self.forecast.get(self.metric), self.value("plan")
+        if lo is None or hi is None or not point or not delivered or not 0 < lo < hi:
+            return None
+        sd = np.log(hi / lo) / (2.0 * norm.ppf(0.5 + self.interval.get("level", 0.95) / 2.0))
+        return float(np.log(delivered / point) / sd)
+
+    @property
     def targets(self) -> dict[str, bool]:
         """Whether each target holds: plan / oracle, plan / historical, forecast / delivered."""
         out = {f"plan_vs_{name}": bool(self.ratio(name) >= t) for name, t in TARGETS.items()}
@@ -134,6 +148,7 @@ class ScoreCard:
                 "delivered": {name: self.summary(name) for name in self.delivered},
                 "forecast": self.forecast, "forecast_vs_delivered": self.forecast_ratio,
                 "interval": self.interval, "delivered_in_interval": self.delivered_in_interval,
+                "interval_z": self.interval_z,
                 "plan_vs_oracle": self.ratio("oracle"),
                 "plan_vs_historical": self.ratio("historical"),
                 "plan_vs_uniform": self.ratio("uniform"), "targets": self.targets,
@@ -157,7 +172,10 @@ class ScoreCard:
             f"{'holds' if target['forecast_vs_delivered'] else 'MISSED'})",
             *([] if self.delivered_in_interval is None else [
                 f"forecast interval:    {self.interval['lo']:,.1f} to {self.interval['hi']:,.1f}"
-                f" (delivered {'inside' if self.delivered_in_interval else 'OUTSIDE'})"]),
+                f" (delivered {'inside' if self.delivered_in_interval else 'OUTSIDE'}"
+                + ("" if self.interval_z is None else
+                   f", {self.interval_z:+.2f} of its standard deviations from the forecast")
+                + ")"]),
             f"plan / oracle:        {self.ratio('oracle'):.3f}  (target >= 0.90: "
             f"{'holds' if target['plan_vs_oracle'] else 'MISSED'})",
             f"plan / historical:    {self.ratio('historical'):.3f}  (target >= 1.20: "
@@ -289,5 +307,7 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
                            caps={"plan": caps, "oracle": caps})
     interval = (doc.get("forecast") or {}).get(spec.objective.metric) or {}
     card.interval = {k: float(interval[k]) for k in ("lo", "hi") if k in interval}
+    if card.interval and (doc.get("forecast") or {}).get("level"):
+        card.interval["level"] = float(doc["forecast"]["level"])
     card.seconds = time.perf_counter() - started
     return card

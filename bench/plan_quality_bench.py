@@ -221,6 +221,15 @@ def _print_rows(rows: list) -> None:
         print(f"{'min..max':24s} {mode:18s}" + "".join(
             f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
                                                               strict=True)))
+    for mode in table:
+        cards = [sc for _, m, sc in rows if m == mode and sc.interval_z is not None]
+        z = np.array([sc.interval_z for sc in cards])
+        if len(z):
+            print(f"forecast interval ({mode}): delivered inside on "
+                  f"{sum(bool(sc.delivered_in_interval) for sc in cards)} of {len(z)}, "
+                  f"root mean square of "
+                  f"its z (delivered / forecast in the interval's standard deviations) "
+                  f"{np.sqrt((z ** 2).mean()):.2f} (1 for an honest interval)")
     modes = list(table)
     if len(modes) > 1:
         base = np.array(table[modes[0]])

@@ -102,8 +102,23 @@ def test_a_plan_folder_scores_end_to_end(planned) -> None:
     assert card.interval["lo"] <= card.forecast[card.metric] <= card.interval["hi"]
     assert card.delivered_in_interval is (
         card.interval["lo"] <= card.value("plan") <= card.interval["hi"])
-    assert "forecast interval:" in str(card)
+    assert "forecast interval:" in str(card) and "of its standard deviations" in str(card)
     assert card.to_dict()["delivered_in_interval"] is card.delivered_in_interval
+    assert card.interval["level"] == 0.95 and card.to_dict()["interval_z"] == card.interval_z
+
+
+def test_the_miss_is_read_in_the_intervals_own_standard_deviations() -> None:
+    # a 95% interval of log-width 2 x 1.96 x 0.1 around 100: sd 0.1 on the log scale
+    card = ScoreCard("p", "conversions", 10.0, {"plan": [{"conversions": 100 * np.exp(0.2)}]},
+                     forecast={"conversions": 100.0},
+                     interval={"lo": 100 * np.exp(-0.196), "hi": 100 * np.exp(0.196),
+                               "level": 0.95})
+    assert card.interval_z == pytest.approx(2.0, rel=1e-4)  # 1.96 is the rounded quantile
+    assert card.delivered_in_interval is False
+    card.interval["level"] = 0.5  # the same width held half the draws: a wider sd
+    assert card.interval_z == pytest.approx(0.2 / (0.196 / 0.6745), rel=1e-3)
+    assert ScoreCard("p", "conversions", 10.0, {"plan": [{"conversions": 1.0}]},
+                     forecast={"conversions": 1.0}).interval_z is None
 
 
 def test_missing_plan_files_are_named(planned, tmp_path: Path) -> None:
