@@ -115,8 +115,10 @@ class ScoreCard:
     def interval_z(self) -> float | None:
         """How far delivery fell from the forecast in the interval's own standard
         deviations: log(delivered / forecast) over the interval's log-width / (2 z),
-        z the normal quantile of its level (None without an interval). Over many
-        plans an honest interval's values have a root mean square of 1."""
+        z the normal quantile of its level (None without an interval). Measured
+        from the forecast, a mean, as forecast / delivered is; the interval's draws
+        are skewed right of it. Over many plans an honest interval's values have a
+        root mean square of about 1."""
         lo, hi = self.interval.get("lo"), self.interval.get("hi")
         point, delivered = self.forecast.get(self.metric), self.value("plan")
         if lo is None or hi is None or not point or not delivered or not 0 < lo < hi:

@@ -24,8 +24,12 @@ few campaigns a plan spends on and the segments it buys, was most of the
 gap between forecast and delivery: the users' bootstrap alone gave
 intervals of about 1%, the campaigns' draws alone held 17 of 23 deliveries
 and the campaign x segment draws 21 (docs/curves.md, sessions 9 and 21).
-The rest of the model's error and the fall with k are fitted once and not
-resampled: the basis says so.
+Per campaign x segment the counts are few (a median of 0 or 1 conversions on
+those worlds), so each cell group alone is drawn wide: a plan spread over many
+is held near its errors, one bought in a few thinly logged cells gets a wide
+and skewed interval, as its logs allow. Segments that overlap (rules that share
+users) are drawn apart. The rest of the model's error and the fall with k are
+fitted once and not resampled: the basis says so.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def segments(data: ReportData) -> Section:
 _ASSUMED = (("fall_with_k", "How a user's response falls with the k-th impression of a campaign "
                             "(counted over all placements)"),
             ("levels", "Levels of the curves"),
-            ("level_evidence", "What each campaign's level rests on"),
+            ("level_evidence", "What each campaign's and segment's level rests on"),
             ("creative_effects", "Each creative's own logged outcomes"),
             ("reach", "Users a placement can reach in the plan period"),
             ("period_days", "Plan period (days)"),

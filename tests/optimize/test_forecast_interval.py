@@ -137,3 +137,39 @@ def test_segments_that_hold_all_their_campaigns_outcomes_add_nothing(planned) ->
     a, b = forecast_interval(grid, m, replicates, alone), forecast_interval(grid, m, replicates,
                                                                            full)
     assert {k: a[k] for k in METRICS} == {k: b[k] for k in METRICS}
+
+
+def test_each_cell_is_drawn_with_its_own_campaign_x_segments_counts() -> None:
+    # uneven counts on shuffled rows: each cell's total log-variance is 1 / (n + 1) of its
+    # own campaign x segment, its campaign's part 1 / (n + 1) of the campaign's
+    from adopt.optimize.forecast import _log_variances
+
+    cells = pd.DataFrame({"campaign_id": ["b", "a", "b", "a", "b", "c"],
+                          "segment": ["s2", "s1", "s1", "s2", "s2", "s1"],
+                          "placement_id": ["p1", "p1", "p2", "p1", "p2", "p1"]})
+    evidence = {"a": {"clicks": 99, "conversions": 9,
+                      "segments": {"s1": {"clicks": 79, "conversions": 7},
+                                   "s2": {"clicks": 19, "conversions": 1}}},
+                "b": {"clicks": 49, "conversions": 4,
+                      "segments": {"s2": {"clicks": 49, "conversions": 4}}}}
+    grid = type("Grid", (), {"cells": cells})()
+    campaign_var, group_var, group_campaign, cell_group = _log_variances(grid, evidence)
+    total = (campaign_var[group_campaign] + group_var)[cell_group]
+    own = {("a", "s1"): (80, 8), ("a", "s2"): (20, 2), ("b", "s2"): (50, 5),
+           ("b", "s1"): (1, 1),  # b never reached s1: the model's word alone
+           ("c", "s1"): (1, 1)}  # c never logged: as before, no part beyond the campaign's
+    for row, (campaign, segment) in enumerate(zip(cells["campaign_id"], cells["segment"],
+                                                  strict=True)):
+        np.testing.assert_allclose(total[row], 1.0 / np.array(own[campaign, segment]))
+    campaign_of_cell = campaign_var[group_campaign[cell_group]]
+    np.testing.assert_allclose(campaign_of_cell[1], [1 / 100, 1 / 10])  # a's, on row 1
+
+
+def test_the_level_draws_with_segments_spread_around_the_point_forecast(planned) -> None:
+    curves, grid, m, replicates = planned
+    evidence = {c: {"clicks": 99, "conversions": 24,
+                    "segments": {s: {"clicks": 9, "conversions": 2} for s in _segments_of(curves)}}
+                for c in curves["campaign_id"].astype(str).unique()}
+    point = forecast_interval(grid, m, replicates)["conversions"]["point"]
+    values = _replicate_values(grid, m, _replicate_grid(grid, replicates), evidence)
+    assert values[:, METRICS.index("conversions")].mean() == pytest.approx(point, rel=0.03)
