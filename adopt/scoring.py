@@ -307,9 +307,10 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
                            budget=budget, forecast=evaluate_exposure(curves, exposure),
                            plan_id=plan_folder.name, seeds=seeds,
                            caps={"plan": caps, "oracle": caps})
-    interval = (doc.get("forecast") or {}).get(spec.objective.metric) or {}
+    forecast = doc.get("forecast") or {}
+    interval = forecast.get(spec.objective.metric) or {}
     card.interval = {k: float(interval[k]) for k in ("lo", "hi") if k in interval}
-    if card.interval and (doc.get("forecast") or {}).get("level"):
-        card.interval["level"] = float(doc["forecast"]["level"])
+    if card.interval and forecast.get("level"):
+        card.interval["level"] = float(forecast["level"])
     card.seconds = time.perf_counter() - started
     return card

@@ -227,8 +227,8 @@ def _print_rows(rows: list) -> None:
         if len(z):
             print(f"forecast interval ({mode}): delivered inside on "
                   f"{sum(bool(sc.delivered_in_interval) for sc in cards)} of {len(z)}, "
-                  f"root mean square of "
-                  f"its z (delivered / forecast in the interval's standard deviations) "
+                  "root mean square of its z (delivered / forecast in the interval's "
+                  "standard deviations) "
                   f"{np.sqrt((z ** 2).mean()):.2f} (1 for an honest interval)")
     modes = list(table)
     if len(modes) > 1:

@@ -51,6 +51,8 @@ SEED = 0  # the level draws: the same plan gets the same interval run after run
 # test plan a log-width of 0.60 where 4,000 draws give 0.74)
 LEVEL_DRAWS = 2_000
 _DRAW_CHUNK = 250  # draws valued at a time (bounds the draws x cells arrays)
+# per metric, its level's log: the clicks' draw (0) or that plus conversions per click's (1)
+_DRAW_OF_METRIC = [1 if name in ("conversions", "revenue") else 0 for name in METRICS]
 
 
 def _matching_record(curves_path: Path) -> dict | None:
@@ -198,9 +200,8 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
         n = min(_DRAW_CHUNK, LEVEL_DRAWS - lo)
         # (draws, groups, 2): the campaign's draw and the campaign x segment's beyond it
         z = _normal(rng, n, campaign_var)[:, group_campaign] + _normal(rng, n, group_var)
-        click, conversion = z[..., 0], z[..., 0] + z[..., 1]
-        per_metric = {"clicks": click, "conversions": conversion, "revenue": conversion}
-        levels = np.exp(np.stack([per_metric[name] for name in METRICS], axis=-1))
+        # clicks take the clicks' draw; conversions and revenue that plus their own
+        levels = np.exp(np.cumsum(z, axis=-1)[..., _DRAW_OF_METRIC])
         replicate = np.arange(lo, lo + n) % len(per_cell)
         values.append((levels[:, cell_group] * per_cell[replicate]).sum(axis=1))
     return np.concatenate(values)
