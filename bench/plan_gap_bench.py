@@ -44,14 +44,61 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-CELL = ["campaign_id", "segment", "placement_id"]
-METRICS = ("clicks", "conversions", "revenue")
-QUALITY_DRAWS = 7  # quantile draws per creative for the curves expected under its posterior
+from adopt.synth.posterior import CELL, METRICS, on_cells
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a written plan was made from, and the world it is delivered in."""
+
+    spec: Any
+    model: pd.DataFrame
+    placements: pd.DataFrame | None
+    truth: Any
+    audiences: pd.DataFrame
+    caps: Any
+
+    @property
+    def metric(self) -> str:
+        return self.spec.objective.metric
+
+    @classmethod
+    def read(cls, ws: Path, plan_folder: Path) -> PlanInputs:
+        from adopt.curves.build import load_audiences
+        from adopt.optimize import parse_spec
+        from adopt.optimize.curves import read_table, validate_curves
+        from adopt.scoring import caps_from_spec
+        from adopt.synth import load_truth
+
+        inputs = json.loads((plan_folder / "plan.json").read_text())["inputs"]
+        spec = parse_spec(inputs["spec"], source="plan.json")
+        model = validate_curves(read_table(inputs["curves"], "curves"))
+        placements = read_table(inputs["placements"], "placements") \
+            if inputs.get("placements") else None
+        audiences = load_audiences(ws)
+        audiences = audiences.loc[audiences["segment"].isin(model["segment"].unique())]
+        return cls(spec, model, placements, load_truth(ws / "world"), audiences,
+                   caps_from_spec(spec, model["placement_id"].unique()))
+
+
+def delivered_and_promised(plan: PlanInputs, curves: pd.DataFrame,
+                           seeds: range) -> tuple[float, float]:
+    """The plan's spec optimized on `curves`, delivered on the truth (mean over `seeds`),
+    and what the curves promised of it."""
+    from adopt.delivery import deliver, evaluate_exposure
+    from adopt.optimize import optimize
+
+    exposure = optimize(curves, plan.spec, plan.placements).exposure
+    delivered = float(np.mean([deliver(plan.truth, plan.audiences, exposure, caps=plan.caps,
+                                       seed=s).totals[plan.metric] for s in seeds]))
+    return delivered, float(evaluate_exposure(curves, exposure)[plan.metric])
 
 
 def _true_curves_of_choice(truth, audiences: pd.DataFrame, curves: pd.DataFrame,
@@ -62,18 +109,7 @@ def _true_curves_of_choice(truth, audiences: pd.DataFrame, curves: pd.DataFrame,
     for ad_id, group in chosen.groupby("ad_id"):
         true = truth.true_curves(audiences, max_k, ads=[ad_id])
         parts.append(true.loc[true["segment"].isin(group["segment"])])
-    return _aligned(pd.concat(parts, ignore_index=True), curves)
-
-
-def _aligned(true: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """`true`'s values on `curves`' rows; every other column (users, reach, cost) the curves'."""
-    key = CELL + ["k"]
-    values = true.set_index(key)[list(METRICS) + ["ad_id"]].reindex(
-        pd.MultiIndex.from_frame(curves[key]))
-    out = curves.copy()
-    for col in values.columns:
-        out[col] = values[col].to_numpy()
-    return out
+    return on_cells(pd.concat(parts, ignore_index=True), curves)
 
 
 def _carried(levels: pd.DataFrame, shapes: pd.DataFrame) -> pd.DataFrame:
@@ -111,39 +147,22 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="delivery seeds per plan (default 3)")
     args = p.parse_args()
 
-    from adopt.curves.build import load_audiences
-    from adopt.delivery import deliver, evaluate_exposure
-    from adopt.optimize import optimize, parse_spec
-    from adopt.optimize.curves import read_table, validate_curves
-    from adopt.scoring import caps_from_spec
-    from adopt.synth import load_truth
-    from adopt.synth.posterior import quality_posterior
+    from adopt.synth.posterior import ceiling_curves, quality_posterior
 
     ws = Path(args.workspace)
-    doc = json.loads((ws / "plans" / args.plan / "plan.json").read_text())
-    inputs = doc["inputs"]
-    spec = parse_spec(inputs["spec"], source="plan.json")
-    model = validate_curves(read_table(inputs["curves"], "curves"))
-    placements = read_table(inputs["placements"], "placements") \
-        if inputs.get("placements") else None
-    truth = load_truth(ws / "world")
-    audiences = load_audiences(ws)
-    audiences = audiences.loc[audiences["segment"].isin(model["segment"].unique())]
+    plan = PlanInputs.read(ws, ws / "plans" / args.plan)
+    model, truth, audiences, metric = plan.model, plan.truth, plan.audiences, plan.metric
     max_k = int(model["k"].max())
-    metric = spec.objective.metric
-    caps = caps_from_spec(spec, model["placement_id"].unique())
-
     campaigns = model["campaign_id"].unique()
-    best = _aligned(truth.true_curves(
+    best = on_cells(truth.true_curves(
         audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]),
         model)
     chosen = _true_curves_of_choice(truth, audiences, model, max_k)
     posterior = quality_posterior(ws / "world", truth)
-    ad_ids = truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]
     rows = {"oracle": best,
-            **{f"knows all but quality, {source}": _aligned(truth.true_curves(
-                audiences, max_k, ads=ad_ids, quality=posterior.draws(QUALITY_DRAWS, logs)),
-                model) for source, logs in (("logs", True), ("text", False))},
+            **{f"knows all but quality, {source}": ceiling_curves(
+                ws / "world", truth, audiences, model, logs=logs, posterior=posterior)
+               for source, logs in (("logs", True), ("text", False))},
             "true, model creatives": chosen,
             "true levels, model fall": _carried(chosen, model), "model": model,
             "model levels, true fall": _carried(model, chosen),
@@ -157,11 +176,7 @@ def main() -> None:
           f"{'of oracle':>10s}")
     oracle = None
     for name, curves in rows.items():
-        exposure = optimize(curves, spec, placements).exposure
-        delivered = float(np.mean([deliver(truth, audiences, exposure, caps=caps,
-                                           seed=s).totals[metric]
-                                   for s in range(args.seeds)]))
-        promised = evaluate_exposure(curves, exposure)[metric]
+        delivered, promised = delivered_and_promised(plan, curves, range(args.seeds))
         oracle = oracle or delivered
         print(f"{name:36s} {delivered:10.1f} {promised:10.1f} {promised / delivered:10.3f} "
               f"{delivered / oracle:10.3f}", flush=True)

@@ -22,6 +22,13 @@ baseline) and by the refits that never saw them (ours, `--creatives in-sample
 held-out`); with several modes the last lines give each mode's mean plan /
 oracle and |log forecast / delivered| against the first mode's.
 
+``--ceiling`` also plans each world on the curves a planner would expect that
+knows all of the truth but each creative's quality, read exactly from the
+creative's logs (`adopt.synth.posterior.ceiling_curves`), delivers that plan the
+same way and prints its plan / oracle and forecast / delivered beside the
+model's: where the ceiling misses a target too, the world's logs mislead every
+model of them (its "targets" column says "ceiling missed too").
+
     .venv/bin/python bench/plan_quality_bench.py --source /tmp/demo_ws
     .venv/bin/python bench/plan_quality_bench.py --generate --users 6000 --no-text \
         --seeds 0 1 2 --fatigue logit geometric
@@ -40,6 +47,7 @@ import duckdb
 import numpy as np
 
 DEMO_PLAN = Path(__file__).resolve().parents[1] / "adopt" / "pipeline" / "demo_plan.toml"
+EVERY_WORLD_BAND = (0.85, 1.15)  # the forecast / delivered every world must hold (issue 13)
 
 
 def _timed(times: dict[str, float], name: str, fn, *args, **kwargs):
@@ -122,6 +130,9 @@ def main() -> None:
                    help="each creative predicted by the refit that never saw it (the default) "
                         "or by the model in sample (build_curves(held_out_creatives=...)); "
                         "both to compare")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also plan on the curves of a planner that knows all but each "
+                        "creative's quality (read from its logs) and deliver that plan")
     args = p.parse_args()
     if args.days is None:
         from adopt.synth import DEMO_DAYS
@@ -147,12 +158,16 @@ def main() -> None:
         options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality),
                                      ("placement_conversion", placement),
                                      ("campaign_quality", shared)) if v is not None}
-        for mode, score in _one_world(args, seed, options).items():
-            rows.append((label, mode, score))
+        scores, ceiling = _one_world(args, seed, options)
+        for mode, score in scores.items():
+            rows.append((label, mode, score, ceiling))
     _print_rows(rows)
 
 
-def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, object]) -> dict:
+def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, object]
+               ) -> tuple[dict, tuple[float, float] | None]:
+    """Each curve mode's ScoreCard, and the ceiling's (plan / oracle, forecast / delivered)
+    when asked for."""
     from adopt.curves import build_curves
     from adopt.plan import make_plan
     from adopt.response.run import train_response
@@ -192,28 +207,62 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,
                                   seeds=range(args.delivery_seeds))
             print(f"\n{scores[mode]}\n")
+        ceiling = _timed(times, "ceiling", _ceiling, ws, folder, scores[mode],
+                         range(args.delivery_seeds)) if args.ceiling else None
         print("\nstage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
-        return scores
+        return scores, ceiling
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def _ceiling(ws: Path, folder: Path, card, seeds: range) -> tuple[float, float]:
+    """The ceiling's plan (its spec on `ceiling_curves`) delivered: (delivered / the card's
+    oracle, promised / delivered)."""
+    from plan_gap_bench import PlanInputs, delivered_and_promised
+
+    from adopt.synth.posterior import ceiling_curves
+
+    plan = PlanInputs.read(ws, Path(folder))
+    curves = ceiling_curves(ws / "world", plan.truth, plan.audiences, plan.model)
+    delivered, promised = delivered_and_promised(plan, curves, seeds)
+    print(f"  ceiling (knows all but each creative's quality, read from its logs): delivered "
+          f"{delivered:.1f}, {delivered / card.value('oracle'):.3f} of the oracle; promised "
+          f"{promised:.1f}, {promised / delivered:.3f} of its delivery")
+    return delivered / card.value("oracle"), promised / delivered
+
+
+def _misses(plan_vs_oracle: float, forecast_ratio: float) -> list[str]:
+    """The issue's targets for every world that a plan misses."""
+    from adopt.scoring import TARGETS
+
+    lo, hi = EVERY_WORLD_BAND
+    return [name for name, miss in (("plan", plan_vs_oracle < TARGETS["oracle"]),
+                                    ("forecast", not lo <= forecast_ratio <= hi)) if miss]
+
+
 def _print_rows(rows: list) -> None:
     """One row per world x fall-with-k mode, then the mean and spread over worlds."""
+    with_ceiling = any(ceiling is not None for *_, ceiling in rows)
     head = ["plan", "oracle", "historical", "forecast", "fcst/deliv", "plan/oracle", "plan/hist",
-            "in interval"]
+            "in interval"] + (["ceil/oracle", "ceil fc/dl"] if with_ceiling else [])
     print(f"\n{'world':24s} {'fall':18s}" + "".join(f"{h:>12s}" for h in head) + "  targets")
-    table = {}
-    for label, mode, sc in rows:
+    table, misses = {}, {}
+    for label, mode, sc, ceiling in rows:
         vals = [sc.value("plan"), sc.value("oracle"), sc.value("historical"),
                 sc.forecast.get(sc.metric, float("nan")), sc.forecast_ratio,
                 sc.ratio("oracle"), sc.ratio("historical"),
                 float("nan") if sc.delivered_in_interval is None
                 else float(sc.delivered_in_interval)]
+        vals += list(ceiling or (float("nan"),) * 2) if with_ceiling else []
         table.setdefault(mode, []).append(vals)
-        print(f"{label:24s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals)
-              + f"  {'hold' if sc.meets_targets else 'missed'}")
+        note = "hold" if sc.meets_targets else "missed"
+        if ceiling is not None:
+            ours, theirs = _misses(vals[5], vals[4]), _misses(*ceiling)
+            misses.setdefault(mode, []).append((ours, theirs))
+            both = [m for m in ours if m in theirs]
+            note += f" ({', '.join(both)}: ceiling missed too)" if both else ""
+        print(f"{label:24s} {mode:18s}" + "".join(f"{v:12.3f}" for v in vals) + f"  {note}")
     for mode, vals in table.items():
         arr = np.array(vals)
         print(f"{'mean':24s} {mode:18s}" + "".join(f"{v:12.3f}" for v in arr.mean(axis=0)))
@@ -222,7 +271,7 @@ def _print_rows(rows: list) -> None:
             f" {f'{lo:.2f}..{hi:.2f}':>11s}" for lo, hi in zip(arr.min(axis=0), arr.max(axis=0),
                                                               strict=True)))
     for mode in table:
-        cards = [sc for _, m, sc in rows if m == mode and sc.interval_z is not None]
+        cards = [sc for _, m, sc, _ in rows if m == mode and sc.interval_z is not None]
         z = np.array([sc.interval_z for sc in cards])
         if len(z):
             print(f"forecast interval ({mode}): delivered inside on "
@@ -230,6 +279,13 @@ def _print_rows(rows: list) -> None:
                   "root mean square of its z (delivered / forecast in the interval's "
                   "standard deviations) "
                   f"{np.sqrt((z ** 2).mean()):.2f} (1 for an honest interval)")
+    for mode, pairs in misses.items():
+        lo, hi = EVERY_WORLD_BAND
+        for target, text in (("plan", "plan / oracle under 0.90"),
+                             ("forecast", f"forecast / delivered outside {lo}-{hi}")):
+            print(f"{text} ({mode}): the model on {sum(target in o for o, _ in pairs)}, the "
+                  f"ceiling on {sum(target in t for _, t in pairs)}, both on "
+                  f"{sum(target in o and target in t for o, t in pairs)} of {len(pairs)} worlds")
     modes = list(table)
     if len(modes) > 1:
         base = np.array(table[modes[0]])

@@ -7,10 +7,11 @@ the rest is N(0, QUALITY_SD^2) and only the creative's own logged
 impressions, clicks and conversions speak to it. `quality_posterior` computes
 that posterior exactly (on a grid) with every other part of the truth known,
 and `QualityPosterior.draws` turns it into equally weighted draws for
-`Truth.true_curves(quality=...)`: the curves a planner that knows everything
-but the creatives' qualities would expect. A plan made on them bounds what any
-model of these logs can reach (`bench/plan_gap_bench.py`, the "knows all but
-quality" rows). It is a diagnostic of generated worlds, never a plan's input.
+`Truth.true_curves(quality=...)`, and `ceiling_curves` into the curves a planner
+that knows everything but the creatives' qualities would expect. A plan made on
+them bounds what any model of these logs can reach (`bench/plan_gap_bench.py`,
+the "knows all but quality" rows; `bench/plan_quality_bench.py --ceiling`). It
+is a diagnostic of generated worlds, never a plan's input.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from adopt.synth.truth import Truth
 GRID_POINTS = 201
 GRID_WIDTH = 5.0  # the grid spans the prior mean +- this many prior sd
 ROWS_PER_BLOCK = 20_000  # impressions per likelihood block (bounds rows x grid memory)
+CEILING_DRAWS = 7  # quantile draws per creative for the curves expected under its posterior
+CELL = ["campaign_id", "segment", "placement_id"]
+METRICS = ("clicks", "conversions", "revenue")
 _EPS = 1e-12
 
 
@@ -184,3 +188,53 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
     counts = counts.reindex(ad_ids, fill_value=0).astype(np.int64)
     return QualityPosterior(ad_ids=ad_ids, grid=grid, log_prior=log_prior,
                             log_likelihood=log_lik, counts=counts)
+
+
+def on_cells(values: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """`values`' clicks, conversions, revenue and ad_id on `curves`' rows (campaign x
+    segment x placement x k); every other column (users, reach, cost) is the curves'."""
+    key = CELL + ["k"]
+    picked = values.set_index(key)[list(METRICS) + ["ad_id"]].reindex(
+        pd.MultiIndex.from_frame(curves[key]))
+    out = curves.copy()
+    for col in picked.columns:
+        out[col] = picked[col].to_numpy()
+    return out
+
+
+def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: pd.DataFrame,
+                   curves: pd.DataFrame, *, logs: bool = True, draws: int = CEILING_DRAWS,
+                   posterior: QualityPosterior | None = None) -> pd.DataFrame:
+    """The curves a planner that knows all of the truth but each creative's quality expects.
+
+    Each creative's quality is read from its own logs exactly (`quality_posterior`), or
+    from its text alone (`logs` False); every other part of the response (the users'
+    interests, the fall with k, the placements, the price) is the truth's. The expected
+    curves average the truth's over `draws` quantiles of each posterior, the best
+    creative per cell by that expectation, so a plan made on them is what a perfect
+    model of these logs would buy and promise: where it falls short of the oracle, or
+    its promise of its delivery, the logs themselves mislead.
+
+    Parameters
+    ----------
+    world_dir : path
+        The world (``ads.parquet``, ``events/``).
+    truth : Truth
+        Its truth.
+    audiences : pandas.DataFrame
+        user_id, segment: the users of the segments planned.
+    curves : pandas.DataFrame
+        The model's curves: the result has their rows and columns, with the truth's
+        expected clicks, conversions, revenue and creative.
+    logs, draws : as `QualityPosterior.draws`.
+    posterior : a `quality_posterior` already computed for this world.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    posterior = posterior if posterior is not None else quality_posterior(world_dir, truth)
+    ads = truth.ads.index[truth.ads["campaign_id"].isin(curves["campaign_id"].unique())]
+    expected = truth.true_curves(audiences, int(curves["k"].max()), ads=ads,
+                                 quality=posterior.draws(draws, logs))
+    return on_cells(expected, curves)

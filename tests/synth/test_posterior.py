@@ -13,7 +13,10 @@ from adopt.exceptions import ParameterError
 from adopt.synth import Truth, load_truth
 from adopt.synth.entities import QUALITY_SD
 from adopt.synth.posterior import (
+    CEILING_DRAWS,
+    CELL,
     QualityPosterior,
+    ceiling_curves,
     logged_impressions,
     offer_bonus,
     quality_posterior,
@@ -103,3 +106,28 @@ def test_a_quality_shared_by_the_campaign_widens_each_creatives_prior(demo_world
     shared = replace(truth, params=replace(truth.params, campaign_quality=0.4))
     wide = quality_posterior(demo_world, shared).summary(logs=False)
     assert np.allclose(wide["sd"], np.hypot(QUALITY_SD, 0.4), rtol=1e-3)
+
+
+def test_the_ceiling_is_the_truth_at_each_creatives_posterior_on_the_curves_rows(
+        tiny_world: Path) -> None:
+    truth = load_truth(tiny_world)
+    posterior = quality_posterior(tiny_world, truth)
+    audiences = pd.DataFrame({"user_id": truth.users.index,
+                              "segment": np.where(np.arange(len(truth.users)) % 2, "a", "b")})
+    campaign = truth.ads["campaign_id"].iloc[0]
+    ads = truth.ads.index[truth.ads["campaign_id"] == campaign]
+    # the model's curves: their own row order, values and columns the ceiling keeps
+    curves = truth.true_curves(audiences, 3, ads=ads).sample(frac=1.0, random_state=1)
+    curves = curves.assign(conversions=0.0, cost=1.5).reset_index(drop=True)
+    out = ceiling_curves(tiny_world, truth, audiences, curves, posterior=posterior)
+    key = CELL + ["k"]
+    assert out[key].equals(curves[key]) and (out["cost"] == 1.5).all()
+    expected = truth.true_curves(audiences, 3, ads=ads,
+                                 quality=posterior.draws(CEILING_DRAWS)).set_index(key)
+    expected = expected.reindex(pd.MultiIndex.from_frame(curves[key]))
+    for col in ("clicks", "conversions", "revenue"):
+        assert np.allclose(out[col], expected[col])
+    assert (out["ad_id"].to_numpy() == expected["ad_id"].to_numpy()).all()
+    # from the text alone the qualities are the prior's, and so are the curves
+    text = ceiling_curves(tiny_world, truth, audiences, curves, logs=False, posterior=posterior)
+    assert not np.allclose(text["clicks"], out["clicks"])
