@@ -279,9 +279,11 @@ def _print_rows(rows: list) -> None:
                   "root mean square of its z (delivered / forecast in the interval's "
                   "standard deviations) "
                   f"{np.sqrt((z ** 2).mean()):.2f} (1 for an honest interval)")
+    from adopt.scoring import TARGETS
+
     for mode, pairs in misses.items():
         lo, hi = EVERY_WORLD_BAND
-        for target, text in (("plan", "plan / oracle under 0.90"),
+        for target, text in (("plan", f"plan / oracle under {TARGETS['oracle']}"),
                              ("forecast", f"forecast / delivered outside {lo}-{hi}")):
             print(f"{text} ({mode}): the model on {sum(target in o for o, _ in pairs)}, the "
                   f"ceiling on {sum(target in t for _, t in pairs)}, both on "
