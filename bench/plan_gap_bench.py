@@ -5,15 +5,19 @@ why. It re-plans the same spec on curves that are true in one part and the
 model's in the rest, and delivers each plan user by user on the truth
 (`adopt.delivery.deliver`), so each step isolates one source of loss:
 
-- ``oracle``: the true curves, with the truth's best creative per cell;
+- ``oracle``: the true curves, with the truth's best creative per cell, on the
+  model's cells, users and reach as every row here (`score_plan`'s oracle has
+  the truth's segment sizes: its plan / oracle differs by a little);
 - ``knows all but quality, logs`` / ``knows all but quality, text``: the curves
   a planner would expect that knows every part of the truth except each
   creative's latent quality, which it infers exactly from that creative's
   logged impressions, clicks and conversions, or from its text alone
-  (`adopt.synth.posterior`). The first is the ceiling of any model of these
-  logs, for the plan and for the forecast (a posterior mean does not
-  over-promise on the cells it selects); the gap between the two is what
-  the logs say about creatives;
+  (`adopt.synth.posterior.ceiling_curves`; the cells, users, reach and cost
+  are the model's). The first is the ceiling of any model of these logs in
+  expectation over their luck, for the plan and for the forecast (a posterior
+  mean does not over-promise on the cells it selects, on average): on one
+  world a model's own errors can land it above; the gap between the two is
+  what the logs say about creatives;
 - ``true, model creatives``: the true curves of the creatives the curves chose
   (loss against the oracle = the creative choice);
 - ``true levels, model fall``: those true curves at k = 1 carried over k by the
@@ -51,7 +55,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adopt.synth.posterior import CELL, METRICS, on_cells
+from adopt.optimize.curves import METRICS
+from adopt.scoring import CELL
+from adopt.synth.posterior import on_cells
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ that posterior exactly (on a grid) with every other part of the truth known,
 and `QualityPosterior.draws` turns it into equally weighted draws for
 `Truth.true_curves(quality=...)`, and `ceiling_curves` into the curves a planner
 that knows everything but the creatives' qualities would expect. A plan made on
-them bounds what any model of these logs can reach (`bench/plan_gap_bench.py`,
-the "knows all but quality" rows; `bench/plan_quality_bench.py --ceiling`). It
-is a diagnostic of generated worlds, never a plan's input.
+them is what a planner reading these logs exactly would buy and promise, the best
+any model of them can do in expectation (`bench/plan_gap_bench.py`, the "knows all
+but quality" rows; `bench/plan_quality_bench.py --ceiling`). It is a diagnostic of
+generated worlds, never a plan's input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.optimize.curves import KEY, METRICS
 from adopt.synth import vocab
 from adopt.synth.entities import QUALITY_SD
 from adopt.synth.response import click_probability, p_conversion
@@ -33,8 +35,6 @@ GRID_POINTS = 201
 GRID_WIDTH = 5.0  # the grid spans the prior mean +- this many prior sd
 ROWS_PER_BLOCK = 20_000  # impressions per likelihood block (bounds rows x grid memory)
 CEILING_DRAWS = 7  # quantile draws per creative for the curves expected under its posterior
-CELL = ["campaign_id", "segment", "placement_id"]
-METRICS = ("clicks", "conversions", "revenue")
 _EPS = 1e-12
 
 
@@ -192,10 +192,23 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
 
 def on_cells(values: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """`values`' clicks, conversions, revenue and ad_id on `curves`' rows (campaign x
-    segment x placement x k); every other column (users, reach, cost) is the curves'."""
-    key = CELL + ["k"]
+    segment x placement x k); every other column (users, reach, capacity, cost) is the
+    curves'.
+
+    Raises
+    ------
+    WorkspaceError
+        A row of `curves` that `values` lacks (curves of another world or segments).
+    """
+    key = list(KEY)
     picked = values.set_index(key)[list(METRICS) + ["ad_id"]].reindex(
         pd.MultiIndex.from_frame(curves[key]))
+    missing = picked["ad_id"].isna().to_numpy()
+    if missing.any():
+        first = dict(zip(key, curves[key].to_numpy()[missing.argmax()], strict=True))
+        raise WorkspaceError(
+            f"The truth has no curve for {int(missing.sum())} of the curves' rows (the first: "
+            f"{first}): give curves built from this world's workspace.")
     out = curves.copy()
     for col in picked.columns:
         out[col] = picked[col].to_numpy()
@@ -205,15 +218,17 @@ def on_cells(values: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: pd.DataFrame,
                    curves: pd.DataFrame, *, logs: bool = True, draws: int = CEILING_DRAWS,
                    posterior: QualityPosterior | None = None) -> pd.DataFrame:
-    """The curves a planner that knows all of the truth but each creative's quality expects.
+    """The curves a planner expects that knows the truth's response but each creative's quality.
 
     Each creative's quality is read from its own logs exactly (`quality_posterior`), or
-    from its text alone (`logs` False); every other part of the response (the users'
-    interests, the fall with k, the placements, the price) is the truth's. The expected
-    curves average the truth's over `draws` quantiles of each posterior, the best
-    creative per cell by that expectation, so a plan made on them is what a perfect
-    model of these logs would buy and promise: where it falls short of the oracle, or
-    its promise of its delivery, the logs themselves mislead.
+    from its text alone (`logs` False); the rest of the response (the users' interests,
+    the fall with k, the placements, the price) is the truth's. The expected curves
+    average the truth's over `draws` quantiles of each posterior, the best creative per
+    cell by that expectation; the cells, their users, reach, capacity and cost are
+    `curves`', as the model's plan has them. A plan made on them is what a planner that
+    reads these logs exactly would buy and promise: in expectation over the logs' luck no
+    model of them does better, but on one world a model's own errors can land it above
+    (bench/plan_gap_bench.py, docs/curves.md session 22).
 
     Parameters
     ----------

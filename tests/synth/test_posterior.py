@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adopt.exceptions import ParameterError
+from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.synth import Truth, load_truth
 from adopt.synth.entities import QUALITY_SD
 from adopt.synth.posterior import (
     CEILING_DRAWS,
-    CELL,
     QualityPosterior,
     ceiling_curves,
     logged_impressions,
@@ -114,20 +113,26 @@ def test_the_ceiling_is_the_truth_at_each_creatives_posterior_on_the_curves_rows
     posterior = quality_posterior(tiny_world, truth)
     audiences = pd.DataFrame({"user_id": truth.users.index,
                               "segment": np.where(np.arange(len(truth.users)) % 2, "a", "b")})
-    campaign = truth.ads["campaign_id"].iloc[0]
-    ads = truth.ads.index[truth.ads["campaign_id"] == campaign]
-    # the model's curves: their own row order, values and columns the ceiling keeps
+    ads = truth.ads.index[truth.ads["campaign_id"].isin(truth.ads["campaign_id"].unique()[:2])]
+    # the model's curves: their own row order and index, values and columns the ceiling keeps
     curves = truth.true_curves(audiences, 3, ads=ads).sample(frac=1.0, random_state=1)
-    curves = curves.assign(conversions=0.0, cost=1.5).reset_index(drop=True)
-    out = ceiling_curves(tiny_world, truth, audiences, curves, posterior=posterior)
-    key = CELL + ["k"]
-    assert out[key].equals(curves[key]) and (out["cost"] == 1.5).all()
-    expected = truth.true_curves(audiences, 3, ads=ads,
-                                 quality=posterior.draws(CEILING_DRAWS)).set_index(key)
-    expected = expected.reindex(pd.MultiIndex.from_frame(curves[key]))
-    for col in ("clicks", "conversions", "revenue"):
-        assert np.allclose(out[col], expected[col])
-    assert (out["ad_id"].to_numpy() == expected["ad_id"].to_numpy()).all()
-    # from the text alone the qualities are the prior's, and so are the curves
-    text = ceiling_curves(tiny_world, truth, audiences, curves, logs=False, posterior=posterior)
-    assert not np.allclose(text["clicks"], out["clicks"])
+    curves = curves.assign(conversions=0.0, cost=1.5, users=np.arange(len(curves)))
+    key = ["campaign_id", "segment", "placement_id", "k"]
+    for logs in (True, False):
+        out = ceiling_curves(tiny_world, truth, audiences, curves, logs=logs,
+                             posterior=posterior)
+        assert out.index.equals(curves.index)
+        assert (out["cost"] == 1.5).all() and out["users"].equals(curves["users"])
+        expected = truth.true_curves(audiences, 3, ads=ads,
+                                     quality=posterior.draws(CEILING_DRAWS, logs)).set_index(key)
+        expected = expected.reindex(pd.MultiIndex.from_frame(curves[key]))
+        for col in ("clicks", "conversions", "revenue"):
+            assert np.allclose(out[col], expected[col])
+        assert (out["ad_id"].to_numpy() == expected["ad_id"].to_numpy()).all()
+    assert not np.allclose(out["clicks"], ceiling_curves(
+        tiny_world, truth, audiences, curves, posterior=posterior)["clicks"])
+    # a cell the truth has no curve for is named, not planned on as missing values
+    stray = curves.head(1).assign(segment="elsewhere")
+    with pytest.raises(WorkspaceError, match="no curve for 1 of the curves' rows"):
+        ceiling_curves(tiny_world, truth, audiences, pd.concat([curves, stray]),
+                       posterior=posterior)
