@@ -27,10 +27,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from adopt.curves.baselines import DEFAULT_CAP, historical_exposure, uniform_exposure
 from adopt.curves.build import load_audiences
@@ -123,7 +123,8 @@ class ScoreCard:
         point, delivered = self.forecast.get(self.metric), self.value("plan")
         if lo is None or hi is None or not point or not delivered or not 0 < lo < hi:
             return None
-        sd = np.log(hi / lo) / (2.0 * norm.ppf(0.5 + self.interval.get("level", 0.95) / 2.0))
+        z = NormalDist().inv_cdf(0.5 + self.interval.get("level", 0.95) / 2.0)
+        sd = np.log(hi / lo) / (2.0 * z)
         return float(np.log(delivered / point) / sd)
 
     @property
@@ -247,6 +248,54 @@ def _read_plan(plan_folder: Path) -> tuple[dict, pd.DataFrame]:
     return json.loads(doc_path.read_text()), pd.read_parquet(exposure_path)
 
 
+@dataclass(frozen=True)
+class PlanInputs:
+    """A written plan and what it was made from, with the world it is delivered in.
+
+    ``doc`` and ``exposure`` are the plan's (plan.json, exposure.parquet); ``spec``,
+    ``curves`` and ``placements`` its inputs; ``audiences`` the workspace's users of
+    the curves' segments; ``caps`` the spec's frequency caps for delivery.
+    """
+
+    doc: dict
+    exposure: pd.DataFrame
+    spec: PlanSpec
+    curves: pd.DataFrame
+    placements: pd.DataFrame | None
+    truth: Truth
+    audiences: pd.DataFrame
+    caps: DeliveryCaps | None
+
+    @property
+    def metric(self) -> str:
+        return self.spec.objective.metric
+
+    @classmethod
+    def read(cls, world_dir: str | os.PathLike[str], workspace: str | os.PathLike[str],
+             plan_folder: str | os.PathLike[str]) -> PlanInputs:
+        """Read them (`score_plan`'s parameters).
+
+        Raises
+        ------
+        WorkspaceError
+            A missing plan file, curves file, truth or warehouse table.
+        """
+        doc, exposure = _read_plan(Path(plan_folder))
+        inputs = doc.get("inputs", {})
+        if not inputs.get("curves") or not Path(inputs["curves"]).exists():
+            raise WorkspaceError(f"The curves the plan was made from ({inputs.get('curves')}) "
+                                 "are missing; score a plan whose curves file still exists.")
+        spec = parse_spec(inputs["spec"], source="plan.json")
+        curves = validate_curves(read_table(inputs["curves"], "curves"))
+        placements = read_table(inputs["placements"], "placements") \
+            if inputs.get("placements") else None
+        truth = load_truth(world_dir)
+        audiences = load_audiences(workspace)
+        audiences = audiences.loc[audiences["segment"].isin(curves["segment"].unique())]
+        return cls(doc, exposure, spec, curves, placements, truth, audiences,
+                   caps_from_spec(spec, curves["placement_id"].unique()))
+
+
 def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[str],
                plan_folder: str | os.PathLike[str], *, cap: int = DEFAULT_CAP,
                seeds: Sequence[int] = DEFAULT_SEEDS) -> ScoreCard:
@@ -275,20 +324,10 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
         A missing plan file, curves file, truth or warehouse table.
     """
     started = time.perf_counter()
-    plan_folder = Path(plan_folder)
-    doc, exposure = _read_plan(plan_folder)
-    inputs = doc.get("inputs", {})
-    if not inputs.get("curves") or not Path(inputs["curves"]).exists():
-        raise WorkspaceError(f"The curves the plan was made from ({inputs.get('curves')}) are "
-                             "missing; score a plan whose curves file still exists.")
-    spec = parse_spec(inputs["spec"], source="plan.json")
-    curves = validate_curves(read_table(inputs["curves"], "curves"))
-    placements = read_table(inputs["placements"], "placements") if inputs.get("placements") \
-        else None
+    plan = PlanInputs.read(world_dir, workspace, plan_folder)
+    doc, exposure, spec, curves = plan.doc, plan.exposure, plan.spec, plan.curves
+    placements, truth, audiences = plan.placements, plan.truth, plan.audiences
     max_k = int(curves["k"].max())
-    truth = load_truth(world_dir)
-    audiences = load_audiences(workspace)
-    audiences = audiences.loc[audiences["segment"].isin(curves["segment"].unique())]
 
     campaigns = curves["campaign_id"].unique()
     oracle_curves = truth.true_curves(
@@ -302,13 +341,12 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
     exposures = {"plan": exposure, "oracle": oracle,
                  "uniform": uniform_exposure(curves, budget, placements, cap=cap),
                  "historical": historical_exposure(workspace, curves, budget, placements)}
-    caps = caps_from_spec(spec, curves["placement_id"].unique())
-    card = score_exposures(truth, audiences, exposures, metric=spec.objective.metric,
+    card = score_exposures(truth, audiences, exposures, metric=plan.metric,
                            budget=budget, forecast=evaluate_exposure(curves, exposure),
-                           plan_id=plan_folder.name, seeds=seeds,
-                           caps={"plan": caps, "oracle": caps})
+                           plan_id=Path(plan_folder).name, seeds=seeds,
+                           caps={"plan": plan.caps, "oracle": plan.caps})
     forecast = doc.get("forecast") or {}
-    interval = forecast.get(spec.objective.metric) or {}
+    interval = forecast.get(plan.metric) or {}
     card.interval = {k: float(interval[k]) for k in ("lo", "hi") if k in interval}
     if card.interval and forecast.get("level"):
         card.interval["level"] = float(forecast["level"])

@@ -47,51 +47,14 @@ The workspace must be a generated world's (``world/truth``) with a plan written 
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from adopt.optimize.curves import METRICS
-from adopt.scoring import CELL
+from adopt.scoring import CELL, PlanInputs
 from adopt.synth.posterior import on_cells
-
-
-@dataclass(frozen=True)
-class PlanInputs:
-    """What a written plan was made from, and the world it is delivered in."""
-
-    spec: Any
-    model: pd.DataFrame
-    placements: pd.DataFrame | None
-    truth: Any
-    audiences: pd.DataFrame
-    caps: Any
-
-    @property
-    def metric(self) -> str:
-        return self.spec.objective.metric
-
-    @classmethod
-    def read(cls, ws: Path, plan_folder: Path) -> PlanInputs:
-        from adopt.curves.build import load_audiences
-        from adopt.optimize import parse_spec
-        from adopt.optimize.curves import read_table, validate_curves
-        from adopt.scoring import caps_from_spec
-        from adopt.synth import load_truth
-
-        inputs = json.loads((plan_folder / "plan.json").read_text())["inputs"]
-        spec = parse_spec(inputs["spec"], source="plan.json")
-        model = validate_curves(read_table(inputs["curves"], "curves"))
-        placements = read_table(inputs["placements"], "placements") \
-            if inputs.get("placements") else None
-        audiences = load_audiences(ws)
-        audiences = audiences.loc[audiences["segment"].isin(model["segment"].unique())]
-        return cls(spec, model, placements, load_truth(ws / "world"), audiences,
-                   caps_from_spec(spec, model["placement_id"].unique()))
 
 
 def delivered_and_promised(plan: PlanInputs, curves: pd.DataFrame,
@@ -153,16 +116,17 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="delivery seeds per plan (default 3)")
     args = p.parse_args()
 
-    from adopt.synth.posterior import ceiling_curves, quality_posterior
+    from adopt.synth.posterior import (
+        ceiling_curves,
+        quality_posterior,
+        true_curves_on_cells,
+    )
 
     ws = Path(args.workspace)
-    plan = PlanInputs.read(ws, ws / "plans" / args.plan)
-    model, truth, audiences, metric = plan.model, plan.truth, plan.audiences, plan.metric
+    plan = PlanInputs.read(ws / "world", ws, ws / "plans" / args.plan)
+    model, truth, audiences, metric = plan.curves, plan.truth, plan.audiences, plan.metric
     max_k = int(model["k"].max())
-    campaigns = model["campaign_id"].unique()
-    best = on_cells(truth.true_curves(
-        audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)]),
-        model)
+    best = true_curves_on_cells(truth, audiences, model)
     chosen = _true_curves_of_choice(truth, audiences, model, max_k)
     posterior = quality_posterior(ws / "world", truth)
     rows = {"oracle": best,
@@ -192,8 +156,7 @@ def main() -> None:
     print(f"\nk = 1 {metric} of the chosen creatives, log(model / truth) over "
           f"{int(first.sum())} cells: mean {ratio.mean():+.3f}, sd {ratio.std():.3f}")
     _creative_misses(truth, audiences, model, chosen, best, metric)
-    exposure = pd.read_parquet(ws / "plans" / args.plan / "exposure.parquet")
-    _print_luck(logs_luck(ws, truth, exposure))
+    _print_luck(logs_luck(ws, truth, plan.exposure))
 
 
 def logs_luck(ws: Path, truth, exposure: pd.DataFrame) -> pd.DataFrame:

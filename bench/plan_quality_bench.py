@@ -225,14 +225,15 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
 def _ceiling(ws: Path, folder: Path, card, seeds: range) -> tuple[float, float]:
     """The ceiling's plan (its spec on `ceiling_curves`) delivered: (delivered / the card's
     oracle, promised / delivered)."""
-    from plan_gap_bench import PlanInputs, delivered_and_promised
+    from plan_gap_bench import delivered_and_promised
 
+    from adopt.scoring import PlanInputs
     from adopt.synth.posterior import ceiling_curves
 
-    plan = PlanInputs.read(ws, Path(folder))
-    curves = ceiling_curves(ws / "world", plan.truth, plan.audiences, plan.model)
+    plan = PlanInputs.read(ws / "world", ws, folder)
+    curves = ceiling_curves(ws / "world", plan.truth, plan.audiences, plan.curves)
     delivered, promised = delivered_and_promised(plan, curves, seeds)
-    of_oracle, of_delivery = (float(np.divide(a, b)) if b > 0 else float("nan")
+    of_oracle, of_delivery = (a / b if b > 0 else float("nan")
                               for a, b in ((delivered, card.value("oracle")),
                                            (promised, delivered)))
     print(f"  ceiling (knows all but each creative's quality, read from its logs): delivered "

@@ -215,6 +215,15 @@ def on_cells(values: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def true_curves_on_cells(truth: Truth, audiences: pd.DataFrame, curves: pd.DataFrame,
+                         quality: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The truth's curves of the campaigns in `curves` (the best creative per cell, at
+    `quality` as `Truth.true_curves` takes it) on `curves`' rows (`on_cells`)."""
+    ads = truth.ads.index[truth.ads["campaign_id"].isin(curves["campaign_id"].unique())]
+    return on_cells(truth.true_curves(audiences, int(curves["k"].max()), ads=ads,
+                                      quality=quality), curves)
+
+
 def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: pd.DataFrame,
                    curves: pd.DataFrame, *, logs: bool = True, draws: int = CEILING_DRAWS,
                    posterior: QualityPosterior | None = None) -> pd.DataFrame:
@@ -249,7 +258,4 @@ def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: p
     pandas.DataFrame
     """
     posterior = posterior if posterior is not None else quality_posterior(world_dir, truth)
-    ads = truth.ads.index[truth.ads["campaign_id"].isin(curves["campaign_id"].unique())]
-    expected = truth.true_curves(audiences, int(curves["k"].max()), ads=ads,
-                                 quality=posterior.draws(draws, logs))
-    return on_cells(expected, curves)
+    return true_curves_on_cells(truth, audiences, curves, posterior.draws(draws, logs))
