@@ -276,6 +276,84 @@ def _split(rng: np.random.Generator, avg: np.ndarray, start: np.ndarray, width: 
     return row, (base[row] + extra).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _Impressions:
+    """The impressions a delivery serves: per impression its user, exposure row and k.
+
+    ``owner`` numbers each user drawn for a campaign (a user x campaign); k counts
+    the owner's impressions.
+    """
+
+    exposure: pd.DataFrame  # the validated exposure (rows with users > 0)
+    user_ids: np.ndarray
+    owner: np.ndarray
+    row: np.ndarray
+    k: np.ndarray
+    users_requested: int
+    users_drawn: int
+    dropped: dict[str, int]
+
+    @property
+    def ad_ids(self) -> np.ndarray:
+        return self.exposure["ad_id"].to_numpy()[self.row]
+
+    @property
+    def placement_ids(self) -> np.ndarray:
+        return self.exposure["placement_id"].to_numpy()[self.row]
+
+
+def _serve(rng: np.random.Generator, audiences: pd.DataFrame, exposure: pd.DataFrame,
+           caps: DeliveryCaps | None) -> _Impressions:
+    """Draw the users, split their impressions, order them and apply the caps (`deliver`)."""
+    ex = validate_exposure(exposure)
+    ex = ex.loc[ex["users"] > 0].reset_index(drop=True)
+    dropped = {"placement": 0, "across": 0}
+    if ex.empty:
+        none = np.array([], dtype=np.int64)
+        return _Impressions(ex, np.array([], dtype=object), none, none, none, 0, 0, dropped)
+    gid = ex.groupby(GROUP, sort=False).ngroup().to_numpy()  # rows are sorted by group
+    start = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    width = np.diff(np.r_[start, len(ex)])
+    heads = ex.iloc[start]
+    n = heads["frequency"].to_numpy()
+    users = heads["users"].to_numpy()
+    want = (np.floor(users) + (rng.random(len(users)) < users - np.floor(users))).astype(np.int64)
+    pair = heads.groupby(["campaign_id", "segment"], sort=False).ngroup().to_numpy()
+    pair_heads = heads.drop_duplicates(["campaign_id", "segment"])
+    pair_want = np.bincount(pair, weights=want, minlength=len(pair_heads)).astype(np.int64)
+    drawn, taken = _draw_users(rng, audiences, pair_heads["segment"], pair_want)
+    # users asked by the earlier (smaller N) groups of the same campaign x segment
+    before = np.cumsum(want) - want - (np.cumsum(pair_want) - pair_want)[pair]
+    got = np.clip(taken[pair] - before, 0, want)
+    user_ids = np.concatenate(drawn) if drawn else np.array([], dtype=object)
+    user_group = np.repeat(np.arange(len(start)), got)
+
+    avg = ex["impressions"].to_numpy() / np.repeat(users, width)
+    avg *= np.repeat(n / np.bincount(gid, weights=avg), width)  # exactly N per user
+    row, count = _split(rng, avg, start, width, user_group)
+    owner = np.repeat(np.arange(len(user_group)), width[user_group])
+    if caps is not None and caps.per_placement is not None:
+        cap = caps.per_placement
+        limit = (ex["placement_id"].map(cap).fillna(np.inf).to_numpy()[row]
+                 if isinstance(cap, Mapping) else np.full(len(row), float(cap)))
+        kept = np.minimum(count, limit).astype(np.int64)
+        dropped["placement"] = int((count - kept).sum())
+        count = kept
+
+    imp_owner = np.repeat(owner, count)
+    imp_row = np.repeat(row, count)
+    order = np.lexsort((rng.random(len(imp_owner)), imp_owner))
+    imp_owner, imp_row = imp_owner[order], imp_row[order]
+    firsts = np.r_[0, np.cumsum(np.bincount(imp_owner, minlength=len(user_group)))[:-1]]
+    k = np.arange(len(imp_owner)) - firsts[imp_owner] + 1
+    if caps is not None and caps.across_placements is not None:
+        keep = k <= caps.across_placements
+        dropped["across"] = int((~keep).sum())
+        imp_owner, imp_row, k = imp_owner[keep], imp_row[keep], k[keep]
+    return _Impressions(ex, user_ids[imp_owner], imp_owner, imp_row, k, int(want.sum()),
+                        int(got.sum()), dropped)
+
+
 def deliver(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFrame, *,
             caps: DeliveryCaps | None = None, seed: int = 0) -> DeliveryResult:
     """Deliver an exposure user by user on a world's truth.
@@ -308,62 +386,63 @@ def deliver(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFrame, *,
     -------
     DeliveryResult
     """
-    rng = np.random.default_rng(seed)
-    ex = validate_exposure(exposure)
-    ex = ex.loc[ex["users"] > 0].reset_index(drop=True)
-    if ex.empty:
-        return DeliveryResult(totals=dict.fromkeys(TOTALS, 0.0), users_requested=0,
-                              users_drawn=0, impressions_dropped={"placement": 0, "across": 0},
-                              seed=seed)
-    gid = ex.groupby(GROUP, sort=False).ngroup().to_numpy()  # rows are sorted by group
-    start = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
-    width = np.diff(np.r_[start, len(ex)])
-    heads = ex.iloc[start]
-    n = heads["frequency"].to_numpy()
-    users = heads["users"].to_numpy()
-    want = (np.floor(users) + (rng.random(len(users)) < users - np.floor(users))).astype(np.int64)
-    pair = heads.groupby(["campaign_id", "segment"], sort=False).ngroup().to_numpy()
-    pair_heads = heads.drop_duplicates(["campaign_id", "segment"])
-    pair_want = np.bincount(pair, weights=want, minlength=len(pair_heads)).astype(np.int64)
-    drawn, taken = _draw_users(rng, audiences, pair_heads["segment"], pair_want)
-    # users asked by the earlier (smaller N) groups of the same campaign x segment
-    before = np.cumsum(want) - want - (np.cumsum(pair_want) - pair_want)[pair]
-    got = np.clip(taken[pair] - before, 0, want)
-    user_ids = np.concatenate(drawn) if drawn else np.array([], dtype=object)
-    user_group = np.repeat(np.arange(len(start)), got)
-
-    avg = ex["impressions"].to_numpy() / np.repeat(users, width)
-    avg *= np.repeat(n / np.bincount(gid, weights=avg), width)  # exactly N per user
-    row, count = _split(rng, avg, start, width, user_group)
-    owner = np.repeat(np.arange(len(user_group)), width[user_group])
-    dropped = {"placement": 0, "across": 0}
-    if caps is not None and caps.per_placement is not None:
-        cap = caps.per_placement
-        limit = (ex["placement_id"].map(cap).fillna(np.inf).to_numpy()[row]
-                 if isinstance(cap, Mapping) else np.full(len(row), float(cap)))
-        kept = np.minimum(count, limit).astype(np.int64)
-        dropped["placement"] = int((count - kept).sum())
-        count = kept
-
-    imp_owner = np.repeat(owner, count)
-    imp_row = np.repeat(row, count)
-    order = np.lexsort((rng.random(len(imp_owner)), imp_owner))
-    imp_owner, imp_row = imp_owner[order], imp_row[order]
-    firsts = np.r_[0, np.cumsum(np.bincount(imp_owner, minlength=len(user_group)))[:-1]]
-    k = np.arange(len(imp_owner)) - firsts[imp_owner] + 1
-    if caps is not None and caps.across_placements is not None:
-        keep = k <= caps.across_placements
-        dropped["across"] = int((~keep).sum())
-        imp_owner, imp_row, k = imp_owner[keep], imp_row[keep], k[keep]
-
-    value = truth.expected(user_ids[imp_owner], ex["ad_id"].to_numpy()[imp_row],
-                           ex["placement_id"].to_numpy()[imp_row], k)
-    cpm = truth.placements["cpm"].reindex(ex["placement_id"]).to_numpy(float)
-    totals = {"spend": float((cpm[imp_row] / 1000.0).sum()),
-              "impressions": float(len(imp_row)),
-              "reach": float(len(np.unique(imp_owner))),
+    served = _serve(np.random.default_rng(seed), audiences, exposure, caps)
+    value = truth.expected(served.user_ids, served.ad_ids, served.placement_ids, served.k)
+    cpm = truth.placements["cpm"].reindex(served.placement_ids).to_numpy(float)
+    totals = {"spend": float((cpm / 1000.0).sum()),
+              "impressions": float(len(served.row)),
+              "reach": float(len(np.unique(served.owner))),
               "clicks": float(value["p_click"].sum()),
               "conversions": float(value["p_conversion"].sum()),
               "revenue": float(value["expected_revenue"].sum())}
-    return DeliveryResult(totals=totals, users_requested=int(want.sum()),
-                          users_drawn=int(got.sum()), impressions_dropped=dropped, seed=seed)
+    return DeliveryResult(totals=totals, users_requested=served.users_requested,
+                          users_drawn=served.users_drawn, impressions_dropped=served.dropped,
+                          seed=seed)
+
+
+def delivery_events(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFrame, *,
+                    start: pd.Timestamp, days: float, caps: DeliveryCaps | None = None,
+                    seed: int = 0) -> pd.DataFrame:
+    """The event log an ad server would write delivering an exposure on a world's truth.
+
+    The same users and impressions as `deliver` with the same seed (its totals are
+    these events' expectation); each impression gets a time in [start, start +
+    days), a user's in the order of their k, then a click drawn with the truth's
+    p_click at that k and, after a click, a conversion with its conversions per
+    click, whose revenue is the ad's order value. Cost is the placement's cpm / 1000.
+
+    Returns
+    -------
+    DataFrame
+        The input contract's events (ts, user_id, ad_id, placement_id, event, cost,
+        revenue, impression_id), sorted by time: what `adopt ingest` loads as the
+        plan's delivery, for `adopt actuals` to weigh against the forecast.
+    """
+    rng = np.random.default_rng(seed)
+    served = _serve(rng, audiences, exposure, caps)
+    ads, places = served.ad_ids, served.placement_ids
+    value = truth.expected(served.user_ids, ads, places, served.k)
+    n = len(ads)
+    span = max(int(round(float(days) * 86_400e6)), 1)
+    # times at random in the period; a user's impressions of a campaign take theirs in k order
+    drawn = rng.integers(0, span, n)
+    ts = np.empty(n, dtype=np.int64)
+    ts[np.lexsort((served.k, served.owner))] = drawn[np.lexsort((drawn, served.owner))]
+    clicked = rng.random(n) < value["p_click"].to_numpy()
+    converted = clicked & (rng.random(n) < value["p_conversion_given_click"].to_numpy())
+    ids = np.array([f"d{seed}-{i}" for i in range(n)], dtype=object)
+    kind = np.repeat([0, 1, 2], [n, int(clicked.sum()), int(converted.sum())])
+    rows = np.r_[np.arange(n), np.flatnonzero(clicked), np.flatnonzero(converted)]
+    cpm = truth.placements["cpm"].reindex(places).to_numpy(float)
+    order_value = truth.ads["order_value"].reindex(ads).to_numpy(float)
+    events = pd.DataFrame({
+        "ts": pd.Timestamp(start) + pd.to_timedelta(ts[rows] + kind * 1_000_000, unit="us"),
+        "user_id": served.user_ids[rows].astype(str),
+        "ad_id": ads[rows].astype(str),
+        "placement_id": places[rows].astype(str),
+        "event": np.array(["impression", "click", "conversion"])[kind],
+        "cost": np.where(kind == 0, cpm[rows] / 1000.0, 0.0),
+        "revenue": np.where(kind == 2, order_value[rows], np.nan),
+        "impression_id": ids[rows],
+    })
+    return events.sort_values(["ts", "impression_id"], kind="stable").reset_index(drop=True)

@@ -23,24 +23,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from adopt.curves.baselines import DEFAULT_CAP, historical_exposure, uniform_exposure
 from adopt.curves.build import load_audiences
-from adopt.delivery import TOTALS, DeliveryCaps, deliver, evaluate_exposure
+from adopt.delivery import TOTALS, DeliveryCaps, deliver, delivery_events, evaluate_exposure
 from adopt.exceptions import WorkspaceError
 from adopt.optimize import optimize, parse_spec
 from adopt.optimize.curves import read_table, validate_curves
+from adopt.optimize.forecast import interval_z
 from adopt.optimize.spec import FrequencyCap, PlanSpec
 from adopt.synth import load_truth
 from adopt.synth.truth import Truth
+from adopt.workspace import Workspace
 
 CELL = ["campaign_id", "segment", "placement_id"]
 NAMES = ("plan", "oracle", "uniform", "historical")
@@ -114,18 +116,12 @@ class ScoreCard:
     @property
     def interval_z(self) -> float | None:
         """How far delivery fell from the forecast in the interval's own standard
-        deviations: log(delivered / forecast) over the interval's log-width / (2 z),
-        z the normal quantile of its level (None without an interval). Measured
-        from the forecast, a mean, as forecast / delivered is; the interval's draws
-        are skewed right of it. Over many plans an honest interval's values have a
-        root mean square of about 1."""
+        deviations (`adopt.optimize.forecast.interval_z`; None without an interval)."""
         lo, hi = self.interval.get("lo"), self.interval.get("hi")
         point, delivered = self.forecast.get(self.metric), self.value("plan")
-        if lo is None or hi is None or not point or not delivered or not 0 < lo < hi:
+        if lo is None or hi is None or not point or not delivered:
             return None
-        z = NormalDist().inv_cdf(0.5 + self.interval.get("level", 0.95) / 2.0)
-        sd = np.log(hi / lo) / (2.0 * z)
-        return float(np.log(delivered / point) / sd)
+        return interval_z(point, lo, hi, delivered, self.interval.get("level", 0.95))
 
     @property
     def targets(self) -> dict[str, bool]:
@@ -352,3 +348,49 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
         card.interval["level"] = float(forecast["level"])
     card.seconds = time.perf_counter() - started
     return card
+
+
+DELIVERY_TABLES = ("users", "ads", "placements")  # the world's, beside the delivery's events
+
+
+def check_delivery_folder(out: str | os.PathLike[str]) -> Path:
+    """`out` as a Path, when it is a new or empty folder (`write_delivery_log`)."""
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise WorkspaceError(f"{target} already exists: write the delivery log to a new or "
+                             "empty folder.")
+    return target
+
+
+def write_delivery_log(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[str],
+                       plan_folder: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                       seed: int = 0) -> Path:
+    """Deliver the plan once on the truth and write what the ad server would log.
+
+    The events (`adopt.delivery.delivery_events`, the plan's caps enforced) start the
+    day after the workspace's last logged event and span the plan's period
+    (plan.json ``inputs.period_days``, else 1 day); beside them the world's users, ads
+    and placements, so that ``adopt ingest --mode append`` loads the folder and
+    ``adopt actuals`` weighs the plan against it.
+
+    Raises
+    ------
+    WorkspaceError
+        `out` exists and is not an empty folder, or a plan file, the truth or a
+        warehouse table is missing.
+    """
+    target = check_delivery_folder(out)
+    plan = PlanInputs.read(world_dir, workspace, plan_folder)
+    ws = Workspace.of(workspace)
+    with ws.connect(read_only=True) as con:
+        ws.require("stg_events", "run `adopt ingest` first", con)
+        last = con.execute("select max(ts) from stg_events").fetchone()[0]
+    start = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+    days = float(plan.doc.get("inputs", {}).get("period_days") or 1.0)
+    events = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start, days=days,
+                             caps=plan.caps, seed=seed)
+    target.mkdir(parents=True, exist_ok=True)
+    events.to_parquet(target / "events.parquet", index=False)
+    for name in DELIVERY_TABLES:
+        shutil.copyfile(Path(world_dir) / f"{name}.parquet", target / f"{name}.parquet")
+    return target

@@ -1,7 +1,8 @@
-"""The `adopt` subcommands of the plan: plan, report, score.
+"""The `adopt` subcommands of the plan: plan, report, score, actuals.
 
 Data flow: response curves + a plan file -> ``plans/<plan_id>/`` -> the HTML
-report and exports; on a synthetic world, the plan delivered on the truth.
+report and exports; on a synthetic world, the plan delivered on the truth; after
+a delivery, the plan's forecast against the delivery's logged events.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from adopt.exceptions import ParameterError
 
 
 def add_commands(add: AddCommand) -> None:
-    """Add the subcommands plan, report, score."""
+    """Add the subcommands plan, report, score, actuals."""
     p = add("plan", cmd_plan,
             "optimise spend, impressions and frequency caps; write a plan")
     p.add_argument("--config", required=True, help="plan file (TOML): budget, objective, rules")
@@ -52,6 +53,24 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--plan", required=True, help="the plan folder")
     p.add_argument("--seeds", type=int, default=5,
                    help="delivery seeds per allocation (default 5: seeds 0..4)")
+    p.add_argument("--write-delivery", default=None, metavar="DIR",
+                   help="also deliver the plan once (seed 0) and write what an ad server would "
+                        "log into DIR (a new folder): events, users, ads, placements, for "
+                        "`adopt ingest --mode append` and `adopt actuals`")
+
+    p = add("actuals", cmd_actuals,
+            "weigh a plan's forecast against its delivery's events in the warehouse")
+    p.add_argument("--plan", required=True, help="the plan folder (WS/plans/<plan_id>)")
+    p.add_argument("--workspace", default=None,
+                   help="workspace (default: the one the plan folder sits in, else the plan's)")
+    p.add_argument("--start", default=None,
+                   help="first day (or time) of the delivery (default: the plan's period_start)")
+    p.add_argument("--end", default=None,
+                   help="end of the delivery, exclusive (default: the day after the plan's "
+                        "period_end, else start + the plan's period in days)")
+    p.add_argument("--min-segment-size", type=int, default=None,
+                   help="merge the campaign x segment rows of smaller segments (default: the "
+                        "report's)")
 
 
 def _guard_rail(value: str | None) -> float | bool | None:
@@ -100,6 +119,22 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from adopt.scoring import score_plan
+    from adopt.scoring import check_delivery_folder, score_plan, write_delivery_log
 
+    if args.write_delivery:
+        check_delivery_folder(args.write_delivery)  # before the minutes of scoring
     print(score_plan(args.world, args.workspace, args.plan, seeds=range(args.seeds)))
+    if args.write_delivery:
+        out = write_delivery_log(args.world, args.workspace, args.plan, args.write_delivery)
+        print(f"one delivery's log written to {out}")
+
+
+def cmd_actuals(args: argparse.Namespace) -> None:
+    from adopt.actuals import check_actuals
+    from adopt.report.privacy import MIN_SEGMENT_SIZE
+
+    size = MIN_SEGMENT_SIZE if args.min_segment_size is None else args.min_segment_size
+    card = check_actuals(args.plan, args.workspace, start=args.start, end=args.end,
+                         min_segment_size=size)
+    print(card)
+    print(f"written to {card.save(args.plan)}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -247,3 +248,16 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
                    for i, name in enumerate(METRICS)}}
     return {"level": None, "basis": "no bootstrap replicates of these curves",
             **{name: {"point": point[name]} for name in METRICS}}
+
+
+def interval_z(point: float, lo: float, hi: float, value: float, level: float = 0.95
+               ) -> float | None:
+    """How far `value` fell from the forecast `point` in its interval's own standard
+    deviations: log(value / point) over the interval's log-width / (2 z), z the normal
+    quantile of its `level`. Measured from the point, a mean; the interval's draws are
+    skewed right of it. Over many plans an honest interval's values have a root mean
+    square of about 1. None when a number is missing or not positive."""
+    if not (point and value and lo and hi) or not 0 < lo < hi or point < 0 or value < 0:
+        return None
+    z = NormalDist().inv_cdf(0.5 + level / 2.0)
+    return float(np.log(value / point) / (np.log(hi / lo) / (2.0 * z)))

@@ -7,7 +7,8 @@ plan.json), writes it (`save`, the one writer) and gives a planner the views
 they think in: KPIs with CPA and ROAS, the budget frontier, shadow prices,
 binding constraints, the certificate, the uniform and historical baselines, a
 comparison with another plan (`adopt.plan.compare`), the HTML report
-(`adopt.report`) and a notebook summary (`adopt.plan.html`).
+(`adopt.report`), a notebook summary (`adopt.plan.html`) and, once delivered, the
+forecast against the delivery's events (`actuals`, `adopt.actuals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,6 +30,9 @@ from adopt.plan.compare import PlanComparison, compare_tables
 from adopt.plan.folder import plan_document, write_plan_folder
 from adopt.plan.html import plan_html
 from adopt.report.privacy import MIN_SEGMENT_SIZE
+
+if TYPE_CHECKING:
+    from adopt.actuals import ActualsCard
 
 KPIS = ("budget", *TOTALS, "cpa", "roas", "gap")
 DUAL_COLUMNS = ("name", "kind", "sense", "rhs", "lhs", "slack", "shadow_price", "binding")
@@ -306,6 +311,39 @@ class Plan:
                 )
             finally:
                 self.folder = None  # the temporary folder goes away
+
+    def actuals(
+        self,
+        workspace: str | os.PathLike[str] | None = None,
+        *,
+        start: object = None,
+        end: object = None,
+        min_segment_size: int = MIN_SEGMENT_SIZE,
+    ) -> ActualsCard:
+        """This plan's forecast against its delivery's events (`adopt.actuals.check_actuals`).
+
+        Load the delivery's events first (``Planner.ingest``); the card is also written
+        to the plan folder (actuals.json).
+
+        Parameters
+        ----------
+        workspace : path, optional
+            Whose warehouse holds the delivery (default: the one the plan folder sits
+            in, else the plan's).
+        start, end : date or time, optional
+            The delivery period [start, end) (default: the plan's period).
+        min_segment_size : int
+            Campaign x segment rows of smaller segments are merged.
+        """
+        from adopt.actuals import check_actuals
+
+        if self.folder is None or not (self.folder / "plan.json").is_file():
+            raise WorkspaceError("Plan.actuals needs a saved plan: save it (Plan.save) or "
+                                 "load it from its folder first.")
+        card = check_actuals(self.folder, workspace, start=start, end=end,
+                             min_segment_size=min_segment_size)
+        card.save(self.folder)
+        return card
 
     def _repr_html_(self) -> str:
         kpis = pd.DataFrame({"plan": self.kpis})

@@ -22,7 +22,7 @@ from adopt.report.template import page
 from adopt.workspace import atomic_path
 
 SECTIONS = (
-    sections_plan.glance, sections_plan.allocation, sections_plan.frequency,
+    sections_plan.glance, sections_plan.delivery, sections_plan.allocation, sections_plan.frequency,
     sections_plan.frontier, sections_why.marginal, sections_why.binding,
     sections_context.segments, sections_context.model, sections_context.assumptions,
 )
@@ -82,7 +82,7 @@ def build_report(
         raise ParameterError(f"The 'out' parameter of build_report must be a file path (new or "
                              f"a regular file). Got {out} instead ({kind}, left alone).")
     data = load_report_data(plan_folder, workspace, min_segment_size)
-    sections = [make(data) for make in SECTIONS]
+    sections = [s for s in (make(data) for make in SECTIONS) if s is not None]
     plan_id = str(data.plan.get("plan_id") or data.plan_folder.resolve().name)
     created = datetime.now(UTC).isoformat(timespec="seconds")
     title = f"Allocation report: {plan_id}"

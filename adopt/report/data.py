@@ -1,10 +1,10 @@
 """Everything a report reads: the plan folder and, when there, the workspace.
 
 Data flow: ``plans/<plan_id>/`` (allocation.parquet, plan.json, optional
-audiences.parquet and frontier.parquet) + the workspace's warehouse (optional
-tables ``segments``, ``ads``) and model cards (``models/<run_id>/card.json``)
--> `ReportData` -> the section modules (`adopt.report.sections_plan`,
-`sections_why`, `sections_context`) / `adopt.report.export`.
+audiences.parquet, frontier.parquet and, once delivered, actuals.json) + the
+workspace's warehouse (optional tables ``segments``, ``ads``) and model cards
+(``models/<run_id>/card.json``) -> `ReportData` -> the section modules
+(`adopt.report.sections_plan`, `sections_why`, `sections_context`) / `adopt.report.export`.
 
 The plan folder is required; each other input is optional and, when missing,
 recorded in `ReportData.missing` with the reason, so its section says "not
@@ -61,6 +61,9 @@ class ReportData:
         Users and impressions by the number of impressions of a campaign a user
         gets over all placements (summed over every campaign x segment, so no
         segment shows).
+    actuals : dict or None
+        actuals.json (`adopt.actuals`): the forecast against the delivery's events;
+        None before a delivery was checked.
     workspace : Path or None
     missing : dict
         Input name -> why it is not available.
@@ -81,6 +84,7 @@ class ReportData:
     workspace: Path | None = None
     missing: dict[str, str] = field(default_factory=dict)
     exposure: pd.DataFrame | None = None
+    actuals: dict | None = None
 
     @property
     def metric(self) -> str:
@@ -170,7 +174,7 @@ def load_report_data(
         frontier=frontier,
         segments=None if segments is None else suppress_segments(segments, sup),
         ads=ads, card=card, warehouse=info, workspace=None if ws is None else ws.root,
-        missing=missing, exposure=exposure,
+        missing=missing, exposure=exposure, actuals=_read_actuals(folder, missing),
     )
 
 
@@ -201,6 +205,21 @@ def _read_plan(folder: Path) -> dict:
     if not isinstance(plan, dict):
         raise InputError("plan.json", None, f"{path} must hold a JSON object")
     return plan
+
+
+def _read_actuals(folder: Path, missing: dict[str, str]) -> dict | None:
+    """actuals.json when the plan's delivery was checked (None before; a broken one is named)."""
+    path = folder / "actuals.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, dict) or not isinstance(doc.get("totals"), dict):
+        missing["actuals"] = "actuals.json is not a card written by `adopt actuals`"
+        return None
+    return doc
 
 
 def _read_allocation(folder: Path) -> pd.DataFrame:

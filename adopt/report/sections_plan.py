@@ -1,8 +1,10 @@
-"""Report sections about the plan itself: at a glance, allocation, frequency and reach, frontier.
+"""Report sections about the plan itself: at a glance, against delivery, allocation, frequency
+and reach, frontier.
 
 Data flow: `ReportData` (already suppressed) -> HTML fragments that
 `adopt.report.build` puts into the page template. Each function returns a
-`Section`; a missing optional input gives a "not available" line.
+`Section`; a missing optional input gives a "not available" line (`delivery` returns
+None before the plan's delivery was checked: nothing is missing then).
 """
 
 from __future__ import annotations
@@ -79,6 +81,45 @@ def glance(data: ReportData) -> Section:
             if name not in baselines:
                 html.append(unavailable(f"the {name} baseline (not in plan.json)"))
     return Section("glance", "Plan at a glance", "".join(html))
+
+
+def delivery(data: ReportData) -> Section | None:
+    """The forecast against what the delivery logged (actuals.json), per campaign."""
+    if data.actuals is None:
+        if "actuals" in data.missing:
+            return Section("delivery", "Forecast against delivery",
+                           unavailable(data.missing["actuals"]))
+        return None
+    doc, metric = data.actuals, data.actuals.get("metric", data.metric)
+    d = doc.get("delivery") or {}
+    t = (doc.get("totals") or {}).get(metric) or {}
+    html = [f"<p>Delivered from {esc(doc.get('start'))} to {esc(doc.get('end'))}: "
+            f"{esc(num(d.get('impressions')))} impressions of "
+            f"{esc(num(d.get('planned_impressions')))} planned, spend {esc(num(d.get('spend')))}"
+            f" of {esc(num(d.get('planned_spend')))}, "
+            f"reach {esc(num(d.get('reach')))} of {esc(num(d.get('planned_reach')))}.</p>"]
+    band = ""
+    if t.get("z") is not None:
+        where = "inside" if t.get("inside") else "outside"
+        z = f"{float(t['z']):+.2f}"
+        band = (f", {where} the interval at that volume ({esc(num(t.get('lo_at_delivered')))} "
+                f"to {esc(num(t.get('hi_at_delivered')))}, {esc(z)} of its standard "
+                f"deviations)")
+    html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, "
+                f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's "
+                f"forecast per impression times the impressions it got); the delivery logged "
+                f"<b>{esc(num(t.get('actual')))}</b>, {esc(num(t.get('ratio')))} of the "
+                f"forecast{band}.</p>")
+    rows = [[r.get("campaign_id"), r.get("planned_impressions"), r.get("impressions"),
+             r.get(f"at_delivered_{metric}"), r.get(metric),
+             ratio(r.get(metric), r.get(f"at_delivered_{metric}"))]
+            for r in doc.get("campaigns") or []]
+    if rows:
+        html.append(table(rows, ["campaign", "planned impressions", "delivered impressions",
+                                 f"forecast {metric} at that volume", f"actual {metric}",
+                                 "actual / forecast"], [False, True, True, True, True, True]))
+    html += [f'<p class="na">{esc(n)}</p>' for n in doc.get("notes") or []]
+    return Section("delivery", "Forecast against delivery", "".join(html))
 
 
 def _forecast_words(forecast: dict, metric: str) -> str:

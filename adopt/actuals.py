@@ -1,0 +1,411 @@
+"""A plan's forecast against what its delivery logged.
+
+Data flow: ``plans/<plan_id>/`` (plan.json, allocation.parquet, exposure.parquet) + the
+warehouse's events of the plan period (the ad server's log, loaded by ``adopt
+ingest``) + ``audiences`` -> `check_actuals` -> `ActualsCard` -> ``adopt
+actuals`` and ``plans/<plan_id>/actuals.json``.
+
+Why: `adopt score` weighs a plan against a synthetic world's truth; a real plan
+is delivered on real users, and what holds its forecast to account is the
+delivery's own log. The card compares, per campaign and in total, what was
+planned (impressions, reach, spend) with what the ad server delivered, and the
+forecast with what the delivery bought, twice: as planned, and at the volume
+delivered (each cell's forecast per impression times the impressions it got), so
+that an ad server's shortfall is not read as the response model's miss. Clicks
+and conversions count for the cell of their impression (by impression_id; an
+unlinked one by its own row, inside the period). Campaign x segment rows of
+segments under the minimum size are merged (`adopt.report.privacy`); no user id
+leaves the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.optimize.forecast import interval_z
+from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
+from adopt.workspace import PROFILES_HINT, Workspace, atomic_path
+
+METRICS = ("clicks", "conversions", "revenue")
+VOLUME = ("impressions", "spend")
+NO_SEGMENT = "(no segment)"  # users of the delivery the audiences do not hold
+FILE = "actuals.json"
+CELL = ["campaign_id", "segment", "placement_id"]
+
+# Per cell of the plan's campaigns, what the delivery logged in [start, end), from the input
+# tables (the stg_ views stop at the profiles' as_of, before the delivery). Clicks and
+# conversions count for their impression's cell; one without an impression_id, by its own
+# row inside the period. Bound parameters only: nothing of the caller's text becomes SQL.
+_DELIVERED_SQL = """
+with imp as (
+    select nullif(e.impression_id, '') as impression_id, e.user_id, e.ad_id, e.placement_id,
+           coalesce(e.cost, p.cpm / 1000.0) as cost
+    from events e join ads a using (ad_id)
+    left join placements p using (placement_id)
+    where e.event = 'impression' and e.ts >= $start and e.ts < $end
+      and list_contains($campaigns, a.campaign_id)
+),
+resp as (
+    select r.event, r.revenue,
+           coalesce(i.user_id, r.user_id) as user_id, coalesce(i.ad_id, r.ad_id) as ad_id,
+           coalesce(i.placement_id, r.placement_id) as placement_id
+    from events r left join imp i on nullif(r.impression_id, '') = i.impression_id
+    where r.event <> 'impression' and (i.impression_id is not null
+        or (nullif(r.impression_id, '') is null and r.ts >= $start and r.ts < $end))
+),
+rows as (
+    select 'impression' as event, user_id, ad_id, placement_id, cost, null::double as revenue
+    from imp
+    union all
+    select event, user_id, ad_id, placement_id, 0.0, revenue from resp
+)
+select a.campaign_id, coalesce(au.segment::varchar, $no_segment) as segment,
+       r.placement_id, r.user_id,
+       count(*) filter (where r.event = 'impression') as impressions,
+       coalesce(sum(r.cost), 0) as spend,
+       count(*) filter (where r.event = 'click') as clicks,
+       count(*) filter (where r.event = 'conversion') as conversions,
+       coalesce(sum(r.revenue) filter (where r.event = 'conversion'), 0) as revenue
+from rows r join ads a using (ad_id)
+left join audiences au using (user_id)
+where list_contains($campaigns, a.campaign_id)
+group by all
+"""
+
+
+def _day(value: Any, name: str) -> pd.Timestamp | None:
+    if value is None or value == "":
+        return None
+    try:
+        out = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        out = pd.NaT
+    if out is pd.NaT or out.tzinfo is not None:
+        raise ParameterError(f"The '{name}' parameter of check_actuals must be a date or a "
+                             f"time without a time zone (2026-03-01). Got {value!r} instead.")
+    return out
+
+
+def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Timestamp,
+                                                                        pd.Timestamp]:
+    """The delivery period [start, end): the arguments, else the plan's period.
+
+    ``end`` defaults to the day after the plan's period_end, else to start plus the
+    plan's period in days (plan.json ``inputs.period_days``).
+    """
+    spec = doc.get("inputs", {}).get("spec", {}) or {}
+    first = _day(start, "start")
+    if first is None and spec.get("period_start"):
+        first = pd.Timestamp(spec["period_start"])
+    if first is None:
+        raise ParameterError("The 'start' parameter of check_actuals is needed: the plan has "
+                             "no period_start. Give the first day the plan was delivered.")
+    last = _day(end, "end")
+    if last is None and spec.get("period_end"):
+        last = pd.Timestamp(spec["period_end"]) + pd.Timedelta(days=1)
+    if last is None:
+        days = doc.get("inputs", {}).get("period_days")
+        if not days:
+            raise ParameterError("The 'end' parameter of check_actuals is needed: the plan "
+                                 "has no period_end nor period_days.")
+        last = first + pd.Timedelta(days=float(days))
+    if not last > first:
+        raise ParameterError(f"The 'end' parameter of check_actuals must come after start "
+                             f"({first}). Got {last} instead.")
+    return first, last
+
+
+@dataclass
+class ActualsCard:
+    """A plan's forecast and plan beside what its delivery logged.
+
+    Attributes
+    ----------
+    plan_id, metric : the plan's id and objective metric.
+    start, end : the delivery period [start, end).
+    totals : per metric (clicks, conversions, revenue) the forecast's ``point``, ``lo``,
+        ``hi`` and ``level`` (plan.json), ``at_delivered`` (the forecast at the volume
+        delivered), ``actual``, ``ratio`` (actual / at_delivered), ``inside`` (the actual
+        inside the interval scaled to the delivered volume) and ``z`` (its distance from
+        the forecast in the interval's standard deviations, `interval_z`).
+    delivery : planned and delivered impressions, spend and reach; impressions of the
+        plan's campaigns outside its cells (``off_plan_impressions``); users over the
+        plan's cap across placements (``users_over_cap``).
+    campaigns : per campaign, planned and delivered volume, the forecast (planned and at
+        the delivered volume) and the actuals.
+    segments : the same per campaign x segment, small segments merged.
+    """
+
+    plan_id: str
+    metric: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    totals: dict[str, dict[str, Any]]
+    delivery: dict[str, float]
+    campaigns: pd.DataFrame
+    segments: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        def records(df: pd.DataFrame) -> list[dict]:
+            return json.loads(df.to_json(orient="records"))
+
+        return {"plan_id": self.plan_id, "metric": self.metric,
+                "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "totals": self.totals, "delivery": self.delivery,
+                "campaigns": records(self.campaigns), "segments": records(self.segments),
+                "notes": self.notes}
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write ``actuals.json`` into the plan folder (atomically)."""
+        target = Path(folder) / FILE
+        with atomic_path(target) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False))
+        return target
+
+    def __str__(self) -> str:
+        d = self.delivery
+        lines = [f"plan {self.plan_id}: delivered {self.start:%Y-%m-%d %H:%M} to "
+                 f"{self.end:%Y-%m-%d %H:%M}",
+                 f"  impressions {d['impressions']:,.0f} of {d['planned_impressions']:,.0f} "
+                 f"planned ({_share(d['impressions'], d['planned_impressions'])}), spend "
+                 f"{d['spend']:,.2f} of {d['planned_spend']:,.2f}, reach {d['reach']:,.0f} of "
+                 f"{d['planned_reach']:,.0f}; off the plan's cells {d['off_plan_impressions']:,.0f}"
+                 f" impressions, {d['users_over_cap']:,.0f} users over the cap"]
+        for name in METRICS:
+            t = self.totals[name]
+            band = (f", interval at that volume {t['lo_at_delivered']:,.1f}-"
+                    f"{t['hi_at_delivered']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}, "
+                    f"{t['z']:+.2f} sds)" if t.get("z") is not None else "")
+            lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, "
+                         f"{t['at_delivered']:,.1f} at the delivered volume; actual "
+                         f"{t['actual']:,.1f} ({_ratio(t['ratio'])} of the forecast){band}")
+        table = self.campaigns[["campaign_id", "planned_impressions", "impressions",
+                                f"forecast_{self.metric}", f"at_delivered_{self.metric}",
+                                self.metric]]
+        lines.append(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _share(a: float, b: float) -> str:
+    return f"{a / b:.1%}" if b > 0 else "n/a"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _read_plan(plan_folder: Path) -> tuple[dict, pd.DataFrame]:
+    doc_path, alloc_path = plan_folder / "plan.json", plan_folder / "allocation.parquet"
+    for path in (doc_path, alloc_path):
+        if not path.is_file():
+            raise WorkspaceError(f"{path} is missing: the plan folder must be one written by "
+                                 "`adopt plan`.")
+    return json.loads(doc_path.read_text()), pd.read_parquet(alloc_path)
+
+
+def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
+               end: pd.Timestamp) -> pd.DataFrame:
+    """Per cell x user, what the delivery logged (`_DELIVERED_SQL`)."""
+    with workspace.connect(read_only=True) as con:
+        workspace.require(["events", "ads", "placements"], "run `adopt ingest` with the "
+                          "delivery's events first", con)
+        workspace.require("audiences", PROFILES_HINT, con)
+        return con.execute(_DELIVERED_SQL, {
+            "start": start.to_pydatetime(), "end": end.to_pydatetime(),
+            "campaigns": campaigns, "no_segment": NO_SEGMENT}).df()
+
+
+def _cells(alloc: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Planned and delivered per cell, with the forecast at the delivered volume."""
+    planned = alloc.groupby(CELL, as_index=False)[["impressions", "reach", "spend",
+                                                   *METRICS]].sum()
+    planned = planned.rename(columns={c: f"planned_{c}" for c in ("impressions", "reach",
+                                                                   "spend")}
+                             | {m: f"forecast_{m}" for m in METRICS})
+    got = rows.groupby(CELL, as_index=False)[[*VOLUME, *METRICS]].sum()
+    got["reach"] = rows.loc[rows["impressions"] > 0].groupby(CELL)["user_id"].nunique() \
+        .reindex(pd.MultiIndex.from_frame(got[CELL])).fillna(0).to_numpy()
+    out = planned.merge(got, on=CELL, how="outer").fillna(0.0)
+    per_imp = np.divide(1.0, out["planned_impressions"].to_numpy(float),
+                        out=np.zeros(len(out)), where=out["planned_impressions"] > 0)
+    for m in METRICS:
+        out[f"at_delivered_{m}"] = out[f"forecast_{m}"] * per_imp * out["impressions"]
+    out["on_plan"] = out["planned_impressions"] > 0
+    return out
+
+
+_SUMS = ["planned_impressions", "planned_spend", "impressions", "spend",
+         *(f"{p}_{m}" for m in METRICS for p in ("forecast", "at_delivered")), *METRICS]
+
+
+def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathLike[str]
+                  | None = None, *, start: Any = None, end: Any = None,
+                  min_segment_size: int = MIN_SEGMENT_SIZE) -> ActualsCard:
+    """Weigh a written plan against its delivery's events in the warehouse.
+
+    Parameters
+    ----------
+    plan_folder : path
+        A plan written by ``adopt plan`` (plan.json, allocation.parquet).
+    workspace : path, optional
+        The workspace whose warehouse holds the delivery's events and the audiences
+        (default: the one the plan folder sits in, ``<ws>/plans/<plan_id>``, else the
+        plan's, plan.json ``inputs.workspace``).
+    start, end : date or time, optional
+        The delivery period [start, end) (`plan_window`: default the plan's period).
+    min_segment_size : int
+        Campaign x segment rows of smaller segments are merged into one row.
+
+    Returns
+    -------
+    ActualsCard
+
+    Raises
+    ------
+    WorkspaceError
+        A missing plan file or warehouse table.
+    ParameterError
+        A bad period or minimum size, or a period in which the plan's campaigns logged
+        no impression.
+    """
+    if isinstance(min_segment_size, bool) or not isinstance(min_segment_size, int) \
+            or min_segment_size < 0:
+        raise ParameterError("The 'min_segment_size' parameter of check_actuals must be a "
+                             f"non-negative integer. Got {min_segment_size!r} instead.")
+    folder = Path(plan_folder)
+    doc, alloc = _read_plan(folder)
+    first, last = plan_window(doc, start, end)
+    where = workspace if workspace is not None else _workspace_of(folder, doc)
+    if not where:
+        raise ParameterError("The 'workspace' parameter of check_actuals is needed: the plan "
+                             "does not name its workspace.")
+    ws = Workspace.of(where)
+    alloc = alloc.assign(**{c: alloc[c].astype(str) for c in CELL})
+    campaigns = sorted(alloc["campaign_id"].unique())
+    rows = _delivered(ws, campaigns, first, last)
+    if not rows["impressions"].sum():
+        raise ParameterError(f"No impression of the plan's campaigns was logged from {first} "
+                             f"to {last}: load the delivery's events with `adopt ingest` "
+                             "(--mode append), or give the period it ran (start, end).")
+    rows = rows.assign(**{c: rows[c].astype(str) for c in CELL})
+    cells = _cells(alloc, rows)
+    metric = doc.get("objective", {}).get("name", "conversions")
+    if metric not in METRICS:
+        metric = "conversions"
+
+    per_campaign = cells.groupby("campaign_id", as_index=False)[_SUMS].sum()
+    per_campaign["planned_reach"] = per_campaign["campaign_id"].map(
+        _planned_reach(folder)).fillna(0).to_numpy()
+    served = rows.loc[rows["impressions"] > 0]
+    per_campaign["reach"] = per_campaign["campaign_id"].map(
+        served.groupby("campaign_id")["user_id"].nunique()).fillna(0).to_numpy()
+    per_campaign["off_plan_impressions"] = per_campaign["campaign_id"].map(
+        cells.loc[~cells["on_plan"]].groupby("campaign_id")["impressions"].sum()
+    ).fillna(0).to_numpy()
+    per_campaign[f"ratio_{metric}"] = np.divide(
+        per_campaign[metric], per_campaign[f"at_delivered_{metric}"],
+        out=np.full(len(per_campaign), np.nan), where=per_campaign[f"at_delivered_{metric}"] > 0)
+
+    cap = _cap_across(doc)
+    per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
+    over_cap = int((per_user > cap).sum()) if cap is not None else 0
+
+    totals = {m: _total(doc, m, float(cells[f"at_delivered_{m}"].sum()),
+                        float(cells[m].sum())) for m in METRICS}
+    delivery = {"planned_impressions": float(alloc["impressions"].sum()),
+                "impressions": float(cells["impressions"].sum()),
+                "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
+                "planned_reach": float(per_campaign["planned_reach"].sum()),
+                "reach": float(per_campaign["reach"].sum()),
+                "off_plan_impressions": float(cells.loc[~cells["on_plan"], "impressions"].sum()),
+                "users_over_cap": float(over_cap)}
+    notes = _notes(delivery, cap)
+    segments = _segments(cells, ws, min_segment_size)
+    return ActualsCard(str(doc.get("plan_id", folder.name)), metric, first, last, totals,
+                       delivery, per_campaign, segments, notes)
+
+
+def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
+    """The workspace the plan folder sits in (``<ws>/plans/<plan_id>``), else the plan's."""
+    enclosing = folder.resolve().parent.parent
+    if folder.resolve().parent.name == "plans" and (enclosing / "warehouse.duckdb").is_file():
+        return enclosing
+    return doc.get("inputs", {}).get("workspace")
+
+
+def _planned_reach(folder: Path) -> pd.Series:
+    """Users per campaign in the plan's exposure profile (a user counts once over placements)."""
+    path = folder / "exposure.parquet"
+    if not path.is_file():
+        raise WorkspaceError(f"{path} is missing: the plan folder must be one written by "
+                             "`adopt plan`.")
+    ex = pd.read_parquet(path).astype({"campaign_id": str, "segment": str})
+    users = ex.groupby(["campaign_id", "segment", "frequency"])["users"].first()
+    return users.groupby(level="campaign_id").sum()
+
+
+def _cap_across(doc: dict) -> float | None:
+    caps = [c.get("cap") for c in (doc.get("inputs", {}).get("spec", {}) or {}).get(
+        "constraints", []) if c.get("type") == "frequency_cap" and c.get("across_placements")]
+    return float(min(caps)) if caps else None
+
+
+def _total(doc: dict, metric: str, at_delivered: float, actual: float) -> dict[str, Any]:
+    """The forecast of one metric as planned, at the delivered volume and against the actual.
+
+    The interval is scaled by the delivered volume's share of the point forecast: the
+    plan's interval describes its response, not the ad server's shortfall.
+    """
+    fc = (doc.get("forecast") or {}).get(metric) or {}
+    point = float(fc.get("point", doc.get("totals", {}).get(metric, 0.0)))
+    out: dict[str, Any] = {"point": point, "at_delivered": at_delivered, "actual": actual,
+                           "ratio": actual / at_delivered if at_delivered > 0 else None}
+    lo, hi = fc.get("lo"), fc.get("hi")
+    level = (doc.get("forecast") or {}).get("level")
+    if lo is not None and hi is not None and level and point > 0:
+        scale = at_delivered / point
+        out.update(lo=float(lo), hi=float(hi), level=float(level),
+                   lo_at_delivered=float(lo) * scale, hi_at_delivered=float(hi) * scale)
+        out["inside"] = bool(out["lo_at_delivered"] <= actual <= out["hi_at_delivered"])
+        out["z"] = interval_z(at_delivered, out["lo_at_delivered"], out["hi_at_delivered"],
+                              actual, float(level))
+    return out
+
+
+def _notes(delivery: dict[str, float], cap: float | None) -> list[str]:
+    notes = []
+    share = delivery["impressions"] / delivery["planned_impressions"] \
+        if delivery["planned_impressions"] > 0 else float("nan")
+    if np.isfinite(share) and abs(share - 1.0) > 0.05:
+        notes.append(f"the ad server delivered {share:.1%} of the planned impressions: read "
+                     "the forecast at the delivered volume")
+    if delivery["off_plan_impressions"] > 0:
+        notes.append(f"{delivery['off_plan_impressions']:,.0f} impressions went to cells the "
+                     "plan did not buy (other segments, users outside the audiences or other "
+                     "placements); the forecast values them at 0")
+    if delivery["users_over_cap"] > 0:
+        notes.append(f"{delivery['users_over_cap']:,.0f} users saw a campaign more often than "
+                     f"the plan's cap of {cap:g} across placements")
+    return notes
+
+
+def _segments(cells: pd.DataFrame, ws: Workspace, min_size: int) -> pd.DataFrame:
+    """Per campaign x segment, small segments merged (`adopt.report.privacy`)."""
+    cols = ["campaign_id", "segment", *_SUMS]
+    table = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()[cols]
+    with ws.connect(read_only=True) as con:
+        sizes = dict(con.execute("select segment::varchar, count(*) from audiences "
+                                 "group by all").fetchall())
+    sizes.setdefault(NO_SEGMENT, float("inf"))  # not a segment: nobody's group to hide
+    sup = Suppression.decide({str(s): n for s, n in sizes.items()}, min_size)
+    return suppress_frame(table, sup).reset_index(drop=True)

@@ -1,0 +1,250 @@
+"""A plan weighed against its delivery's log: `delivery_events`, `write_delivery_log`,
+`check_actuals` and ``adopt actuals``, on a generated world whose truth delivers the plan."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from adopt import Planner
+from adopt.actuals import NO_SEGMENT, check_actuals, plan_window
+from adopt.cli import main
+from adopt.curves import build_curves
+from adopt.delivery import deliver, delivery_events
+from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.ingest import ingest
+from adopt.optimize.forecast import interval_z
+from adopt.plan import Plan, make_plan
+from adopt.report import build_report
+from adopt.report.privacy import OTHER
+from adopt.scoring import PlanInputs, write_delivery_log
+
+from .conftest import RUN_ID
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[Path, Path, Path]:
+    """The small world with model curves and a conversions plan whose budget binds."""
+    root = tmp_path_factory.mktemp("actuals") / "copy"
+    shutil.copytree(small_ws.parent, root)
+    ws = root / "ws"
+    summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
+                           n_boot=5, top_creatives=2)
+    inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
+    cpi = pd.read_parquet(summary.curves_path).groupby("placement_id")["cost_per_impression"]
+    budget = round(0.2 * float((inv * cpi.first()).sum()), 2)
+    config = root / "plan.toml"
+    config.write_text(f'plan_id = "t"\nbudget = {budget}\nobjective = "conversions"\n'
+                      '[[constraints]]\ntype = "frequency_cap"\ncap = 3\n'
+                      '[[constraints]]\ntype = "frequency_cap"\ncap = 4\n'
+                      'across_placements = true\n')
+    folder = make_plan(config, workspace=ws).folder
+    return root / "world", ws, folder
+
+
+@pytest.fixture(scope="module")
+def delivered(planned, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A copy of the planned workspace with one delivery of the plan ingested."""
+    world, ws, folder = planned
+    root = tmp_path_factory.mktemp("delivered")
+    shutil.copytree(ws, root / "ws")
+    log = write_delivery_log(world, root / "ws", root / "ws" / "plans" / "t", root / "log")
+    ingest(log, root / "ws", mode="append")
+    return root / "ws", root / "ws" / "plans" / "t", log
+
+
+def test_the_log_is_the_scored_delivery_drawn(planned) -> None:
+    world, ws, folder = planned
+    plan = PlanInputs.read(world, ws, folder)
+    start = pd.Timestamp("2030-01-01")
+    for seed in (0, 1):
+        expected = deliver(plan.truth, plan.audiences, plan.exposure, caps=plan.caps, seed=seed)
+        events = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start,
+                                 days=7, caps=plan.caps, seed=seed)
+        imps = events.loc[events["event"] == "impression"]
+        # the same users and impressions as the delivery scored with that seed
+        assert len(imps) == expected.totals["impressions"]
+        assert imps["cost"].sum() == pytest.approx(expected.totals["spend"])
+        campaign = imps["ad_id"].map(plan.truth.ads["campaign_id"])
+        assert len(imps.assign(c=campaign)[["user_id", "c"]].drop_duplicates()) \
+            == expected.totals["reach"]
+        # clicks and conversions drawn with the truth's probabilities: within 4 sds
+        for name in ("clicks", "conversions"):
+            got = (events["event"] == name[:-1]).sum()
+            mean = expected.totals[name]
+            assert abs(got - mean) < 4 * np.sqrt(mean) + 1, (name, got, mean)
+        assert events["ts"].between(start, start + pd.Timedelta(days=7, seconds=2)).all()
+        assert events["impression_id"].isin(imps["impression_id"]).all()
+        # a conversion follows a click of its impression, and only conversions carry revenue
+        clicked = set(events.loc[events["event"] == "click", "impression_id"])
+        assert set(events.loc[events["event"] == "conversion", "impression_id"]) <= clicked
+        assert events.loc[events["event"] != "conversion", "revenue"].isna().all()
+    again = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start, days=7,
+                            caps=plan.caps, seed=1)
+    pd.testing.assert_frame_equal(events, again)  # deterministic
+
+
+def test_the_card_counts_what_the_delivery_logged(delivered) -> None:
+    ws, folder, log = delivered
+    events = pd.read_parquet(log / "events.parquet")
+    start = events["ts"].min().normalize()
+    card = check_actuals(folder, ws, start=start)
+    doc = json.loads((folder / "plan.json").read_text())
+    count = events["event"].value_counts()
+    assert card.totals["clicks"]["actual"] == count["click"]
+    assert card.totals["conversions"]["actual"] == count["conversion"]
+    assert card.totals["revenue"]["actual"] == pytest.approx(events["revenue"].sum())
+    assert card.delivery["impressions"] == count["impression"]
+    assert card.delivery["spend"] == pytest.approx(events["cost"].sum())
+    assert card.delivery["planned_impressions"] == pytest.approx(doc["totals"]["impressions"])
+    assert card.delivery["planned_reach"] == pytest.approx(doc["totals"]["reach"])
+    # the plan delivered whole (up to the users' rounding): the forecast as planned
+    conv = card.totals["conversions"]
+    assert conv["point"] == pytest.approx(doc["forecast"]["conversions"]["point"])
+    assert conv["at_delivered"] == pytest.approx(conv["point"], rel=0.02)
+    assert conv["ratio"] == pytest.approx(conv["actual"] / conv["at_delivered"])
+    assert conv["z"] == pytest.approx(interval_z(conv["at_delivered"], conv["lo_at_delivered"],
+                                                 conv["hi_at_delivered"], conv["actual"]))
+    assert conv["inside"] is (conv["lo_at_delivered"] <= conv["actual"] <= conv["hi_at_delivered"])
+    assert card.delivery["off_plan_impressions"] == 0 and card.delivery["users_over_cap"] == 0
+    # campaigns and campaign x segment rows add up to the totals
+    for table in (card.campaigns, card.segments):
+        assert table["conversions"].sum() == count["conversion"]
+        assert table["at_delivered_conversions"].sum() == pytest.approx(conv["at_delivered"])
+    # the saved card: no user id, the numbers as shown
+    saved = json.loads(card.save(folder).read_text())
+    assert saved["totals"]["conversions"]["actual"] == count["conversion"]
+    assert not any(u in (folder / "actuals.json").read_text()
+                   for u in events["user_id"].unique()[:50])
+    assert "actual" in str(card) and "at the delivered volume" in str(card)
+
+
+def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None:
+    world, ws, folder = planned
+    shutil.copytree(ws, tmp_path / "ws")
+    log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
+                             tmp_path / "log")
+    events = pd.read_parquet(log / "events.parquet")
+    camp = events["ad_id"].map(pd.read_parquet(log / "ads.parquet")
+                               .set_index("ad_id")["campaign_id"])
+    top = camp.loc[events["event"] == "impression"].value_counts().index[0]
+    # the ad server served only the first half of the period for the largest campaign
+    mid = events["ts"].min() + (events["ts"].max() - events["ts"].min()) / 2
+    imps = events.loc[events["event"] == "impression"]
+    late = set(imps.loc[(camp[imps.index] == top) & (imps["ts"] > mid), "impression_id"])
+    events = events.loc[~events["impression_id"].isin(late)].copy()
+    # conversions reported days after the period still count with their impressions
+    conv = events["event"] == "conversion"
+    events.loc[conv, "ts"] += pd.Timedelta(days=30)
+    events.to_parquet(log / "events.parquet")
+    ingest(log, tmp_path / "ws", mode="append")
+    card = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws",
+                         start=events["ts"].min().normalize())
+    row = card.campaigns.set_index("campaign_id").loc[top]
+    assert row["impressions"] < 0.6 * row["planned_impressions"]
+    assert row["at_delivered_conversions"] == pytest.approx(
+        row["forecast_conversions"] * row["impressions"] / row["planned_impressions"], rel=0.1)
+    conv = card.totals["conversions"]
+    assert conv["actual"] == (events["event"] == "conversion").sum() > 0
+    assert conv["at_delivered"] < conv["point"] and conv["hi_at_delivered"] < conv["hi"]
+    assert any("of the planned impressions" in n for n in card.notes)
+
+
+def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None:
+    ws, folder, log = delivered
+    events = pd.read_parquet(log / "events.parquet")
+    start = events["ts"].min().normalize()
+    whole = check_actuals(folder, ws, start=start)
+    first_day = check_actuals(folder, ws, start=start, end=start + pd.Timedelta(days=1))
+    on_day = events.loc[(events["event"] == "impression")
+                        & (events["ts"] < start + pd.Timedelta(days=1))]
+    assert first_day.delivery["impressions"] == len(on_day)
+    assert first_day.delivery["impressions"] < whole.delivery["impressions"]
+    # clicks and conversions count with their impression, whenever they were logged
+    linked = events["impression_id"].isin(on_day["impression_id"])
+    assert first_day.totals["clicks"]["actual"] == (linked & (events["event"] == "click")).sum()
+    # before the delivery: the logs the plan was made from hold other impressions, not these
+    with pytest.raises(ParameterError, match="No impression of the plan's campaigns"):
+        check_actuals(folder, ws, start="2031-01-01")
+
+
+def test_a_planner_reads_the_card_from_the_plan(delivered) -> None:
+    ws, folder, log = delivered
+    start = pd.read_parquet(log / "events.parquet")["ts"].min().normalize()
+    (folder / "actuals.json").unlink(missing_ok=True)
+    card = Planner(ws).load_plan("t").actuals(start=start)
+    assert card.to_dict() == json.loads((folder / "actuals.json").read_text())
+    assert card.to_dict() == check_actuals(folder, ws, start=start).to_dict()
+    with pytest.raises(WorkspaceError, match="needs a saved plan"):
+        Plan("t", card.campaigns, {}).actuals()  # made, never written
+
+
+def test_the_report_shows_the_delivery_per_campaign(delivered, tmp_path: Path) -> None:
+    ws, folder, log = delivered
+    events = pd.read_parquet(log / "events.parquet")
+    check_actuals(folder, ws, start=events["ts"].min().normalize()).save(folder)
+    html = build_report(folder, tmp_path / "r.html", workspace=ws).read_text()
+    section = html[html.index('id="delivery"'):html.index('id="allocation"')]
+    assert "Forecast against delivery" in section and "actual / forecast" in section
+    assert f"{(events['event'] == 'conversion').sum()}" in section
+    assert not any(u in html for u in events["user_id"].unique()[:50])
+    # a broken card is named, not fatal
+    copy = tmp_path / "plan"
+    shutil.copytree(folder, copy)
+    (copy / "actuals.json").write_text("<script>")
+    html = build_report(copy, tmp_path / "b.html", workspace=ws).read_text()
+    assert "Not available: actuals.json is not a card" in html and "<script>" not in html
+
+
+def test_small_segments_are_merged_and_the_unsegmented_kept_apart(delivered) -> None:
+    ws, folder, log = delivered
+    start = pd.read_parquet(log / "events.parquet")["ts"].min().normalize()
+    card = check_actuals(folder, ws, start=start, min_segment_size=10**9)
+    assert set(card.segments["segment"]) <= {OTHER, NO_SEGMENT}
+    assert card.segments["conversions"].sum() == card.totals["conversions"]["actual"]
+
+
+def test_the_period_comes_from_the_plan_or_the_arguments() -> None:
+    doc = {"inputs": {"spec": {"period_start": "2026-03-01", "period_end": "2026-03-14"},
+                      "period_days": 14}}
+    assert plan_window(doc) == (pd.Timestamp("2026-03-01"), pd.Timestamp("2026-03-15"))
+    assert plan_window({"inputs": {"period_days": 7}}, start="2026-03-01") == (
+        pd.Timestamp("2026-03-01"), pd.Timestamp("2026-03-08"))
+    assert plan_window(doc, "2026-03-02", "2026-03-03")[1] == pd.Timestamp("2026-03-03")
+    for kwargs, match in (({}, "'start' parameter .* is needed"),
+                          ({"start": "soon"}, "must be a date"),
+                          ({"start": "2026-03-01T00:00+02:00"}, "without a time zone"),
+                          ({"start": "2026-03-02", "end": "2026-03-01"}, "must come after")):
+        with pytest.raises(ParameterError, match=match):
+            plan_window({"inputs": {"period_days": 7}}, **kwargs)
+    with pytest.raises(ParameterError, match="'end' parameter .* is needed"):
+        plan_window({"inputs": {}}, start="2026-03-01")
+
+
+@pytest.mark.usefixtures("own_log_handler")
+def test_adopt_actuals_prints_the_card_and_refuses_bad_input_in_one_line(
+        delivered, planned, tmp_path: Path, capsys) -> None:
+    ws, folder, log = delivered
+    start = str(pd.read_parquet(log / "events.parquet")["ts"].min().date())
+    assert main(["actuals", "--plan", str(folder), "--workspace", str(ws), "--start", start]) == 0
+    out = capsys.readouterr().out
+    assert "conversions: forecast" in out and "actuals.json" in out
+    for args in (["--start", "soon"], ["--start", start, "--min-segment-size", "-1"],
+                 ["--start", "2031-01-01"]):
+        assert main(["actuals", "--plan", str(folder), "--workspace", str(ws), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("adopt: error:"), err
+    assert main(["actuals", "--plan", str(tmp_path / "none"), "--start", start]) == 2
+    assert "plan.json is missing" in capsys.readouterr().err
+    # score's delivery log goes to a new folder only, refused before the scoring
+    world, _, plan_folder = planned
+    assert main(["score", "--world", str(world), "--workspace", str(ws), "--plan",
+                 str(plan_folder), "--write-delivery", str(log)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    with pytest.raises(WorkspaceError, match="already exists"):
+        write_delivery_log(world, ws, plan_folder, log)
