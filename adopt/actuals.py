@@ -11,7 +11,8 @@ delivery's own log. The card compares, per campaign and in total, what was
 planned (impressions, reach, spend) with what the ad server delivered, and the
 forecast with what the delivery bought, twice: as planned, and at the volume
 delivered (each cell's forecast per impression times the impressions it got), so
-that an ad server's shortfall is not read as the response model's miss. Clicks
+that an ad server's shortfall is not read as the response model's miss; the plan's
+interval, of an expected value, is widened by the logged counts' own noise. Clicks
 and conversions count for the cell of their impression (by impression_id; an
 unlinked one by its own row, inside the period). Campaign x segment rows of
 segments under the minimum size are merged (`adopt.report.privacy`); no user id
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.optimize.forecast import interval_z
+from adopt.optimize.forecast import interval_z, widened
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
 from adopt.workspace import PROFILES_HINT, Workspace, atomic_path
 
@@ -133,14 +134,18 @@ class ActualsCard:
     start, end : the delivery period [start, end).
     totals : per metric (clicks, conversions, revenue) the forecast's ``point``, ``lo``,
         ``hi`` and ``level`` (plan.json), ``at_delivered`` (the forecast at the volume
-        delivered), ``actual``, ``ratio`` (actual / at_delivered), ``inside`` (the actual
-        inside the interval scaled to the delivered volume) and ``z`` (its distance from
-        the forecast in the interval's standard deviations, `interval_z`).
+        delivered), ``lo_at_delivered`` and ``hi_at_delivered`` (the interval scaled to
+        it), ``lo_logged`` and ``hi_logged`` (that interval widened by the counting noise
+        of the logged events), ``actual``, ``ratio`` (actual / at_delivered), ``inside``
+        (the actual inside the widened interval) and ``z`` (its distance from the forecast
+        in the widened interval's standard deviations, `interval_z`).
     delivery : planned and delivered impressions, spend and reach; impressions of the
         plan's campaigns outside its cells (``off_plan_impressions``); users over the
         plan's cap across placements (``users_over_cap``).
     campaigns : per campaign, planned and delivered volume, the forecast (planned and at
-        the delivered volume) and the actuals.
+        the delivered volume), the actuals, and ``z_clicks``, ``z_conversions``: how far
+        the counts fell from the forecast at the delivered volume in counting noise's
+        standard deviations (Poisson; beyond about 2, more than luck).
     segments : the same per campaign x segment, small segments merged.
     """
 
@@ -182,8 +187,8 @@ class ActualsCard:
                  f" impressions, {d['users_over_cap']:,.0f} users over the cap"]
         for name in METRICS:
             t = self.totals[name]
-            band = (f", interval at that volume {t['lo_at_delivered']:,.1f}-"
-                    f"{t['hi_at_delivered']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}, "
+            band = (f", interval at that volume with the counts' noise {t['lo_logged']:,.1f}-"
+                    f"{t['hi_logged']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}, "
                     f"{t['z']:+.2f} sds)" if t.get("z") is not None else "")
             lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, "
                          f"{t['at_delivered']:,.1f} at the delivered volume; actual "
@@ -312,6 +317,10 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     per_campaign["off_plan_impressions"] = per_campaign["campaign_id"].map(
         cells.loc[~cells["on_plan"]].groupby("campaign_id")["impressions"].sum()
     ).fillna(0).to_numpy()
+    for m in ("clicks", "conversions"):  # how far beyond counting noise (Poisson)
+        mean = per_campaign[f"at_delivered_{m}"].to_numpy(float)
+        per_campaign[f"z_{m}"] = np.divide(per_campaign[m] - mean, np.sqrt(mean),
+                                           out=np.full(len(mean), np.nan), where=mean > 0)
     per_campaign[f"ratio_{metric}"] = np.divide(
         per_campaign[metric], per_campaign[f"at_delivered_{metric}"],
         out=np.full(len(per_campaign), np.nan), where=per_campaign[f"at_delivered_{metric}"] > 0)
@@ -320,8 +329,11 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
     over_cap = int((per_user > cap).sum()) if cap is not None else 0
 
+    # revenue's count is its conversions': the order values' own spread is left out
+    events = {m: float(cells[f"at_delivered_{'clicks' if m == 'clicks' else 'conversions'}"]
+                       .sum()) for m in METRICS}
     totals = {m: _total(doc, m, float(cells[f"at_delivered_{m}"].sum()),
-                        float(cells[m].sum())) for m in METRICS}
+                        float(cells[m].sum()), events[m]) for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
                 "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
@@ -360,11 +372,16 @@ def _cap_across(doc: dict) -> float | None:
     return float(min(caps)) if caps else None
 
 
-def _total(doc: dict, metric: str, at_delivered: float, actual: float) -> dict[str, Any]:
+def _total(doc: dict, metric: str, at_delivered: float, actual: float,
+           expected_events: float) -> dict[str, Any]:
     """The forecast of one metric as planned, at the delivered volume and against the actual.
 
-    The interval is scaled by the delivered volume's share of the point forecast: the
-    plan's interval describes its response, not the ad server's shortfall.
+    The interval is scaled by the delivered volume's share of the point forecast (the
+    plan's interval describes its response, not the ad server's shortfall), then widened
+    by the counting noise of the logged events the forecast expects (`expected_events`;
+    Poisson: a log-variance of 1 / count), which the plan's interval of an expected
+    value leaves out: ``lo_logged``, ``hi_logged``, ``inside`` and ``z`` read the actual
+    against that.
     """
     fc = (doc.get("forecast") or {}).get(metric) or {}
     point = float(fc.get("point", doc.get("totals", {}).get(metric, 0.0)))
@@ -372,13 +389,16 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float) -> dict[s
                            "ratio": actual / at_delivered if at_delivered > 0 else None}
     lo, hi = fc.get("lo"), fc.get("hi")
     level = (doc.get("forecast") or {}).get("level")
-    if lo is not None and hi is not None and level and point > 0:
-        scale = at_delivered / point
+    if lo is not None and hi is not None and level and 0 < float(lo) < float(hi) \
+            and point > 0 and at_delivered > 0:
+        scale, noise = at_delivered / point, 1.0 / max(expected_events, 1.0)
         out.update(lo=float(lo), hi=float(hi), level=float(level),
                    lo_at_delivered=float(lo) * scale, hi_at_delivered=float(hi) * scale)
-        out["inside"] = bool(out["lo_at_delivered"] <= actual <= out["hi_at_delivered"])
+        out["lo_logged"], out["hi_logged"] = widened(
+            at_delivered, out["lo_at_delivered"], out["hi_at_delivered"], float(level), noise)
+        out["inside"] = bool(out["lo_logged"] <= actual <= out["hi_logged"])
         out["z"] = interval_z(at_delivered, out["lo_at_delivered"], out["hi_at_delivered"],
-                              actual, float(level))
+                              actual, float(level), extra_log_var=noise)
     return out
 
 

@@ -250,14 +250,24 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
             **{name: {"point": point[name]} for name in METRICS}}
 
 
-def interval_z(point: float, lo: float, hi: float, value: float, level: float = 0.95
-               ) -> float | None:
+def interval_z(point: float, lo: float, hi: float, value: float, level: float = 0.95,
+               extra_log_var: float = 0.0) -> float | None:
     """How far `value` fell from the forecast `point` in its interval's own standard
     deviations: log(value / point) over the interval's log-width / (2 z), z the normal
-    quantile of its `level`. Measured from the point, a mean; the interval's draws are
+    quantile of its `level` (with `extra_log_var`, a noise the interval leaves out, added
+    to its log-variance). Measured from the point, a mean; the interval's draws are
     skewed right of it. Over many plans an honest interval's values have a root mean
     square of about 1. None when a number is missing or not positive."""
     if not (point and value and lo and hi) or not 0 < lo < hi or point < 0 or value < 0:
         return None
-    z = NormalDist().inv_cdf(0.5 + level / 2.0)
-    return float(np.log(value / point) / (np.log(hi / lo) / (2.0 * z)))
+    sd = np.log(hi / lo) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0))
+    return float(np.log(value / point) / np.sqrt(sd ** 2 + extra_log_var))
+
+
+def widened(point: float, lo: float, hi: float, level: float, extra_log_var: float
+            ) -> tuple[float, float]:
+    """The interval with a noise of log-variance `extra_log_var` added: each end's
+    log-distance from `point` stretched by the ratio of the standard deviations."""
+    sd = np.log(hi / lo) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0))
+    stretch = np.sqrt(sd ** 2 + extra_log_var) / sd
+    return float(point * (lo / point) ** stretch), float(point * (hi / point) ** stretch)

@@ -102,22 +102,24 @@ def delivery(data: ReportData) -> Section | None:
     if t.get("z") is not None:
         where = "inside" if t.get("inside") else "outside"
         z = f"{float(t['z']):+.2f}"
-        band = (f", {where} the interval at that volume ({esc(num(t.get('lo_at_delivered')))} "
-                f"to {esc(num(t.get('hi_at_delivered')))}, {esc(z)} of its standard "
-                f"deviations)")
+        band = (f", {where} the interval at that volume widened by the counts' own noise "
+                f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}, {esc(z)} "
+                f"of its standard deviations)")
     html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, "
                 f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's "
                 f"forecast per impression times the impressions it got); the delivery logged "
                 f"<b>{esc(num(t.get('actual')))}</b>, {esc(num(t.get('ratio')))} of the "
                 f"forecast{band}.</p>")
+    counted = metric if metric in ("clicks", "conversions") else "conversions"
     rows = [[r.get("campaign_id"), r.get("planned_impressions"), r.get("impressions"),
              r.get(f"at_delivered_{metric}"), r.get(metric),
-             ratio(r.get(metric), r.get(f"at_delivered_{metric}"))]
+             ratio(r.get(metric), r.get(f"at_delivered_{metric}")), r.get(f"z_{counted}")]
             for r in doc.get("campaigns") or []]
     if rows:
         html.append(table(rows, ["campaign", "planned impressions", "delivered impressions",
                                  f"forecast {metric} at that volume", f"actual {metric}",
-                                 "actual / forecast"], [False, True, True, True, True, True]))
+                                 "actual / forecast", f"{counted}: sds of counting noise"],
+                          [False, True, True, True, True, True, True]))
     html += [f'<p class="na">{esc(n)}</p>' for n in doc.get("notes") or []]
     return Section("delivery", "Forecast against delivery", "".join(html))
 

@@ -18,7 +18,7 @@ from adopt.curves import build_curves
 from adopt.delivery import deliver, delivery_events
 from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.ingest import ingest
-from adopt.optimize.forecast import interval_z
+from adopt.optimize.forecast import interval_z, widened
 from adopt.plan import Plan, make_plan
 from adopt.report import build_report
 from adopt.report.privacy import OTHER
@@ -108,9 +108,21 @@ def test_the_card_counts_what_the_delivery_logged(delivered) -> None:
     assert conv["point"] == pytest.approx(doc["forecast"]["conversions"]["point"])
     assert conv["at_delivered"] == pytest.approx(conv["point"], rel=0.02)
     assert conv["ratio"] == pytest.approx(conv["actual"] / conv["at_delivered"])
+    # the interval of an expected value, widened by the logged counts' own (Poisson) noise
+    noise = 1.0 / conv["at_delivered"]
     assert conv["z"] == pytest.approx(interval_z(conv["at_delivered"], conv["lo_at_delivered"],
-                                                 conv["hi_at_delivered"], conv["actual"]))
-    assert conv["inside"] is (conv["lo_at_delivered"] <= conv["actual"] <= conv["hi_at_delivered"])
+                                                 conv["hi_at_delivered"], conv["actual"],
+                                                 extra_log_var=noise))
+    assert conv["lo_logged"] < conv["lo_at_delivered"] < conv["at_delivered"] \
+        < conv["hi_at_delivered"] < conv["hi_logged"]
+    assert conv["inside"] is (conv["lo_logged"] <= conv["actual"] <= conv["hi_logged"])
+    revenue = card.totals["revenue"]  # counted in conversions: their noise, not the clicks'
+    assert revenue["z"] == pytest.approx(interval_z(
+        revenue["at_delivered"], revenue["lo_at_delivered"], revenue["hi_at_delivered"],
+        revenue["actual"], extra_log_var=noise))
+    c = card.campaigns
+    assert np.allclose(c["z_conversions"], (c["conversions"] - c["at_delivered_conversions"])
+                       / np.sqrt(c["at_delivered_conversions"]))
     assert card.delivery["off_plan_impressions"] == 0 and card.delivery["users_over_cap"] == 0
     # campaigns and campaign x segment rows add up to the totals
     for table in (card.campaigns, card.segments):
@@ -207,6 +219,16 @@ def test_small_segments_are_merged_and_the_unsegmented_kept_apart(delivered) -> 
     card = check_actuals(folder, ws, start=start, min_segment_size=10**9)
     assert set(card.segments["segment"]) <= {OTHER, NO_SEGMENT}
     assert card.segments["conversions"].sum() == card.totals["conversions"]["actual"]
+
+
+def test_an_interval_widens_by_a_noise_in_the_log() -> None:
+    lo, hi = 100 * np.exp(-0.196), 100 * np.exp(0.392)  # sd 0.1 below, 0.2 above
+    assert widened(100.0, lo, hi, 0.95, 0.0) == pytest.approx((lo, hi))
+    wide = widened(100.0, lo, hi, 0.95, 0.0175)  # the sd of the log 0.15 -> 0.2: x 4/3
+    assert np.log(np.array(wide) / 100.0) == pytest.approx([-0.196 * 4 / 3, 0.392 * 4 / 3],
+                                                           rel=1e-3)
+    assert interval_z(100.0, lo, hi, 100 * np.exp(0.2), extra_log_var=0.0175) == pytest.approx(
+        1.0, rel=1e-3)
 
 
 def test_the_period_comes_from_the_plan_or_the_arguments() -> None:
