@@ -14,9 +14,12 @@ delivered (each cell's forecast per impression times the impressions it got), so
 that an ad server's shortfall is not read as the response model's miss; the plan's
 interval, of an expected value, is widened by the logged counts' own noise. Clicks
 and conversions count for the cell of their impression (by impression_id; an
-unlinked one by its own row, inside the period). Campaign x segment rows of
-segments under the minimum size are merged (`adopt.report.privacy`); no user id
-leaves the warehouse.
+unlinked one by its own row, inside the period). A user counts once per campaign,
+in one segment: the first (by name) of their segments the plan buys for the
+campaign, else the first of theirs (rule-based audiences may overlap). Campaign x
+segment rows of segments under the minimum size, of unknown size, or of too few
+users outside every segment are merged (`adopt.report.privacy`); no user id leaves
+the warehouse.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adopt.exceptions import ParameterError, WorkspaceError
+from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.forecast import interval_z, widened
+from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
 from adopt.workspace import PROFILES_HINT, Workspace, atomic_path
 
@@ -41,10 +45,11 @@ NO_SEGMENT = "(no segment)"  # users of the delivery the audiences do not hold
 FILE = "actuals.json"
 CELL = ["campaign_id", "segment", "placement_id"]
 
-# Per cell of the plan's campaigns, what the delivery logged in [start, end), from the input
+# Per campaign x placement x user, what the delivery logged in [start, end), from the input
 # tables (the stg_ views stop at the profiles' as_of, before the delivery). Clicks and
-# conversions count for their impression's cell; one without an impression_id, by its own
-# row inside the period. Bound parameters only: nothing of the caller's text becomes SQL.
+# conversions count with their impression; one without an impression_id, by its own row
+# inside the period. Sums in a fixed order (the same digits run to run); bound parameters
+# only: nothing of the caller's text becomes SQL.
 _DELIVERED_SQL = """
 with imp as (
     select nullif(e.impression_id, '') as impression_id, e.user_id, e.ad_id, e.placement_id,
@@ -68,30 +73,41 @@ rows as (
     union all
     select event, user_id, ad_id, placement_id, 0.0, revenue from resp
 )
-select a.campaign_id, coalesce(au.segment::varchar, $no_segment) as segment,
-       r.placement_id, r.user_id,
+select a.campaign_id, r.placement_id, r.user_id,
        count(*) filter (where r.event = 'impression') as impressions,
-       coalesce(sum(r.cost), 0) as spend,
+       coalesce(sum(r.cost order by r.cost), 0) as spend,
        count(*) filter (where r.event = 'click') as clicks,
        count(*) filter (where r.event = 'conversion') as conversions,
-       coalesce(sum(r.revenue) filter (where r.event = 'conversion'), 0) as revenue
+       coalesce(sum(r.revenue order by r.revenue) filter (where r.event = 'conversion'), 0)
+           as revenue
 from rows r join ads a using (ad_id)
-left join audiences au using (user_id)
 where list_contains($campaigns, a.campaign_id)
 group by all
+order by all
 """
+# the segments of the users with an event in the period
+_MEMBERS_SQL = """
+select au.user_id, au.segment::varchar as segment
+from audiences au
+where au.user_id in (select user_id from events where ts >= $start and ts < $end)
+order by all
+"""
+_SIZES_SQL = "select segment::varchar, count(distinct user_id) from audiences group by all"
 
 
-def _day(value: Any, name: str) -> pd.Timestamp | None:
+def _day(value: Any, name: str, where: str = "check_actuals") -> pd.Timestamp | None:
     if value is None or value == "":
         return None
     try:
         out = pd.Timestamp(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         out = pd.NaT
     if out is pd.NaT or out.tzinfo is not None:
-        raise ParameterError(f"The '{name}' parameter of check_actuals must be a date or a "
-                             f"time without a time zone (2026-03-01). Got {value!r} instead.")
+        message = (f"must be a date or a time without a time zone (2026-03-01). "
+                   f"Got {value!r} instead.")
+        if where == "plan.json":
+            raise InputError("plan.json", name, message)
+        raise ParameterError(f"The '{name}' parameter of {where} {message}")
     return out
 
 
@@ -102,26 +118,39 @@ def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Times
     ``end`` defaults to the day after the plan's period_end, else to start plus the
     plan's period in days (plan.json ``inputs.period_days``).
     """
-    spec = doc.get("inputs", {}).get("spec", {}) or {}
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
     first = _day(start, "start")
-    if first is None and spec.get("period_start"):
-        first = pd.Timestamp(spec["period_start"])
+    if first is None:
+        first = _day(spec.get("period_start"), "period_start", "plan.json")
     if first is None:
         raise ParameterError("The 'start' parameter of check_actuals is needed: the plan has "
                              "no period_start. Give the first day the plan was delivered.")
     last = _day(end, "end")
-    if last is None and spec.get("period_end"):
-        last = pd.Timestamp(spec["period_end"]) + pd.Timedelta(days=1)
     if last is None:
-        days = doc.get("inputs", {}).get("period_days")
-        if not days:
+        period_end = _day(spec.get("period_end"), "period_end", "plan.json")
+        last = None if period_end is None else period_end + pd.Timedelta(days=1)
+    if last is None:
+        days = _number(inputs.get("period_days"))
+        if not days or days <= 0:
             raise ParameterError("The 'end' parameter of check_actuals is needed: the plan "
                                  "has no period_end nor period_days.")
-        last = first + pd.Timedelta(days=float(days))
+        last = first + pd.Timedelta(days=days)
     if not last > first:
         raise ParameterError(f"The 'end' parameter of check_actuals must come after start "
                              f"({first}). Got {last} instead.")
     return first, last
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (plan.json is read as written, not trusted)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
 
 
 @dataclass
@@ -209,44 +238,65 @@ def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _read_plan(plan_folder: Path) -> tuple[dict, pd.DataFrame]:
-    doc_path, alloc_path = plan_folder / "plan.json", plan_folder / "allocation.parquet"
-    for path in (doc_path, alloc_path):
-        if not path.is_file():
-            raise WorkspaceError(f"{path} is missing: the plan folder must be one written by "
-                                 "`adopt plan`.")
-    return json.loads(doc_path.read_text()), pd.read_parquet(alloc_path)
+def _read_plan(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """plan.json, the allocation and the exposure profile (one line for each missing one)."""
+    doc, alloc = read_plan_json(folder), read_allocation(folder)
+    path = folder / "exposure.parquet"
+    if not path.is_file():
+        raise WorkspaceError(f"{path} is missing: the plan folder must be one written by "
+                             "`adopt plan` (with the plan's exposure profile).")
+    exposure = pd.read_parquet(path)
+    for column in ("campaign_id", "segment", "frequency", "users"):
+        if column not in exposure.columns:
+            raise InputError("exposure", column, f"{path} lacks the column")
+    return doc, alloc, exposure
 
 
 def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
-               end: pd.Timestamp) -> pd.DataFrame:
-    """Per cell x user, what the delivery logged (`_DELIVERED_SQL`)."""
+               end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Per campaign x placement x user what the delivery logged; the users' segments;
+    every segment's size."""
     with workspace.connect(read_only=True) as con:
         workspace.require(["events", "ads", "placements"], "run `adopt ingest` with the "
                           "delivery's events first", con)
         workspace.require("audiences", PROFILES_HINT, con)
-        return con.execute(_DELIVERED_SQL, {
-            "start": start.to_pydatetime(), "end": end.to_pydatetime(),
-            "campaigns": campaigns, "no_segment": NO_SEGMENT}).df()
+        period = {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
+        rows = con.execute(_DELIVERED_SQL, period | {"campaigns": campaigns}).df()
+        members = con.execute(_MEMBERS_SQL, period).df()
+        sizes = dict(con.execute(_SIZES_SQL).fetchall())
+    return rows, members, {str(k): float(v) for k, v in sizes.items()}
+
+
+def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
+                 planned: pd.MultiIndex) -> pd.DataFrame:
+    """`rows` with each user's segment for the campaign (see the module docstring)."""
+    pairs = rows[["campaign_id", "user_id"]].drop_duplicates()
+    options = pairs.merge(members.astype(str), on="user_id")
+    options["bought"] = pd.MultiIndex.from_frame(options[["campaign_id", "segment"]]) \
+        .isin(planned)
+    options = options.sort_values(["campaign_id", "user_id", "bought", "segment"],
+                                  ascending=[True, True, False, True], kind="stable")
+    picked = options.drop_duplicates(["campaign_id", "user_id"])
+    out = rows.merge(picked[["campaign_id", "user_id", "segment"]],
+                     on=["campaign_id", "user_id"], how="left")
+    out["segment"] = out["segment"].fillna(NO_SEGMENT)
+    return out
 
 
 def _cells(alloc: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """Planned and delivered per cell, with the forecast at the delivered volume."""
-    planned = alloc.groupby(CELL, as_index=False)[["impressions", "reach", "spend",
-                                                   *METRICS]].sum()
-    planned = planned.rename(columns={c: f"planned_{c}" for c in ("impressions", "reach",
-                                                                   "spend")}
+    planned = alloc.groupby(CELL, as_index=False)[["impressions", "spend", *METRICS]].sum()
+    planned = planned.rename(columns={"impressions": "planned_impressions",
+                                      "spend": "planned_spend"}
                              | {m: f"forecast_{m}" for m in METRICS})
     got = rows.groupby(CELL, as_index=False)[[*VOLUME, *METRICS]].sum()
-    got["reach"] = rows.loc[rows["impressions"] > 0].groupby(CELL)["user_id"].nunique() \
-        .reindex(pd.MultiIndex.from_frame(got[CELL])).fillna(0).to_numpy()
     out = planned.merge(got, on=CELL, how="outer").fillna(0.0)
-    per_imp = np.divide(1.0, out["planned_impressions"].to_numpy(float),
-                        out=np.zeros(len(out)), where=out["planned_impressions"] > 0)
+    planned_imps = out["planned_impressions"].to_numpy(float)
+    per_imp = np.divide(1.0, planned_imps, out=np.zeros(len(out)), where=planned_imps > 0)
     for m in METRICS:
         out[f"at_delivered_{m}"] = out[f"forecast_{m}"] * per_imp * out["impressions"]
     out["on_plan"] = out["planned_impressions"] > 0
-    return out
+    return out.sort_values(CELL).reset_index(drop=True)
 
 
 _SUMS = ["planned_impressions", "planned_spend", "impressions", "spend",
@@ -261,7 +311,8 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     Parameters
     ----------
     plan_folder : path
-        A plan written by ``adopt plan`` (plan.json, allocation.parquet).
+        A plan written by ``adopt plan`` (plan.json, allocation.parquet,
+        exposure.parquet).
     workspace : path, optional
         The workspace whose warehouse holds the delivery's events and the audiences
         (default: the one the plan folder sits in, ``<ws>/plans/<plan_id>``, else the
@@ -279,6 +330,8 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     ------
     WorkspaceError
         A missing plan file or warehouse table.
+    InputError
+        A plan file that is not what `adopt plan` writes.
     ParameterError
         A bad period or minimum size, or a period in which the plan's campaigns logged
         no impression.
@@ -288,30 +341,31 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
         raise ParameterError("The 'min_segment_size' parameter of check_actuals must be a "
                              f"non-negative integer. Got {min_segment_size!r} instead.")
     folder = Path(plan_folder)
-    doc, alloc = _read_plan(folder)
+    doc, alloc, exposure = _read_plan(folder)
     first, last = plan_window(doc, start, end)
     where = workspace if workspace is not None else _workspace_of(folder, doc)
     if not where:
         raise ParameterError("The 'workspace' parameter of check_actuals is needed: the plan "
                              "does not name its workspace.")
     ws = Workspace.of(where)
-    alloc = alloc.assign(**{c: alloc[c].astype(str) for c in CELL})
     campaigns = sorted(alloc["campaign_id"].unique())
-    rows = _delivered(ws, campaigns, first, last)
+    rows, members, sizes = _delivered(ws, campaigns, first, last)
     if not rows["impressions"].sum():
         raise ParameterError(f"No impression of the plan's campaigns was logged from {first} "
                              f"to {last}: load the delivery's events with `adopt ingest` "
                              "(--mode append), or give the period it ran (start, end).")
-    rows = rows.assign(**{c: rows[c].astype(str) for c in CELL})
+    rows = rows.astype({"campaign_id": str, "placement_id": str, "user_id": str})
+    bought = alloc.loc[alloc["impressions"] > 0, ["campaign_id", "segment"]]
+    rows = _one_segment(rows, members, pd.MultiIndex.from_frame(bought.drop_duplicates()))
     cells = _cells(alloc, rows)
-    metric = doc.get("objective", {}).get("name", "conversions")
-    if metric not in METRICS:
-        metric = "conversions"
+    metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
+        else None
+    metric = metric if metric in METRICS else "conversions"
 
+    served = rows.loc[rows["impressions"] > 0]
     per_campaign = cells.groupby("campaign_id", as_index=False)[_SUMS].sum()
     per_campaign["planned_reach"] = per_campaign["campaign_id"].map(
-        _planned_reach(folder)).fillna(0).to_numpy()
-    served = rows.loc[rows["impressions"] > 0]
+        _planned_reach(exposure)).fillna(0).to_numpy()
     per_campaign["reach"] = per_campaign["campaign_id"].map(
         served.groupby("campaign_id")["user_id"].nunique()).fillna(0).to_numpy()
     per_campaign["off_plan_impressions"] = per_campaign["campaign_id"].map(
@@ -319,11 +373,13 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     ).fillna(0).to_numpy()
     for m in ("clicks", "conversions"):  # how far beyond counting noise (Poisson)
         mean = per_campaign[f"at_delivered_{m}"].to_numpy(float)
-        per_campaign[f"z_{m}"] = np.divide(per_campaign[m] - mean, np.sqrt(mean),
-                                           out=np.full(len(mean), np.nan), where=mean > 0)
+        per_campaign[f"z_{m}"] = np.divide(per_campaign[m].to_numpy(float) - mean,
+                                           np.sqrt(mean), out=np.full(len(mean), np.nan),
+                                           where=mean > 0)
+    forecast = per_campaign[f"at_delivered_{metric}"].to_numpy(float)
     per_campaign[f"ratio_{metric}"] = np.divide(
-        per_campaign[metric], per_campaign[f"at_delivered_{metric}"],
-        out=np.full(len(per_campaign), np.nan), where=per_campaign[f"at_delivered_{metric}"] > 0)
+        per_campaign[metric].to_numpy(float), forecast, out=np.full(len(forecast), np.nan),
+        where=forecast > 0)
 
     cap = _cap_across(doc)
     per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
@@ -341,10 +397,13 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                 "reach": float(per_campaign["reach"].sum()),
                 "off_plan_impressions": float(cells.loc[~cells["on_plan"], "impressions"].sum()),
                 "users_over_cap": float(over_cap)}
-    notes = _notes(delivery, cap)
-    segments = _segments(cells, ws, min_segment_size)
-    return ActualsCard(str(doc.get("plan_id", folder.name)), metric, first, last, totals,
-                       delivery, per_campaign, segments, notes)
+    sizes |= {s: sizes.get(s, 0.0) for s in alloc["segment"].unique()}  # unknown: hidden
+    sizes[NO_SEGMENT] = float(served.loc[served["segment"] == NO_SEGMENT, "user_id"].nunique())
+    segments = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()
+    segments = suppress_frame(segments, Suppression.decide(sizes, min_segment_size))
+    return ActualsCard(str(doc.get("plan_id") or folder.name), metric, first, last, totals,
+                       delivery, per_campaign, segments.reset_index(drop=True),
+                       _notes(delivery, cap))
 
 
 def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
@@ -352,24 +411,24 @@ def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
     enclosing = folder.resolve().parent.parent
     if folder.resolve().parent.name == "plans" and (enclosing / "warehouse.duckdb").is_file():
         return enclosing
-    return doc.get("inputs", {}).get("workspace")
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    return inputs.get("workspace") if isinstance(inputs.get("workspace"), str) else None
 
 
-def _planned_reach(folder: Path) -> pd.Series:
+def _planned_reach(exposure: pd.DataFrame) -> pd.Series:
     """Users per campaign in the plan's exposure profile (a user counts once over placements)."""
-    path = folder / "exposure.parquet"
-    if not path.is_file():
-        raise WorkspaceError(f"{path} is missing: the plan folder must be one written by "
-                             "`adopt plan`.")
-    ex = pd.read_parquet(path).astype({"campaign_id": str, "segment": str})
+    ex = exposure.astype({"campaign_id": str, "segment": str})
     users = ex.groupby(["campaign_id", "segment", "frequency"])["users"].first()
     return users.groupby(level="campaign_id").sum()
 
 
 def _cap_across(doc: dict) -> float | None:
-    caps = [c.get("cap") for c in (doc.get("inputs", {}).get("spec", {}) or {}).get(
-        "constraints", []) if c.get("type") == "frequency_cap" and c.get("across_placements")]
-    return float(min(caps)) if caps else None
+    spec = (doc.get("inputs") or {}).get("spec") if isinstance(doc.get("inputs"), dict) else None
+    rows = spec.get("constraints", []) if isinstance(spec, dict) else []
+    caps = [_number(c.get("cap")) for c in rows if isinstance(c, dict)
+            and c.get("type") == "frequency_cap" and c.get("across_placements")]
+    caps = [c for c in caps if c is not None]
+    return min(caps) if caps else None
 
 
 def _total(doc: dict, metric: str, at_delivered: float, actual: float,
@@ -383,22 +442,23 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float,
     value leaves out: ``lo_logged``, ``hi_logged``, ``inside`` and ``z`` read the actual
     against that.
     """
-    fc = (doc.get("forecast") or {}).get(metric) or {}
-    point = float(fc.get("point", doc.get("totals", {}).get(metric, 0.0)))
+    forecast = doc.get("forecast") if isinstance(doc.get("forecast"), dict) else {}
+    fc = forecast.get(metric) if isinstance(forecast.get(metric), dict) else {}
+    totals = doc.get("totals") if isinstance(doc.get("totals"), dict) else {}
+    point = _number(fc.get("point", totals.get(metric))) or 0.0
     out: dict[str, Any] = {"point": point, "at_delivered": at_delivered, "actual": actual,
                            "ratio": actual / at_delivered if at_delivered > 0 else None}
-    lo, hi = fc.get("lo"), fc.get("hi")
-    level = (doc.get("forecast") or {}).get("level")
-    if lo is not None and hi is not None and level and 0 < float(lo) < float(hi) \
+    lo, hi, level = _number(fc.get("lo")), _number(fc.get("hi")), _number(forecast.get("level"))
+    if lo is not None and hi is not None and level and 0 < level < 1 and 0 < lo < hi \
             and point > 0 and at_delivered > 0:
         scale, noise = at_delivered / point, 1.0 / max(expected_events, 1.0)
-        out.update(lo=float(lo), hi=float(hi), level=float(level),
-                   lo_at_delivered=float(lo) * scale, hi_at_delivered=float(hi) * scale)
+        out.update(lo=lo, hi=hi, level=level, lo_at_delivered=lo * scale,
+                   hi_at_delivered=hi * scale)
         out["lo_logged"], out["hi_logged"] = widened(
-            at_delivered, out["lo_at_delivered"], out["hi_at_delivered"], float(level), noise)
+            at_delivered, out["lo_at_delivered"], out["hi_at_delivered"], level, noise)
         out["inside"] = bool(out["lo_logged"] <= actual <= out["hi_logged"])
         out["z"] = interval_z(at_delivered, out["lo_at_delivered"], out["hi_at_delivered"],
-                              actual, float(level), extra_log_var=noise)
+                              actual, level, extra_log_var=noise)
     return out
 
 
@@ -417,15 +477,3 @@ def _notes(delivery: dict[str, float], cap: float | None) -> list[str]:
         notes.append(f"{delivery['users_over_cap']:,.0f} users saw a campaign more often than "
                      f"the plan's cap of {cap:g} across placements")
     return notes
-
-
-def _segments(cells: pd.DataFrame, ws: Workspace, min_size: int) -> pd.DataFrame:
-    """Per campaign x segment, small segments merged (`adopt.report.privacy`)."""
-    cols = ["campaign_id", "segment", *_SUMS]
-    table = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()[cols]
-    with ws.connect(read_only=True) as con:
-        sizes = dict(con.execute("select segment::varchar, count(*) from audiences "
-                                 "group by all").fetchall())
-    sizes.setdefault(NO_SEGMENT, float("inf"))  # not a segment: nobody's group to hide
-    sup = Suppression.decide({str(s): n for s, n in sizes.items()}, min_size)
-    return suppress_frame(table, sup).reset_index(drop=True)

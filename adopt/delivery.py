@@ -402,14 +402,15 @@ def deliver(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFrame, *,
 
 def delivery_events(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFrame, *,
                     start: pd.Timestamp, days: float, caps: DeliveryCaps | None = None,
-                    seed: int = 0) -> pd.DataFrame:
+                    seed: int = 0, id_prefix: str = "d") -> pd.DataFrame:
     """The event log an ad server would write delivering an exposure on a world's truth.
 
     The same users and impressions as `deliver` with the same seed (its totals are
     these events' expectation); each impression gets a time in [start, start +
     days), a user's in the order of their k, then a click drawn with the truth's
     p_click at that k and, after a click, a conversion with its conversions per
-    click, whose revenue is the ad's order value. Cost is the placement's cpm / 1000.
+    click, whose revenue is the ad's order value. Cost is the placement's cpm / 1000;
+    impression ids are `id_prefix` and a number.
 
     Returns
     -------
@@ -430,7 +431,7 @@ def delivery_events(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFram
     ts[np.lexsort((served.k, served.owner))] = drawn[np.lexsort((drawn, served.owner))]
     clicked = rng.random(n) < value["p_click"].to_numpy()
     converted = clicked & (rng.random(n) < value["p_conversion_given_click"].to_numpy())
-    ids = np.array([f"d{seed}-{i}" for i in range(n)], dtype=object)
+    ids = np.array([f"{id_prefix}{i}" for i in range(n)], dtype=object)
     kind = np.repeat([0, 1, 2], [n, int(clicked.sum()), int(converted.sum())])
     rows = np.r_[np.arange(n), np.flatnonzero(clicked), np.flatnonzero(converted)]
     cpm = truth.placements["cpm"].reindex(places).to_numpy(float)

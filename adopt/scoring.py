@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from adopt.actuals import plan_window
 from adopt.curves.baselines import DEFAULT_CAP, historical_exposure, uniform_exposure
 from adopt.curves.build import load_audiences
 from adopt.delivery import TOTALS, DeliveryCaps, deliver, delivery_events, evaluate_exposure
@@ -364,14 +365,20 @@ def check_delivery_folder(out: str | os.PathLike[str]) -> Path:
 
 def write_delivery_log(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[str],
                        plan_folder: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                       seed: int = 0) -> Path:
+                       seed: int = 0) -> tuple[Path, pd.Timestamp, pd.Timestamp]:
     """Deliver the plan once on the truth and write what the ad server would log.
 
-    The events (`adopt.delivery.delivery_events`, the plan's caps enforced) start the
-    day after the workspace's last logged event and span the plan's period
-    (plan.json ``inputs.period_days``, else 1 day); beside them the world's users, ads
-    and placements, so that ``adopt ingest --mode append`` loads the folder and
-    ``adopt actuals`` weighs the plan against it.
+    The events (`adopt.delivery.delivery_events`, the plan's caps enforced) span the
+    plan's period when it has one (`adopt.actuals.plan_window`), else start the day
+    after the warehouse's last event and last the plan's period in days (plan.json
+    ``inputs.period_days``, else 1); their impression ids name the plan, the start and
+    the seed. Beside them, the world's users, ads and placements, so that ``adopt
+    ingest --mode append`` loads the folder and ``adopt actuals`` weighs the plan
+    against it.
+
+    Returns
+    -------
+    (folder, start, end)
 
     Raises
     ------
@@ -381,16 +388,22 @@ def write_delivery_log(world_dir: str | os.PathLike[str], workspace: str | os.Pa
     """
     target = check_delivery_folder(out)
     plan = PlanInputs.read(world_dir, workspace, plan_folder)
-    ws = Workspace.of(workspace)
-    with ws.connect(read_only=True) as con:
-        ws.require("stg_events", "run `adopt ingest` first", con)
-        last = con.execute("select max(ts) from stg_events").fetchone()[0]
-    start = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
-    days = float(plan.doc.get("inputs", {}).get("period_days") or 1.0)
-    events = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start, days=days,
-                             caps=plan.caps, seed=seed)
+    if plan.spec.period_start is not None:
+        start, end = plan_window(plan.doc)
+    else:
+        ws = Workspace.of(workspace)
+        with ws.connect(read_only=True) as con:
+            ws.require("events", "run `adopt ingest` first", con)
+            last = con.execute("select max(ts) from events").fetchone()[0]
+        start = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+        end = start + pd.Timedelta(days=float(plan.doc.get("inputs", {}).get("period_days")
+                                              or 1.0))
+    prefix = f"{plan.doc.get('plan_id') or Path(plan_folder).name}-{start:%Y%m%d}-s{seed}-"
+    events = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start,
+                             days=(end - start) / pd.Timedelta(days=1), caps=plan.caps,
+                             seed=seed, id_prefix=prefix)
     target.mkdir(parents=True, exist_ok=True)
     events.to_parquet(target / "events.parquet", index=False)
     for name in DELIVERY_TABLES:
         shutil.copyfile(Path(world_dir) / f"{name}.parquet", target / f"{name}.parquet")
-    return target
+    return target, start, end

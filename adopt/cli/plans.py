@@ -125,8 +125,9 @@ def cmd_score(args: argparse.Namespace) -> None:
         check_delivery_folder(args.write_delivery)  # before the minutes of scoring
     print(score_plan(args.world, args.workspace, args.plan, seeds=range(args.seeds)))
     if args.write_delivery:
-        out = write_delivery_log(args.world, args.workspace, args.plan, args.write_delivery)
-        print(f"one delivery's log written to {out}")
+        out, start, end = write_delivery_log(args.world, args.workspace, args.plan,
+                                             args.write_delivery)
+        print(f"one delivery's log, {start} to {end}, written to {out}")
 
 
 def cmd_actuals(args: argparse.Namespace) -> None:

@@ -104,8 +104,9 @@ def write_plan_folder(
 
     Every file is first written to a temporary name; only when all are
     written are they renamed over the old ones, so a killed run leaves the
-    previous plan whole. An optional table that is not given is removed, so
-    the folder never mixes two plans.
+    previous plan whole. An optional table that is not given is removed, and so
+    is the previous plan's actuals.json (`adopt.actuals`), so the folder never
+    mixes two plans.
 
     Parameters
     ----------
@@ -145,6 +146,7 @@ def write_plan_folder(
             (folder / name).unlink(missing_ok=True)
     if exposure is None:
         (folder / "exposure.csv").unlink(missing_ok=True)
+    (folder / "actuals.json").unlink(missing_ok=True)  # another plan's delivery
     return folder
 
 

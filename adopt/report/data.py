@@ -145,8 +145,8 @@ def load_report_data(
         raise ParameterError(f"The 'min_segment_size' parameter of build_report must be a "
                              f"non-negative integer. Got {min_segment_size!r} instead.")
     folder = Path(plan_folder)
-    plan = _read_plan(folder)
-    allocation = _read_allocation(folder)
+    plan = read_plan_json(folder)
+    allocation = read_allocation(folder)
     missing: dict[str, str] = {}
     ws = _find_workspace(plan, workspace)
     if ws is None:
@@ -194,7 +194,8 @@ def _exposure_profile(folder: Path, missing: dict[str, str]) -> pd.DataFrame | N
                          "impressions": imps.reindex(users.index).to_numpy()})
 
 
-def _read_plan(folder: Path) -> dict:
+def read_plan_json(folder: Path) -> dict:
+    """plan.json of a plan folder (one line when it is missing or not a JSON object)."""
     path = folder / "plan.json"
     if not path.exists():
         raise WorkspaceError(f"{path} is missing: pass a plan folder written by `adopt plan`")
@@ -216,13 +217,17 @@ def _read_actuals(folder: Path, missing: dict[str, str]) -> dict | None:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         doc = None
-    if not isinstance(doc, dict) or not isinstance(doc.get("totals"), dict):
+    shapes = ((dict, "totals"), (dict, "delivery"), (list, "campaigns"), (list, "notes"))
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), t) for t, k in shapes) \
+            or not all(isinstance(v, dict) for v in doc["totals"].values()) \
+            or not all(isinstance(r, dict) for r in doc["campaigns"]):
         missing["actuals"] = "actuals.json is not a card written by `adopt actuals`"
         return None
     return doc
 
 
-def _read_allocation(folder: Path) -> pd.DataFrame:
+def read_allocation(folder: Path) -> pd.DataFrame:
+    """allocation.parquet of a plan folder, its ids as text (one line when it lacks a column)."""
     path = folder / "allocation.parquet"
     if not path.exists():
         raise WorkspaceError(f"{path} is missing: pass a plan folder written by `adopt plan`")

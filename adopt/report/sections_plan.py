@@ -90,18 +90,19 @@ def delivery(data: ReportData) -> Section | None:
             return Section("delivery", "Forecast against delivery",
                            unavailable(data.missing["actuals"]))
         return None
-    doc, metric = data.actuals, data.actuals.get("metric", data.metric)
-    d = doc.get("delivery") or {}
-    t = (doc.get("totals") or {}).get(metric) or {}
+    doc = data.actuals
+    metric = doc.get("metric") if doc.get("metric") in ("clicks", "conversions", "revenue") \
+        else data.metric
+    d, t = doc["delivery"], doc["totals"].get(metric) or {}
     html = [f"<p>Delivered from {esc(doc.get('start'))} to {esc(doc.get('end'))}: "
             f"{esc(num(d.get('impressions')))} impressions of "
             f"{esc(num(d.get('planned_impressions')))} planned, spend {esc(num(d.get('spend')))}"
             f" of {esc(num(d.get('planned_spend')))}, "
             f"reach {esc(num(d.get('reach')))} of {esc(num(d.get('planned_reach')))}.</p>"]
     band = ""
-    if t.get("z") is not None:
-        where = "inside" if t.get("inside") else "outside"
-        z = f"{float(t['z']):+.2f}"
+    if isinstance(t.get("z"), int | float):
+        where = "inside" if t.get("inside") is True else "outside"
+        z = f"{t['z']:+.2f}"
         band = (f", {where} the interval at that volume widened by the counts' own noise "
                 f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}, {esc(z)} "
                 f"of its standard deviations)")
@@ -114,13 +115,13 @@ def delivery(data: ReportData) -> Section | None:
     rows = [[r.get("campaign_id"), r.get("planned_impressions"), r.get("impressions"),
              r.get(f"at_delivered_{metric}"), r.get(metric),
              ratio(r.get(metric), r.get(f"at_delivered_{metric}")), r.get(f"z_{counted}")]
-            for r in doc.get("campaigns") or []]
+            for r in doc["campaigns"]]
     if rows:
         html.append(table(rows, ["campaign", "planned impressions", "delivered impressions",
                                  f"forecast {metric} at that volume", f"actual {metric}",
                                  "actual / forecast", f"{counted}: sds of counting noise"],
                           [False, True, True, True, True, True, True]))
-    html += [f'<p class="na">{esc(n)}</p>' for n in doc.get("notes") or []]
+    html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]
     return Section("delivery", "Forecast against delivery", "".join(html))
 
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -53,7 +54,11 @@ def delivered(planned, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     world, ws, folder = planned
     root = tmp_path_factory.mktemp("delivered")
     shutil.copytree(ws, root / "ws")
-    log = write_delivery_log(world, root / "ws", root / "ws" / "plans" / "t", root / "log")
+    log, start, end = write_delivery_log(world, root / "ws", root / "ws" / "plans" / "t",
+                                         root / "log")
+    events = pd.read_parquet(log / "events.parquet")
+    assert events["ts"].min() >= start and events.loc[events["event"] == "impression",
+                                                       "ts"].max() < end
     ingest(log, root / "ws", mode="append")
     return root / "ws", root / "ws" / "plans" / "t", log
 
@@ -140,7 +145,7 @@ def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None
     world, ws, folder = planned
     shutil.copytree(ws, tmp_path / "ws")
     log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
-                             tmp_path / "log")
+                             tmp_path / "log")[0]
     events = pd.read_parquet(log / "events.parquet")
     camp = events["ad_id"].map(pd.read_parquet(log / "ads.parquet")
                                .set_index("ad_id")["campaign_id"])
@@ -180,7 +185,7 @@ def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None
     # clicks and conversions count with their impression, whenever they were logged
     linked = events["impression_id"].isin(on_day["impression_id"])
     assert first_day.totals["clicks"]["actual"] == (linked & (events["event"] == "click")).sum()
-    # before the delivery: the logs the plan was made from hold other impressions, not these
+    # a period after the delivery: nothing logged
     with pytest.raises(ParameterError, match="No impression of the plan's campaigns"):
         check_actuals(folder, ws, start="2031-01-01")
 
@@ -211,6 +216,60 @@ def test_the_report_shows_the_delivery_per_campaign(delivered, tmp_path: Path) -
     (copy / "actuals.json").write_text("<script>")
     html = build_report(copy, tmp_path / "b.html", workspace=ws).read_text()
     assert "Not available: actuals.json is not a card" in html and "<script>" not in html
+
+
+def test_what_the_ad_server_did_off_the_plan_is_counted_apart(planned, tmp_path: Path) -> None:
+    world, ws, folder = planned
+    shutil.copytree(ws, tmp_path / "ws")
+    log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
+                             tmp_path / "log")[0]
+    events = pd.read_parquet(log / "events.parquet")
+    ads = pd.read_parquet(log / "ads.parquet")
+    alloc = pd.read_parquet(folder / "allocation.parquet")
+    cell = alloc.sort_values("impressions").iloc[-1]  # the largest cell of the plan
+    unbought = sorted(set(pd.read_parquet(log / "placements.parquet")["placement_id"])
+                      - set(alloc.loc[alloc["campaign_id"] == cell["campaign_id"],
+                                      "placement_id"]))
+    assert unbought, "the test needs a placement the plan leaves out for the campaign"
+    first = events.iloc[0]
+    user = first["user_id"]
+    # six more impressions of the campaign for one user, at a placement the plan did not buy
+    extra = pd.DataFrame({"ts": first["ts"] + pd.to_timedelta(range(1, 7), unit="min"),
+                          "user_id": user, "ad_id": cell["ad_id"], "placement_id": unbought[0],
+                          "event": "impression", "cost": 0.01, "revenue": np.nan,
+                          "impression_id": [f"extra-{i}" for i in range(6)]})
+    # and a campaign the plan does not hold, which must not count
+    ads = pd.concat([ads, ads.iloc[[0]].assign(ad_id="a_new", campaign_id="c_new")])
+    other = extra.iloc[:2].assign(ad_id="a_new", impression_id=["other-0", "other-1"])
+    pd.concat([events, extra, other]).to_parquet(log / "events.parquet")
+    ads.to_parquet(log / "ads.parquet")
+    campaigns = pd.read_parquet(world / "campaigns.parquet")
+    pd.concat([campaigns, campaigns.iloc[[0]].assign(campaign_id="c_new")]).to_parquet(
+        log / "campaigns.parquet")
+    ingest(log, tmp_path / "ws", mode="append")
+    card = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws",
+                         start=events["ts"].min().normalize())
+    assert card.delivery["impressions"] == (events["event"] == "impression").sum() + 6
+    assert card.delivery["off_plan_impressions"] == 6
+    assert card.delivery["users_over_cap"] >= 1  # the plan's cap across placements is 4
+    row = card.campaigns.set_index("campaign_id").loc[cell["campaign_id"]]
+    assert row["off_plan_impressions"] == 6
+    assert "c_new" not in set(card.campaigns["campaign_id"])
+    assert any("cells the plan did not buy" in n for n in card.notes)
+    assert any("more often than the plan's cap of 4" in n for n in card.notes)
+
+
+def test_a_user_in_two_segments_counts_once(delivered, tmp_path: Path) -> None:
+    ws, folder, log = delivered
+    shutil.copytree(ws, tmp_path / "ws")
+    start = pd.read_parquet(log / "events.parquet")["ts"].min().normalize()
+    before = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws", start=start)
+    with duckdb.connect(str(tmp_path / "ws" / "warehouse.duckdb")) as con:
+        # rule-based audiences overlap: every user also in a segment the plan does not buy
+        con.execute("insert into audiences select user_id, 'zz overlap' from audiences")
+    after = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws", start=start)
+    assert after.totals == before.totals and after.delivery == before.delivery
+    pd.testing.assert_frame_equal(after.segments, before.segments)
 
 
 def test_small_segments_are_merged_and_the_unsegmented_kept_apart(delivered) -> None:
