@@ -21,7 +21,7 @@ def _job(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess[s
 
 
 JOBS = ["ingest", "profiles", "embed", "train", "segment", "curves", "plan", "report", "score",
-        "pipeline"]
+        "actuals", "pipeline"]
 
 
 @pytest.mark.parametrize("name", JOBS)
