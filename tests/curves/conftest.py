@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from adopt.ingest import ingest
@@ -53,3 +54,22 @@ def ws_copy(small_ws: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "ws"
     shutil.copytree(small_ws, dest, ignore=shutil.ignore_patterns("curves", "plans"))
     return dest
+
+
+def plan_small_world(root: Path, small_ws: Path, constraints: str = "") -> tuple[Path, Path, Path]:
+    """A copy of the small world under `root` with model curves and a conversions plan "t"
+    whose budget binds (cap 3 a placement, plus `constraints`, TOML): (world, ws, plan folder)."""
+    from adopt.curves import build_curves
+    from adopt.plan import make_plan
+
+    shutil.copytree(small_ws.parent, root)
+    ws = root / "ws"
+    summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
+                           n_boot=5, top_creatives=2)
+    inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
+    cpi = pd.read_parquet(summary.curves_path).groupby("placement_id")["cost_per_impression"]
+    budget = round(0.2 * float((inv * cpi.first()).sum()), 2)
+    config = root / "plan.toml"
+    config.write_text(f'plan_id = "t"\nbudget = {budget}\nobjective = "conversions"\n'
+                      '[[constraints]]\ntype = "frequency_cap"\ncap = 3\n' + constraints)
+    return root / "world", ws, make_plan(config, workspace=ws).folder

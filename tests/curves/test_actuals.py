@@ -15,37 +15,35 @@ import pytest
 from adopt import Planner
 from adopt.actuals import NO_SEGMENT, check_actuals, plan_window
 from adopt.cli import main
-from adopt.curves import build_curves
 from adopt.delivery import deliver, delivery_events
 from adopt.exceptions import ParameterError, WorkspaceError
 from adopt.ingest import ingest
 from adopt.optimize.forecast import interval_z, widened
-from adopt.plan import Plan, make_plan
+from adopt.plan import Plan
 from adopt.report import build_report
 from adopt.report.privacy import OTHER
 from adopt.scoring import PlanInputs, write_delivery_log
 
-from .conftest import RUN_ID
+from .conftest import plan_small_world
 
 
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[Path, Path, Path]:
-    """The small world with model curves and a conversions plan whose budget binds."""
-    root = tmp_path_factory.mktemp("actuals") / "copy"
-    shutil.copytree(small_ws.parent, root)
-    ws = root / "ws"
-    summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
-                           n_boot=5, top_creatives=2)
-    inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
-    cpi = pd.read_parquet(summary.curves_path).groupby("placement_id")["cost_per_impression"]
-    budget = round(0.2 * float((inv * cpi.first()).sum()), 2)
-    config = root / "plan.toml"
-    config.write_text(f'plan_id = "t"\nbudget = {budget}\nobjective = "conversions"\n'
-                      '[[constraints]]\ntype = "frequency_cap"\ncap = 3\n'
-                      '[[constraints]]\ntype = "frequency_cap"\ncap = 4\n'
-                      'across_placements = true\n')
-    folder = make_plan(config, workspace=ws).folder
-    return root / "world", ws, folder
+    """The small world with model curves and a conversions plan whose budget binds, capped
+    at 4 impressions of a campaign across placements."""
+    return plan_small_world(tmp_path_factory.mktemp("actuals") / "copy", small_ws,
+                            '[[constraints]]\ntype = "frequency_cap"\ncap = 4\n'
+                            'across_placements = true\n')
+
+
+def _logged(planned, tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """A private copy of the planned workspace and one delivery's log, not yet ingested:
+    (workspace, log folder, its events)."""
+    world, ws, _ = planned
+    shutil.copytree(ws, tmp_path / "ws")
+    log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
+                             tmp_path / "log")[0]
+    return tmp_path / "ws", log, pd.read_parquet(log / "events.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +140,7 @@ def test_the_card_counts_what_the_delivery_logged(delivered) -> None:
 
 
 def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None:
-    world, ws, folder = planned
-    shutil.copytree(ws, tmp_path / "ws")
-    log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
-                             tmp_path / "log")[0]
-    events = pd.read_parquet(log / "events.parquet")
+    ws, log, events = _logged(planned, tmp_path)
     camp = events["ad_id"].map(pd.read_parquet(log / "ads.parquet")
                                .set_index("ad_id")["campaign_id"])
     top = camp.loc[events["event"] == "impression"].value_counts().index[0]
@@ -159,9 +153,8 @@ def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None
     conv = events["event"] == "conversion"
     events.loc[conv, "ts"] += pd.Timedelta(days=30)
     events.to_parquet(log / "events.parquet")
-    ingest(log, tmp_path / "ws", mode="append")
-    card = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws",
-                         start=events["ts"].min().normalize())
+    ingest(log, ws, mode="append")
+    card = check_actuals(ws / "plans" / "t", ws, start=events["ts"].min().normalize())
     row = card.campaigns.set_index("campaign_id").loc[top]
     assert row["impressions"] < 0.6 * row["planned_impressions"]
     assert row["at_delivered_conversions"] == pytest.approx(
@@ -219,11 +212,8 @@ def test_the_report_shows_the_delivery_per_campaign(delivered, tmp_path: Path) -
 
 
 def test_what_the_ad_server_did_off_the_plan_is_counted_apart(planned, tmp_path: Path) -> None:
-    world, ws, folder = planned
-    shutil.copytree(ws, tmp_path / "ws")
-    log = write_delivery_log(world, tmp_path / "ws", tmp_path / "ws" / "plans" / "t",
-                             tmp_path / "log")[0]
-    events = pd.read_parquet(log / "events.parquet")
+    world, _, folder = planned
+    ws, log, events = _logged(planned, tmp_path)
     ads = pd.read_parquet(log / "ads.parquet")
     alloc = pd.read_parquet(folder / "allocation.parquet")
     cell = alloc.sort_values("impressions").iloc[-1]  # the largest cell of the plan
@@ -246,9 +236,8 @@ def test_what_the_ad_server_did_off_the_plan_is_counted_apart(planned, tmp_path:
     campaigns = pd.read_parquet(world / "campaigns.parquet")
     pd.concat([campaigns, campaigns.iloc[[0]].assign(campaign_id="c_new")]).to_parquet(
         log / "campaigns.parquet")
-    ingest(log, tmp_path / "ws", mode="append")
-    card = check_actuals(tmp_path / "ws" / "plans" / "t", tmp_path / "ws",
-                         start=events["ts"].min().normalize())
+    ingest(log, ws, mode="append")
+    card = check_actuals(ws / "plans" / "t", ws, start=events["ts"].min().normalize())
     assert card.delivery["impressions"] == (events["event"] == "impression").sum() + 6
     assert card.delivery["off_plan_impressions"] == 6
     assert card.delivery["users_over_cap"] >= 1  # the plan's cap across placements is 4

@@ -6,19 +6,17 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from adopt.curves import build_curves, load_audiences
+from adopt.curves import load_audiences
 from adopt.curves.baselines import historical_exposure, uniform_exposure
 from adopt.delivery import evaluate_exposure
 from adopt.exceptions import WorkspaceError
 from adopt.optimize import parse_spec
-from adopt.plan import make_plan
 from adopt.scoring import ScoreCard, caps_from_spec, score_exposures, score_plan
 from adopt.synth import load_truth
 
-from .conftest import RUN_ID
+from .conftest import plan_small_world
 
 
 @pytest.fixture(scope="module")
@@ -78,19 +76,7 @@ def test_caps_come_from_the_spec() -> None:
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[Path, Path, Path]:
     """The small world with model curves and a conversions plan whose budget binds."""
-    root = tmp_path_factory.mktemp("scoring") / "copy"
-    shutil.copytree(small_ws.parent, root)
-    ws = root / "ws"
-    summary = build_curves(ws, run_id=RUN_ID, max_k=4, users_per_segment=40, shape_users=15,
-                           n_boot=5, top_creatives=2)
-    inv = pd.read_parquet(summary.placements_path).set_index("placement_id")["inventory"]
-    cpi = pd.read_parquet(summary.curves_path).groupby("placement_id")["cost_per_impression"]
-    budget = round(0.2 * float((inv * cpi.first()).sum()), 2)
-    config = root / "plan.toml"
-    config.write_text(f'plan_id = "t"\nbudget = {budget}\nobjective = "conversions"\n'
-                      '[[constraints]]\ntype = "frequency_cap"\ncap = 3\n')
-    folder = make_plan(config, workspace=ws).folder
-    return root / "world", ws, folder
+    return plan_small_world(tmp_path_factory.mktemp("scoring") / "copy", small_ws)
 
 
 def test_a_plan_folder_scores_end_to_end(planned) -> None:
