@@ -222,10 +222,13 @@ class ActualsCard:
             lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, "
                          f"{t['at_delivered']:,.1f} at the delivered volume; actual "
                          f"{t['actual']:,.1f} ({_ratio(t['ratio'])} of the forecast){band}")
+        counted = self.metric if self.metric in ("clicks", "conversions") else "conversions"
         table = self.campaigns[["campaign_id", "planned_impressions", "impressions",
                                 f"forecast_{self.metric}", f"at_delivered_{self.metric}",
-                                self.metric]]
+                                self.metric, f"z_{counted}"]]
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        lines.append(f"  (z_{counted}: the campaign's {counted} from the forecast at its "
+                     "delivered volume in sds of counting noise; beyond about 2, more than luck)")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
