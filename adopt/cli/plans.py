@@ -137,5 +137,6 @@ def cmd_actuals(args: argparse.Namespace) -> None:
     size = MIN_SEGMENT_SIZE if args.min_segment_size is None else args.min_segment_size
     card = check_actuals(args.plan, args.workspace, start=args.start, end=args.end,
                          min_segment_size=size)
+    path = card.save(args.plan)  # before printing: a closed pipe must not lose the card
     print(card)
-    print(f"written to {card.save(args.plan)}")
+    print(f"written to {path}")
