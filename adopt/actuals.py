@@ -14,9 +14,9 @@ delivered (each cell's forecast per impression times the impressions it got), so
 that an ad server's shortfall is not read as the response model's miss; the plan's
 interval, of an expected value, is widened by the logged counts' own noise. Clicks
 and conversions count for the cell of their impression (by impression_id; an
-unlinked one by its own row, inside the period). A user counts once per campaign,
-in one segment: the first (by name) of their segments the plan buys for the
-campaign, else the first of theirs (rule-based audiences may overlap). Campaign x
+unlinked one by its own row, inside the period). A user counts once per campaign x
+placement, in one segment: the first (by name) of their segments the plan buys at that
+campaign and placement, else the first of theirs (rule-based audiences may overlap). Campaign x
 segment rows of segments under the minimum size, of unknown size, or of too few
 users outside every segment are merged (`adopt.report.privacy`); no user id leaves
 the warehouse.
@@ -37,7 +37,7 @@ from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.forecast import interval_z, widened
 from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
-from adopt.workspace import PROFILES_HINT, Workspace, atomic_path
+from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path
 
 METRICS = ("clicks", "conversions", "revenue")
 VOLUME = ("impressions", "spend")
@@ -129,17 +129,26 @@ def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Times
     last = _day(end, "end")
     if last is None:
         period_end = _day(spec.get("period_end"), "period_end", "plan.json")
-        last = None if period_end is None else period_end + pd.Timedelta(days=1)
+        last = None if period_end is None else _later(period_end, 1.0)
     if last is None:
         days = _number(inputs.get("period_days"))
         if not days or days <= 0:
             raise ParameterError("The 'end' parameter of check_actuals is needed: the plan "
                                  "has no period_end nor period_days.")
-        last = first + pd.Timedelta(days=days)
+        last = _later(first, days)
     if not last > first:
         raise ParameterError(f"The 'end' parameter of check_actuals must come after start "
                              f"({first}). Got {last} instead.")
     return first, last
+
+
+def _later(day: pd.Timestamp, days: float) -> pd.Timestamp:
+    """`day` plus `days`; a period past what a timestamp holds is one line."""
+    try:
+        return day + pd.Timedelta(days=days)
+    except (OverflowError, pd.errors.OutOfBoundsTimedelta, pd.errors.OutOfBoundsDatetime) as err:
+        raise InputError("plan.json", "period_days", "the plan's period runs past the dates a "
+                         f"timestamp holds ({err})") from err
 
 
 def _number(value: Any) -> float | None:
@@ -216,9 +225,10 @@ class ActualsCard:
                  f" impressions, {d['users_over_cap']:,.0f} users over the cap"]
         for name in METRICS:
             t = self.totals[name]
+            z = f", {t['z']:+.2f} sds" if t.get("z") is not None else ""
             band = (f", interval at that volume with the counts' noise {t['lo_logged']:,.1f}-"
-                    f"{t['hi_logged']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}, "
-                    f"{t['z']:+.2f} sds)" if t.get("z") is not None else "")
+                    f"{t['hi_logged']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}{z})"
+                    if "lo_logged" in t else "")
             lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, "
                          f"{t['at_delivered']:,.1f} at the delivered volume; actual "
                          f"{t['actual']:,.1f} ({_ratio(t['ratio'])} of the forecast){band}")
@@ -262,7 +272,7 @@ def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
     with workspace.connect(read_only=True) as con:
         workspace.require(["events", "ads", "placements"], "run `adopt ingest` with the "
                           "delivery's events first", con)
-        workspace.require("audiences", PROFILES_HINT, con)
+        workspace.require("audiences", SEGMENT_HINT, con)
         period = {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
         rows = con.execute(_DELIVERED_SQL, period | {"campaigns": campaigns}).df()
         members = con.execute(_MEMBERS_SQL, period).df()
@@ -271,17 +281,15 @@ def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
 
 
 def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
-                 planned: pd.MultiIndex) -> pd.DataFrame:
-    """`rows` with each user's segment for the campaign (see the module docstring)."""
-    pairs = rows[["campaign_id", "user_id"]].drop_duplicates()
-    options = pairs.merge(members.astype(str), on="user_id")
-    options["bought"] = pd.MultiIndex.from_frame(options[["campaign_id", "segment"]]) \
-        .isin(planned)
-    options = options.sort_values(["campaign_id", "user_id", "bought", "segment"],
-                                  ascending=[True, True, False, True], kind="stable")
-    picked = options.drop_duplicates(["campaign_id", "user_id"])
-    out = rows.merge(picked[["campaign_id", "user_id", "segment"]],
-                     on=["campaign_id", "user_id"], how="left")
+                 bought: pd.MultiIndex) -> pd.DataFrame:
+    """`rows` with each user's segment at each campaign x placement (module docstring)."""
+    key = ["campaign_id", "placement_id", "user_id"]
+    options = rows[key].merge(members.astype(str), on="user_id")
+    options["bought"] = pd.MultiIndex.from_frame(options[CELL]).isin(bought)
+    options = options.sort_values([*key, "bought", "segment"],
+                                  ascending=[True, True, True, False, True], kind="stable")
+    picked = options.drop_duplicates(key)
+    out = rows.merge(picked[[*key, "segment"]], on=key, how="left")
     out["segment"] = out["segment"].fillna(NO_SEGMENT)
     return out
 
@@ -351,15 +359,18 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
         raise ParameterError("The 'workspace' parameter of check_actuals is needed: the plan "
                              "does not name its workspace.")
     ws = Workspace.of(where)
-    campaigns = sorted(alloc["campaign_id"].unique())
+    campaigns = sorted(alloc.loc[alloc["impressions"] > 0, "campaign_id"].unique())
+    if not campaigns:
+        raise ParameterError(f"The plan in {folder} buys no impression: there is no "
+                             "delivery to weigh it against.")
     rows, members, sizes = _delivered(ws, campaigns, first, last)
     if not rows["impressions"].sum():
         raise ParameterError(f"No impression of the plan's campaigns was logged from {first} "
                              f"to {last}: load the delivery's events with `adopt ingest` "
                              "(--mode append), or give the period it ran (start, end).")
     rows = rows.astype({"campaign_id": str, "placement_id": str, "user_id": str})
-    bought = alloc.loc[alloc["impressions"] > 0, ["campaign_id", "segment"]]
-    rows = _one_segment(rows, members, pd.MultiIndex.from_frame(bought.drop_duplicates()))
+    bought = alloc.loc[alloc["impressions"] > 0, CELL].drop_duplicates()
+    rows = _one_segment(rows, members, pd.MultiIndex.from_frame(bought))
     cells = _cells(alloc, rows)
     metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
         else None
@@ -388,11 +399,8 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
     over_cap = int((per_user > cap).sum()) if cap is not None else 0
 
-    # revenue's count is its conversions': the order values' own spread is left out
-    events = {m: float(cells[f"at_delivered_{'clicks' if m == 'clicks' else 'conversions'}"]
-                       .sum()) for m in METRICS}
     totals = {m: _total(doc, m, float(cells[f"at_delivered_{m}"].sum()),
-                        float(cells[m].sum()), events[m]) for m in METRICS}
+                        float(cells[m].sum()), _count_noise(cells, m)) for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
                 "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
@@ -427,23 +435,41 @@ def _planned_reach(exposure: pd.DataFrame) -> pd.Series:
 
 def _cap_across(doc: dict) -> float | None:
     spec = (doc.get("inputs") or {}).get("spec") if isinstance(doc.get("inputs"), dict) else None
-    rows = spec.get("constraints", []) if isinstance(spec, dict) else []
+    rows = spec.get("constraints") if isinstance(spec, dict) else None
+    rows = rows if isinstance(rows, list) else []
     caps = [_number(c.get("cap")) for c in rows if isinstance(c, dict)
             and c.get("type") == "frequency_cap" and c.get("across_placements")]
     caps = [c for c in caps if c is not None]
     return min(caps) if caps else None
 
 
+def _count_noise(cells: pd.DataFrame, metric: str) -> float:
+    """The log-variance the logged counts add to a forecast of `metric` at the delivered
+    volume: Poisson, 1 / count for clicks and conversions; for revenue, conversions at each
+    cell's order value (compound Poisson), sum of revenue^2 / conversions over the cells,
+    over the total squared (0 where nothing is expected)."""
+    if metric != "revenue":
+        count = float(cells[f"at_delivered_{metric}"].sum())
+        return 1.0 / count if count > 0 else 0.0
+    rev = cells["at_delivered_revenue"].to_numpy(float)
+    conv = cells["at_delivered_conversions"].to_numpy(float)
+    total = rev.sum()
+    if total <= 0:
+        return 0.0
+    per = np.divide(rev ** 2, conv, out=np.zeros(len(rev)), where=conv > 0)
+    return float(per.sum() / total ** 2)
+
+
 def _total(doc: dict, metric: str, at_delivered: float, actual: float,
-           expected_events: float) -> dict[str, Any]:
+           noise: float) -> dict[str, Any]:
     """The forecast of one metric as planned, at the delivered volume and against the actual.
 
     The interval is scaled by the delivered volume's share of the point forecast (the
     plan's interval describes its response, not the ad server's shortfall), then widened
-    by the counting noise of the logged events the forecast expects (`expected_events`;
-    Poisson: a log-variance of 1 / count), which the plan's interval of an expected
-    value leaves out: ``lo_logged``, ``hi_logged``, ``inside`` and ``z`` read the actual
-    against that.
+    by the log-variance `noise` the logged counts add (`_count_noise`), which the plan's
+    interval of an expected value leaves out: ``lo_logged``, ``hi_logged``, ``inside``
+    and ``z`` read the actual against that (z is None for an actual of 0, ``inside``
+    still says).
     """
     forecast = doc.get("forecast") if isinstance(doc.get("forecast"), dict) else {}
     fc = forecast.get(metric) if isinstance(forecast.get(metric), dict) else {}
@@ -454,7 +480,7 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float,
     lo, hi, level = _number(fc.get("lo")), _number(fc.get("hi")), _number(forecast.get("level"))
     if lo is not None and hi is not None and level and 0 < level < 1 and 0 < lo < hi \
             and point > 0 and at_delivered > 0:
-        scale, noise = at_delivered / point, 1.0 / max(expected_events, 1.0)
+        scale = at_delivered / point
         out.update(lo=lo, hi=hi, level=level, lo_at_delivered=lo * scale,
                    hi_at_delivered=hi * scale)
         out["lo_logged"], out["hi_logged"] = widened(

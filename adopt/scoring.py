@@ -354,7 +354,7 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
 DELIVERY_TABLES = ("users", "ads", "placements")  # the world's, beside the delivery's events
 
 
-def check_delivery_folder(out: str | os.PathLike[str]) -> Path:
+def _check_delivery_folder(out: str | os.PathLike[str]) -> Path:
     """`out` as a Path, when it is a new or empty folder (`write_delivery_log`)."""
     target = Path(out)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -369,10 +369,10 @@ def write_delivery_log(world_dir: str | os.PathLike[str], workspace: str | os.Pa
     """Deliver the plan once on the truth and write what the ad server would log.
 
     The events (`adopt.delivery.delivery_events`, the plan's caps enforced) span the
-    plan's period when it has one (`adopt.actuals.plan_window`), else start the day
-    after the warehouse's last event and last the plan's period in days (plan.json
-    ``inputs.period_days``, else 1); their impression ids name the plan, the start and
-    the seed. Beside them, the world's users, ads and placements, so that ``adopt
+    plan's period when it has one, else start the day after the warehouse's last event
+    and last the plan's period in days (plan.json ``inputs.period_days``; both read by
+    `adopt.actuals.plan_window`); their impression ids name the plan, the start and the
+    seed. Beside them, the world's users, ads and placements, so that ``adopt
     ingest --mode append`` loads the folder and ``adopt actuals`` weighs the plan
     against it.
 
@@ -385,19 +385,19 @@ def write_delivery_log(world_dir: str | os.PathLike[str], workspace: str | os.Pa
     WorkspaceError
         `out` exists and is not an empty folder, or a plan file, the truth or a
         warehouse table is missing.
+    ParameterError, InputError
+        The plan has no period nor period_days, or one past the dates a timestamp holds.
     """
-    target = check_delivery_folder(out)
+    target = _check_delivery_folder(out)
     plan = PlanInputs.read(world_dir, workspace, plan_folder)
-    if plan.spec.period_start is not None:
-        start, end = plan_window(plan.doc)
-    else:
+    start = None
+    if plan.spec.period_start is None:
         ws = Workspace.of(workspace)
         with ws.connect(read_only=True) as con:
             ws.require("events", "run `adopt ingest` first", con)
             last = con.execute("select max(ts) from events").fetchone()[0]
         start = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
-        end = start + pd.Timedelta(days=float(plan.doc.get("inputs", {}).get("period_days")
-                                              or 1.0))
+    start, end = plan_window(plan.doc, start)  # the plan's period, its days, or refused
     prefix = f"{plan.doc.get('plan_id') or Path(plan_folder).name}-{start:%Y%m%d}-s{seed}-"
     events = delivery_events(plan.truth, plan.audiences, plan.exposure, start=start,
                              days=(end - start) / pd.Timedelta(days=1), caps=plan.caps,

@@ -119,15 +119,13 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from adopt.scoring import check_delivery_folder, score_plan, write_delivery_log
+    from adopt.scoring import score_plan, write_delivery_log
 
-    if args.write_delivery:
-        check_delivery_folder(args.write_delivery)  # before the minutes of scoring
-    print(score_plan(args.world, args.workspace, args.plan, seeds=range(args.seeds)))
-    if args.write_delivery:
+    if args.write_delivery:  # first: seconds, and its refusals come before the scoring's minutes
         out, start, end = write_delivery_log(args.world, args.workspace, args.plan,
                                              args.write_delivery)
         print(f"one delivery's log, {start} to {end}, written to {out}")
+    print(score_plan(args.world, args.workspace, args.plan, seeds=range(args.seeds)))
 
 
 def cmd_actuals(args: argparse.Namespace) -> None:

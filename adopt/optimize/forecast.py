@@ -267,7 +267,10 @@ def interval_z(point: float, lo: float, hi: float, value: float, level: float = 
 def widened(point: float, lo: float, hi: float, level: float, extra_log_var: float
             ) -> tuple[float, float]:
     """The interval with a noise of log-variance `extra_log_var` added: each end's
-    log-distance from `point` stretched by the ratio of the standard deviations."""
+    log-distance from `point` stretched by the ratio of the standard deviations, and never
+    inside the interval itself (an end on the wrong side of `point`, as quantiles of
+    draws can fall, stays where it is)."""
     sd = np.log(hi / lo) / (2.0 * NormalDist().inv_cdf(0.5 + level / 2.0))
     stretch = np.sqrt(sd ** 2 + extra_log_var) / sd
-    return float(point * (lo / point) ** stretch), float(point * (hi / point) ** stretch)
+    return (float(min(lo, point * (lo / point) ** stretch)),
+            float(max(hi, point * (hi / point) ** stretch)))

@@ -100,22 +100,22 @@ def delivery(data: ReportData) -> Section | None:
             f" of {esc(num(d.get('planned_spend')))}, "
             f"reach {esc(num(d.get('reach')))} of {esc(num(d.get('planned_reach')))}.</p>"]
     band = ""
-    if isinstance(t.get("z"), int | float):
-        where = "inside" if t.get("inside") is True else "outside"
-        z = f"{t['z']:+.2f}"
+    if isinstance(t.get("inside"), bool):
+        where = "inside" if t["inside"] else "outside"
+        sds = _real(t.get("z"))
+        z = "" if sds is None else f", {esc(f'{sds:+.2f}')} of its standard deviations"
         band = (f", {where} the interval at that volume widened by the counts' own noise "
-                f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}, {esc(z)} "
-                f"of its standard deviations)")
+                f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}{z})")
     html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, "
                 f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's "
                 f"forecast per impression times the impressions it got); the delivery logged "
                 f"<b>{esc(num(t.get('actual')))}</b>, {esc(num(t.get('ratio')))} of the "
                 f"forecast{band}.</p>")
     counted = metric if metric in ("clicks", "conversions") else "conversions"
-    rows = [[r.get("campaign_id"), r.get("planned_impressions"), r.get("impressions"),
-             r.get(f"at_delivered_{metric}"), r.get(metric),
-             ratio(r.get(metric), r.get(f"at_delivered_{metric}")), r.get(f"z_{counted}")]
-            for r in doc["campaigns"]]
+    rows = [[r.get("campaign_id"), *(_real(r.get(c)) for c in (
+                "planned_impressions", "impressions", f"at_delivered_{metric}", metric)),
+             ratio(_real(r.get(metric)), _real(r.get(f"at_delivered_{metric}"))),
+             _real(r.get(f"z_{counted}"))] for r in doc["campaigns"]]
     if rows:
         html.append(table(rows, ["campaign", "planned impressions", "delivered impressions",
                                  f"forecast {metric} at that volume", f"actual {metric}",
@@ -123,6 +123,13 @@ def delivery(data: ReportData) -> Section | None:
                           [False, True, True, True, True, True, True]))
     html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]
     return Section("delivery", "Forecast against delivery", "".join(html))
+
+
+def _real(value: object) -> float | None:
+    """A number read from a file someone may have edited: a finite float, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        return None
+    return float(value)
 
 
 def _forecast_words(forecast: dict, metric: str) -> str:
