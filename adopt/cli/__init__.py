@@ -2,7 +2,7 @@
 
 The subcommands live in one module per group, in the order of the data flow:
 `data` (generate, ingest, import, profiles), `models` (embed, train,
-evaluate, segment, curves), `plans` (plan, report, score) and `pipeline`
+evaluate, segment, curves), `plans` (plan, report, score, actuals) and `pipeline`
 (run, demo). Each parses its arguments and calls the library; errors that
 adopt raises on purpose, and filesystem failures (`OSError`: permission
 denied, a file where a folder is needed, a read-only disk...), print one line
