@@ -222,11 +222,14 @@ def test_what_the_ad_server_did_off_the_plan_is_counted_apart(planned, tmp_path:
     ws, log, events = _logged(planned, tmp_path)
     ads = pd.read_parquet(log / "ads.parquet")
     alloc = pd.read_parquet(folder / "allocation.parquet")
-    cell = alloc.sort_values("impressions").iloc[-1]  # the largest cell of the plan
-    unbought = sorted(set(pd.read_parquet(log / "placements.parquet")["placement_id"])
-                      - set(alloc.loc[alloc["campaign_id"] == cell["campaign_id"],
+    placements = set(pd.read_parquet(log / "placements.parquet")["placement_id"])
+    # the largest cell of a campaign the plan leaves some placement out for
+    cell, unbought = next(
+        (row, sorted(placements - set(alloc.loc[alloc["campaign_id"] == row["campaign_id"],
+                                                "placement_id"])))
+        for _, row in alloc.sort_values("impressions", ascending=False).iterrows()
+        if placements - set(alloc.loc[alloc["campaign_id"] == row["campaign_id"],
                                       "placement_id"]))
-    assert unbought, "the test needs a placement the plan leaves out for the campaign"
     first = events.iloc[0]
     user = first["user_id"]
     # six more impressions of the campaign for one user, at a placement the plan did not buy
@@ -272,8 +275,10 @@ def test_a_user_in_two_segments_counts_once(delivered, tmp_path: Path) -> None:
     alloc = pd.read_parquet(folder / "allocation.parquet")
     bought = set(zip(alloc["campaign_id"], alloc["segment"], alloc["placement_id"],
                      strict=True))
-    _, a, b = min((c, x, y) for (c, x, p) in bought for (d, y, q) in bought
-                  if c == d and x < y and (c, x, q) not in bought)
+    pairs = [(c, x, y) for (c, x, p) in bought for (d, y, q) in bought
+             if c == d and x < y and (c, x, q) not in bought]
+    assert pairs, "the test needs a campaign buying two segments at different placements"
+    _, a, b = min(pairs)
     with duckdb.connect(str(tmp_path / "ws" / "warehouse.duckdb")) as con:
         con.execute("insert into audiences select user_id, ? from audiences where segment = ?",
                     [a, b])
