@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
+from adopt.optimize import parse_spec
 from adopt.optimize.forecast import interval_z, widened
+from adopt.optimize.spec import FrequencyCap
 from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
 from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path
@@ -434,13 +436,13 @@ def _planned_reach(exposure: pd.DataFrame) -> pd.Series:
 
 
 def _cap_across(doc: dict) -> float | None:
-    spec = (doc.get("inputs") or {}).get("spec") if isinstance(doc.get("inputs"), dict) else None
-    rows = spec.get("constraints") if isinstance(spec, dict) else None
-    rows = rows if isinstance(rows, list) else []
-    caps = [_number(c.get("cap")) for c in rows if isinstance(c, dict)
-            and c.get("type") == "frequency_cap" and c.get("across_placements")]
-    caps = [c for c in caps if c is not None]
-    return min(caps) if caps else None
+    """The plan's cap on a user's impressions of a campaign over all placements, if any."""
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    if not isinstance(inputs.get("spec"), dict):
+        return None
+    caps = [c.cap for c in parse_spec(inputs["spec"], source="plan.json").constraints
+            if isinstance(c, FrequencyCap) and c.across_placements]
+    return float(min(caps)) if caps else None
 
 
 def _count_noise(cells: pd.DataFrame, metric: str) -> float:

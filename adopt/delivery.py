@@ -431,7 +431,7 @@ def delivery_events(truth: Truth, audiences: pd.DataFrame, exposure: pd.DataFram
     ts[np.lexsort((served.k, served.owner))] = drawn[np.lexsort((drawn, served.owner))]
     clicked = rng.random(n) < value["p_click"].to_numpy()
     converted = clicked & (rng.random(n) < value["p_conversion_given_click"].to_numpy())
-    ids = np.array([f"{id_prefix}{i}" for i in range(n)], dtype=object)
+    ids = (id_prefix + pd.Series(np.arange(n)).astype(str)).to_numpy(object)
     kind = np.repeat([0, 1, 2], [n, int(clicked.sum()), int(converted.sum())])
     rows = np.r_[np.arange(n), np.flatnonzero(clicked), np.flatnonzero(converted)]
     cpm = truth.placements["cpm"].reindex(places).to_numpy(float)

@@ -68,9 +68,10 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--end", default=None,
                    help="end of the delivery, exclusive (default: the day after the plan's "
                         "period_end, else start + the plan's period in days)")
-    p.add_argument("--min-segment-size", type=int, default=None,
+    p.add_argument("--min-segment-size", type=int,
+                   default=ReportConfig.default("min_segment_size"),
                    help="merge the campaign x segment rows of smaller segments (default: the "
-                        "report's)")
+                        "report's, %(default)s)")
 
 
 def _guard_rail(value: str | None) -> float | bool | None:
@@ -130,11 +131,9 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_actuals(args: argparse.Namespace) -> None:
     from adopt.actuals import check_actuals
-    from adopt.report.privacy import MIN_SEGMENT_SIZE
 
-    size = MIN_SEGMENT_SIZE if args.min_segment_size is None else args.min_segment_size
     card = check_actuals(args.plan, args.workspace, start=args.start, end=args.end,
-                         min_segment_size=size)
+                         min_segment_size=args.min_segment_size)
     path = card.save(args.plan)  # before printing: a closed pipe must not lose the card
     print(card)
     print(f"written to {path}")
