@@ -25,6 +25,7 @@ the warehouse.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,8 +402,9 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
     over_cap = int((per_user > cap).sum()) if cap is not None else 0
 
-    totals = {m: _total(doc, m, float(cells[f"at_delivered_{m}"].sum()),
-                        float(cells[m].sum()), _count_noise(cells, m)) for m in METRICS}
+    # exactly rounded sums of the users' rows: the same totals however users fall in segments
+    totals = {m: _total(doc, m, math.fsum(cells[f"at_delivered_{m}"]), math.fsum(rows[m]),
+                        _count_noise(cells, m)) for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
                 "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
