@@ -9,9 +9,13 @@ Why: `adopt score` weighs a plan against a synthetic world's truth; a real plan
 is delivered on real users, and what holds its forecast to account is the
 delivery's own log. The card compares, per campaign and in total, what was
 planned (impressions, reach, spend) with what the ad server delivered, and the
-forecast with what the delivery bought, twice: as planned, and at the volume
-delivered (each cell's forecast per impression times the impressions it got), so
-that an ad server's shortfall is not read as the response model's miss; the plan's
+forecast with what the delivery bought, twice: as planned, and at what was delivered,
+so that an ad server's shortfall or its frequency is not read as the response model's
+miss. At what was delivered, each impression is valued on the plan's own curves at the
+frequency its user got (a user with N impressions of a campaign over all placements gets
+the mean of the cell's curve over k = 1..N, as the plan values its exposure profile),
+where the curves file still values the plan as it did; else each cell's forecast per
+impression times the impressions it got (kept beside it as ``at_volume``). The plan's
 interval, of an expected value, is widened by the logged counts' own noise. Clicks
 and conversions count for the cell of their impression (by impression_id; an
 unlinked one by its own row, inside the period). A user counts once per campaign x
@@ -34,9 +38,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adopt.delivery import exposure_outcomes
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import parse_spec
+from adopt.optimize.curves import build_grid, read_table, validate_curves
 from adopt.optimize.forecast import interval_z, widened
+from adopt.optimize.lp import position_means
 from adopt.optimize.spec import FrequencyCap
 from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
@@ -175,19 +182,24 @@ class ActualsCard:
     start, end : the delivery period [start, end).
     totals : per metric (clicks, conversions, revenue) the forecast's ``point``, ``lo``,
         ``hi`` and ``level`` (plan.json), ``at_delivered`` (the forecast at the volume
-        delivered), ``lo_at_delivered`` and ``hi_at_delivered`` (the interval scaled to
+        and the users' frequency delivered), ``at_volume`` (each cell's forecast per
+        impression times its delivered impressions: the plan's frequency),
+        ``lo_at_delivered`` and ``hi_at_delivered`` (the interval scaled to
         it), ``lo_logged`` and ``hi_logged`` (that interval widened by the counting noise
         of the logged events), ``actual``, ``ratio`` (actual / at_delivered), ``inside``
         (the actual inside the widened interval) and ``z`` (its distance from the forecast
         in the widened interval's standard deviations, `interval_z`).
     delivery : planned and delivered impressions, spend and reach; impressions of the
         plan's campaigns outside its cells (``off_plan_impressions``); users over the
-        plan's cap across placements (``users_over_cap``).
+        plan's cap across placements (``users_over_cap``); users who saw a campaign
+        more often than its curves reach (``users_beyond_curves``).
     campaigns : per campaign, planned and delivered volume, the forecast (planned and at
         the delivered volume), the actuals, and ``z_clicks``, ``z_conversions``: how far
         the counts fell from the forecast at the delivered volume in counting noise's
         standard deviations (Poisson; beyond about 2, more than luck).
     segments : the same per campaign x segment, small segments merged.
+    at_users_frequency : whether ``at_delivered`` is valued at the users' own frequency
+        (False where the plan's curves file is missing or changed).
     """
 
     plan_id: str
@@ -199,6 +211,7 @@ class ActualsCard:
     campaigns: pd.DataFrame
     segments: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    at_users_frequency: bool = True
 
     def to_dict(self) -> dict:
         def records(df: pd.DataFrame) -> list[dict]:
@@ -208,7 +221,7 @@ class ActualsCard:
                 "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "totals": self.totals, "delivery": self.delivery,
                 "campaigns": records(self.campaigns), "segments": records(self.segments),
-                "notes": self.notes}
+                "notes": self.notes, "at_users_frequency": self.at_users_frequency}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``actuals.json`` into the plan folder (atomically)."""
@@ -229,11 +242,13 @@ class ActualsCard:
         for name in METRICS:
             t = self.totals[name]
             z = f", {t['z']:+.2f} sds" if t.get("z") is not None else ""
-            band = (f", interval at that volume with the counts' noise {t['lo_logged']:,.1f}-"
+            band = (f", interval there with the counts' noise {t['lo_logged']:,.1f}-"
                     f"{t['hi_logged']:,.1f} ({'inside' if t['inside'] else 'OUTSIDE'}{z})"
                     if "lo_logged" in t else "")
-            lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, "
-                         f"{t['at_delivered']:,.1f} at the delivered volume; actual "
+            at = (f"{t['at_delivered']:,.1f} at the volume and frequency delivered "
+                  f"({t['at_volume']:,.1f} at the plan's frequency)" if self.at_users_frequency
+                  else f"{t['at_delivered']:,.1f} at the delivered volume")
+            lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, {at}; actual "
                          f"{t['actual']:,.1f} ({_ratio(t['ratio'])} of the forecast){band}")
         counted = self.metric if self.metric in ("clicks", "conversions") else "conversions"
         table = self.campaigns[["campaign_id", "planned_impressions", "impressions",
@@ -297,24 +312,82 @@ def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
     return out
 
 
-def _cells(alloc: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """Planned and delivered per cell, with the forecast at the delivered volume."""
+def _plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame | None:
+    """The curves the plan was made from, if their file still values the plan's exposure
+    profile as the plan did (cell by cell, to 1e-9); else None."""
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    path = inputs.get("curves")
+    if not isinstance(path, str) or not Path(path).is_file():
+        return None
+    try:
+        curves = validate_curves(read_table(path, "curves"))
+        valued = exposure_outcomes(curves, exposure)
+    except (InputError, WorkspaceError, OSError, ValueError):
+        return None
+    ours = valued.groupby(CELL)[list(METRICS)].sum()
+    theirs = alloc.groupby(CELL)[list(METRICS)].sum().reindex(ours.index)
+    same = np.isclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9, atol=1e-12)
+    return curves if same.all() else None
+
+
+def _at_frequency(curves: pd.DataFrame, rows: pd.DataFrame,
+                  bought: pd.MultiIndex) -> tuple[pd.DataFrame, int]:
+    """Each row's forecast at the frequency its user got: a user with N impressions of the
+    campaign over all placements, in random order, gets at each the mean of the cell's curve
+    over k = 1..N (the plan's own valuation, `adopt.delivery.exposure_outcomes`); past the
+    curve's depth every later impression is valued as its last position. Rows outside the
+    plan's cells are valued at 0. Also returns the users beyond a curve's depth."""
+    grid = build_grid(curves)
+    cell = pd.MultiIndex.from_frame(grid.cells[CELL]).get_indexer(
+        pd.MultiIndex.from_frame(rows[CELL]))
+    cell[~pd.MultiIndex.from_frame(rows[CELL]).isin(bought)] = -1
+    n = rows.groupby(["campaign_id", "user_id"])["impressions"].transform("sum").to_numpy()
+    valued = cell >= 0
+    at = np.where(valued, cell, 0)
+    depth = grid.depth[at]
+    within = np.clip(n, 1, depth)
+    beyond = np.maximum(n - depth, 0)
+    out = pd.DataFrame(index=rows.index)
+    imps = rows["impressions"].to_numpy(float)
+    for m in METRICS:
+        values = grid.metric(m)
+        last = values[at, depth - 1]
+        mean = (position_means(values)[at, within - 1] * within + beyond * last) \
+            / np.maximum(n, 1)
+        out[m] = np.where(valued, imps * mean, 0.0)
+    deep = valued & (beyond > 0)
+    users = rows.loc[deep, ["campaign_id", "user_id"]].drop_duplicates()
+    return out, len(users)
+
+
+def _cells(alloc: pd.DataFrame, rows: pd.DataFrame,
+           at_frequency: pd.DataFrame | None) -> pd.DataFrame:
+    """Planned and delivered per cell, with the forecast at the delivered volume: at the
+    users' own frequency (`_at_frequency`) where given, else each cell's forecast per
+    impression times its delivered impressions (``at_volume_*``, always kept)."""
     planned = alloc.groupby(CELL, as_index=False)[["impressions", "spend", *METRICS]].sum()
     planned = planned.rename(columns={"impressions": "planned_impressions",
                                       "spend": "planned_spend"}
                              | {m: f"forecast_{m}" for m in METRICS})
-    got = rows.groupby(CELL, as_index=False)[[*VOLUME, *METRICS]].sum()
+    frame = rows if at_frequency is None else rows.join(
+        at_frequency.add_prefix("at_delivered_"))
+    sums = [*VOLUME, *METRICS] + ([] if at_frequency is None
+                                  else [f"at_delivered_{m}" for m in METRICS])
+    got = frame.groupby(CELL, as_index=False)[sums].sum()
     out = planned.merge(got, on=CELL, how="outer").fillna(0.0)
     planned_imps = out["planned_impressions"].to_numpy(float)
     per_imp = np.divide(1.0, planned_imps, out=np.zeros(len(out)), where=planned_imps > 0)
     for m in METRICS:
-        out[f"at_delivered_{m}"] = out[f"forecast_{m}"] * per_imp * out["impressions"]
+        out[f"at_volume_{m}"] = out[f"forecast_{m}"] * per_imp * out["impressions"]
+        if at_frequency is None:
+            out[f"at_delivered_{m}"] = out[f"at_volume_{m}"]
     out["on_plan"] = out["planned_impressions"] > 0
     return out.sort_values(CELL).reset_index(drop=True)
 
 
 _SUMS = ["planned_impressions", "planned_spend", "impressions", "spend",
-         *(f"{p}_{m}" for m in METRICS for p in ("forecast", "at_delivered")), *METRICS]
+         *(f"{p}_{m}" for m in METRICS for p in ("forecast", "at_volume", "at_delivered")),
+         *METRICS]
 
 
 def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathLike[str]
@@ -373,8 +446,11 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                              "(--mode append), or give the period it ran (start, end).")
     rows = rows.astype({"campaign_id": str, "placement_id": str, "user_id": str})
     bought = alloc.loc[alloc["impressions"] > 0, CELL].drop_duplicates()
-    rows = _one_segment(rows, members, pd.MultiIndex.from_frame(bought))
-    cells = _cells(alloc, rows)
+    bought = pd.MultiIndex.from_frame(bought)
+    rows = _one_segment(rows, members, bought)
+    curves = _plan_curves(doc, alloc, exposure)
+    at_frequency, deep = (None, 0) if curves is None else _at_frequency(curves, rows, bought)
+    cells = _cells(alloc, rows, at_frequency)
     metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
         else None
     metric = metric if metric in METRICS else "conversions"
@@ -404,21 +480,23 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
 
     # exactly rounded sums of the users' rows: the same totals however users fall in segments
     totals = {m: _total(doc, m, math.fsum(cells[f"at_delivered_{m}"]), math.fsum(rows[m]),
-                        _count_noise(cells, m)) for m in METRICS}
+                        _count_noise(cells, m)) | {"at_volume": math.fsum(cells[f"at_volume_{m}"])}
+              for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
                 "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
                 "planned_reach": float(per_campaign["planned_reach"].sum()),
                 "reach": float(per_campaign["reach"].sum()),
                 "off_plan_impressions": float(cells.loc[~cells["on_plan"], "impressions"].sum()),
-                "users_over_cap": float(over_cap)}
+                "users_over_cap": float(over_cap), "users_beyond_curves": float(deep)}
     sizes |= {s: sizes.get(s, 0.0) for s in alloc["segment"].unique()}  # unknown: hidden
     sizes[NO_SEGMENT] = float(served.loc[served["segment"] == NO_SEGMENT, "user_id"].nunique())
     segments = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()
     segments = suppress_frame(segments, Suppression.decide(sizes, min_segment_size))
     return ActualsCard(str(doc.get("plan_id") or folder.name), metric, first, last, totals,
                        delivery, per_campaign, segments.reset_index(drop=True),
-                       _notes(delivery, cap))
+                       _notes(delivery, cap, totals[metric], metric, curves is not None),
+                       at_users_frequency=curves is not None)
 
 
 def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
@@ -495,8 +573,21 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float,
     return out
 
 
-def _notes(delivery: dict[str, float], cap: float | None) -> list[str]:
+def _notes(delivery: dict[str, float], cap: float | None, total: dict[str, Any], metric: str,
+           at_frequency: bool) -> list[str]:
     notes = []
+    if not at_frequency:
+        notes.append("the curves the plan was made from are missing or no longer value its "
+                     "exposure as it did: the forecast at the delivered volume keeps the "
+                     "plan's frequency per user")
+    elif total["at_volume"] > 0 and abs(total["at_delivered"] / total["at_volume"] - 1) > 0.02:
+        notes.append(f"at the frequency users got, the {metric} forecast is "
+                     f"{total['at_delivered'] / total['at_volume']:.1%} of its value at the "
+                     "plan's frequency per user")
+    if delivery["users_beyond_curves"] > 0:
+        notes.append(f"{delivery['users_beyond_curves']:,.0f} users saw a campaign more often "
+                     "than its curves reach: each impression past a curve's last position is "
+                     "valued as that position")
     share = delivery["impressions"] / delivery["planned_impressions"] \
         if delivery["planned_impressions"] > 0 else float("nan")
     if np.isfinite(share) and abs(share - 1.0) > 0.05:

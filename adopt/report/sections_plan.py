@@ -104,13 +104,17 @@ def delivery(data: ReportData) -> Section | None:
         where = "inside" if t["inside"] else "outside"
         sds = _real(t.get("z"))
         z = "" if sds is None else f", {esc(f'{sds:+.2f}')} of its standard deviations"
-        band = (f", {where} the interval at that volume widened by the counts' own noise "
+        band = (f", {where} the interval there widened by the counts' own noise "
                 f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}{z})")
-    html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, "
-                f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's "
-                f"forecast per impression times the impressions it got); the delivery logged "
-                f"<b>{esc(num(t.get('actual')))}</b>, {esc(num(t.get('ratio')))} of the "
-                f"forecast{band}.</p>")
+    at = (f"{esc(num(t.get('at_delivered')))} at the volume and frequency delivered (each "
+          f"impression on the plan's curves at its user's number of impressions; "
+          f"{esc(num(t.get('at_volume')))} at the plan's frequency)"
+          if doc.get("at_users_frequency") is True else
+          f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's forecast "
+          "per impression times the impressions it got)")
+    html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, {at}; "
+                f"the delivery logged <b>{esc(num(t.get('actual')))}</b>, "
+                f"{esc(num(t.get('ratio')))} of the forecast{band}.</p>")
     counted = metric if metric in ("clicks", "conversions") else "conversions"
     rows = [[r.get("campaign_id"), *(_real(r.get(c)) for c in (
                 "planned_impressions", "impressions", f"at_delivered_{metric}", metric)),
@@ -118,7 +122,7 @@ def delivery(data: ReportData) -> Section | None:
              _real(r.get(f"z_{counted}"))] for r in doc["campaigns"]]
     if rows:
         html.append(table(rows, ["campaign", "planned impressions", "delivered impressions",
-                                 f"forecast {metric} at that volume", f"actual {metric}",
+                                 f"forecast {metric} as delivered", f"actual {metric}",
                                  "actual / forecast", f"{counted}: sds of counting noise"],
                           [False, True, True, True, True, True, True]))
     html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]

@@ -142,7 +142,7 @@ def test_the_card_counts_what_the_delivery_logged(delivered) -> None:
     assert saved["totals"]["conversions"]["actual"] == count["conversion"]
     assert not any(u in (folder / "actuals.json").read_text()
                    for u in events["user_id"].unique()[:50])
-    assert "actual" in str(card) and "at the delivered volume" in str(card)
+    assert "actual" in str(card) and "at the volume and frequency delivered" in str(card)
 
 
 def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None:
@@ -163,12 +163,80 @@ def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None
     card = check_actuals(ws / "plans" / "t", ws, start=events["ts"].min().normalize())
     row = card.campaigns.set_index("campaign_id").loc[top]
     assert row["impressions"] < 0.6 * row["planned_impressions"]
-    assert row["at_delivered_conversions"] == pytest.approx(
+    assert row["at_volume_conversions"] == pytest.approx(
         row["forecast_conversions"] * row["impressions"] / row["planned_impressions"], rel=0.1)
+    # its users got fewer impressions than planned: each nearer the top of the fall with k
+    assert row["at_delivered_conversions"] > 1.05 * row["at_volume_conversions"]
     conv = card.totals["conversions"]
     assert conv["actual"] == (events["event"] == "conversion").sum() > 0
     assert conv["at_delivered"] < conv["point"] and conv["hi_at_delivered"] < conv["hi"]
     assert any("of the planned impressions" in n for n in card.notes)
+
+
+def _by_hand(curves: pd.DataFrame, alloc: pd.DataFrame, audiences: pd.DataFrame,
+             imps: pd.DataFrame, campaign: str) -> float:
+    """The conversions forecast of one campaign's logged impressions, user by user: each
+    impression at placement p carries the mean of the cell's curve over k = 1..N (the k-th
+    past the curve's depth as its last), N the user's impressions of the campaign."""
+    bought = alloc.loc[alloc["campaign_id"] == campaign]
+    curve = curves.loc[curves["campaign_id"] == campaign].set_index(
+        ["segment", "placement_id", "k"])["conversions"]
+    total = 0.0
+    for user, mine in imps.loc[imps["campaign_id"] == campaign].groupby("user_id"):
+        n = len(mine)
+        segments = sorted(audiences.loc[audiences["user_id"] == user, "segment"])
+        for place, count in mine["placement_id"].value_counts().items():
+            seg = next((s for s in segments if ((bought["segment"] == s)
+                                                & (bought["placement_id"] == place)).any()), None)
+            if seg is None:
+                continue
+            values = curve.loc[(seg, place)].sort_index().to_numpy()
+            values = np.concatenate([values, np.repeat(values[-1], max(n - len(values), 0))])
+            total += count * values[:n].mean()
+    return total
+
+
+def test_the_forecast_is_read_at_the_frequency_users_got(planned, tmp_path: Path) -> None:
+    ws, log, events = _logged(planned, tmp_path)
+    ads = pd.read_parquet(log / "ads.parquet").set_index("ad_id")["campaign_id"]
+    imps = events.loc[events["event"] == "impression"].assign(
+        campaign_id=lambda d: d["ad_id"].map(ads))
+    top = imps["campaign_id"].value_counts().index[0]
+    # the ad server served the largest campaign's impressions twice to each user
+    again = imps.loc[imps["campaign_id"] == top].assign(
+        ts=lambda d: d["ts"] + pd.Timedelta(minutes=1),
+        impression_id=lambda d: d["impression_id"] + "-again")
+    pd.concat([events, again.drop(columns="campaign_id")]).to_parquet(log / "events.parquet")
+    ingest(log, ws, mode="append")
+    folder = ws / "plans" / "t"
+    card = check_actuals(folder, ws, start=events["ts"].min().normalize())
+    row = card.campaigns.set_index("campaign_id").loc[top]
+    assert row["impressions"] == pytest.approx(2 * row["planned_impressions"], rel=0.01)
+    assert row["at_volume_conversions"] == pytest.approx(2 * row["forecast_conversions"],
+                                                         rel=0.01)
+    # each user's impressions fall further down the curve: valued at the users' own N
+    doc = json.loads((folder / "plan.json").read_text())
+    curves = pd.read_parquet(doc["inputs"]["curves"])
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        audiences = con.execute("select user_id, segment::varchar as segment "
+                                "from audiences").df()
+    alloc = pd.read_parquet(folder / "allocation.parquet")
+    served = pd.concat([imps, again]).query("ts < @card.end")
+    assert row["at_delivered_conversions"] == pytest.approx(
+        _by_hand(curves, alloc, audiences, served, top), rel=1e-9)
+    assert row["at_delivered_conversions"] < 0.9 * row["at_volume_conversions"]
+    assert card.at_users_frequency and any("at the frequency users got" in n
+                                           for n in card.notes)
+    # a plan whose curves file changed since: the plan's frequency, said so
+    pd.read_parquet(doc["inputs"]["curves"]).assign(
+        conversions=lambda d: d["conversions"] * 1.5).to_parquet(tmp_path / "changed.parquet")
+    doc["inputs"]["curves"] = str(tmp_path / "changed.parquet")
+    (folder / "plan.json").write_text(json.dumps(doc))
+    stale = check_actuals(folder, ws, start=events["ts"].min().normalize())
+    assert not stale.at_users_frequency
+    assert stale.totals["conversions"]["at_delivered"] \
+        == stale.totals["conversions"]["at_volume"] == card.totals["conversions"]["at_volume"]
+    assert any("keeps the plan's frequency" in n for n in stale.notes)
 
 
 def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None:
