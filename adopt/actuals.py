@@ -1,9 +1,9 @@
 """A plan's forecast against what its delivery logged.
 
 Data flow: ``plans/<plan_id>/`` (plan.json, allocation.parquet, exposure.parquet) + the
-warehouse's events of the plan period (the ad server's log, loaded by ``adopt
-ingest``) + ``audiences`` -> `check_actuals` -> `ActualsCard` -> ``adopt
-actuals`` and ``plans/<plan_id>/actuals.json``.
+curves file the plan names + the warehouse's events of the plan period (the ad server's
+log, loaded by ``adopt ingest``) + ``audiences`` -> `check_actuals` -> `ActualsCard` ->
+``adopt actuals`` and ``plans/<plan_id>/actuals.json``.
 
 Why: `adopt score` weighs a plan against a synthetic world's truth; a real plan
 is delivered on real users, and what holds its forecast to account is the
@@ -11,12 +11,15 @@ delivery's own log. The card compares, per campaign and in total, what was
 planned (impressions, reach, spend) with what the ad server delivered, and the
 forecast with what the delivery bought, twice: as planned, and at what was delivered,
 so that an ad server's shortfall or its frequency is not read as the response model's
-miss. At what was delivered, each impression is valued on the plan's own curves at the
-frequency its user got (a user with N impressions of a campaign over all placements gets
-the mean of the cell's curve over k = 1..N, as the plan values its exposure profile),
-where the curves file still values the plan as it did; else each cell's forecast per
-impression times the impressions it got (kept beside it as ``at_volume``). The plan's
-interval, of an expected value, is widened by the logged counts' own noise. Clicks
+miss. At what was delivered, each impression is valued on the plan's own curves at its
+place k in its user's sequence of the campaign over all placements, in time order (the
+plan values a user's N impressions at the curve's mean over k = 1..N, what a random order
+gives on average; here the order is known), where the curves file still values the plan as
+it did; else each cell's forecast per impression times the impressions it got (kept beside
+it as ``at_volume``: the plan's frequency). The plan's interval, of an expected value, is
+widened by the logged counts' own noise. A table by day sets the delivery against even
+pacing, with the forecast of each day's impressions; a note says when it runs more than
+10% ahead or behind while the period lasts. Clicks
 and conversions count for the cell of their impression (by impression_id; an
 unlinked one by its own row, inside the period). A user counts once per campaign x
 placement, in one segment: the first (by name) of their segments the plan buys at that
@@ -43,7 +46,6 @@ from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import parse_spec
 from adopt.optimize.curves import build_grid, read_table, validate_curves
 from adopt.optimize.forecast import interval_z, widened
-from adopt.optimize.lp import position_means
 from adopt.optimize.spec import FrequencyCap
 from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
@@ -54,16 +56,17 @@ VOLUME = ("impressions", "spend")
 NO_SEGMENT = "(no segment)"  # users of the delivery the audiences do not hold
 FILE = "actuals.json"
 CELL = ["campaign_id", "segment", "placement_id"]
+USER_ROW = ["campaign_id", "placement_id", "user_id"]
 
-# Per campaign x placement x user, what the delivery logged in [start, end), from the input
-# tables (the stg_ views stop at the profiles' as_of, before the delivery). Clicks and
-# conversions count with their impression; one without an impression_id, by its own row
-# inside the period. Sums in a fixed order (the same digits run to run); bound parameters
-# only: nothing of the caller's text becomes SQL.
+# Per campaign x placement x user x day, what the delivery logged in [start, end), from the
+# input tables (the stg_ views stop at the profiles' as_of, before the delivery). Clicks and
+# conversions count with their impression, on its day (whole days from start); one without an
+# impression_id, by its own row inside the period. Sums in a fixed order (the same digits run
+# to run); bound parameters only: nothing of the caller's text becomes SQL.
 _DELIVERED_SQL = """
 with imp as (
     select nullif(e.impression_id, '') as impression_id, e.user_id, e.ad_id, e.placement_id,
-           coalesce(e.cost, p.cpm / 1000.0) as cost
+           e.ts, coalesce(e.cost, p.cpm / 1000.0) as cost
     from events e join ads a using (ad_id)
     left join placements p using (placement_id)
     where e.event = 'impression' and e.ts >= $start and e.ts < $end
@@ -72,18 +75,20 @@ with imp as (
 resp as (
     select r.event, r.revenue,
            coalesce(i.user_id, r.user_id) as user_id, coalesce(i.ad_id, r.ad_id) as ad_id,
-           coalesce(i.placement_id, r.placement_id) as placement_id
+           coalesce(i.placement_id, r.placement_id) as placement_id, coalesce(i.ts, r.ts) as ts
     from events r left join imp i on nullif(r.impression_id, '') = i.impression_id
     where r.event <> 'impression' and (i.impression_id is not null
         or (nullif(r.impression_id, '') is null and r.ts >= $start and r.ts < $end))
 ),
 rows as (
-    select 'impression' as event, user_id, ad_id, placement_id, cost, null::double as revenue
+    select 'impression' as event, user_id, ad_id, placement_id, ts, cost,
+           null::double as revenue
     from imp
     union all
-    select event, user_id, ad_id, placement_id, 0.0, revenue from resp
+    select event, user_id, ad_id, placement_id, ts, 0.0, revenue from resp
 )
 select a.campaign_id, r.placement_id, r.user_id,
+       cast(floor(epoch(r.ts - $start::timestamp) / 86400) as integer) as day,
        count(*) filter (where r.event = 'impression') as impressions,
        coalesce(sum(r.cost order by r.cost), 0) as spend,
        count(*) filter (where r.event = 'click') as clicks,
@@ -92,6 +97,24 @@ select a.campaign_id, r.placement_id, r.user_id,
            as revenue
 from rows r join ads a using (ad_id)
 where list_contains($campaigns, a.campaign_id)
+group by all
+order by all
+"""
+# Each impression's place in its user's sequence of the campaign over all placements, in time
+# order (k = 1, 2, ...), counted per campaign x placement x user x day x k
+_POSITIONS_SQL = """
+with imp as (
+    select e.user_id, a.campaign_id, e.placement_id, e.ts,
+           row_number() over (partition by a.campaign_id, e.user_id
+                              order by e.ts, e.impression_id, e.placement_id) as k
+    from events e join ads a using (ad_id)
+    where e.event = 'impression' and e.ts >= $start and e.ts < $end
+      and list_contains($campaigns, a.campaign_id)
+)
+select campaign_id, placement_id, user_id,
+       cast(floor(epoch(ts - $start::timestamp) / 86400) as integer) as day, k,
+       count(*) as impressions
+from imp
 group by all
 order by all
 """
@@ -200,6 +223,9 @@ class ActualsCard:
     segments : the same per campaign x segment, small segments merged.
     at_users_frequency : whether ``at_delivered`` is valued at the users' own frequency
         (False where the plan's curves file is missing or changed).
+    days : per day of the period, the plan at even pacing (``planned_impressions``,
+        ``planned_spend``), what was delivered and logged, and the forecast of that day's
+        impressions (``at_delivered_*``); clicks and conversions on their impression's day.
     """
 
     plan_id: str
@@ -212,6 +238,7 @@ class ActualsCard:
     segments: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     at_users_frequency: bool = True
+    days: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
         def records(df: pd.DataFrame) -> list[dict]:
@@ -221,7 +248,9 @@ class ActualsCard:
                 "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "totals": self.totals, "delivery": self.delivery,
                 "campaigns": records(self.campaigns), "segments": records(self.segments),
-                "notes": self.notes, "at_users_frequency": self.at_users_frequency}
+                "notes": self.notes, "at_users_frequency": self.at_users_frequency,
+                "days": records(self.days.assign(day=self.days["day"].map(
+                    lambda d: d.isoformat()))) if len(self.days) else []}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``actuals.json`` into the plan folder (atomically)."""
@@ -257,6 +286,12 @@ class ActualsCard:
         lines.append(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         lines.append(f"  (z_{counted}: the campaign's {counted} from the forecast at its "
                      "delivered volume in sds of counting noise; beyond about 2, more than luck)")
+        if 0 < len(self.days) <= 62:
+            days = self.days[["day", "planned_impressions", "impressions",
+                              f"at_delivered_{self.metric}", self.metric]].assign(
+                day=self.days["day"].dt.strftime("%Y-%m-%d"))
+            lines.append("  by day (planned: even pacing; forecast of the day's impressions):")
+            lines.append(days.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -284,18 +319,22 @@ def _read_plan(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
 
 def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
-               end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Per campaign x placement x user what the delivery logged; the users' segments;
-    every segment's size."""
+               end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                           dict[str, float]]:
+    """Per campaign x placement x user x day what the delivery logged; the impressions'
+    places in their users' sequences; the users' segments; every segment's size."""
     with workspace.connect(read_only=True) as con:
         workspace.require(["events", "ads", "placements"], "run `adopt ingest` with the "
                           "delivery's events first", con)
         workspace.require("audiences", SEGMENT_HINT, con)
         period = {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
         rows = con.execute(_DELIVERED_SQL, period | {"campaigns": campaigns}).df()
+        positions = con.execute(_POSITIONS_SQL, period | {"campaigns": campaigns}).df()
         members = con.execute(_MEMBERS_SQL, period).df()
         sizes = dict(con.execute(_SIZES_SQL).fetchall())
-    return rows, members, {str(k): float(v) for k, v in sizes.items()}
+    ids = {"campaign_id": str, "placement_id": str, "user_id": str}
+    return rows.astype(ids), positions.astype(ids), members, \
+        {str(k): float(v) for k, v in sizes.items()}
 
 
 def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
@@ -330,57 +369,62 @@ def _plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> pd.D
     return curves if same.all() else None
 
 
-def _at_frequency(curves: pd.DataFrame, rows: pd.DataFrame,
-                  bought: pd.MultiIndex) -> tuple[pd.DataFrame, int]:
-    """Each row's forecast at the frequency its user got: a user with N impressions of the
-    campaign over all placements, in random order, gets at each the mean of the cell's curve
-    over k = 1..N (the plan's own valuation, `adopt.delivery.exposure_outcomes`); past the
-    curve's depth every later impression is valued as its last position. Rows outside the
-    plan's cells are valued at 0. Also returns the users beyond a curve's depth."""
+def _at_position(curves: pd.DataFrame, positions: pd.DataFrame, rows: pd.DataFrame,
+                 bought: pd.MultiIndex) -> tuple[pd.DataFrame, int]:
+    """Each impression's forecast at its place k in its user's sequence of the campaign
+    over all placements (time order): the cell's curve at k, the cell the user's segment at
+    that placement gives (`rows`); past the curve's depth, its last position. Impressions
+    outside the plan's cells are valued at 0. Returns `positions` with the forecasts added
+    (clicks, conversions, revenue) and the users beyond a curve's depth.
+
+    The plan values a user's N impressions at the mean of the curve over k = 1..N, what a
+    random order gives on average; the order the ad server chose is known here."""
     grid = build_grid(curves)
-    cell = pd.MultiIndex.from_frame(grid.cells[CELL]).get_indexer(
-        pd.MultiIndex.from_frame(rows[CELL]))
-    cell[~pd.MultiIndex.from_frame(rows[CELL]).isin(bought)] = -1
-    n = rows.groupby(["campaign_id", "user_id"])["impressions"].transform("sum").to_numpy()
+    out = positions.merge(rows[[*USER_ROW, "segment"]], on=USER_ROW, how="left",
+                          validate="many_to_one")
+    key = pd.MultiIndex.from_frame(out[CELL])
+    cell = pd.MultiIndex.from_frame(grid.cells[CELL]).get_indexer(key)
+    cell[~key.isin(bought)] = -1
     valued = cell >= 0
     at = np.where(valued, cell, 0)
-    depth = grid.depth[at]
-    within = np.clip(n, 1, depth)
-    beyond = np.maximum(n - depth, 0)
-    out = pd.DataFrame(index=rows.index)
-    imps = rows["impressions"].to_numpy(float)
+    k = out["k"].to_numpy()
+    position = np.minimum(k, grid.depth[at]) - 1
+    imps = out["impressions"].to_numpy(float)
     for m in METRICS:
-        values = grid.metric(m)
-        last = values[at, depth - 1]
-        mean = (position_means(values)[at, within - 1] * within + beyond * last) \
-            / np.maximum(n, 1)
-        out[m] = np.where(valued, imps * mean, 0.0)
-    deep = valued & (beyond > 0)
-    users = rows.loc[deep, ["campaign_id", "user_id"]].drop_duplicates()
-    return out, len(users)
+        out[m] = np.where(valued, imps * grid.metric(m)[at, position], 0.0)
+    deep = out.loc[valued & (k > grid.depth[at]), ["campaign_id", "user_id"]]
+    return out, len(deep.drop_duplicates())
 
 
-def _cells(alloc: pd.DataFrame, rows: pd.DataFrame,
-           at_frequency: pd.DataFrame | None) -> pd.DataFrame:
-    """Planned and delivered per cell, with the forecast at the delivered volume: at the
-    users' own frequency (`_at_frequency`) where given, else each cell's forecast per
-    impression times its delivered impressions (``at_volume_*``, always kept)."""
+def _at_plan_frequency(alloc: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Each row's forecast at the plan's frequency: its cell's forecast per planned
+    impression times the row's impressions (0 outside the plan's cells)."""
+    planned = alloc.groupby(CELL)[["impressions", *METRICS]].sum()
+    imps = planned["impressions"].to_numpy(float)
+    per_imp = np.divide(planned[list(METRICS)].to_numpy(float), imps[:, None],
+                        out=np.zeros((len(planned), len(METRICS))), where=imps[:, None] > 0)
+    at = planned.index.get_indexer(pd.MultiIndex.from_frame(rows[CELL]))
+    values = np.where(at[:, None] >= 0, per_imp[at], 0.0) \
+        * rows["impressions"].to_numpy(float)[:, None]
+    return pd.DataFrame(values, columns=list(METRICS), index=rows.index)
+
+
+def _cells(alloc: pd.DataFrame, rows: pd.DataFrame, row_forecast: pd.DataFrame) -> pd.DataFrame:
+    """Planned and delivered per cell, with the forecast at what was delivered (the rows'
+    forecasts summed) and at the plan's frequency (``at_volume_*``: each cell's forecast per
+    impression times its delivered impressions)."""
     planned = alloc.groupby(CELL, as_index=False)[["impressions", "spend", *METRICS]].sum()
     planned = planned.rename(columns={"impressions": "planned_impressions",
                                       "spend": "planned_spend"}
                              | {m: f"forecast_{m}" for m in METRICS})
-    frame = rows if at_frequency is None else rows.join(
-        at_frequency.add_prefix("at_delivered_"))
-    sums = [*VOLUME, *METRICS] + ([] if at_frequency is None
-                                  else [f"at_delivered_{m}" for m in METRICS])
+    frame = rows.join(row_forecast.add_prefix("at_delivered_"))
+    sums = [*VOLUME, *METRICS, *(f"at_delivered_{m}" for m in METRICS)]
     got = frame.groupby(CELL, as_index=False)[sums].sum()
     out = planned.merge(got, on=CELL, how="outer").fillna(0.0)
     planned_imps = out["planned_impressions"].to_numpy(float)
     per_imp = np.divide(1.0, planned_imps, out=np.zeros(len(out)), where=planned_imps > 0)
     for m in METRICS:
         out[f"at_volume_{m}"] = out[f"forecast_{m}"] * per_imp * out["impressions"]
-        if at_frequency is None:
-            out[f"at_delivered_{m}"] = out[f"at_volume_{m}"]
     out["on_plan"] = out["planned_impressions"] > 0
     return out.sort_values(CELL).reset_index(drop=True)
 
@@ -439,18 +483,25 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     if not campaigns:
         raise ParameterError(f"The plan in {folder} buys no impression: there is no "
                              "delivery to weigh it against.")
-    rows, members, sizes = _delivered(ws, campaigns, first, last)
-    if not rows["impressions"].sum():
+    daily, positions, members, sizes = _delivered(ws, campaigns, first, last)
+    if not daily["impressions"].sum():
         raise ParameterError(f"No impression of the plan's campaigns was logged from {first} "
                              f"to {last}: load the delivery's events with `adopt ingest` "
                              "(--mode append), or give the period it ran (start, end).")
-    rows = rows.astype({"campaign_id": str, "placement_id": str, "user_id": str})
+    rows = daily.groupby(USER_ROW, as_index=False, sort=True)[[*VOLUME, *METRICS]].sum()
     bought = alloc.loc[alloc["impressions"] > 0, CELL].drop_duplicates()
     bought = pd.MultiIndex.from_frame(bought)
     rows = _one_segment(rows, members, bought)
     curves = _plan_curves(doc, alloc, exposure)
-    at_frequency, deep = (None, 0) if curves is None else _at_frequency(curves, rows, bought)
-    cells = _cells(alloc, rows, at_frequency)
+    if curves is not None:
+        valued, deep = _at_position(curves, positions, rows, bought)
+        row_forecast = valued.groupby(USER_ROW)[list(METRICS)].sum().reindex(
+            pd.MultiIndex.from_frame(rows[USER_ROW]), fill_value=0.0).set_axis(rows.index)
+        day_forecast = valued.groupby("day")[list(METRICS)].sum()
+    else:
+        deep, row_forecast = 0, _at_plan_frequency(alloc, rows)
+        day_forecast = _spread_by_day(daily, rows, row_forecast)
+    cells = _cells(alloc, rows, row_forecast)
     metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
         else None
     metric = metric if metric in METRICS else "conversions"
@@ -489,14 +540,61 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                 "reach": float(per_campaign["reach"].sum()),
                 "off_plan_impressions": float(cells.loc[~cells["on_plan"], "impressions"].sum()),
                 "users_over_cap": float(over_cap), "users_beyond_curves": float(deep)}
+    days = _days(daily, day_forecast, first, last, delivery)
     sizes |= {s: sizes.get(s, 0.0) for s in alloc["segment"].unique()}  # unknown: hidden
     sizes[NO_SEGMENT] = float(served.loc[served["segment"] == NO_SEGMENT, "user_id"].nunique())
     segments = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()
     segments = suppress_frame(segments, Suppression.decide(sizes, min_segment_size))
     return ActualsCard(str(doc.get("plan_id") or folder.name), metric, first, last, totals,
                        delivery, per_campaign, segments.reset_index(drop=True),
-                       _notes(delivery, cap, totals[metric], metric, curves is not None),
-                       at_users_frequency=curves is not None)
+                       _notes(delivery, cap, totals[metric], metric, curves is not None)
+                       + _pacing(days, first, last, delivery),
+                       at_users_frequency=curves is not None, days=days)
+
+
+def _spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,
+                   row_forecast: pd.DataFrame) -> pd.DataFrame:
+    """Per day, the rows' forecasts shared out evenly over their impressions."""
+    imps = rows["impressions"].to_numpy(float)
+    per_imp = row_forecast.to_numpy(float) / np.where(imps > 0, imps, np.inf)[:, None]
+    looked = rows[USER_ROW].join(pd.DataFrame(per_imp, columns=list(METRICS), index=rows.index))
+    logged = daily[[*USER_ROW, "day", "impressions"]].merge(
+        looked, on=USER_ROW, how="left", validate="many_to_one")
+    logged[list(METRICS)] = logged[list(METRICS)].fillna(0.0).mul(logged["impressions"], axis=0)
+    return logged.groupby("day")[list(METRICS)].sum()
+
+
+def _days(daily: pd.DataFrame, day_forecast: pd.DataFrame, first: pd.Timestamp,
+          last: pd.Timestamp, delivery: dict[str, float]) -> pd.DataFrame:
+    """Per day of the period (whole days from its start, the last one cut at its end): the
+    plan at even pacing (its impressions and spend in proportion to the day's share of the
+    period), what was delivered, and the forecast of that day's impressions."""
+    got = daily.groupby("day")[[*VOLUME, *METRICS]].sum().join(
+        day_forecast.add_prefix("at_delivered_"), how="outer").fillna(0.0)
+    one = pd.Timedelta(days=1)
+    starts = pd.date_range(first, periods=max(int(np.ceil((last - first) / one)), 1), freq="D")
+    share = np.array([(min(d + one, last) - d) / (last - first) for d in starts])
+    out = pd.DataFrame({"day": starts,
+                        "planned_impressions": share * delivery["planned_impressions"],
+                        "planned_spend": share * delivery["planned_spend"]})
+    return out.join(got.reindex(range(len(out)), fill_value=0.0).reset_index(drop=True))
+
+
+def _pacing(days: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
+            delivery: dict[str, float]) -> list[str]:
+    """A note when, by the last day with an impression, the delivery ran more than 10% off
+    even pacing, while the period is not over."""
+    served = np.flatnonzero(days["impressions"].to_numpy() > 0)
+    if not len(served) or delivery["planned_impressions"] <= 0:
+        return []
+    day = days["day"].iloc[served[-1]]
+    elapsed = (min(day + pd.Timedelta(days=1), last) - first) / (last - first)
+    done = days["impressions"].iloc[:served[-1] + 1].sum() / delivery["planned_impressions"]
+    if elapsed >= 1 or abs(done / elapsed - 1) <= 0.1:
+        return []
+    side = "ahead of" if done > elapsed else "behind"
+    return [f"pacing: by the end of {day:%Y-%m-%d}, {done:.1%} of the planned impressions were "
+            f"delivered in {elapsed:.1%} of the period ({side} even pacing)"]
 
 
 def _workspace_of(folder: Path, doc: dict) -> str | Path | None:

@@ -125,6 +125,17 @@ def delivery(data: ReportData) -> Section | None:
                                  f"forecast {metric} as delivered", f"actual {metric}",
                                  "actual / forecast", f"{counted}: sds of counting noise"],
                           [False, True, True, True, True, True, True]))
+    days = doc.get("days") if isinstance(doc.get("days"), list) else []
+    days = [d for d in days if isinstance(d, dict)]
+    if days:
+        html.append(f"<p>By day (planned at even pacing; the forecast of the day's "
+                    f"impressions; {esc(metric)} on their impression's day):</p>")
+        html.append(table([[str(d.get("day")).replace("T00:00:00", "").replace("T", " "),
+                            *(_real(d.get(c)) for c in (
+            "planned_impressions", "impressions", f"at_delivered_{metric}", metric))]
+            for d in days], ["day", "planned impressions", "delivered impressions",
+                             f"forecast {metric}", f"actual {metric}"],
+            [False, True, True, True, True]))
     html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]
     return Section("delivery", "Forecast against delivery", "".join(html))
 

@@ -175,28 +175,27 @@ def test_a_short_delivery_is_read_at_its_volume(planned, tmp_path: Path) -> None
 
 def _by_hand(curves: pd.DataFrame, alloc: pd.DataFrame, audiences: pd.DataFrame,
              imps: pd.DataFrame, campaign: str) -> float:
-    """The conversions forecast of one campaign's logged impressions, user by user: each
-    impression at placement p carries the mean of the cell's curve over k = 1..N (the k-th
-    past the curve's depth as its last), N the user's impressions of the campaign."""
+    """The conversions forecast of one campaign's logged impressions, user by user: the k-th
+    impression of a user's campaign (over all placements, in time order) at placement p
+    carries the cell's curve at k (past the curve's depth, its last position)."""
     bought = alloc.loc[alloc["campaign_id"] == campaign]
     curve = curves.loc[curves["campaign_id"] == campaign].set_index(
         ["segment", "placement_id", "k"])["conversions"]
     total = 0.0
     for user, mine in imps.loc[imps["campaign_id"] == campaign].groupby("user_id"):
-        n = len(mine)
         segments = sorted(audiences.loc[audiences["user_id"] == user, "segment"])
-        for place, count in mine["placement_id"].value_counts().items():
+        mine = mine.sort_values(["ts", "impression_id", "placement_id"])
+        for k, place in enumerate(mine["placement_id"], start=1):
             seg = next((s for s in segments if ((bought["segment"] == s)
                                                 & (bought["placement_id"] == place)).any()), None)
-            if seg is None:
-                continue
-            values = curve.loc[(seg, place)].sort_index().to_numpy()
-            values = np.concatenate([values, np.repeat(values[-1], max(n - len(values), 0))])
-            total += count * values[:n].mean()
+            if seg is not None:
+                values = curve.loc[(seg, place)].sort_index().to_numpy()
+                total += values[min(k, len(values)) - 1]
     return total
 
 
-def test_the_forecast_is_read_at_the_frequency_users_got(planned, tmp_path: Path) -> None:
+def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
+                                                                    tmp_path: Path) -> None:
     ws, log, events = _logged(planned, tmp_path)
     ads = pd.read_parquet(log / "ads.parquet").set_index("ad_id")["campaign_id"]
     imps = events.loc[events["event"] == "impression"].assign(
@@ -214,7 +213,7 @@ def test_the_forecast_is_read_at_the_frequency_users_got(planned, tmp_path: Path
     assert row["impressions"] == pytest.approx(2 * row["planned_impressions"], rel=0.01)
     assert row["at_volume_conversions"] == pytest.approx(2 * row["forecast_conversions"],
                                                          rel=0.01)
-    # each user's impressions fall further down the curve: valued at the users' own N
+    # each user's impressions fall further down the curve: each valued at its own k
     doc = json.loads((folder / "plan.json").read_text())
     curves = pd.read_parquet(doc["inputs"]["curves"])
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
@@ -234,9 +233,54 @@ def test_the_forecast_is_read_at_the_frequency_users_got(planned, tmp_path: Path
     (folder / "plan.json").write_text(json.dumps(doc))
     stale = check_actuals(folder, ws, start=events["ts"].min().normalize())
     assert not stale.at_users_frequency
-    assert stale.totals["conversions"]["at_delivered"] \
-        == stale.totals["conversions"]["at_volume"] == card.totals["conversions"]["at_volume"]
+    assert stale.totals["conversions"]["at_delivered"] == pytest.approx(
+        stale.totals["conversions"]["at_volume"], rel=1e-12)
+    assert stale.totals["conversions"]["at_volume"] == card.totals["conversions"]["at_volume"]
     assert any("keeps the plan's frequency" in n for n in stale.notes)
+
+
+def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: Path) -> None:
+    ws, folder, log = delivered
+    events = pd.read_parquet(log / "events.parquet")
+    start = events["ts"].min().normalize()
+    card = check_actuals(folder, ws, start=start)
+    days = card.days
+    assert len(days) == (card.end - card.start).days and days["day"].iloc[0] == start
+    assert days["planned_impressions"].sum() == pytest.approx(
+        card.delivery["planned_impressions"])
+    for name in ("impressions", "clicks", "conversions"):
+        total = card.delivery["impressions"] if name == "impressions" \
+            else card.totals[name]["actual"]
+        assert days[name].sum() == total
+    assert days["at_delivered_conversions"].sum() == pytest.approx(
+        card.totals["conversions"]["at_delivered"], rel=1e-9)
+    # a conversion counts on its impression's day
+    day_of = events.loc[events["event"] == "impression"].set_index("impression_id")["ts"]
+    conv = events.loc[events["event"] == "conversion", "impression_id"].map(day_of)
+    per_day = ((conv - start) // pd.Timedelta(days=1)).value_counts()
+    assert days["conversions"].to_numpy() == pytest.approx(
+        per_day.reindex(range(len(days)), fill_value=0).to_numpy())
+    assert not any(n.startswith("pacing") for n in card.notes)  # delivered evenly
+    saved = json.loads(card.save(tmp_path).read_text())
+    assert saved["days"][0]["day"] == start.isoformat() and len(saved["days"]) == len(days)
+    assert "by day" in str(card)
+    # mid-flight: five days logged of a longer period, read against the plan's whole period
+    ws2, log2, logged = _logged(planned, tmp_path / "mid")
+    imps = logged.loc[logged["event"] == "impression"].set_index("impression_id")["ts"]
+    early = logged["impression_id"].map(imps) < start + pd.Timedelta(days=5)
+    logged.loc[early].to_parquet(log2 / "events.parquet")
+    ingest(log2, ws2, mode="append")
+    mid = check_actuals(ws2 / "plans" / "t", ws2, start=start)
+    assert mid.end == card.end and mid.days["impressions"].iloc[5:].sum() == 0
+    assert not any(n.startswith("pacing") for n in mid.notes)  # on pace so far
+    # every impression served in the first half: ahead of even pacing
+    ws3, log3, logged = _logged(planned, tmp_path / "fast")
+    logged["ts"] = start + (logged["ts"] - start) / 2
+    logged.to_parquet(log3 / "events.parquet")
+    ingest(log3, ws3, mode="append")
+    fast = check_actuals(ws3 / "plans" / "t", ws3, start=start)
+    assert fast.days["impressions"].iloc[len(days) // 2 + 1:].sum() == 0
+    assert any(n.startswith("pacing") and "ahead of even pacing" in n for n in fast.notes)
 
 
 def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None:
@@ -276,6 +320,7 @@ def test_the_report_shows_the_delivery_per_campaign(delivered, tmp_path: Path) -
     section = html[html.index('id="delivery"'):html.index('id="allocation"')]
     assert "Forecast against delivery" in section and "actual / forecast" in section
     assert f"<b>{(events['event'] == 'conversion').sum()}</b>" in section
+    assert "By day" in section and f"<td>{events['ts'].min():%Y-%m-%d}</td>" in section
     assert not any(u in html for u in events["user_id"].unique()[:50])
     # a broken card is named, not fatal
     copy = tmp_path / "plan"
