@@ -19,7 +19,8 @@ it did; else each cell's forecast per impression times the impressions it got (k
 it as ``at_volume``: the plan's frequency). The plan's interval, of an expected value, is
 widened by the logged counts' own noise. A table by day sets the delivery against even
 pacing, with the forecast of each day's impressions; a note says when it runs more than
-10% ahead or behind while the period lasts. Clicks
+10% ahead or behind while the period lasts. A table by place k sets the fall with k the
+plan assumed against the clicks and conversions that name their impression. Clicks
 and conversions count for the cell of their impression (by impression_id; an
 unlinked one by its own row, inside the period). A user counts once per campaign x
 placement, in one segment: the first (by name) of their segments the plan buys at that
@@ -101,20 +102,34 @@ group by all
 order by all
 """
 # Each impression's place in its user's sequence of the campaign over all placements, in time
-# order (k = 1, 2, ...), counted per campaign x placement x user x day x k
+# order (k = 1, 2, ...), counted per campaign x placement x user x day x k, with the clicks and
+# conversions that name the impression (an unlinked one has no place)
 _POSITIONS_SQL = """
 with imp as (
-    select e.user_id, a.campaign_id, e.placement_id, e.ts,
+    select nullif(e.impression_id, '') as impression_id, e.user_id, a.campaign_id,
+           e.placement_id, e.ts,
            row_number() over (partition by a.campaign_id, e.user_id
                               order by e.ts, e.impression_id, e.placement_id) as k
     from events e join ads a using (ad_id)
     where e.event = 'impression' and e.ts >= $start and e.ts < $end
       and list_contains($campaigns, a.campaign_id)
+),
+rows as (
+    select campaign_id, placement_id, user_id, ts, k, 'impression' as event,
+           null::double as revenue
+    from imp
+    union all
+    select i.campaign_id, i.placement_id, i.user_id, i.ts, i.k, r.event, r.revenue
+    from events r join imp i on nullif(r.impression_id, '') = i.impression_id
+    where r.event <> 'impression'
 )
 select campaign_id, placement_id, user_id,
        cast(floor(epoch(ts - $start::timestamp) / 86400) as integer) as day, k,
-       count(*) as impressions
-from imp
+       count(*) filter (where event = 'impression') as impressions,
+       count(*) filter (where event = 'click') as clicks,
+       count(*) filter (where event = 'conversion') as conversions,
+       coalesce(sum(revenue order by revenue) filter (where event = 'conversion'), 0) as revenue
+from rows
 group by all
 order by all
 """
@@ -226,6 +241,10 @@ class ActualsCard:
     days : per day of the period, the plan at even pacing (``planned_impressions``,
         ``planned_spend``), what was delivered and logged, and the forecast of that day's
         impressions (``at_delivered_*``); clicks and conversions on their impression's day.
+    positions : per place k of an impression in its user's sequence of the campaign (the
+        last row: the curves' depth and after), the impressions, their forecast and the
+        clicks, conversions and revenue that name them: the fall with k the plan assumed,
+        against delivery (empty where ``at_users_frequency`` is False).
     """
 
     plan_id: str
@@ -239,6 +258,7 @@ class ActualsCard:
     notes: list[str] = field(default_factory=list)
     at_users_frequency: bool = True
     days: pd.DataFrame = field(default_factory=pd.DataFrame)
+    positions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
         def records(df: pd.DataFrame) -> list[dict]:
@@ -250,7 +270,8 @@ class ActualsCard:
                 "campaigns": records(self.campaigns), "segments": records(self.segments),
                 "notes": self.notes, "at_users_frequency": self.at_users_frequency,
                 "days": records(self.days.assign(day=self.days["day"].map(
-                    lambda d: d.isoformat()))) if len(self.days) else []}
+                    lambda d: d.isoformat()))) if len(self.days) else [],
+                "positions": records(self.positions) if len(self.positions) else []}
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write ``actuals.json`` into the plan folder (atomically)."""
@@ -292,6 +313,14 @@ class ActualsCard:
                 day=self.days["day"].dt.strftime("%Y-%m-%d"))
             lines.append("  by day (planned: even pacing; forecast of the day's impressions):")
             lines.append(days.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        if len(self.positions):
+            after = self.positions.loc[self.positions["and_after"], "k"]
+            last = f"k = {int(after.iloc[0])} and after; " if len(after) else ""
+            lines.append(f"  by place k in the user's sequence of the campaign ({last}{counted} "
+                         "that name their impression):")
+            lines.append(self.positions[["k", "impressions", f"at_delivered_{counted}",
+                                         counted]].to_string(
+                index=False, float_format=lambda v: f"{v:,.1f}"))
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -375,7 +404,7 @@ def _at_position(curves: pd.DataFrame, positions: pd.DataFrame, rows: pd.DataFra
     over all placements (time order): the cell's curve at k, the cell the user's segment at
     that placement gives (`rows`); past the curve's depth, its last position. Impressions
     outside the plan's cells are valued at 0. Returns `positions` with the forecasts added
-    (clicks, conversions, revenue) and the users beyond a curve's depth.
+    (``at_delivered_*``) and the users beyond a curve's depth.
 
     The plan values a user's N impressions at the mean of the curve over k = 1..N, what a
     random order gives on average; the order the ad server chose is known here."""
@@ -391,7 +420,7 @@ def _at_position(curves: pd.DataFrame, positions: pd.DataFrame, rows: pd.DataFra
     position = np.minimum(k, grid.depth[at]) - 1
     imps = out["impressions"].to_numpy(float)
     for m in METRICS:
-        out[m] = np.where(valued, imps * grid.metric(m)[at, position], 0.0)
+        out[f"at_delivered_{m}"] = np.where(valued, imps * grid.metric(m)[at, position], 0.0)
     deep = out.loc[valued & (k > grid.depth[at]), ["campaign_id", "user_id"]]
     return out, len(deep.drop_duplicates())
 
@@ -495,12 +524,16 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     curves = _plan_curves(doc, alloc, exposure)
     if curves is not None:
         valued, deep = _at_position(curves, positions, rows, bought)
-        row_forecast = valued.groupby(USER_ROW)[list(METRICS)].sum().reindex(
-            pd.MultiIndex.from_frame(rows[USER_ROW]), fill_value=0.0).set_axis(rows.index)
-        day_forecast = valued.groupby("day")[list(METRICS)].sum()
+        forecasts = [f"at_delivered_{m}" for m in METRICS]
+        row_forecast = valued.groupby(USER_ROW)[forecasts].sum().reindex(
+            pd.MultiIndex.from_frame(rows[USER_ROW]), fill_value=0.0).set_axis(
+            rows.index).set_axis(list(METRICS), axis=1)
+        day_forecast = valued.groupby("day")[forecasts].sum().set_axis(list(METRICS), axis=1)
+        by_k = _by_position(valued, int(build_grid(curves).K))
     else:
         deep, row_forecast = 0, _at_plan_frequency(alloc, rows)
         day_forecast = _spread_by_day(daily, rows, row_forecast)
+        by_k = pd.DataFrame()
     cells = _cells(alloc, rows, row_forecast)
     metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
         else None
@@ -549,7 +582,18 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                        delivery, per_campaign, segments.reset_index(drop=True),
                        _notes(delivery, cap, totals[metric], metric, curves is not None)
                        + _pacing(days, first, last, delivery),
-                       at_users_frequency=curves is not None, days=days)
+                       at_users_frequency=curves is not None, days=days, positions=by_k)
+
+
+def _by_position(valued: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """Per place k in the users' sequences (1..depth; the row at the curves' depth, marked
+    ``and_after``, also every later one): the impressions, their forecast on the plan's
+    curves, and the clicks, conversions and revenue that name them."""
+    k = np.minimum(valued["k"].to_numpy(), depth)
+    sums = ["impressions", *(f"at_delivered_{m}" for m in METRICS), *METRICS]
+    out = valued[sums].groupby(k).sum().rename_axis("k").reset_index().astype({"k": int})
+    out.insert(1, "and_after", out["k"] == depth)
+    return out
 
 
 def _spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,

@@ -136,6 +136,19 @@ def delivery(data: ReportData) -> Section | None:
             for d in days], ["day", "planned impressions", "delivered impressions",
                              f"forecast {metric}", f"actual {metric}"],
             [False, True, True, True, True]))
+    places = doc.get("positions") if isinstance(doc.get("positions"), list) else []
+    places = [d for d in places if isinstance(d, dict)]
+    if places:
+        html.append(f"<p>By the place k of an impression in its user's sequence of the "
+                    f"campaign over all placements (the fall with k the plan assumed; "
+                    f"{esc(counted)} that name their impression):</p>")
+        html.append(table([[f"{d.get('k')} and after" if d.get("and_after") is True
+                            else d.get("k"), *(_real(d.get(c)) for c in (
+                                "impressions", f"at_delivered_{counted}", counted)),
+                            ratio(_real(d.get(counted)), _real(d.get(f"at_delivered_{counted}")))]
+                           for d in places],
+                          ["k", "impressions", f"forecast {counted}", f"actual {counted}",
+                           "actual / forecast"], [False, True, True, True, True]))
     html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]
     return Section("delivery", "Forecast against delivery", "".join(html))
 

@@ -226,6 +226,12 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
     assert row["at_delivered_conversions"] < 0.9 * row["at_volume_conversions"]
     assert card.at_users_frequency and any("at the frequency users got" in n
                                            for n in card.notes)
+    # the doubled impressions sit at later places: down to the curves' depth and after
+    places = card.positions
+    assert places["and_after"].tolist() == [False] * (len(places) - 1) + [True]
+    assert places["impressions"].iloc[-1] > places["impressions"].iloc[0]
+    assert places["at_delivered_conversions"].sum() == pytest.approx(
+        card.totals["conversions"]["at_delivered"], rel=1e-9)
     # a plan whose curves file changed since: the plan's frequency, said so
     pd.read_parquet(doc["inputs"]["curves"]).assign(
         conversions=lambda d: d["conversions"] * 1.5).to_parquet(tmp_path / "changed.parquet")
@@ -237,6 +243,7 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
         stale.totals["conversions"]["at_volume"], rel=1e-12)
     assert stale.totals["conversions"]["at_volume"] == card.totals["conversions"]["at_volume"]
     assert any("keeps the plan's frequency" in n for n in stale.notes)
+    assert stale.positions.empty and stale.to_dict()["positions"] == []
 
 
 def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: Path) -> None:
@@ -261,6 +268,15 @@ def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: 
     assert days["conversions"].to_numpy() == pytest.approx(
         per_day.reindex(range(len(days)), fill_value=0).to_numpy())
     assert not any(n.startswith("pacing") for n in card.notes)  # delivered evenly
+    # by the place k of each impression in its user's sequence: the same totals
+    places = card.positions
+    assert places["k"].tolist() == list(range(1, len(places) + 1))
+    assert places["impressions"].sum() == card.delivery["impressions"]
+    assert places["conversions"].sum() == card.totals["conversions"]["actual"]  # all linked
+    assert places["at_delivered_conversions"].sum() == pytest.approx(
+        card.totals["conversions"]["at_delivered"], rel=1e-9)
+    cap = 4  # the plan's cap across placements: no fifth impression of a campaign
+    assert places["k"].max() <= cap and places["impressions"].is_monotonic_decreasing
     saved = json.loads(card.save(tmp_path).read_text())
     assert saved["days"][0]["day"] == start.isoformat() and len(saved["days"]) == len(days)
     assert "by day" in str(card)
@@ -321,6 +337,7 @@ def test_the_report_shows_the_delivery_per_campaign(delivered, tmp_path: Path) -
     assert "Forecast against delivery" in section and "actual / forecast" in section
     assert f"<b>{(events['event'] == 'conversion').sum()}</b>" in section
     assert "By day" in section and f"<td>{events['ts'].min():%Y-%m-%d}</td>" in section
+    assert "place k of an impression" in section
     assert not any(u in html for u in events["user_id"].unique()[:50])
     # a broken card is named, not fatal
     copy = tmp_path / "plan"
