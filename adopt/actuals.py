@@ -37,6 +37,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,10 @@ import pandas as pd
 from adopt.delivery import exposure_outcomes
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import parse_spec
-from adopt.optimize.curves import build_grid, read_table, validate_curves
+from adopt.optimize.curves import build_grid, curves_digest, read_table, validate_curves
 from adopt.optimize.forecast import interval_z, widened
 from adopt.optimize.spec import FrequencyCap
+from adopt.planner_args import select_campaigns
 from adopt.report.data import read_allocation, read_plan_json
 from adopt.report.privacy import MIN_SEGMENT_SIZE, Suppression, suppress_frame
 from adopt.workspace import SEGMENT_HINT, Workspace, atomic_path
@@ -58,6 +60,8 @@ NO_SEGMENT = "(no segment)"  # users of the delivery the audiences do not hold
 FILE = "actuals.json"
 CELL = ["campaign_id", "segment", "placement_id"]
 USER_ROW = ["campaign_id", "placement_id", "user_id"]
+MAX_DAYS = 366  # the longest window with a table by day
+RUNNING = 0.99  # a plan is still running until its last impression falls this far in
 
 # Per campaign x placement x user x day, what the delivery logged in [start, end), from the
 # input tables (the stg_ views stop at the profiles' as_of, before the delivery). Clicks and
@@ -102,18 +106,20 @@ group by all
 order by all
 """
 # Each impression's place in its user's sequence of the campaign over all placements, in time
-# order (k = 1, 2, ...), counted per campaign x placement x user x day x k, with the clicks and
-# conversions that name the impression (an unlinked one has no place)
+# order from the plan's start ($origin; k = 1, 2, ...), counted per campaign x placement x user
+# x day x k for the impressions in [start, end), with the clicks and conversions that name the
+# impression (an unlinked one has no place)
 _POSITIONS_SQL = """
-with imp as (
+with numbered as (
     select nullif(e.impression_id, '') as impression_id, e.user_id, a.campaign_id,
            e.placement_id, e.ts,
            row_number() over (partition by a.campaign_id, e.user_id
                               order by e.ts, e.impression_id, e.placement_id) as k
     from events e join ads a using (ad_id)
-    where e.event = 'impression' and e.ts >= $start and e.ts < $end
+    where e.event = 'impression' and e.ts >= $origin and e.ts < $end
       and list_contains($campaigns, a.campaign_id)
 ),
+imp as (select * from numbered where ts >= $start),
 rows as (
     select campaign_id, placement_id, user_id, ts, k, 'impression' as event,
            null::double as revenue
@@ -132,6 +138,11 @@ select campaign_id, placement_id, user_id,
 from rows
 group by all
 order by all
+"""
+_LATEST_SQL = """
+select max(e.ts) from events e join ads a using (ad_id)
+where e.event = 'impression' and e.ts >= $start and e.ts < $end
+  and list_contains($campaigns, a.campaign_id)
 """
 # the segments of the users with an event in the period
 _MEMBERS_SQL = """
@@ -163,14 +174,15 @@ def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Times
                                                                         pd.Timestamp]:
     """The delivery period [start, end): the arguments, else the plan's period.
 
-    ``end`` defaults to the day after the plan's period_end, else to start plus the
-    plan's period in days (plan.json ``inputs.period_days``).
+    ``end`` defaults to the day after the plan's period_end, else to its period_start (else
+    start) plus the plan's period in days (plan.json ``inputs.period_days``).
     """
     inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
     spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
     first = _day(start, "start")
+    planned_start = _day(spec.get("period_start"), "period_start", "plan.json")
     if first is None:
-        first = _day(spec.get("period_start"), "period_start", "plan.json")
+        first = planned_start
     if first is None:
         raise ParameterError("The 'start' parameter of check_actuals is needed: the plan has "
                              "no period_start. Give the first day the plan was delivered.")
@@ -183,7 +195,7 @@ def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Times
         if not days or days <= 0:
             raise ParameterError("The 'end' parameter of check_actuals is needed: the plan "
                                  "has no period_end nor period_days.")
-        last = _later(first, days)
+        last = _later(first if planned_start is None else planned_start, days)
     if not last > first:
         raise ParameterError(f"The 'end' parameter of check_actuals must come after start "
                              f"({first}). Got {last} instead.")
@@ -226,13 +238,17 @@ class ActualsCard:
         it), ``lo_logged`` and ``hi_logged`` (that interval widened by the counting noise
         of the logged events), ``actual``, ``ratio`` (actual / at_delivered), ``inside``
         (the actual inside the widened interval) and ``z`` (its distance from the forecast
-        in the widened interval's standard deviations, `interval_z`).
+        in the widened interval's standard deviations, `interval_z`); while the plan runs,
+        ``projected``, ``lo_projected``, ``hi_projected``: the metric by the period's end,
+        were the rest of the plan delivered as planned (`_projected`).
     delivery : planned and delivered impressions, spend and reach; impressions of the
         plan's campaigns outside its cells (``off_plan_impressions``); users over the
         plan's cap across placements (``users_over_cap``); users who saw a campaign
-        more often than its curves reach (``users_beyond_curves``).
-    campaigns : per campaign, planned and delivered volume, the forecast (planned and at
-        the delivered volume), the actuals, and ``z_clicks``, ``z_conversions``: how far
+        more often than its curves reach (``users_beyond_curves``; 0 where
+        ``at_users_frequency`` is False).
+    campaigns : per campaign, planned and delivered volume, the forecast (``forecast_*`` as
+        planned, ``at_delivered_*`` as delivered, ``at_volume_*`` at the plan's frequency),
+        the actuals, and ``z_clicks``, ``z_conversions``: how far
         the counts fell from the forecast at the delivered volume in counting noise's
         standard deviations (Poisson; beyond about 2, more than luck).
     segments : the same per campaign x segment, small segments merged.
@@ -300,6 +316,11 @@ class ActualsCard:
                   else f"{t['at_delivered']:,.1f} at the delivered volume")
             lines.append(f"  {name}: forecast {t['point']:,.1f} as planned, {at}; actual "
                          f"{t['actual']:,.1f} ({_ratio(t['ratio'])} of the forecast){band}")
+            if "projected" in t:
+                lines.append(f"    by the period's end, were the rest delivered as planned: "
+                             f"{t['projected']:,.1f} ({t['lo_projected']:,.1f}-"
+                             f"{t['hi_projected']:,.1f}; the forecast's level updated by what "
+                             "was logged so far)")
         counted = self.metric if self.metric in ("clicks", "conversions") else "conversions"
         table = self.campaigns[["campaign_id", "planned_impressions", "impressions",
                                 f"forecast_{self.metric}", f"at_delivered_{self.metric}",
@@ -348,22 +369,25 @@ def _read_plan(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
 
 def _delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
-               end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
-                                           dict[str, float]]:
+               end: pd.Timestamp, origin: pd.Timestamp) -> tuple[
+                   pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float], pd.Timestamp]:
     """Per campaign x placement x user x day what the delivery logged; the impressions'
-    places in their users' sequences; the users' segments; every segment's size."""
+    places in their users' sequences counted from `origin`; the users' segments; every
+    segment's size; the time of the last impression."""
     with workspace.connect(read_only=True) as con:
         workspace.require(["events", "ads", "placements"], "run `adopt ingest` with the "
                           "delivery's events first", con)
         workspace.require("audiences", SEGMENT_HINT, con)
         period = {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
         rows = con.execute(_DELIVERED_SQL, period | {"campaigns": campaigns}).df()
-        positions = con.execute(_POSITIONS_SQL, period | {"campaigns": campaigns}).df()
+        positions = con.execute(_POSITIONS_SQL, period | {
+            "campaigns": campaigns, "origin": min(origin, start).to_pydatetime()}).df()
+        latest = con.execute(_LATEST_SQL, period | {"campaigns": campaigns}).fetchone()[0]
         members = con.execute(_MEMBERS_SQL, period).df()
         sizes = dict(con.execute(_SIZES_SQL).fetchall())
     ids = {"campaign_id": str, "placement_id": str, "user_id": str}
     return rows.astype(ids), positions.astype(ids), members, \
-        {str(k): float(v) for k, v in sizes.items()}
+        {str(k): float(v) for k, v in sizes.items()}, pd.Timestamp(latest)
 
 
 def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
@@ -381,16 +405,24 @@ def _one_segment(rows: pd.DataFrame, members: pd.DataFrame,
 
 
 def _plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame | None:
-    """The curves the plan was made from, if their file still values the plan's exposure
-    profile as the plan did (cell by cell, to 1e-9); else None."""
+    """The curves the plan was made from: the file plan.json names, if its rows (restricted
+    to the plan's campaigns) still hash to ``inputs.curves_hash``; for a plan without the
+    hash, if it still values the plan's exposure profile as the plan did (cell by cell, to
+    1e-9). Else None."""
     inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
     path = inputs.get("curves")
     if not isinstance(path, str) or not Path(path).is_file():
         return None
     try:
-        curves = validate_curves(read_table(path, "curves"))
+        table = read_table(path, "curves")
+        if inputs.get("campaigns") is not None:
+            table = select_campaigns("check_actuals", table, inputs["campaigns"])[0]
+        if isinstance(inputs.get("curves_hash"), str):
+            return validate_curves(table) if curves_digest(table) == inputs["curves_hash"] \
+                else None
+        curves = validate_curves(table)
         valued = exposure_outcomes(curves, exposure)
-    except (InputError, WorkspaceError, OSError, ValueError):
+    except (InputError, ParameterError, WorkspaceError, OSError, ValueError):
         return None
     ours = valued.groupby(CELL)[list(METRICS)].sum()
     theirs = alloc.groupby(CELL)[list(METRICS)].sum().reindex(ours.index)
@@ -512,7 +544,9 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     if not campaigns:
         raise ParameterError(f"The plan in {folder} buys no impression: there is no "
                              "delivery to weigh it against.")
-    daily, positions, members, sizes = _delivered(ws, campaigns, first, last)
+    period = _plan_period(doc, first, last)
+    daily, positions, members, sizes, latest = _delivered(ws, campaigns, first, last,
+                                                          period[0])
     if not daily["impressions"].sum():
         raise ParameterError(f"No impression of the plan's campaigns was logged from {first} "
                              f"to {last}: load the delivery's events with `adopt ingest` "
@@ -562,18 +596,23 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     per_user = served.groupby(["campaign_id", "user_id"])["impressions"].sum()
     over_cap = int((per_user > cap).sum()) if cap is not None else 0
 
-    # exactly rounded sums of the users' rows: the same totals however users fall in segments
+    # exactly rounded sums of the users' rows: the same actuals however users fall in segments
     totals = {m: _total(doc, m, math.fsum(cells[f"at_delivered_{m}"]), math.fsum(rows[m]),
                         _count_noise(cells, m)) | {"at_volume": math.fsum(cells[f"at_volume_{m}"])}
               for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
-                "planned_spend": float(alloc["spend"].sum()), "spend": float(cells["spend"].sum()),
+                "planned_spend": float(alloc["spend"].sum()), "spend": math.fsum(rows["spend"]),
                 "planned_reach": float(per_campaign["planned_reach"].sum()),
                 "reach": float(per_campaign["reach"].sum()),
                 "off_plan_impressions": float(cells.loc[~cells["on_plan"], "impressions"].sum()),
                 "users_over_cap": float(over_cap), "users_beyond_curves": float(deep)}
-    days = _days(daily, day_forecast, first, last, delivery)
+    days = _days(daily, day_forecast, first, last, delivery, period)
+    elapsed = _elapsed(latest, period)
+    running = first == period[0] and elapsed < RUNNING  # checked while the plan runs
+    if running:  # where it is heading
+        for m in METRICS:
+            totals[m] |= _projected(totals[m], _count_noise(cells, m))
     sizes |= {s: sizes.get(s, 0.0) for s in alloc["segment"].unique()}  # unknown: hidden
     sizes[NO_SEGMENT] = float(served.loc[served["segment"] == NO_SEGMENT, "user_id"].nunique())
     segments = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()
@@ -581,7 +620,9 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     return ActualsCard(str(doc.get("plan_id") or folder.name), metric, first, last, totals,
                        delivery, per_campaign, segments.reset_index(drop=True),
                        _notes(delivery, cap, totals[metric], metric, curves is not None)
-                       + _pacing(days, first, last, delivery),
+                       + (_pacing(delivery, latest, elapsed) if running else [])
+                       + ([] if len(days) else [f"no table by day: the period runs past "
+                                                f"{MAX_DAYS} days"]),
                        at_users_frequency=curves is not None, days=days, positions=by_k)
 
 
@@ -608,37 +649,59 @@ def _spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,
     return logged.groupby("day")[list(METRICS)].sum()
 
 
+def _plan_period(doc: dict, first: pd.Timestamp,
+                 last: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The plan's own period (its period_start, else the card's start, for its period), else
+    the card's window."""
+    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
+    try:
+        return plan_window(doc, None if spec.get("period_start") else first)
+    except (ParameterError, InputError):
+        return first, last
+
+
 def _days(daily: pd.DataFrame, day_forecast: pd.DataFrame, first: pd.Timestamp,
-          last: pd.Timestamp, delivery: dict[str, float]) -> pd.DataFrame:
-    """Per day of the period (whole days from its start, the last one cut at its end): the
-    plan at even pacing (its impressions and spend in proportion to the day's share of the
-    period), what was delivered, and the forecast of that day's impressions."""
+          last: pd.Timestamp, delivery: dict[str, float],
+          period: tuple[pd.Timestamp, pd.Timestamp]) -> pd.DataFrame:
+    """Per day of the card's window (whole days from its start, the last one cut at its end;
+    none past `MAX_DAYS`): the plan at even pacing (its impressions and spend in proportion
+    to the day's overlap with the plan's `period`), what was delivered, and the forecast of
+    that day's impressions."""
+    one = pd.Timedelta(days=1)
+    n = max(int(np.ceil((last - first) / one)), 1)
+    if n > MAX_DAYS:
+        return pd.DataFrame()
     got = daily.groupby("day")[[*VOLUME, *METRICS]].sum().join(
         day_forecast.add_prefix("at_delivered_"), how="outer").fillna(0.0)
-    one = pd.Timedelta(days=1)
-    starts = pd.date_range(first, periods=max(int(np.ceil((last - first) / one)), 1), freq="D")
-    share = np.array([(min(d + one, last) - d) / (last - first) for d in starts])
+    starts = pd.date_range(first, periods=n, freq="D")
+    p0, p1 = period
+    share = np.array([max(min(d + one, last, p1) - max(d, p0), pd.Timedelta(0)) / (p1 - p0)
+                      for d in starts])
     out = pd.DataFrame({"day": starts,
                         "planned_impressions": share * delivery["planned_impressions"],
                         "planned_spend": share * delivery["planned_spend"]})
     return out.join(got.reindex(range(len(out)), fill_value=0.0).reset_index(drop=True))
 
 
-def _pacing(days: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
-            delivery: dict[str, float]) -> list[str]:
-    """A note when, by the last day with an impression, the delivery ran more than 10% off
-    even pacing, while the period is not over."""
-    served = np.flatnonzero(days["impressions"].to_numpy() > 0)
-    if not len(served) or delivery["planned_impressions"] <= 0:
+def _elapsed(latest: pd.Timestamp, period: tuple[pd.Timestamp, pd.Timestamp]) -> float:
+    """The share of the plan's period up to its last logged impression."""
+    p0, p1 = period
+    return float(np.clip((latest - p0) / (p1 - p0), 0.0, 1.0)) if latest is not pd.NaT \
+        else 0.0
+
+
+def _pacing(delivery: dict[str, float], latest: pd.Timestamp, elapsed: float) -> list[str]:
+    """A note when, by the last logged impression, the delivery ran more than 10% off even
+    pacing."""
+    if delivery["planned_impressions"] <= 0 or elapsed <= 0:
         return []
-    day = days["day"].iloc[served[-1]]
-    elapsed = (min(day + pd.Timedelta(days=1), last) - first) / (last - first)
-    done = days["impressions"].iloc[:served[-1] + 1].sum() / delivery["planned_impressions"]
-    if elapsed >= 1 or abs(done / elapsed - 1) <= 0.1:
+    done = delivery["impressions"] / delivery["planned_impressions"]
+    if abs(done / elapsed - 1) <= 0.1:
         return []
     side = "ahead of" if done > elapsed else "behind"
-    return [f"pacing: by the end of {day:%Y-%m-%d}, {done:.1%} of the planned impressions were "
-            f"delivered in {elapsed:.1%} of the period ({side} even pacing)"]
+    return [f"pacing: by {latest:%Y-%m-%d %H:%M}, {done:.1%} of the planned impressions were "
+            f"delivered in {elapsed:.1%} of the plan's period ({side} even pacing)"]
 
 
 def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
@@ -713,6 +776,30 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float,
         out["z"] = interval_z(at_delivered, out["lo_at_delivered"], out["hi_at_delivered"],
                               actual, level, extra_log_var=noise)
     return out
+
+
+def _projected(total: dict[str, Any], noise: float) -> dict[str, float]:
+    """The metric by the period's end, were the rest of the plan delivered as planned: what
+    was logged so far plus the rest of the forecast (point - at_delivered), its level
+    updated by what was logged (empty when nothing remains or the plan has no interval).
+
+    The update is normal on the log scale: the plan's interval gives the prior of the
+    log-ratio of actual to forecast (mean 0), the log of (actual + h) / (at_delivered + h)
+    observes it with the counts' log-variance `noise` (h: half a count). The band adds the
+    rest's own counting noise."""
+    rest = total["point"] - total["at_delivered"]
+    if rest <= 0 or "lo" not in total or noise <= 0:
+        return {}
+    z = NormalDist().inv_cdf(0.5 + total["level"] / 2.0)
+    prior = (np.log(total["hi"] / total["lo"]) / (2.0 * z)) ** 2
+    half = 0.5 * total["at_delivered"] * noise  # half a click or conversion (its value)
+    seen = float(np.log((total["actual"] + half) / (total["at_delivered"] + half)))
+    var = 1.0 / (1.0 / prior + 1.0 / noise)
+    mean = var * seen / noise
+    spread = z * np.sqrt(var + noise * total["at_delivered"] / rest)
+    return {"projected": total["actual"] + rest * float(np.exp(mean + var / 2.0)),
+            "lo_projected": total["actual"] + rest * float(np.exp(mean - spread)),
+            "hi_projected": total["actual"] + rest * float(np.exp(mean + spread))}
 
 
 def _notes(delivery: dict[str, float], cap: float | None, total: dict[str, Any], metric: str,

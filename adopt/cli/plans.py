@@ -67,7 +67,7 @@ def add_commands(add: AddCommand) -> None:
                    help="first day (or time) of the delivery (default: the plan's period_start)")
     p.add_argument("--end", default=None,
                    help="end of the delivery, exclusive (default: the day after the plan's "
-                        "period_end, else start + the plan's period in days)")
+                        "period_end, else its period_start (else start) + its period in days)")
     p.add_argument("--min-segment-size", type=int,
                    default=ReportConfig.default("min_segment_size"),
                    help="merge the campaign x segment rows of smaller segments (default: the "

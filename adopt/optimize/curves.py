@@ -8,6 +8,7 @@ the array form every solver in `adopt.optimize` reads.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,6 +183,13 @@ def build_grid(curves: pd.DataFrame) -> CurveGrid:
         revenue=arrays["revenue"],
         depth=depth,
     )
+
+
+def curves_digest(curves: pd.DataFrame) -> str:
+    """The sha256 of a curves table's rows, as plan.json's ``inputs.curves_hash`` holds it
+    (of the table the plan was made from, restricted to its campaigns)."""
+    rows = pd.util.hash_pandas_object(curves, index=False).values.tobytes()
+    return hashlib.sha256(rows).hexdigest()
 
 
 def read_table(path: str, table: str) -> pd.DataFrame:

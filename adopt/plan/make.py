@@ -24,7 +24,7 @@ import pandas as pd
 
 from adopt._validation import check_choice, check_positive
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.optimize.curves import build_grid, read_table
+from adopt.optimize.curves import build_grid, curves_digest, read_table
 from adopt.optimize.forecast import curves_context, forecast_interval
 from adopt.optimize.frontier import plan_frontier
 from adopt.optimize.lp import build_lp
@@ -141,7 +141,7 @@ def make_plan(
         "workspace": None if ws is None else str(ws.root),
         "config": config,
         **sources,
-        "curves_hash": hashlib.sha256(rows).hexdigest(),
+        "curves_hash": curves_digest(table),
         "campaigns": chosen,
         "spec": spec_json,
         "model_run": None,

@@ -107,7 +107,7 @@ def delivery(data: ReportData) -> Section | None:
         band = (f", {where} the interval there widened by the counts' own noise "
                 f"({esc(num(t.get('lo_logged')))} to {esc(num(t.get('hi_logged')))}{z})")
     at = (f"{esc(num(t.get('at_delivered')))} at the volume and frequency delivered (each "
-          f"impression on the plan's curves at its user's number of impressions; "
+          f"impression on the plan's curves at its place k in its user's sequence; "
           f"{esc(num(t.get('at_volume')))} at the plan's frequency)"
           if doc.get("at_users_frequency") is True else
           f"{esc(num(t.get('at_delivered')))} at the volume delivered (each cell's forecast "

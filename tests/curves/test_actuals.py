@@ -232,9 +232,11 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
     assert places["impressions"].iloc[-1] > places["impressions"].iloc[0]
     assert places["at_delivered_conversions"].sum() == pytest.approx(
         card.totals["conversions"]["at_delivered"], rel=1e-9)
-    # a plan whose curves file changed since: the plan's frequency, said so
-    pd.read_parquet(doc["inputs"]["curves"]).assign(
-        conversions=lambda d: d["conversions"] * 1.5).to_parquet(tmp_path / "changed.parquet")
+    # a plan whose curves file changed since, even only at the deepest k: the plan's
+    # frequency, said so
+    changed = pd.read_parquet(doc["inputs"]["curves"])
+    changed.loc[changed["k"] == changed["k"].max(), "conversions"] *= 10
+    changed.to_parquet(tmp_path / "changed.parquet")
     doc["inputs"]["curves"] = str(tmp_path / "changed.parquet")
     (folder / "plan.json").write_text(json.dumps(doc))
     stale = check_actuals(folder, ws, start=events["ts"].min().normalize())
@@ -244,6 +246,11 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
     assert stale.totals["conversions"]["at_volume"] == card.totals["conversions"]["at_volume"]
     assert any("keeps the plan's frequency" in n for n in stale.notes)
     assert stale.positions.empty and stale.to_dict()["positions"] == []
+    assert stale.days["at_delivered_conversions"].sum() == pytest.approx(
+        stale.totals["conversions"]["at_delivered"], rel=1e-9)
+    doc["inputs"]["curves"] = str(tmp_path / "gone.parquet")
+    (folder / "plan.json").write_text(json.dumps(doc))
+    assert not check_actuals(folder, ws, start=events["ts"].min().normalize()).at_users_frequency
 
 
 def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: Path) -> None:
@@ -280,15 +287,31 @@ def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: 
     saved = json.loads(card.save(tmp_path).read_text())
     assert saved["days"][0]["day"] == start.isoformat() and len(saved["days"]) == len(days)
     assert "by day" in str(card)
-    # mid-flight: five days logged of a longer period, read against the plan's whole period
+    assert not any("projected" in t for t in card.totals.values())  # the plan ran its course
+    # mid-flight: five and a half days logged, read against the plan's whole period
     ws2, log2, logged = _logged(planned, tmp_path / "mid")
     imps = logged.loc[logged["event"] == "impression"].set_index("impression_id")["ts"]
-    early = logged["impression_id"].map(imps) < start + pd.Timedelta(days=5)
+    early = logged["impression_id"].map(imps) < start + pd.Timedelta(days=5.5)
     logged.loc[early].to_parquet(log2 / "events.parquet")
     ingest(log2, ws2, mode="append")
     mid = check_actuals(ws2 / "plans" / "t", ws2, start=start)
-    assert mid.end == card.end and mid.days["impressions"].iloc[5:].sum() == 0
-    assert not any(n.startswith("pacing") for n in mid.notes)  # on pace so far
+    assert mid.end == card.end and mid.days["impressions"].iloc[6:].sum() == 0
+    assert not any(n.startswith("pacing") for n in mid.notes)  # on pace so far, mid-day
+    # where it is heading: between the plan's forecast and the raw extrapolation of the logs
+    c = mid.totals["conversions"]
+    rest = c["point"] - c["at_delivered"]
+    raw = c["actual"] + rest * c["actual"] / c["at_delivered"]
+    assert c["lo_projected"] < c["projected"] < c["hi_projected"]
+    assert min(c["point"], raw) * 0.99 < c["projected"] < max(c["point"], raw) * 1.01
+    assert "by the period's end" in str(mid)
+    # half the impressions dropped: behind even pacing
+    ws4, log4, logged = _logged(planned, tmp_path / "slow")
+    imps = logged.loc[logged["event"] == "impression", "impression_id"]
+    kept = set(imps.iloc[::2]) & set(logged.loc[early, "impression_id"])
+    logged.loc[logged["impression_id"].isin(kept)].to_parquet(log4 / "events.parquet")
+    ingest(log4, ws4, mode="append")
+    slow = check_actuals(ws4 / "plans" / "t", ws4, start=start)
+    assert any(n.startswith("pacing") and "behind even pacing" in n for n in slow.notes)
     # every impression served in the first half: ahead of even pacing
     ws3, log3, logged = _logged(planned, tmp_path / "fast")
     logged["ts"] = start + (logged["ts"] - start) / 2
@@ -297,6 +320,27 @@ def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: 
     fast = check_actuals(ws3 / "plans" / "t", ws3, start=start)
     assert fast.days["impressions"].iloc[len(days) // 2 + 1:].sum() == 0
     assert any(n.startswith("pacing") and "ahead of even pacing" in n for n in fast.notes)
+
+
+def test_a_window_inside_the_plans_period_counts_from_the_plans_start(delivered,
+                                                                      tmp_path: Path) -> None:
+    ws, folder, log = delivered
+    start = pd.read_parquet(log / "events.parquet")["ts"].min().normalize()
+    copy = tmp_path / "t"
+    shutil.copytree(folder, copy)
+    doc = json.loads((copy / "plan.json").read_text())
+    doc["inputs"]["spec"]["period_start"] = f"{start:%Y-%m-%d}"
+    (copy / "plan.json").write_text(json.dumps(doc))
+    whole = check_actuals(copy, ws)
+    later = check_actuals(copy, ws, start=start + pd.Timedelta(days=5))
+    assert later.end == whole.end and len(later.days) == len(whole.days) - 5
+    # each impression keeps its place in its user's sequence from the plan's start
+    assert later.totals["conversions"]["at_delivered"] == pytest.approx(
+        whole.days["at_delivered_conversions"].iloc[5:].sum(), rel=1e-9)
+    # even pacing over the plan's period, not the window's
+    assert later.days["planned_impressions"].to_numpy() == pytest.approx(
+        whole.days["planned_impressions"].iloc[5:].to_numpy())
+    assert not any("projected" in t for t in later.totals.values())
 
 
 def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None:
