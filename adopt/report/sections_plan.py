@@ -115,6 +115,11 @@ def delivery(data: ReportData) -> Section | None:
     html.append(f"<p>{esc(metric)}: forecast {esc(num(t.get('point')))} as planned, {at}; "
                 f"the delivery logged <b>{esc(num(t.get('actual')))}</b>, "
                 f"{esc(num(t.get('ratio')))} of the forecast{band}.</p>")
+    if _real(t.get("projected")) is not None:
+        lo, hi = esc(num(t.get("lo_projected"))), esc(num(t.get("hi_projected")))
+        html.append(f"<p>The plan still runs. By the period's end, were the rest delivered as "
+                    f"planned: <b>{esc(num(t.get('projected')))}</b> ({lo} to {hi}), the "
+                    "forecast's level updated by what was logged so far.</p>")
     counted = metric if metric in ("clicks", "conversions") else "conversions"
     rows = [[r.get("campaign_id"), *(_real(r.get(c)) for c in (
                 "planned_impressions", "impressions", f"at_delivered_{metric}", metric)),

@@ -21,6 +21,7 @@ from adopt.ingest import ingest
 from adopt.optimize.forecast import interval_z, widened
 from adopt.plan import Plan
 from adopt.report import build_report
+from adopt.report.fmt import num
 from adopt.report.privacy import OTHER
 from adopt.scoring import PlanInputs, write_delivery_log
 
@@ -304,6 +305,9 @@ def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: 
     assert c["lo_projected"] < c["projected"] < c["hi_projected"]
     assert min(c["point"], raw) * 0.99 < c["projected"] < max(c["point"], raw) * 1.01
     assert "by the period's end" in str(mid)
+    mid.save(ws2 / "plans" / "t")
+    html = build_report(ws2 / "plans" / "t", tmp_path / "mid.html", workspace=ws2).read_text()
+    assert "The plan still runs" in html and f"<b>{num(c['projected'])}</b>" in html
     # half the impressions dropped: behind even pacing
     ws4, log4, logged = _logged(planned, tmp_path / "slow")
     imps = logged.loc[logged["event"] == "impression", "impression_id"]
