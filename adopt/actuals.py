@@ -14,20 +14,20 @@ so that an ad server's shortfall or its frequency is not read as the response mo
 miss. At what was delivered, each impression is valued on the plan's own curves at its
 place k in its user's sequence of the campaign over all placements, in time order (the
 plan values a user's N impressions at the curve's mean over k = 1..N, what a random order
-gives on average; here the order is known), where the curves file still values the plan as
-it did; else each cell's forecast per impression times the impressions it got (kept beside
-it as ``at_volume``: the plan's frequency). The plan's interval, of an expected value, is
-widened by the logged counts' own noise. A table by day sets the delivery against even
-pacing, with the forecast of each day's impressions; a note says when it runs more than
-10% ahead or behind while the period lasts. A table by place k sets the fall with k the
-plan assumed against the clicks and conversions that name their impression. Clicks
-and conversions count for the cell of their impression (by impression_id; an
-unlinked one by its own row, inside the period). A user counts once per campaign x
-placement, in one segment: the first (by name) of their segments the plan buys at that
-campaign and placement, else the first of theirs (rule-based audiences may overlap). Campaign x
-segment rows of segments under the minimum size, of unknown size, or of too few
-users outside every segment are merged (`adopt.report.privacy`); no user id leaves
-the warehouse.
+gives on average; here the order is known), where the curves file still hashes to the
+plan's curves_hash; else each cell's forecast per impression times the impressions it got
+(kept beside it as ``at_volume``: the plan's frequency). The plan's interval, of an
+expected value, is widened by the logged counts' own noise. A table by day sets the
+delivery against even pacing, with the forecast of each day's impressions; while the plan
+runs, a note says when delivery runs more than 10% ahead or behind, and each metric is
+projected to the period's end. A table by place k sets the fall with k the plan assumed
+against the clicks and conversions that name their impression. Clicks and conversions
+count for the cell of their impression (by impression_id; an unlinked one by its own row,
+inside the period). A user counts once per campaign x placement, in one segment: the first
+(by name) of their segments the plan buys at that campaign and placement, else the first
+of theirs (rule-based audiences may overlap). Campaign x segment rows of segments under the
+minimum size, of unknown size, or of too few users outside every segment are merged
+(`adopt.report.privacy`); no user id leaves the warehouse.
 """
 
 from __future__ import annotations
@@ -597,8 +597,9 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     over_cap = int((per_user > cap).sum()) if cap is not None else 0
 
     # exactly rounded sums of the users' rows: the same actuals however users fall in segments
+    noises = {m: _count_noise(cells, m) for m in METRICS}
     totals = {m: _total(doc, m, math.fsum(cells[f"at_delivered_{m}"]), math.fsum(rows[m]),
-                        _count_noise(cells, m)) | {"at_volume": math.fsum(cells[f"at_volume_{m}"])}
+                        noises[m]) | {"at_volume": math.fsum(cells[f"at_volume_{m}"])}
               for m in METRICS}
     delivery = {"planned_impressions": float(alloc["impressions"].sum()),
                 "impressions": float(cells["impressions"].sum()),
@@ -609,10 +610,10 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                 "users_over_cap": float(over_cap), "users_beyond_curves": float(deep)}
     days = _days(daily, day_forecast, first, last, delivery, period)
     elapsed = _elapsed(latest, period)
-    running = first == period[0] and elapsed < RUNNING  # checked while the plan runs
-    if running:  # where it is heading
+    running = first == period[0] and elapsed < RUNNING  # checked from the plan's start
+    if running and delivery["impressions"] < delivery["planned_impressions"]:  # heading where
         for m in METRICS:
-            totals[m] |= _projected(totals[m], _count_noise(cells, m))
+            totals[m] |= _projected(totals[m], noises[m])
     sizes |= {s: sizes.get(s, 0.0) for s in alloc["segment"].unique()}  # unknown: hidden
     sizes[NO_SEGMENT] = float(served.loc[served["segment"] == NO_SEGMENT, "user_id"].nunique())
     segments = cells.groupby(["campaign_id", "segment"], as_index=False)[_SUMS].sum()
@@ -621,7 +622,7 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                        delivery, per_campaign, segments.reset_index(drop=True),
                        _notes(delivery, cap, totals[metric], metric, curves is not None)
                        + (_pacing(delivery, latest, elapsed) if running else [])
-                       + ([] if len(days) else [f"no table by day: the period runs past "
+                       + ([] if len(days) else [f"no table by day: the window runs past "
                                                 f"{MAX_DAYS} days"]),
                        at_users_frequency=curves is not None, days=days, positions=by_k)
 
@@ -651,14 +652,15 @@ def _spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,
 
 def _plan_period(doc: dict, first: pd.Timestamp,
                  last: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """The plan's own period (its period_start, else the card's start, for its period), else
-    the card's window."""
+    """The plan's own period: from its period_start (else the card's start) to its end (its
+    period_end or period_days), else to the card's end."""
     inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
     spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
+    planned = _day(spec.get("period_start"), "period_start", "plan.json")
     try:
-        return plan_window(doc, None if spec.get("period_start") else first)
+        return plan_window(doc, None if planned is not None else first)
     except (ParameterError, InputError):
-        return first, last
+        return (planned, last) if planned is not None and planned < last else (first, last)
 
 
 def _days(daily: pd.DataFrame, day_forecast: pd.DataFrame, first: pd.Timestamp,
@@ -687,8 +689,7 @@ def _days(daily: pd.DataFrame, day_forecast: pd.DataFrame, first: pd.Timestamp,
 def _elapsed(latest: pd.Timestamp, period: tuple[pd.Timestamp, pd.Timestamp]) -> float:
     """The share of the plan's period up to its last logged impression."""
     p0, p1 = period
-    return float(np.clip((latest - p0) / (p1 - p0), 0.0, 1.0)) if latest is not pd.NaT \
-        else 0.0
+    return float(np.clip((latest - p0) / (p1 - p0), 0.0, 1.0)) if pd.notna(latest) else 0.0
 
 
 def _pacing(delivery: dict[str, float], latest: pd.Timestamp, elapsed: float) -> list[str]:
@@ -781,34 +782,40 @@ def _total(doc: dict, metric: str, at_delivered: float, actual: float,
 def _projected(total: dict[str, Any], noise: float) -> dict[str, float]:
     """The metric by the period's end, were the rest of the plan delivered as planned: what
     was logged so far plus the rest of the forecast (point - at_delivered), its level
-    updated by what was logged (empty when nothing remains or the plan has no interval).
+    updated by what was logged (empty when less than half a count remains or the plan has
+    no interval).
 
     The update is normal on the log scale: the plan's interval gives the prior of the
-    log-ratio of actual to forecast (mean 0), the log of (actual + h) / (at_delivered + h)
-    observes it with the counts' log-variance `noise` (h: half a count). The band adds the
-    rest's own counting noise."""
+    log-ratio r of actual to forecast (its mean -var/2, so that r's mean is 1: the point is
+    a mean), the log of (actual + h) / (at_delivered + h) observes it with the counts'
+    log-variance `noise` (h: half a count). The band is log-normal with the rest's mean and
+    variance: r's, and the rest's own counting noise (Poisson in counts of one click or
+    conversion, or of a conversion's mean order value for revenue)."""
+    unit = total["at_delivered"] * noise  # one click or conversion (its value for revenue)
     rest = total["point"] - total["at_delivered"]
-    if rest <= 0 or "lo" not in total or noise <= 0:
+    if "lo" not in total or noise <= 0 or rest < unit / 2:
         return {}
     z = NormalDist().inv_cdf(0.5 + total["level"] / 2.0)
     prior = (np.log(total["hi"] / total["lo"]) / (2.0 * z)) ** 2
-    half = 0.5 * total["at_delivered"] * noise  # half a click or conversion (its value)
-    seen = float(np.log((total["actual"] + half) / (total["at_delivered"] + half)))
+    seen = float(np.log((total["actual"] + unit / 2) / (total["at_delivered"] + unit / 2)))
     var = 1.0 / (1.0 / prior + 1.0 / noise)
-    mean = var * seen / noise
-    spread = z * np.sqrt(var + noise * total["at_delivered"] / rest)
-    return {"projected": total["actual"] + rest * float(np.exp(mean + var / 2.0)),
-            "lo_projected": total["actual"] + rest * float(np.exp(mean - spread)),
-            "hi_projected": total["actual"] + rest * float(np.exp(mean + spread))}
+    ratio = float(np.exp(var * (-0.5 + seen / noise) + var / 2.0))  # r's posterior mean
+    expected = rest * ratio
+    log_var = float(np.log1p(np.expm1(var) + unit / expected))
+    centre = np.log(expected) - log_var / 2.0
+    spread = z * np.sqrt(log_var)
+    return {"projected": total["actual"] + expected,
+            "lo_projected": total["actual"] + float(np.exp(centre - spread)),
+            "hi_projected": total["actual"] + float(np.exp(centre + spread))}
 
 
 def _notes(delivery: dict[str, float], cap: float | None, total: dict[str, Any], metric: str,
            at_frequency: bool) -> list[str]:
     notes = []
     if not at_frequency:
-        notes.append("the curves the plan was made from are missing or no longer value its "
-                     "exposure as it did: the forecast at the delivered volume keeps the "
-                     "plan's frequency per user")
+        notes.append("the curves file the plan was made from is missing or changed since "
+                     "(its rows no longer hash to the plan's curves_hash): the forecast at "
+                     "the delivered volume keeps the plan's frequency per user")
     elif total["at_volume"] > 0 and abs(total["at_delivered"] / total["at_volume"] - 1) > 0.02:
         notes.append(f"at the frequency users got, the {metric} forecast is "
                      f"{total['at_delivered'] / total['at_volume']:.1%} of its value at the "

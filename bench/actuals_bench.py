@@ -103,10 +103,12 @@ def main() -> None:
             ws = world / "ws"
             plan_id = sorted(p.name for p in (ws / "plans").iterdir())[0]
             plan = PlanInputs.read(ws / "world", ws, ws / "plans" / plan_id)
-            with Workspace.of(ws).connect(read_only=True) as con:
-                last = con.execute("select max(ts) from events").fetchone()[0]
-            start, end = plan_window(plan.doc, pd.Timestamp(last).normalize()
-                                     + pd.Timedelta(days=1))
+            start = None  # the plan's period_start, else the day after the logs (as
+            if plan.spec.period_start is None:  # write_delivery_log takes it)
+                with Workspace.of(ws).connect(read_only=True) as con:
+                    last = con.execute("select max(ts) from events").fetchone()[0]
+                start = pd.Timestamp(last).normalize() + pd.Timedelta(days=1)
+            start, end = plan_window(plan.doc, start)
             days = (end - start) / pd.Timedelta(days=1)
 
             truth, events = _drawn(plan, plan.exposure, plan.caps, start, days, args.seed, m)

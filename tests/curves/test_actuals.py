@@ -235,7 +235,8 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
         card.totals["conversions"]["at_delivered"], rel=1e-9)
     # a plan whose curves file changed since, even only at the deepest k: the plan's
     # frequency, said so
-    changed = pd.read_parquet(doc["inputs"]["curves"])
+    curves_path = doc["inputs"]["curves"]
+    changed = pd.read_parquet(curves_path)
     changed.loc[changed["k"] == changed["k"].max(), "conversions"] *= 10
     changed.to_parquet(tmp_path / "changed.parquet")
     doc["inputs"]["curves"] = str(tmp_path / "changed.parquet")
@@ -249,6 +250,12 @@ def test_each_impression_is_read_at_its_place_in_its_users_sequence(planned,
     assert stale.positions.empty and stale.to_dict()["positions"] == []
     assert stale.days["at_delivered_conversions"].sum() == pytest.approx(
         stale.totals["conversions"]["at_delivered"], rel=1e-9)
+    # a plan written without the hash: the curves still value its exposure as it did
+    doc["inputs"]["curves"] = curves_path
+    doc["inputs"].pop("curves_hash")
+    (folder / "plan.json").write_text(json.dumps(doc))
+    unhashed = check_actuals(folder, ws, start=events["ts"].min().normalize())
+    assert unhashed.at_users_frequency and unhashed.totals == card.totals
     doc["inputs"]["curves"] = str(tmp_path / "gone.parquet")
     (folder / "plan.json").write_text(json.dumps(doc))
     assert not check_actuals(folder, ws, start=events["ts"].min().normalize()).at_users_frequency
@@ -324,6 +331,7 @@ def test_the_card_follows_the_delivery_day_by_day(delivered, planned, tmp_path: 
     fast = check_actuals(ws3 / "plans" / "t", ws3, start=start)
     assert fast.days["impressions"].iloc[len(days) // 2 + 1:].sum() == 0
     assert any(n.startswith("pacing") and "ahead of even pacing" in n for n in fast.notes)
+    assert not any("projected" in t for t in fast.totals.values())  # nothing left to come
 
 
 def test_a_window_inside_the_plans_period_counts_from_the_plans_start(delivered,
@@ -360,6 +368,9 @@ def test_the_period_and_the_plans_campaigns_bound_what_counts(delivered) -> None
     # clicks and conversions count with their impression, whenever they were logged
     linked = events["impression_id"].isin(on_day["impression_id"])
     assert first_day.totals["clicks"]["actual"] == (linked & (events["event"] == "click")).sum()
+    # a window too long for a table by day: said so
+    long = check_actuals(folder, ws, start=start, end=start + pd.Timedelta(days=400))
+    assert long.days.empty and any("no table by day" in n for n in long.notes)
     # a period after the delivery: nothing logged
     with pytest.raises(ParameterError, match="No impression of the plan's campaigns"):
         check_actuals(folder, ws, start="2031-01-01")
@@ -482,6 +493,27 @@ def test_small_segments_are_merged_and_the_unsegmented_kept_apart(delivered) -> 
     card = check_actuals(folder, ws, start=start, min_segment_size=10**9)
     assert set(card.segments["segment"]) <= {OTHER, NO_SEGMENT}
     assert card.segments["conversions"].sum() == card.totals["conversions"]["actual"]
+
+
+def test_the_projection_updates_the_forecasts_level_by_the_logs() -> None:
+    from adopt.actuals import _projected
+
+    plan = {"point": 500.0, "lo": 250.0, "hi": 1000.0, "level": 0.95}
+    # nothing logged yet: the forecast itself (its point is a mean)
+    none = _projected(plan | {"at_delivered": 1e-9, "actual": 0.0}, 1.0 / 1e-9)
+    assert none["projected"] == pytest.approx(500.0, rel=1e-6)
+    # as many as forecast, many counts: near the forecast; twice as many: near the logs
+    same = _projected(plan | {"at_delivered": 250.0, "actual": 250.0}, 1.0 / 250.0)
+    assert same["projected"] == pytest.approx(500.0, rel=0.01)
+    twice = _projected(plan | {"at_delivered": 250.0, "actual": 500.0}, 1.0 / 250.0)
+    assert 0.9 * 1000.0 < twice["projected"] < 1000.0
+    assert twice["lo_projected"] < twice["projected"] < twice["hi_projected"]
+    # a sliver left: a band that stays finite and close, nothing past half a count
+    sliver = _projected(plan | {"at_delivered": 499.99, "actual": 480.0}, 1.0 / 499.99)
+    assert sliver == {}
+    small = _projected(plan | {"at_delivered": 499.0, "actual": 480.0}, 1.0 / 499.0)
+    assert 480.0 < small["lo_projected"] < small["projected"] < small["hi_projected"] < 490.0
+    json.dumps(small, allow_nan=False)
 
 
 def test_an_interval_widens_by_a_noise_in_the_log() -> None:
