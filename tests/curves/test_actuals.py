@@ -496,7 +496,7 @@ def test_small_segments_are_merged_and_the_unsegmented_kept_apart(delivered) -> 
 
 
 def test_the_projection_updates_the_forecasts_level_by_the_logs() -> None:
-    from adopt.actuals import _projected
+    from adopt.actuals.check import _projected
 
     plan = {"point": 500.0, "lo": 250.0, "hi": 1000.0, "level": 0.95}
     # nothing logged yet: the forecast itself (its point is a mean)
