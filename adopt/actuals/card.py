@@ -13,23 +13,11 @@ import pandas as pd
 from adopt.workspace import atomic_path
 
 METRICS = ("clicks", "conversions", "revenue")
-
-
 VOLUME = ("impressions", "spend")
-
-
 NO_SEGMENT = "(no segment)"  # users of the delivery the audiences do not hold
-
-
 FILE = "actuals.json"
-
-
 CELL = ["campaign_id", "segment", "placement_id"]
-
-
 USER_ROW = ["campaign_id", "placement_id", "user_id"]
-
-
 MAX_DAYS = 366  # the longest window with a table by day
 
 

@@ -23,19 +23,15 @@ from adopt.actuals.card import (
 from adopt.actuals.logged import delivered, one_segment
 from adopt.actuals.valuing import (
     SUMS,
-    at_plan_frequency,
-    at_position,
-    by_position,
     cell_table,
     count_noise,
     day_table,
+    delivered_forecast,
     plan_curves,
-    spread_by_day,
 )
 from adopt.actuals.window import plan_period, plan_window, read_number
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import parse_spec
-from adopt.optimize.curves import build_grid
 from adopt.optimize.forecast import interval_z, widened
 from adopt.optimize.spec import FrequencyCap
 from adopt.report.data import read_allocation, read_plan_json
@@ -105,19 +101,9 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     bought = alloc.loc[alloc["impressions"] > 0, CELL].drop_duplicates()
     bought = pd.MultiIndex.from_frame(bought)
     rows = one_segment(rows, members, bought)
-    curves = plan_curves(doc, alloc, exposure)
-    if curves is not None:
-        valued, deep = at_position(curves, positions, rows, bought)
-        forecasts = [f"at_delivered_{m}" for m in METRICS]
-        row_forecast = valued.groupby(USER_ROW)[forecasts].sum().reindex(
-            pd.MultiIndex.from_frame(rows[USER_ROW]), fill_value=0.0).set_axis(
-            rows.index).set_axis(list(METRICS), axis=1)
-        day_forecast = valued.groupby("day")[forecasts].sum().set_axis(list(METRICS), axis=1)
-        by_k = by_position(valued, int(build_grid(curves).K))
-    else:
-        deep, row_forecast = 0, at_plan_frequency(alloc, rows)
-        day_forecast = spread_by_day(daily, rows, row_forecast)
-        by_k = pd.DataFrame()
+    grid = plan_curves(doc, alloc, exposure)
+    row_forecast, day_forecast, by_k, deep = delivered_forecast(grid, alloc, rows, positions,
+                                                                daily, bought)
     cells = cell_table(alloc, rows, row_forecast)
     metric = doc.get("objective", {}).get("name") if isinstance(doc.get("objective"), dict) \
         else None
@@ -170,11 +156,11 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
     segments = suppress_frame(segments, Suppression.decide(sizes, min_segment_size))
     return ActualsCard(str(doc.get("plan_id") or folder.name), metric, first, last, totals,
                        delivery, per_campaign, segments.reset_index(drop=True),
-                       _notes(delivery, cap, totals[metric], metric, curves is not None)
+                       _notes(delivery, cap, totals[metric], metric, grid is not None)
                        + (_pacing(delivery, latest, elapsed) if running else [])
                        + ([] if len(days) else [f"no table by day: the window runs past "
                                                 f"{MAX_DAYS} days"]),
-                       at_users_frequency=curves is not None, days=days, positions=by_k)
+                       at_users_frequency=grid is not None, days=days, positions=by_k)
 
 
 def _read_plan(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:

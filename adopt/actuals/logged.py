@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from adopt.actuals.card import CELL, NO_SEGMENT
+from adopt.actuals.card import CELL, NO_SEGMENT, USER_ROW
 from adopt.workspace import SEGMENT_HINT, Workspace
 
 # Per campaign x placement x user x day, what the delivery logged in [start, end), from the
@@ -55,7 +55,7 @@ order by all
 # Each impression's place in its user's sequence of the campaign over all placements, in time
 # order from the plan's start ($origin; k = 1, 2, ...), counted per campaign x placement x user
 # x day x k for the impressions in [start, end), with the clicks and conversions that name the
-# impression (an unlinked one has no place)
+# impression (an unlinked one has no place) and the time of the last impression
 _POSITIONS_SQL = """
 with numbered as (
     select nullif(e.impression_id, '') as impression_id, e.user_id, a.campaign_id,
@@ -81,17 +81,11 @@ select campaign_id, placement_id, user_id,
        count(*) filter (where event = 'impression') as impressions,
        count(*) filter (where event = 'click') as clicks,
        count(*) filter (where event = 'conversion') as conversions,
-       coalesce(sum(revenue order by revenue) filter (where event = 'conversion'), 0) as revenue
+       coalesce(sum(revenue order by revenue) filter (where event = 'conversion'), 0) as revenue,
+       max(ts) as last_ts
 from rows
 group by all
 order by all
-"""
-
-
-_LATEST_SQL = """
-select max(e.ts) from events e join ads a using (ad_id)
-where e.event = 'impression' and e.ts >= $start and e.ts < $end
-  and list_contains($campaigns, a.campaign_id)
 """
 
 
@@ -108,8 +102,8 @@ _SIZES_SQL = "select segment::varchar, count(distinct user_id) from audiences gr
 
 
 def delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
-               end: pd.Timestamp, origin: pd.Timestamp) -> tuple[
-                   pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float], pd.Timestamp]:
+              end: pd.Timestamp, origin: pd.Timestamp) -> tuple[
+                  pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float], pd.Timestamp]:
     """Per campaign x placement x user x day what the delivery logged; the impressions'
     places in their users' sequences counted from `origin`; the users' segments; every
     segment's size; the time of the last impression."""
@@ -121,18 +115,19 @@ def delivered(workspace: Workspace, campaigns: list[str], start: pd.Timestamp,
         rows = con.execute(_DELIVERED_SQL, period | {"campaigns": campaigns}).df()
         positions = con.execute(_POSITIONS_SQL, period | {
             "campaigns": campaigns, "origin": min(origin, start).to_pydatetime()}).df()
-        latest = con.execute(_LATEST_SQL, period | {"campaigns": campaigns}).fetchone()[0]
         members = con.execute(_MEMBERS_SQL, period).df()
         sizes = dict(con.execute(_SIZES_SQL).fetchall())
     ids = {"campaign_id": str, "placement_id": str, "user_id": str}
+    latest = pd.Timestamp(positions.pop("last_ts").max())
     return rows.astype(ids), positions.astype(ids), members, \
-        {str(k): float(v) for k, v in sizes.items()}, pd.Timestamp(latest)
+        {str(k): float(v) for k, v in sizes.items()}, latest
 
 
 def one_segment(rows: pd.DataFrame, members: pd.DataFrame,
-                 bought: pd.MultiIndex) -> pd.DataFrame:
-    """`rows` with each user's segment at each campaign x placement (module docstring)."""
-    key = ["campaign_id", "placement_id", "user_id"]
+                bought: pd.MultiIndex) -> pd.DataFrame:
+    """`rows` with each user's segment at each campaign x placement (the package docstring:
+    the first of their segments the plan buys there, else the first of theirs)."""
+    key = USER_ROW
     options = rows[key].merge(members.astype(str), on="user_id")
     options["bought"] = pd.MultiIndex.from_frame(options[CELL]).isin(bought)
     options = options.sort_values([*key, "bought", "segment"],

@@ -10,15 +10,15 @@ import pandas as pd
 from adopt.actuals.card import CELL, MAX_DAYS, METRICS, USER_ROW, VOLUME
 from adopt.delivery import exposure_outcomes
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
-from adopt.optimize.curves import build_grid, curves_digest, read_table, validate_curves
+from adopt.optimize.curves import CurveGrid, build_grid, curves_digest, read_table
 from adopt.planner_args import select_campaigns
 
 
-def plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> pd.DataFrame | None:
-    """The curves the plan was made from: the file plan.json names, if its rows (restricted
-    to the plan's campaigns) still hash to ``inputs.curves_hash``; for a plan without the
-    hash, if it still values the plan's exposure profile as the plan did (cell by cell, to
-    1e-9). Else None."""
+def plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> CurveGrid | None:
+    """The curves the plan was made from, as a grid: the file plan.json names, if its rows
+    (restricted to the plan's campaigns) still hash to ``inputs.curves_hash``; for a plan
+    without the hash, if it still values the plan's exposure profile as the plan did (cell
+    by cell, to 1e-9). Else None."""
     inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
     path = inputs.get("curves")
     if not isinstance(path, str) or not Path(path).is_file():
@@ -28,20 +28,39 @@ def plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> pd.Da
         if inputs.get("campaigns") is not None:
             table = select_campaigns("check_actuals", table, inputs["campaigns"])[0]
         if isinstance(inputs.get("curves_hash"), str):
-            return validate_curves(table) if curves_digest(table) == inputs["curves_hash"] \
-                else None
-        curves = validate_curves(table)
-        valued = exposure_outcomes(curves, exposure)
+            return build_grid(table) if curves_digest(table) == inputs["curves_hash"] else None
+        valued = exposure_outcomes(table, exposure)
+        grid = build_grid(table)
     except (InputError, ParameterError, WorkspaceError, OSError, ValueError):
         return None
     ours = valued.groupby(CELL)[list(METRICS)].sum()
     theirs = alloc.groupby(CELL)[list(METRICS)].sum().reindex(ours.index)
     same = np.isclose(ours.to_numpy(float), theirs.to_numpy(float), rtol=1e-9, atol=1e-12)
-    return curves if same.all() else None
+    return grid if same.all() else None
 
 
-def at_position(curves: pd.DataFrame, positions: pd.DataFrame, rows: pd.DataFrame,
-                 bought: pd.MultiIndex) -> tuple[pd.DataFrame, int]:
+def delivered_forecast(grid: CurveGrid | None, alloc: pd.DataFrame, rows: pd.DataFrame,
+                       positions: pd.DataFrame, daily: pd.DataFrame, bought: pd.MultiIndex
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
+    """The forecast of what was delivered: per user row (aligned with `rows`) and per day
+    (clicks, conversions, revenue), the table by place k, and the users beyond a curve's
+    depth. Each impression at its place on the plan's `grid` (`at_position`); without it,
+    at the plan's frequency (`at_plan_frequency`, spread evenly over the days, no table by
+    k)."""
+    if grid is None:
+        row_forecast = at_plan_frequency(alloc, rows)
+        return row_forecast, spread_by_day(daily, rows, row_forecast), pd.DataFrame(), 0
+    valued, deep = at_position(grid, positions, rows, bought)
+    forecasts = [f"at_delivered_{m}" for m in METRICS]
+    row_forecast = valued.groupby(USER_ROW)[forecasts].sum().reindex(
+        pd.MultiIndex.from_frame(rows[USER_ROW]), fill_value=0.0)
+    row_forecast = row_forecast.set_axis(rows.index).set_axis(list(METRICS), axis=1)
+    day_forecast = valued.groupby("day")[forecasts].sum().set_axis(list(METRICS), axis=1)
+    return row_forecast, day_forecast, by_position(valued, grid.K), deep
+
+
+def at_position(grid: CurveGrid, positions: pd.DataFrame, rows: pd.DataFrame,
+                bought: pd.MultiIndex) -> tuple[pd.DataFrame, int]:
     """Each impression's forecast at its place k in its user's sequence of the campaign
     over all placements (time order): the cell's curve at k, the cell the user's segment at
     that placement gives (`rows`); past the curve's depth, its last position. Impressions
@@ -50,7 +69,6 @@ def at_position(curves: pd.DataFrame, positions: pd.DataFrame, rows: pd.DataFram
 
     The plan values a user's N impressions at the mean of the curve over k = 1..N, what a
     random order gives on average; the order the ad server chose is known here."""
-    grid = build_grid(curves)
     out = positions.merge(rows[[*USER_ROW, "segment"]], on=USER_ROW, how="left",
                           validate="many_to_one")
     key = pd.MultiIndex.from_frame(out[CELL])
@@ -101,8 +119,8 @@ def cell_table(alloc: pd.DataFrame, rows: pd.DataFrame, row_forecast: pd.DataFra
 
 
 SUMS = ["planned_impressions", "planned_spend", "impressions", "spend",
-         *(f"{p}_{m}" for m in METRICS for p in ("forecast", "at_volume", "at_delivered")),
-         *METRICS]
+        *(f"{p}_{m}" for m in METRICS for p in ("forecast", "at_volume", "at_delivered")),
+        *METRICS]
 
 
 def by_position(valued: pd.DataFrame, depth: int) -> pd.DataFrame:
@@ -117,7 +135,7 @@ def by_position(valued: pd.DataFrame, depth: int) -> pd.DataFrame:
 
 
 def spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,
-                   row_forecast: pd.DataFrame) -> pd.DataFrame:
+                  row_forecast: pd.DataFrame) -> pd.DataFrame:
     """Per day, the rows' forecasts shared out evenly over their impressions."""
     imps = rows["impressions"].to_numpy(float)
     per_imp = row_forecast.to_numpy(float) / np.where(imps > 0, imps, np.inf)[:, None]
@@ -129,8 +147,8 @@ def spread_by_day(daily: pd.DataFrame, rows: pd.DataFrame,
 
 
 def day_table(daily: pd.DataFrame, day_forecast: pd.DataFrame, first: pd.Timestamp,
-          last: pd.Timestamp, delivery: dict[str, float],
-          period: tuple[pd.Timestamp, pd.Timestamp]) -> pd.DataFrame:
+              last: pd.Timestamp, delivery: dict[str, float],
+              period: tuple[pd.Timestamp, pd.Timestamp]) -> pd.DataFrame:
     """Per day of the card's window (whole days from its start, the last one cut at its end;
     none past `MAX_DAYS`): the plan at even pacing (its impressions and spend in proportion
     to the day's overlap with the plan's `period`), what was delivered, and the forecast of

@@ -130,32 +130,42 @@ def delivery(data: ReportData) -> Section | None:
                                  f"forecast {metric} as delivered", f"actual {metric}",
                                  "actual / forecast", f"{counted}: sds of counting noise"],
                           [False, True, True, True, True, True, True]))
-    days = doc.get("days") if isinstance(doc.get("days"), list) else []
-    days = [d for d in days if isinstance(d, dict)]
-    if days:
-        html.append(f"<p>By day (planned at even pacing; the forecast of the day's "
-                    f"impressions; {esc(metric)} on their impression's day):</p>")
-        html.append(table([[str(d.get("day")).replace("T00:00:00", "").replace("T", " "),
-                            *(_real(d.get(c)) for c in (
-            "planned_impressions", "impressions", f"at_delivered_{metric}", metric))]
-            for d in days], ["day", "planned impressions", "delivered impressions",
-                             f"forecast {metric}", f"actual {metric}"],
-            [False, True, True, True, True]))
-    places = doc.get("positions") if isinstance(doc.get("positions"), list) else []
-    places = [d for d in places if isinstance(d, dict)]
-    if places:
-        html.append(f"<p>By the place k of an impression in its user's sequence of the "
-                    f"campaign over all placements (the fall with k the plan assumed; "
-                    f"{esc(counted)} that name their impression):</p>")
-        html.append(table([[f"{d.get('k')} and after" if d.get("and_after") is True
-                            else d.get("k"), *(_real(d.get(c)) for c in (
-                                "impressions", f"at_delivered_{counted}", counted)),
-                            ratio(_real(d.get(counted)), _real(d.get(f"at_delivered_{counted}")))]
-                           for d in places],
-                          ["k", "impressions", f"forecast {counted}", f"actual {counted}",
-                           "actual / forecast"], [False, True, True, True, True]))
+    html += _by_day(_records(doc, "days"), metric) + _by_place(_records(doc, "positions"), counted)
     html += [f'<p class="na">{esc(n)}</p>' for n in doc["notes"]]
     return Section("delivery", "Forecast against delivery", "".join(html))
+
+
+def _records(doc: dict, key: str) -> list[dict]:
+    """The rows of an optional table in an actuals.json someone may have edited."""
+    rows = doc.get(key)
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _by_day(days: list[dict], metric: str) -> list[str]:
+    if not days:
+        return []
+    rows = [[str(d.get("day")).replace("T00:00:00", "").replace("T", " "),
+             *(_real(d.get(c)) for c in ("planned_impressions", "impressions",
+                                         f"at_delivered_{metric}", metric))] for d in days]
+    return [f"<p>By day (planned at even pacing; the forecast of the day's impressions; "
+            f"{esc(metric)} on their impression's day):</p>",
+            table(rows, ["day", "planned impressions", "delivered impressions",
+                         f"forecast {metric}", f"actual {metric}"],
+                  [False, True, True, True, True])]
+
+
+def _by_place(places: list[dict], counted: str) -> list[str]:
+    if not places:
+        return []
+    rows = [[f"{d.get('k')} and after" if d.get("and_after") is True else d.get("k"),
+             *(_real(d.get(c)) for c in ("impressions", f"at_delivered_{counted}", counted)),
+             ratio(_real(d.get(counted)), _real(d.get(f"at_delivered_{counted}")))]
+            for d in places]
+    return [f"<p>By the place k of an impression in its user's sequence of the campaign over "
+            f"all placements (the fall with k the plan assumed; {esc(counted)} that name "
+            "their impression):</p>",
+            table(rows, ["k", "impressions", f"forecast {counted}", f"actual {counted}",
+                         "actual / forecast"], [False, True, True, True, True])]
 
 
 def _real(value: object) -> float | None:
