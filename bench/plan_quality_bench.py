@@ -23,7 +23,8 @@ held-out`); with several modes the last lines give each mode's mean plan /
 oracle and |log forecast / delivered| against the first mode's.
 
 Several ``--users-per-segment`` values make each a curve mode of its own (the
-users the curves sample per segment), each with its own ceiling.
+users the curves sample per segment). The ceiling plans on every user of a
+segment, so one ceiling serves them all.
 
 ``--ceiling`` also plans each world on the curves a planner would expect that
 knows all of the truth but each creative's quality, read exactly from the
@@ -125,8 +126,7 @@ def main() -> None:
     p.add_argument("--segments", type=int, default=12, help="k-means segments")
     p.add_argument("--valid-days", type=int, default=1, help="as `adopt train` (default 1)")
     p.add_argument("--users-per-segment", type=int, nargs="+", default=[300],
-                   help="users the curves sample per segment; several: each a curve mode, "
-                        "with its own ceiling")
+                   help="users the curves sample per segment; several: each a curve mode")
     p.add_argument("--config", default=str(DEMO_PLAN))
     p.add_argument("--keep", default=None, help="folder to keep the workspace in")
     p.add_argument("--frequency", nargs="+", choices=("model", "logs", "auto"),
@@ -167,16 +167,17 @@ def main() -> None:
         options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality),
                                      ("placement_conversion", placement),
                                      ("campaign_quality", shared)) if v is not None}
-        scores, ceilings = _one_world(args, seed, options)
+        scores, ceiling = _one_world(args, seed, options)
         for mode, score in scores.items():
-            rows.append((label, mode, score, ceilings.get(mode)))
+            rows.append((label, mode, score,
+                         ceiling[1] if ceiling is not None and ceiling[0] == mode else None))
     _print_rows(rows)
 
 
 def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, object]
-               ) -> tuple[dict, dict[str, tuple[float, float]]]:
-    """Each curve mode's ScoreCard, and when asked the ceiling's (plan / oracle, forecast /
-    delivered) by the mode whose cells it planned on: the first mode of each user sample."""
+               ) -> tuple[dict, tuple[str, tuple[float, float]] | None]:
+    """Each curve mode's ScoreCard, and when asked for the ceiling's (the mode whose cells it
+    planned on, (plan / oracle, forecast / delivered))."""
     from adopt.curves import build_curves
     from adopt.plan import make_plan
     from adopt.response.run import train_response
@@ -204,7 +205,7 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
         card = _timed(times, "train", train_response, ws, "lightgbm", run_id="bench",
                       valid_days=args.valid_days, text_features=args.text)
         print(f"  features: {len(card.features)}")
-        scores, ceilings, sampled = {}, {}, set()
+        scores, ceiling = {}, None
         for users, freq, cal, held in itertools.product(
                 args.users_per_segment, args.frequency, args.calibrate, args.creatives):
             mode = freq if args.calibrate == ["off"] else f"{freq}, calibrate {cal}"
@@ -217,12 +218,11 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,
                                   seeds=range(args.delivery_seeds))
             print(f"\n{scores[mode]}\n")
-            if args.ceiling and users not in sampled:  # on this sample's first mode's cells
-                sampled.add(users)
-                ceilings[mode] = _timed(times, f"ceiling ({mode})", _ceiling, ws, folder,
-                                        scores[mode], range(args.delivery_seeds))
+            if args.ceiling and ceiling is None:  # on the first mode's cells and plan
+                ceiling = mode, _timed(times, "ceiling", _ceiling, ws, folder, scores[mode],
+                                       range(args.delivery_seeds))
         print("\nstage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in times.items()))
-        return scores, ceilings
+        return scores, ceiling
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -316,11 +316,6 @@ def _print_rows(rows: list) -> None:
                   f"{np.abs(np.log(base[:, 4])).mean():.3f}; forecasts outside "
                   f"{EVERY_WORLD_BAND[0]}-{EVERY_WORLD_BAND[1]} "
                   f"{_outside(arr[:, 4])} / {_outside(base[:, 4])}")
-            if with_ceiling and not np.isnan(arr[:, 8]).any() and not np.isnan(base[:, 8]).any():
-                print(f"  its ceiling against {modes[0]}'s: plan / oracle {arr[:, 8].mean():.3f} "
-                      f"/ {base[:, 8].mean():.3f}; mean |log forecast / delivered| "
-                      f"{np.abs(np.log(arr[:, 9])).mean():.3f} / "
-                      f"{np.abs(np.log(base[:, 9])).mean():.3f}")
 
 
 def _outside(ratios: np.ndarray) -> int:

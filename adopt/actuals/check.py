@@ -29,7 +29,13 @@ from adopt.actuals.valuing import (
     delivered_forecast,
     plan_curves,
 )
-from adopt.actuals.window import plan_period, plan_window, read_number
+from adopt.actuals.window import (
+    plan_inputs,
+    plan_period,
+    plan_spec,
+    plan_window,
+    read_number,
+)
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import parse_spec
 from adopt.optimize.forecast import interval_z, widened
@@ -86,7 +92,8 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
         raise ParameterError("The 'workspace' parameter of check_actuals is needed: the plan "
                              "does not name its workspace.")
     ws = Workspace.of(where)
-    campaigns = sorted(alloc.loc[alloc["impressions"] > 0, "campaign_id"].unique())
+    buys = alloc.loc[alloc["impressions"] > 0]
+    campaigns = sorted(buys["campaign_id"].unique())
     if not campaigns:
         raise ParameterError(f"The plan in {folder} buys no impression: there is no "
                              "delivery to weigh it against.")
@@ -98,8 +105,7 @@ def check_actuals(plan_folder: str | os.PathLike[str], workspace: str | os.PathL
                              f"to {last}: load the delivery's events with `adopt ingest` "
                              "(--mode append), or give the period it ran (start, end).")
     rows = daily.groupby(USER_ROW, as_index=False, sort=True)[[*VOLUME, *METRICS]].sum()
-    bought = alloc.loc[alloc["impressions"] > 0, CELL].drop_duplicates()
-    bought = pd.MultiIndex.from_frame(bought)
+    bought = pd.MultiIndex.from_frame(buys[CELL].drop_duplicates())
     rows = one_segment(rows, members, bought)
     grid = plan_curves(doc, alloc, exposure)
     row_forecast, day_forecast, by_k, deep = delivered_forecast(grid, alloc, rows, positions,
@@ -182,8 +188,8 @@ def _workspace_of(folder: Path, doc: dict) -> str | Path | None:
     enclosing = folder.resolve().parent.parent
     if folder.resolve().parent.name == "plans" and (enclosing / "warehouse.duckdb").is_file():
         return enclosing
-    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
-    return inputs.get("workspace") if isinstance(inputs.get("workspace"), str) else None
+    named = plan_inputs(doc).get("workspace")
+    return named if isinstance(named, str) else None
 
 
 def _planned_reach(exposure: pd.DataFrame) -> pd.Series:
@@ -195,10 +201,10 @@ def _planned_reach(exposure: pd.DataFrame) -> pd.Series:
 
 def _cap_across(doc: dict) -> float | None:
     """The plan's cap on a user's impressions of a campaign over all placements, if any."""
-    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
-    if not isinstance(inputs.get("spec"), dict):
+    spec = plan_spec(doc)
+    if spec is None:
         return None
-    caps = [c.cap for c in parse_spec(inputs["spec"], source="plan.json").constraints
+    caps = [c.cap for c in parse_spec(spec, source="plan.json").constraints
             if isinstance(c, FrequencyCap) and c.across_placements]
     return float(min(caps)) if caps else None
 

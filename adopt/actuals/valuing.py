@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from adopt.actuals.card import CELL, MAX_DAYS, METRICS, USER_ROW, VOLUME
+from adopt.actuals.window import plan_inputs
 from adopt.delivery import exposure_outcomes
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import CurveGrid, build_grid, curves_digest, read_table
@@ -19,7 +20,7 @@ def plan_curves(doc: dict, alloc: pd.DataFrame, exposure: pd.DataFrame) -> Curve
     (restricted to the plan's campaigns) still hash to ``inputs.curves_hash``; for a plan
     without the hash, if it still values the plan's exposure profile as the plan did (cell
     by cell, to 1e-9). Else None."""
-    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+    inputs = plan_inputs(doc)
     path = inputs.get("curves")
     if not isinstance(path, str) or not Path(path).is_file():
         return None

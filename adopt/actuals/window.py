@@ -10,6 +10,17 @@ import pandas as pd
 from adopt.exceptions import InputError, ParameterError
 
 
+def plan_inputs(doc: dict) -> dict:
+    """plan.json's ``inputs`` ({} when it is not an object: the file is read, not trusted)."""
+    return doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
+
+
+def plan_spec(doc: dict) -> dict | None:
+    """The plan's spec as plan.json records it (``inputs.spec``), None when not an object."""
+    spec = plan_inputs(doc).get("spec")
+    return spec if isinstance(spec, dict) else None
+
+
 def read_day(value: Any, name: str, where: str = "check_actuals") -> pd.Timestamp | None:
     if value is None or value == "":
         return None
@@ -33,8 +44,7 @@ def plan_window(doc: dict, start: Any = None, end: Any = None) -> tuple[pd.Times
     ``end`` defaults to the day after the plan's period_end, else to its period_start (else
     start) plus the plan's period in days (plan.json ``inputs.period_days``).
     """
-    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
-    spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
+    inputs, spec = plan_inputs(doc), plan_spec(doc) or {}
     first = read_day(start, "start")
     planned_start = read_day(spec.get("period_start"), "period_start", "plan.json")
     if first is None:
@@ -82,9 +92,7 @@ def plan_period(doc: dict, first: pd.Timestamp,
                  last: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The plan's own period: from its period_start (else the card's start) to its end (its
     period_end or period_days), else to the card's end."""
-    inputs = doc.get("inputs") if isinstance(doc.get("inputs"), dict) else {}
-    spec = inputs.get("spec") if isinstance(inputs.get("spec"), dict) else {}
-    planned = read_day(spec.get("period_start"), "period_start", "plan.json")
+    planned = read_day((plan_spec(doc) or {}).get("period_start"), "period_start", "plan.json")
     try:
         return plan_window(doc, None if planned is not None else first)
     except (ParameterError, InputError):
