@@ -64,7 +64,7 @@ from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
-from adopt.curves.evidence import campaign_evidence, evidence_line
+from adopt.curves.evidence import campaign_evidence, creative_evidence, evidence_line
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import load_response_model, text_feature_hook
@@ -383,7 +383,9 @@ def build_curves(
                                                                  "text": str(levels)},
               "creative_predictions": predictions,
               "creative_effects": None if effects is None else effects.record(),
-              "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)}}
+              "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)},
+              "creative_evidence": creative_evidence(
+                  ws.root, curves["ad_id"].dropna().astype(str).unique().tolist())}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)
         reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

@@ -10,6 +10,12 @@ plan bought (docs/curves.md, sessions 9 and 21). The curve stage records the
 counts per campaign and per campaign x segment (``curves.json``'s
 ``level_evidence``) and the plan's forecast interval draws the levels from
 their sampling error (`adopt.optimize.forecast`).
+
+Within a campaign, the creative a cell shows is known from its own logs as far as
+they go (`adopt.curves.creatives`); one never logged is the model's read of its
+features alone. The curve stage records each chosen creative's own logged
+impressions, clicks and conversions (``creative_evidence``), and the plan says
+how much of its forecast rests on creatives with none (`adopt.plan.evidence`).
 """
 
 from __future__ import annotations
@@ -70,6 +76,40 @@ def campaign_evidence(workspace: str | os.PathLike[str], campaigns: list[str]
             out[campaign]["segments"][segment] = {"clicks": int(clicks),
                                                   "conversions": int(conversions)}
     return out
+
+_CREATIVE_COUNTS_SQL = """
+select
+    ad_id::varchar as ad_id,
+    count(*) as impressions,
+    count(*) filter (where clicked) as clicks,
+    count(*) filter (where clicked and converted) as conversions,
+from training_examples
+where ad_id::varchar in (select unnest($ad_ids))
+group by 1
+order by 1
+"""
+
+
+def creative_evidence(workspace: str | os.PathLike[str], ad_ids: list[str]
+                      ) -> dict[str, dict[str, int]]:
+    """Impressions, clicks and conversions ``training_examples`` holds per creative of
+    `ad_ids` (zeros for one never logged).
+
+    Returns
+    -------
+    dict
+        ``{ad_id: {"impressions": n, "clicks": n, "conversions": n}}``, every id of
+        `ad_ids` in sorted order.
+    """
+    ws = Workspace.of(workspace)
+    wanted = sorted({str(a) for a in ad_ids})
+    with ws.connect(read_only=True) as con:
+        ws.require("training_examples", PROFILES_HINT, con)
+        rows = con.execute(_CREATIVE_COUNTS_SQL, {"ad_ids": wanted}).fetchall()
+    logged = {ad: {"impressions": int(n), "clicks": int(c), "conversions": int(v)}
+              for ad, n, c, v in rows}
+    zero = {"impressions": 0, "clicks": 0, "conversions": 0}
+    return {ad: logged.get(ad, dict(zero)) for ad in wanted}
 
 
 def evidence_line(evidence: dict[str, dict]) -> str:

@@ -73,9 +73,9 @@ NOT_RECALIBRATED = "as the response model predicts them (not recalibrated to the
 
 
 def curves_context(curves_path: str | Path | None
-                   ) -> tuple[dict, pd.DataFrame | None, dict | None]:
-    """The assumptions the curve stage recorded for these curves, their replicates and
-    the logged outcomes behind each campaign's level.
+                   ) -> tuple[dict, pd.DataFrame | None, dict | None, dict | None]:
+    """The assumptions the curve stage recorded for these curves, their replicates, the
+    logged outcomes behind each campaign's level and behind each chosen creative.
 
     Returns
     -------
@@ -91,13 +91,17 @@ def curves_context(curves_path: str | Path | None
         ``{campaign_id: {"clicks", "conversions", "segments": {segment: {"clicks",
         "conversions"}}}}`` logged per campaign and per campaign x segment, when
         recorded (``segments`` absent in records written before it was kept).
+    creatives : dict or None
+        ``{ad_id: {"impressions", "clicks", "conversions"}}`` logged per creative the
+        curves chose, when recorded (`adopt.plan.evidence` says what a plan's forecast
+        rests on).
     """
     if curves_path is None:
-        return {}, None, None
+        return {}, None, None, None
     path = Path(curves_path)
     record = _matching_record(path)
     if record is None:
-        return {}, None, None
+        return {}, None, None, None
     levels = record.get("level_calibration")
     out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
            "period_days": record.get("days"), "max_k": record.get("max_k"),
@@ -128,7 +132,8 @@ def curves_context(curves_path: str | Path | None
                 replicates = pd.read_parquet(boot_path)
         except OSError:
             replicates = None
-    return out, replicates, evidence
+    creatives = record.get("creative_evidence")
+    return out, replicates, evidence, creatives if isinstance(creatives, dict) else None
 
 
 def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | None:

@@ -32,6 +32,7 @@ from adopt.optimize.observed import aggregates_summary, has_history
 from adopt.optimize.solve import METHODS, solve
 from adopt.optimize.spec import PlanSpec, load_spec, parse_spec
 from adopt.plan.baselines import plan_baselines
+from adopt.plan.evidence import creative_evidence_line
 from adopt.plan.folder import plan_folder
 from adopt.plan.plan import Plan
 from adopt.planner_args import select_campaigns, spec_data
@@ -119,7 +120,7 @@ def make_plan(
             where, "max_spend_multiple", max_spend_multiple)
     frontier = _frontier(where, frontier)
     table, places, sources = _tables(where, ws, curves, placements)
-    assumed, replicates, evidence = curves_context(
+    assumed, replicates, evidence, creatives = curves_context(
         sources["curves"] if sources["curves"] != "DataFrame" else None)
     table, chosen, budgets = select_campaigns(where, table, campaigns)
     data["constraints"] = (*data["constraints"], *budgets)
@@ -150,7 +151,7 @@ def make_plan(
     }
     history = None if ws is None or not ws.warehouse.exists() else ws.root
     plan = _solve(pid, inputs, table, plan_spec, places, history, frontier, baselines, method,
-                  replicates, evidence)
+                  replicates, evidence, creatives)
     if folder is not None:
         plan.save(folder)
     log.info("plan: %r", plan)
@@ -169,6 +170,7 @@ def _solve(
     method: str,
     replicates: pd.DataFrame | None,
     evidence: dict | None = None,
+    creatives: dict | None = None,
 ) -> Plan:
     """Build the LP once, solve it, and add the frontier, baselines, forecast and aggregates."""
     grid = build_grid(curves)
@@ -194,6 +196,9 @@ def _solve(
         result.notes.append(aggregates["historical_check"]["text"])
         if aggregates["plan_against_history"]["text"]:
             result.notes.append(aggregates["plan_against_history"]["text"])
+    bought = creative_evidence_line(result.allocation, creatives, spec.objective.metric)
+    if bought is not None:
+        inputs = {**inputs, "creative_evidence": bought}
     return Plan.from_result(plan_id, result, inputs, audiences=result.audiences, frontier=table,
                             baselines=found, forecast=forecast, aggregates=aggregates)
 

@@ -53,6 +53,7 @@ _ASSUMED = (("fall_with_k", "How a user's response falls with the k-th impressio
             ("levels", "Levels of the curves"),
             ("level_evidence", "What each campaign's and segment's level rests on"),
             ("creative_effects", "Each creative's own logged outcomes"),
+            ("creative_evidence", "What the bought creatives rest on"),
             ("reach", "Users a placement can reach in the plan period"),
             ("period_days", "Plan period (days)"),
             ("model_run", "Response model run"))

@@ -157,11 +157,11 @@ def test_the_plan_names_the_fall_only_from_the_record_of_its_own_curves(built, t
     record.write_text((summary.curves_path.parent / "curves.json").read_text())
     assert curves_context(curves)[0]["fall_with_k"] == summary.frequency
     record.write_text(json.dumps(json.loads(record.read_text()) | {"curves_sha256": "0" * 64}))
-    assert curves_context(curves) == ({}, None, None)  # a record of other curves
+    assert curves_context(curves) == ({}, None, None, None)  # a record of other curves
     record.write_text("[not json")
-    assert curves_context(curves) == ({}, None, None)
+    assert curves_context(curves) == ({}, None, None, None)
     record.unlink()
-    assert curves_context(curves) == ({}, None, None)
+    assert curves_context(curves) == ({}, None, None, None)
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
@@ -236,8 +236,18 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
             expected[c]["segments"][s] = {"clicks": int(n), "conversions": int(v)}
     assert record["level_evidence"]["campaigns"] == expected
     assert all(entry["segments"] for entry in expected.values())
-    assumed, _, evidence = curves_context(summary.curves_path)
+    assumed, _, evidence, creatives = curves_context(summary.curves_path)
     assert evidence == expected and "per campaign x segment" in assumed["level_evidence"]
+    # and each creative the curves chose, on its own logged rows (zeros: never logged)
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        own = {a: {"impressions": int(n), "clicks": int(c), "conversions": int(v)}
+               for a, n, c, v in con.execute(
+                   "select ad_id, count(*), sum(clicked::int), sum((clicked and converted)::int) "
+                   "from training_examples group by 1").fetchall()}
+    chosen = sorted(curves["ad_id"].unique())
+    zero = {"impressions": 0, "clicks": 0, "conversions": 0}
+    assert record["creative_evidence"] == {a: own.get(a, zero) for a in chosen}
+    assert creatives == record["creative_evidence"]
 
 
 def test_a_model_with_creative_folds_predicts_each_creative_held_out(ws_copy) -> None:

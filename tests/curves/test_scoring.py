@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from adopt.curves import load_audiences
@@ -77,6 +79,20 @@ def test_caps_come_from_the_spec() -> None:
 def planned(tmp_path_factory: pytest.TempPathFactory, small_ws: Path) -> tuple[Path, Path, Path]:
     """The small world with model curves and a conversions plan whose budget binds."""
     return plan_small_world(tmp_path_factory.mktemp("scoring") / "copy", small_ws)
+
+
+def test_the_plan_says_what_its_creatives_rest_on(planned) -> None:
+    _, _, folder = planned
+    plan = json.loads((folder / "plan.json").read_text())
+    alloc = pd.read_parquet(folder / "allocation.parquet")
+    record = json.loads((Path(plan["inputs"]["curves"]).with_suffix(".json")).read_text())
+    counts = record["creative_evidence"]
+    bought = alloc.groupby("ad_id")["conversions"].sum()
+    bought = bought[bought > 0]
+    never = [a for a in bought.index if counts[a]["impressions"] == 0]
+    line = plan["inputs"]["creative_evidence"]
+    assert f"the plan buys {len(bought)} creative(s); {len(never)} never logged" in line
+    assert f"carry {bought[never].sum() / bought.sum():.1%} of the forecast conversions" in line
 
 
 def test_a_plan_folder_scores_end_to_end(planned) -> None:
