@@ -384,8 +384,7 @@ def build_curves(
               "creative_predictions": predictions,
               "creative_effects": None if effects is None else effects.record(),
               "level_evidence": {"campaigns": evidence, "text": evidence_line(evidence)},
-              "creative_evidence": creative_evidence(
-                  ws.root, curves["ad_id"].dropna().astype(str).unique().tolist())}
+              "creative_evidence": creative_evidence(ws.root, curves["ad_id"].dropna().tolist())}
     with atomic_path(folder / "reach.parquet") as tmp:
         reach.to_parquet(tmp, index=False)
         reach_digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()

@@ -40,12 +40,12 @@ def creative_evidence_line(allocation: pd.DataFrame, creatives: dict | None, met
     counts = pd.DataFrame([creatives.get(ad, {}) for ad in by_ad.index], index=by_ad.index)
     counts = counts.reindex(columns=["impressions", "clicks", "conversions"])
     unknown = counts["impressions"].isna()
-    never = counts["impressions"].fillna(0).eq(0) & ~unknown
+    never = counts["impressions"].eq(0)  # NaN (not recorded) is neither
     total = float(by_ad.sum())
     line = (f"the plan buys {len(by_ad)} creative(s); {int(never.sum())} never logged carry "
             f"{by_ad[never].sum() / total:.1%} of the forecast {metric} (read from their "
             "features alone)")
-    logged = counts[~never & ~unknown]
+    logged = counts[counts["impressions"] > 0]
     if not logged.empty:
         def spread(name: str) -> str:
             v = np.sort(logged[name].to_numpy(dtype=int))
