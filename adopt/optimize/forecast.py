@@ -28,16 +28,27 @@ Per campaign x segment the counts are few (a median of 0 or 1 conversions on
 those worlds), so each cell group alone is drawn wide: a plan spread over many
 is held near its errors, one bought in a few thinly logged cells gets a wide
 and skewed interval, as its logs allow. Segments that overlap (rules that share
-users) are drawn apart. The rest of the model's error and the fall with k are
-fitted once and not resampled: the basis says so.
+users) are drawn apart. A creative the curves chose that was never logged is
+the model's read of its features alone: where the curve stage recorded the
+chosen creatives' logs (``creative_evidence``) and the spread of the logged
+creatives' own effects around the model that never saw them
+(``creative_effects``: Gamma(s, s) on clicks, its strength s in pseudo-clicks;
+conversions per click following the click factor by the link's slope and
+straying by their own strength), each such creative's level is drawn from that
+spread too, one draw for all its cells (`UnloggedCreatives`), on a stream of
+its own so a plan that buys none keeps its interval to the digit. The rest of
+the model's error and the fall with k are fitted once and not resampled: the
+basis says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -72,13 +83,69 @@ def _matching_record(curves_path: Path) -> dict | None:
 NOT_RECALIBRATED = "as the response model predicts them (not recalibrated to the latest logs)"
 
 
-def curves_context(curves_path: str | Path | None
-                   ) -> tuple[dict, pd.DataFrame | None, dict | None, dict | None]:
+@dataclass(frozen=True)
+class UnloggedCreatives:
+    """The chosen creatives never logged, and how far a creative strays from the model's
+    read of its features (the spread of the logged creatives' own effects).
+
+    Attributes
+    ----------
+    ad_ids : the creatives with no logged impression.
+    click_log_var : log-variance of a creative's click factor, log(1 + 1 / s) for the
+        effects' Gamma(s, s) prior (0: no spread beyond Poisson was found).
+    per_click_log_var : the same of its conversions per click beyond what the click
+        factor carries.
+    link_slope : how conversions per click follow the click factor (its log).
+    """
+
+    ad_ids: frozenset[str]
+    click_log_var: float
+    per_click_log_var: float
+    link_slope: float
+
+    @classmethod
+    def from_record(cls, creatives: dict | None, effects: dict | None
+                    ) -> UnloggedCreatives | None:
+        """From curves.json's ``creative_evidence`` and ``creative_effects``; None when
+        either is missing or every chosen creative was logged."""
+        if not isinstance(creatives, dict) or not isinstance(effects, dict):
+            return None
+        never = frozenset(str(ad) for ad, counts in creatives.items()
+                          if isinstance(counts, dict) and counts.get("impressions") == 0)
+        if not never:
+            return None
+        link = effects.get("conversion_link")
+        slope = link.get("slope_on_log_click_factor") if isinstance(link, dict) else None
+        return cls(never, _gamma_log_var(effects.get("click_strength")),
+                   _gamma_log_var(effects.get("conversion_strength")),
+                   float(slope) if isinstance(slope, int | float) else 0.0)
+
+
+def _gamma_log_var(strength: object) -> float:
+    """log(1 + 1 / s): the log-normal that has a Gamma(s, s) factor's mean and variance
+    (None, as curves.json writes an infinite strength: no spread)."""
+    if not isinstance(strength, int | float) or not strength > 0:
+        return 0.0
+    return float(np.log1p(1.0 / strength))
+
+
+class CurvesContext(NamedTuple):
+    """What `curves_context` reads beside a curves file (see there)."""
+
+    assumptions: dict
+    replicates: pd.DataFrame | None
+    evidence: dict | None
+    creatives: dict | None
+    unlogged: UnloggedCreatives | None
+
+
+def curves_context(curves_path: str | Path | None) -> CurvesContext:
     """The assumptions the curve stage recorded for these curves, their replicates, the
     logged outcomes behind each campaign's level and behind each chosen creative.
 
     Returns
     -------
+    CurvesContext, whose fields are:
     assumptions : dict
         ``model_run``, ``fall_with_k``, ``period_days``, ``max_k``, ``levels``
         (the level calibration against the latest logs), ``creative_effects``
@@ -95,13 +162,16 @@ def curves_context(curves_path: str | Path | None
         ``{ad_id: {"impressions", "clicks", "conversions"}}`` logged per creative the
         curves chose, when recorded (`adopt.plan.evidence` says what a plan's forecast
         rests on).
+    unlogged : UnloggedCreatives or None
+        The chosen creatives never logged and the spread their levels are drawn from.
     """
+    nothing = CurvesContext({}, None, None, None, None)
     if curves_path is None:
-        return {}, None, None, None
+        return nothing
     path = Path(curves_path)
     record = _matching_record(path)
     if record is None:
-        return {}, None, None, None
+        return nothing
     levels = record.get("level_calibration")
     out = {"model_run": record.get("model_run_id"), "fall_with_k": record.get("fall_with_k"),
            "period_days": record.get("days"), "max_k": record.get("max_k"),
@@ -133,7 +203,9 @@ def curves_context(curves_path: str | Path | None
         except OSError:
             replicates = None
     creatives = record.get("creative_evidence")
-    return out, replicates, evidence, creatives if isinstance(creatives, dict) else None
+    creatives = creatives if isinstance(creatives, dict) else None
+    return CurvesContext(out, replicates, evidence, creatives,
+                         UnloggedCreatives.from_record(creatives, effects))
 
 
 def _replicate_grid(grid: CurveGrid, replicates: pd.DataFrame) -> np.ndarray | None:
@@ -190,31 +262,101 @@ def _normal(rng: np.random.Generator, n: int, var: np.ndarray) -> np.ndarray:
     return rng.standard_normal((n, *var.shape)) * np.sqrt(var) - var / 2.0
 
 
+def _unlogged_cells(grid: CurveGrid, unlogged: UnloggedCreatives | None
+                    ) -> tuple[np.ndarray, int] | None:
+    """Per cell the index of its never-logged creative (-1: a logged one) and how many
+    there are; None when no cell shows one."""
+    if unlogged is None or "ad_id" not in grid.cells:
+        return None
+    index = pd.Index(sorted(unlogged.ad_ids)).get_indexer(grid.cells["ad_id"].astype(str))
+    return (index, len(unlogged.ad_ids)) if (index >= 0).any() else None
+
+
+def _creative_factors(rng: np.random.Generator, n: int, unlogged: UnloggedCreatives,
+                      creatives: int) -> np.ndarray:
+    """(n, creatives, metrics) mean-1 level factors of the never-logged creatives: a
+    log-normal click factor, and conversions per click following it by the link's slope
+    with a spread of their own."""
+    click_var, per_click_var = unlogged.click_log_var, unlogged.per_click_log_var
+    x = rng.standard_normal((n, creatives)) * np.sqrt(click_var)
+    own = rng.standard_normal((n, creatives)) * np.sqrt(per_click_var)
+    conversion_var = (1.0 + unlogged.link_slope) ** 2 * click_var + per_click_var
+    logs = np.stack([x - click_var / 2.0,
+                     (1.0 + unlogged.link_slope) * x + own - conversion_var / 2.0], axis=-1)
+    return np.exp(logs[..., _DRAW_OF_METRIC])
+
+
 def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
-                      evidence: dict | None) -> np.ndarray:
+                      evidence: dict | None, unlogged: UnloggedCreatives | None = None
+                      ) -> np.ndarray:
     """The plan's value per replicate and metric (replicates x metrics): the users'
     bootstrap alone, or `LEVEL_DRAWS` level draws over its replicates in turn."""
     # per replicate, cell and metric: the plan's value on that replicate's curves
     per_cell = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=2)
                          for i in range(len(METRICS))], axis=-1)
-    if evidence is None:
+    shown = _unlogged_cells(grid, unlogged)
+    if evidence is None and shown is None:
         return per_cell.sum(axis=1)
-    campaign_var, group_var, group_campaign, cell_group = _log_variances(grid, evidence)
+    if evidence is not None:
+        campaign_var, group_var, group_campaign, cell_group = _log_variances(grid, evidence)
     rng = np.random.default_rng(SEED)
+    creative_rng = np.random.default_rng([SEED, 1])  # its own stream: module docstring
     values = []
     for lo in range(0, LEVEL_DRAWS, _DRAW_CHUNK):
         n = min(_DRAW_CHUNK, LEVEL_DRAWS - lo)
-        # (draws, groups, 2): the campaign's draw and the campaign x segment's beyond it
-        z = _normal(rng, n, campaign_var)[:, group_campaign] + _normal(rng, n, group_var)
-        # clicks take the clicks' draw; conversions and revenue that plus their own
-        levels = np.exp(np.cumsum(z, axis=-1)[..., _DRAW_OF_METRIC])
-        replicate = np.arange(lo, lo + n) % len(per_cell)
-        values.append((levels[:, cell_group] * per_cell[replicate]).sum(axis=1))
+        drawn = per_cell[np.arange(lo, lo + n) % len(per_cell)]
+        if evidence is not None:
+            # (draws, groups, 2): the campaign's draw and the campaign x segment's beyond it
+            z = _normal(rng, n, campaign_var)[:, group_campaign] + _normal(rng, n, group_var)
+            # clicks take the clicks' draw; conversions and revenue that plus their own
+            levels = np.exp(np.cumsum(z, axis=-1)[..., _DRAW_OF_METRIC])
+            drawn = levels[:, cell_group] * drawn
+        if shown is not None:
+            cell_creative, creatives = shown
+            factors = _creative_factors(creative_rng, n, unlogged, creatives)
+            on = cell_creative >= 0
+            drawn[:, on] *= factors[:, cell_creative[on]]
+        values.append(drawn.sum(axis=1))
     return np.concatenate(values)
 
 
+def _bought_unlogged(grid: CurveGrid, m: np.ndarray, unlogged: UnloggedCreatives | None
+                     ) -> UnloggedCreatives | None:
+    """`unlogged` cut to the never-logged creatives the plan buys (None: it buys none)."""
+    shown = _unlogged_cells(grid, unlogged)
+    if shown is None:
+        return None
+    bought = shown[0][(shown[0] >= 0) & (m.sum(axis=1) > 0)]
+    if not len(bought):
+        return None
+    ads = sorted(unlogged.ad_ids)
+    return UnloggedCreatives(frozenset(ads[i] for i in np.unique(bought)),
+                             unlogged.click_log_var, unlogged.per_click_log_var,
+                             unlogged.link_slope)
+
+
+def _basis(replicates: int, draws: int, evidence: dict | None,
+           unlogged: UnloggedCreatives | None) -> str:
+    """What the interval covers, in words."""
+    drawn = []
+    if evidence is not None:
+        drawn.append("every campaign's and campaign x segment's level from the sampling error "
+                     "of the clicks and conversions logged in it")
+    if unlogged is not None:
+        drawn.append(f"the level of each of the {len(unlogged.ad_ids)} never-logged "
+                     "creative(s) the plan buys from the spread of the logged creatives' own "
+                     "effects")
+    if not drawn:
+        return (f"bootstrap of the users sampled per segment ({replicates} replicates); the "
+                "response model's error and the fall with k are not resampled")
+    return (f"bootstrap of the users sampled per segment ({replicates} replicates), with "
+            f"{draws:,} draws of {', and of '.join(drawn)}; the rest of the response model's "
+            "error and the fall with k are not resampled")
+
+
 def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame | None,
-                      evidence: dict | None = None) -> dict:
+                      evidence: dict | None = None,
+                      unlogged: UnloggedCreatives | None = None) -> dict:
     """Per metric the plan's forecast and its interval.
 
     Parameters
@@ -229,6 +371,9 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
         Clicks and conversions logged per campaign and campaign x segment (see
         `curves_context`); with them `LEVEL_DRAWS` draws of the levels, over the replicates in
         turn (module docstring).
+    unlogged : UnloggedCreatives, optional
+        The chosen creatives never logged (see `curves_context`): those the plan buys get
+        level draws of their own.
 
     Returns
     -------
@@ -240,15 +385,10 @@ def forecast_interval(grid: CurveGrid, m: np.ndarray, replicates: pd.DataFrame |
     point = {name: float((position_means(grid.metric(name)) * m).sum()) for name in METRICS}
     boot = None if replicates is None else _replicate_grid(grid, replicates)
     if boot is not None:
-        values = _replicate_values(grid, m, boot, evidence)
+        bought = _bought_unlogged(grid, m, unlogged)
+        values = _replicate_values(grid, m, boot, evidence, bought)
         lo, hi = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
-        drawn = ("; the" if evidence is None else
-                 f", with {len(values):,} draws of every campaign's and campaign x segment's "
-                 "level from the sampling error of the clicks and conversions logged in it; "
-                 "the rest of the")
-        basis = (f"bootstrap of the users sampled per segment ({len(boot)} replicates){drawn} "
-                 "response model's error and the fall with k are not resampled")
-        return {"level": LEVEL, "basis": basis,
+        return {"level": LEVEL, "basis": _basis(len(boot), len(values), evidence, bought),
                 **{name: {"point": point[name], "lo": float(lo[i]), "hi": float(hi[i])}
                    for i, name in enumerate(METRICS)}}
     return {"level": None, "basis": "no bootstrap replicates of these curves",

@@ -25,7 +25,7 @@ import pandas as pd
 from adopt._validation import check_choice, check_positive
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import build_grid, curves_digest, read_table
-from adopt.optimize.forecast import curves_context, forecast_interval
+from adopt.optimize.forecast import CurvesContext, curves_context, forecast_interval
 from adopt.optimize.frontier import plan_frontier
 from adopt.optimize.lp import build_lp
 from adopt.optimize.observed import aggregates_summary, has_history
@@ -120,8 +120,7 @@ def make_plan(
             where, "max_spend_multiple", max_spend_multiple)
     frontier = _frontier(where, frontier)
     table, places, sources = _tables(where, ws, curves, placements)
-    assumed, replicates, evidence, creatives = curves_context(
-        sources["curves"] if sources["curves"] != "DataFrame" else None)
+    context = curves_context(sources["curves"] if sources["curves"] != "DataFrame" else None)
     table, chosen, budgets = select_campaigns(where, table, campaigns)
     data["constraints"] = (*data["constraints"], *budgets)
     plan_spec = parse_spec(data, source=where)
@@ -147,11 +146,11 @@ def make_plan(
         "spec": spec_json,
         "model_run": None,
         "fall_with_k": None,
-        **assumed,
+        **context.assumptions,
     }
     history = None if ws is None or not ws.warehouse.exists() else ws.root
     plan = _solve(pid, inputs, table, plan_spec, places, history, frontier, baselines, method,
-                  replicates, evidence, creatives)
+                  context)
     if folder is not None:
         plan.save(folder)
     log.info("plan: %r", plan)
@@ -168,9 +167,7 @@ def _solve(
     frontier: bool | list[float],
     baselines: bool,
     method: str,
-    replicates: pd.DataFrame | None,
-    evidence: dict | None = None,
-    creatives: dict | None = None,
+    context: CurvesContext,
 ) -> Plan:
     """Build the LP once, solve it, and add the frontier, baselines, forecast and aggregates."""
     grid = build_grid(curves)
@@ -187,7 +184,8 @@ def _solve(
         found, notes = plan_baselines(curves, budget, placements, workspace)
         result.notes.extend(notes)
     m = result.x[: grid.n_cells * grid.K].reshape(grid.n_cells, grid.K)
-    forecast = forecast_interval(grid, m, replicates, evidence)
+    forecast = forecast_interval(grid, m, context.replicates, context.evidence,
+                                 context.unlogged)
     aggregates = {}
     if has_history(curves):
         aggregates = aggregates_summary(curves, result.allocation, spec.max_spend_multiple,
@@ -196,7 +194,7 @@ def _solve(
         result.notes.append(aggregates["historical_check"]["text"])
         if aggregates["plan_against_history"]["text"]:
             result.notes.append(aggregates["plan_against_history"]["text"])
-    bought = creative_evidence_line(result.allocation, creatives, spec.objective.metric)
+    bought = creative_evidence_line(result.allocation, context.creatives, spec.objective.metric)
     if bought is not None:
         inputs = {**inputs, "creative_evidence": bought}
     return Plan.from_result(plan_id, result, inputs, audiences=result.audiences, frontier=table,

@@ -155,13 +155,14 @@ def test_the_plan_names_the_fall_only_from_the_record_of_its_own_curves(built, t
     curves.write_bytes(summary.curves_path.read_bytes())
     record = curves.with_suffix(".json")
     record.write_text((summary.curves_path.parent / "curves.json").read_text())
-    assert curves_context(curves)[0]["fall_with_k"] == summary.frequency
+    assert curves_context(curves).assumptions["fall_with_k"] == summary.frequency
+    nothing = ({}, None, None, None, None)
     record.write_text(json.dumps(json.loads(record.read_text()) | {"curves_sha256": "0" * 64}))
-    assert curves_context(curves) == ({}, None, None, None)  # a record of other curves
+    assert curves_context(curves) == nothing  # a record of other curves
     record.write_text("[not json")
-    assert curves_context(curves) == ({}, None, None, None)
+    assert curves_context(curves) == nothing
     record.unlink()
-    assert curves_context(curves) == ({}, None, None, None)
+    assert curves_context(curves) == nothing
 
 
 def test_a_failed_run_leaves_the_previous_curves(ws_copy) -> None:
@@ -218,7 +219,7 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
             & (merged["q"] <= merged["clicks_hi"] * (1 + 1e-5))).all()
     # the levels are the model's unless calibrate=True (docs/curves.md), and the plan says so
     assert record["level_calibration"] is None
-    assert curves_context(summary.curves_path)[0]["levels"] == NOT_RECALIBRATED
+    assert curves_context(summary.curves_path).assumptions["levels"] == NOT_RECALIBRATED
     # each campaign's level rests on its logged clicks and conversions, recorded for the
     # forecast's interval (adopt.curves.evidence)
     # and per campaign x segment (the users' segments), for the levels of the cells a plan buys
@@ -236,8 +237,9 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
             expected[c]["segments"][s] = {"clicks": int(n), "conversions": int(v)}
     assert record["level_evidence"]["campaigns"] == expected
     assert all(entry["segments"] for entry in expected.values())
-    assumed, _, evidence, creatives = curves_context(summary.curves_path)
-    assert evidence == expected and "per campaign x segment" in assumed["level_evidence"]
+    context = curves_context(summary.curves_path)
+    assert context.evidence == expected
+    assert "per campaign x segment" in context.assumptions["level_evidence"]
     # and each creative the curves chose, on its own logged rows (zeros: never logged)
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
         own = {a: {"impressions": int(n), "clicks": int(c), "conversions": int(v)}
@@ -247,7 +249,12 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     chosen = sorted(curves["ad_id"].unique())
     zero = {"impressions": 0, "clicks": 0, "conversions": 0}
     assert record["creative_evidence"] == {a: own.get(a, zero) for a in chosen}
-    assert creatives == record["creative_evidence"]
+    assert context.creatives == record["creative_evidence"]
+    never = {a for a in chosen if a not in own}
+    if never:  # drawn from the spread of the logged creatives' effects in the interval
+        assert context.unlogged.ad_ids == never
+    else:
+        assert context.unlogged is None
 
 
 def test_a_model_with_creative_folds_predicts_each_creative_held_out(ws_copy) -> None:

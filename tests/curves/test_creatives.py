@@ -256,7 +256,7 @@ def test_the_curves_carry_each_creatives_effect(ws_copy) -> None:
     record = json.loads((summary.curves_path.parent / "curves.json").read_text()
                         )["creative_effects"]
     assert record["creatives"] > 0 and "pseudo-clicks" in record["text"]
-    assert curves_context(summary.curves_path)[0]["creative_effects"] == record["text"]
+    assert curves_context(summary.curves_path).assumptions["creative_effects"] == record["text"]
     model, _ = load_response_model(ws_copy, RUN_ID)
     effects = fit_creative_effects(ws_copy, model, text_feature_hook(ws_copy, model))
     curves = pd.read_parquet(summary.curves_path)

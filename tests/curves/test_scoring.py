@@ -93,6 +93,10 @@ def test_the_plan_says_what_its_creatives_rest_on(planned) -> None:
     line = plan["inputs"]["creative_evidence"]
     assert f"the plan buys {len(bought)} creative(s); {len(never)} never logged" in line
     assert f"carry {bought[never].sum() / bought.sum():.1%} of the forecast conversions" in line
+    # and the interval draws their levels from the spread of the logged creatives' effects
+    basis = plan["forecast"]["basis"]
+    assert never, "the small world's plan buys a never-logged creative"
+    assert f"each of the {len(never)} never-logged creative(s) the plan buys" in basis
 
 
 def test_a_plan_folder_scores_end_to_end(planned) -> None:

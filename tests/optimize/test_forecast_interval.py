@@ -173,3 +173,70 @@ def test_the_level_draws_with_segments_spread_around_the_point_forecast(planned)
     point = forecast_interval(grid, m, replicates)["conversions"]["point"]
     values = _replicate_values(grid, m, _replicate_grid(grid, replicates), evidence)
     assert values[:, METRICS.index("conversions")].mean() == pytest.approx(point, rel=0.03)
+
+
+def _with_creatives(curves: pd.DataFrame) -> pd.DataFrame:
+    """The curves with one creative per campaign (``ad-<campaign>``)."""
+    return curves.assign(ad_id="ad-" + curves["campaign_id"].astype(str))
+
+
+def test_never_logged_creatives_are_read_from_the_curve_stages_record() -> None:
+    from adopt.optimize.forecast import UnloggedCreatives
+
+    creatives = {"a1": {"impressions": 0, "clicks": 0, "conversions": 0},
+                 "a2": {"impressions": 900, "clicks": 12, "conversions": 1}}
+    effects = {"click_strength": 4.0, "conversion_strength": None,
+               "conversion_link": {"intercept": 0.1, "slope_on_log_click_factor": 0.6}}
+    unlogged = UnloggedCreatives.from_record(creatives, effects)
+    assert unlogged.ad_ids == {"a1"}
+    # the log-normal with a Gamma(4, 4) factor's mean and variance; None: no spread
+    assert unlogged.click_log_var == pytest.approx(np.log(1.25))
+    assert unlogged.per_click_log_var == 0.0 and unlogged.link_slope == 0.6
+    logged = {"a2": creatives["a2"]}
+    assert UnloggedCreatives.from_record(logged, effects) is None
+    assert UnloggedCreatives.from_record(creatives, None) is None  # no effects fitted
+
+
+def test_never_logged_creatives_the_plan_buys_widen_the_interval_by_their_spread(
+        planned) -> None:
+    from adopt.optimize.forecast import UnloggedCreatives
+
+    curves, _, m, replicates = planned
+    grid = build_grid(_with_creatives(curves))
+    ads = frozenset("ad-" + curves["campaign_id"].astype(str).unique())
+    click_var, per_click_var, slope = 0.16, 0.04, 0.6
+    unlogged = UnloggedCreatives(ads, click_var, per_click_var, slope)
+    known = forecast_interval(grid, m, replicates)
+    drawn = forecast_interval(grid, m, replicates, None, unlogged)
+    assert "2 never-logged creative(s)" in drawn["basis"]
+    assert "never-logged" not in known["basis"]
+    conversion_var = (1 + slope) ** 2 * click_var + per_click_var
+    for metric, var in (("clicks", click_var), ("conversions", conversion_var)):
+        assert _log_width(known, metric) == pytest.approx(0.0, abs=1e-9)
+        one = 2 * 1.96 * np.sqrt(var)  # both campaigns' creatives, drawn apart
+        assert one / np.sqrt(2) * 0.9 <= _log_width(drawn, metric) <= one * 1.05
+    # the draws have mean 1: they spread around the point forecast
+    values = _replicate_values(grid, m, _replicate_grid(grid, replicates), None, unlogged)
+    point = drawn["conversions"]["point"]
+    assert values[:, METRICS.index("conversions")].mean() == pytest.approx(point, rel=0.03)
+
+
+def test_a_plan_that_buys_no_never_logged_creative_keeps_its_interval_to_the_digit(
+        planned) -> None:
+    from adopt.optimize.forecast import UnloggedCreatives
+
+    curves, _, m, replicates = planned
+    grid = build_grid(_with_creatives(curves))
+    evidence = {c: {"clicks": 99, "conversions": 24}
+                for c in curves["campaign_id"].astype(str).unique()}
+    elsewhere = UnloggedCreatives(frozenset({"ad-not-in-these-curves"}), 0.16, 0.04, 0.6)
+    assert forecast_interval(grid, m, replicates, evidence, elsewhere) == forecast_interval(
+        grid, m, replicates, evidence)
+    # one campaign's creative never logged: only that campaign's cells are drawn wider,
+    # and the draws of the campaigns' levels are the same as without it
+    first = "ad-" + sorted(curves["campaign_id"].astype(str).unique())[0]
+    one = UnloggedCreatives(frozenset({first}), 0.16, 0.04, 0.6)
+    with_one = forecast_interval(grid, m, replicates, evidence, one)
+    without = forecast_interval(grid, m, replicates, evidence)
+    assert _log_width(with_one, "conversions") > _log_width(without, "conversions")
+    assert with_one == forecast_interval(grid, m, replicates, evidence, one)  # run after run
