@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import NormalDist
 from typing import NamedTuple
@@ -262,14 +262,13 @@ def _normal(rng: np.random.Generator, n: int, var: np.ndarray) -> np.ndarray:
     return rng.standard_normal((n, *var.shape)) * np.sqrt(var) - var / 2.0
 
 
-def _unlogged_cells(grid: CurveGrid, unlogged: UnloggedCreatives | None
-                    ) -> tuple[np.ndarray, int] | None:
-    """Per cell the index of its never-logged creative (-1: a logged one) and how many
-    there are; None when no cell shows one."""
+def _unlogged_cells(grid: CurveGrid, unlogged: UnloggedCreatives | None) -> np.ndarray | None:
+    """Per cell the index of its never-logged creative among `unlogged`'s, sorted (-1: a
+    logged one); None when no cell shows one."""
     if unlogged is None or "ad_id" not in grid.cells:
         return None
     index = pd.Index(sorted(unlogged.ad_ids)).get_indexer(grid.cells["ad_id"].astype(str))
-    return (index, len(unlogged.ad_ids)) if (index >= 0).any() else None
+    return index if (index >= 0).any() else None
 
 
 def _creative_factors(rng: np.random.Generator, n: int, unlogged: UnloggedCreatives,
@@ -294,8 +293,8 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
     # per replicate, cell and metric: the plan's value on that replicate's curves
     per_cell = np.stack([(position_means(boot[..., i]) * m[None]).sum(axis=2)
                          for i in range(len(METRICS))], axis=-1)
-    shown = _unlogged_cells(grid, unlogged)
-    if evidence is None and shown is None:
+    cell_creative = _unlogged_cells(grid, unlogged)
+    if evidence is None and cell_creative is None:
         return per_cell.sum(axis=1)
     if evidence is not None:
         campaign_var, group_var, group_campaign, cell_group = _log_variances(grid, evidence)
@@ -311,9 +310,8 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
             # clicks take the clicks' draw; conversions and revenue that plus their own
             levels = np.exp(np.cumsum(z, axis=-1)[..., _DRAW_OF_METRIC])
             drawn = levels[:, cell_group] * drawn
-        if shown is not None:
-            cell_creative, creatives = shown
-            factors = _creative_factors(creative_rng, n, unlogged, creatives)
+        if cell_creative is not None:
+            factors = _creative_factors(creative_rng, n, unlogged, len(unlogged.ad_ids))
             on = cell_creative >= 0
             drawn[:, on] *= factors[:, cell_creative[on]]
         values.append(drawn.sum(axis=1))
@@ -323,16 +321,14 @@ def _replicate_values(grid: CurveGrid, m: np.ndarray, boot: np.ndarray,
 def _bought_unlogged(grid: CurveGrid, m: np.ndarray, unlogged: UnloggedCreatives | None
                      ) -> UnloggedCreatives | None:
     """`unlogged` cut to the never-logged creatives the plan buys (None: it buys none)."""
-    shown = _unlogged_cells(grid, unlogged)
-    if shown is None:
+    cell_creative = _unlogged_cells(grid, unlogged)
+    if cell_creative is None:
         return None
-    bought = shown[0][(shown[0] >= 0) & (m.sum(axis=1) > 0)]
+    bought = cell_creative[(cell_creative >= 0) & (m.sum(axis=1) > 0)]
     if not len(bought):
         return None
     ads = sorted(unlogged.ad_ids)
-    return UnloggedCreatives(frozenset(ads[i] for i in np.unique(bought)),
-                             unlogged.click_log_var, unlogged.per_click_log_var,
-                             unlogged.link_slope)
+    return replace(unlogged, ad_ids=frozenset(ads[i] for i in np.unique(bought)))
 
 
 def _basis(replicates: int, draws: int, evidence: dict | None,
