@@ -158,6 +158,9 @@ class CurvesConfig(StageConfig):
 
     max_k: int = Field(10, ge=1, description="impression positions per user")
     users_per_segment: int = Field(300, ge=1, description="users sampled per segment")
+    level_users: int = Field(2000, ge=0, description="users per segment, the sampled ones "
+                             "among them, whose k = 1 value at one placement each anchors "
+                             "the curves' level (at most users_per_segment: the sample alone)")
     n_boot: int = Field(30, ge=0, description="bootstrap resamples",
                         json_schema_extra={"flag": "--bootstrap"})
     frequency: Literal["auto", "logs", "model"] = Field(

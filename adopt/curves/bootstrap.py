@@ -9,9 +9,17 @@ A cell's value of the k-th impression per user is
     level x shape(k),  level = mean over the sampled users of the k = 1 value,
                        shape(k) = mean_shape(value at k) / mean_shape(value at 1)
 
-(exact when every sampled user is a shape user). The interval resamples the
+(exact when every sampled user is a shape user). Where the segment has a wider
+draw of users for the anchor (`adopt.curves.grid.Sample.wide`), the level is a
+double sample's ratio estimate: the sampled users' mean at each placement times
+mean_draw(x) / mean_sample(x), x being each user's k = 1 value at one placement
+(`adopt.curves.grid.anchor_placements`), over the whole draw (the sampled users
+and the further ones) and over the sampled users. x and a placement's value move
+together user by user, so the ratio corrects the sample's luck in who it drew at
+the cost of one row a further user. The interval resamples the
 segment's sampled users with replacement (`n_boot` times, one draw per segment
 shared by every campaign and placement, so cells of a segment move together),
+and the whole draw likewise on a stream of its own,
 recomputes level and shape, and takes the 2.5% and 97.5% quantiles.
 
 The model is noisy where the logs are thin (high k), while the true response
@@ -27,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from adopt.curves.grid import METRICS, CellValues, Sample
+from adopt.curves.grid import METRICS, CellValues, Sample, anchor_placements
 
 
 def non_increasing(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -43,18 +51,24 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
                      where=den > 0)
 
 
-def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None = None
+def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None = None,
+                wide: np.ndarray | None = None, wide_weights: np.ndarray | None = None
                 ) -> np.ndarray:
     """level x shape(k) of one campaign x segment.
 
     Parameters
     ----------
     first : ndarray (n_users, n_placements, 3)
-        k = 1 values of the sampled users (shape users first).
+        k = 1 values of the sampled users (shape users first), in the draw's order.
     shape : ndarray (n_shape, n_placements, K, 3)
         Values of the shape users at every k.
     weights : ndarray (B, n_users), optional
         Bootstrap counts per user; None gives the point estimate.
+    wide : ndarray (n_wide, 3), optional
+        k = 1 values of the further users of the anchor's draw, each at its
+        `adopt.curves.grid.anchor_placements` placement (module docstring).
+    wide_weights : ndarray (B, n_users + n_wide), optional
+        Bootstrap counts over the whole draw; with ``weights``.
 
     Returns
     -------
@@ -67,9 +81,23 @@ def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None
         squeeze = False
     total = weights.sum(axis=1)[:, None, None]
     level = np.tensordot(weights, first, axes=(1, 0)) / total  # B x P x 3
+    if wide is not None and len(wide):
+        level = level * _anchor_ratio(first, wide, weights, wide_weights)[:, None, :]
     shaped = np.tensordot(weights[:, : len(shape)], shape, axes=(1, 0))  # B x P x K x 3
     curves = level[:, :, None, :] * _ratio(shaped, shaped[:, :, :1, :])
     return curves[0] if squeeze else curves
+
+
+def _anchor_ratio(first: np.ndarray, wide: np.ndarray, weights: np.ndarray,
+                  wide_weights: np.ndarray | None) -> np.ndarray:
+    """mean_draw(x) / mean_sample(x) per replicate and metric (B x 3); 1 where x is 0."""
+    x_sample = first[np.arange(len(first)), anchor_placements(0, len(first), first.shape[1])]
+    x_draw = np.concatenate([x_sample, wide])
+    if wide_weights is None:
+        wide_weights = np.ones((len(weights), len(x_draw)))
+    sample_mean = weights @ x_sample / weights.sum(axis=1)[:, None]
+    draw_mean = wide_weights @ x_draw / wide_weights.sum(axis=1)[:, None]
+    return np.where(sample_mean > 0, _ratio(draw_mean, sample_mean), 1.0)
 
 
 def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids: np.ndarray,
@@ -97,12 +125,21 @@ def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids
     rng = np.random.default_rng(seed)
     weights = {s: rng.multinomial(len(u), np.full(len(u), 1.0 / len(u)), size=n_boot)
                for s, u in enumerate(sample.users) if n_boot > 0 and len(u)}
+    # the whole draw on a stream of its own: curves without further users keep their
+    # replicates to the digit
+    wide_rng = np.random.default_rng([seed, 1])
+    draw = {s: len(u) + len(sample.wide[s]) for s, u in enumerate(sample.users)}
+    wide_weights = {s: wide_rng.multinomial(draw[s], np.full(draw[s], 1.0 / draw[s]),
+                                            size=n_boot)
+                    for s in weights if len(sample.wide[s])}
     n_pl = len(placements)
     frames, replicates = [], []
     for (c, s), first in values.first.items():
-        point = cell_curves(first, values.shape[(c, s)])
+        wide = values.wide.get((c, s))
+        point = cell_curves(first, values.shape[(c, s)], wide=wide)
         if s in weights:
-            boot = cell_curves(first, values.shape[(c, s)], weights[s])
+            boot = cell_curves(first, values.shape[(c, s)], weights[s], wide,
+                               wide_weights.get(s))
             lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
             replicates.append(_replicates(campaigns[c], sample.segments[s], placements, boot,
                                           monotone))

@@ -220,6 +220,7 @@ def build_curves(
     run_id: str | None = None,
     max_k: int = DEFAULT_MAX_K,
     users_per_segment: int = DEFAULT_USERS_PER_SEGMENT,
+    level_users: int = CurvesConfig.default("level_users"),
     shape_users: int = 30,
     top_creatives: int = 3,
     n_boot: int = DEFAULT_N_BOOT,
@@ -245,6 +246,13 @@ def build_curves(
         Positions k = 1..max_k per cell.
     users_per_segment : int
         Users sampled per segment (all of a smaller segment).
+    level_users : int
+        Users per segment, the sampled ones first, whose k = 1 value at one placement
+        each anchors the level (`adopt.curves.bootstrap`: the sample gives each
+        placement's value relative to it); at most ``users_per_segment``: the sample
+        alone. One model row a further user; on generated worlds it took plans
+        0.9063 -> 0.9076 of the oracle at the default size and 0.9319 -> 0.9359 at
+        12,000 users (docs/curves.md, session 28).
     shape_users : int
         Of those, users on whom every ad is screened and the candidates are
         compared (see `adopt.curves.grid`); when the model gives the fall with
@@ -305,8 +313,8 @@ def build_curves(
         ``frequency="logs"`` with too few one-click pairs in the logs.
     """
     for name, value, low in (("max_k", max_k, 1), ("users_per_segment", users_per_segment, 1),
-                             ("shape_users", shape_users, 1), ("top_creatives", top_creatives, 1),
-                             ("n_boot", n_boot, 0)):
+                             ("level_users", level_users, 0), ("shape_users", shape_users, 1),
+                             ("top_creatives", top_creatives, 1), ("n_boot", n_boot, 0)):
         if value < low:
             raise ParameterError(f"The {name!r} parameter of build_curves must be at least "
                                  f"{low}. Got {value} instead.")
@@ -337,7 +345,7 @@ def build_curves(
                                           else "", 1) for c in kept}
     ad_camp = state.ads["campaign_id"].astype(str).to_numpy()
     campaign_ads = {c: np.flatnonzero(ad_camp == c) for c in kept}
-    sample = sample_users(audiences, state, users_per_segment, shape_users, seed)
+    sample = sample_users(audiences, state, users_per_segment, shape_users, seed, level_users)
     log.info("curves: %d campaigns x %d segments x %d placements x k=1..%d from model %s",
              len(kept), len(sample.segments), len(state.placements), max_k, run_name)
     attach = text_feature_hook(ws.root, model)
@@ -376,7 +384,8 @@ def build_curves(
     fall = str(decay) if decay is not None else "the response model at each k"
     record = {"curves_sha256": digest, "model_run_id": run_name, "days": days,
               "scoring": {"model_rows": values.rows, "engines": values.engines},
-              "max_k": max_k, "users_per_segment": users_per_segment, "n_boot": n_boot,
+              "max_k": max_k, "users_per_segment": users_per_segment,
+              "level_users": level_users, "n_boot": n_boot,
               "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
               "level_calibration": None if levels is None else {**asdict(levels),

@@ -203,4 +203,5 @@ def recalibrate(values: CellValues, calibration: LevelCalibration | None,
         shape = {key: expand_k(first[key], decay, every) for key in first}
     else:
         shape = {key: fix(v) for key, v in values.shape.items()}
-    return replace(values, first=first, shape=shape)
+    return replace(values, first=first, shape=shape,
+                   wide={key: fix(v) for key, v in values.wide.items()})

@@ -17,7 +17,15 @@ in the log):
    the most value summed over k (trapezoid over k = 1 and max_k) and over
    placements, one creative for all its placements;
 3. shape: the chosen creative at every k on the shape users;
-4. level: the chosen creative at k = 1 on the other sampled users.
+4. level: the chosen creative at k = 1 on the other sampled users;
+5. anchor: the chosen creative at k = 1 on the segment's wider draw of users
+   (`Sample.wide`), each at one placement in turn (`anchor_placements`).
+
+A segment's level is then a double sample (`adopt.curves.bootstrap`): the
+sampled users give each placement's value relative to the anchor's, and the
+wider draw, at one row a user, the anchor's mean. With 300 users the mean of
+the k = 1 values is off by its sampling error, several percent a cell; eight
+placements a user cost eight rows, one placement one.
 
 Value is the campaign's objective metric (clicks for clicks and reach,
 conversions, revenue); a campaign without one counts conversions.
@@ -64,28 +72,41 @@ class Sample:
         Per segment, row numbers in `PairState.users` of the sampled users.
     shape : ndarray of int
         Per segment, how many of its sampled users are shape users.
+    wide : list of ndarray
+        Per segment, the further users of the anchor's draw (`predict_grid`'s stage 5):
+        the sampled users and these are the first users of one permutation.
     """
 
     segments: pd.Index
     sizes: np.ndarray
     users: list[np.ndarray]
     shape: np.ndarray
+    wide: list[np.ndarray]
 
 
-def sample_users(audiences: pd.DataFrame, state: PairState, n: int, m: int, seed: int
-                 ) -> Sample:
-    """Draw up to `n` users of each segment without replacement, `m` of them shape users."""
+def sample_users(audiences: pd.DataFrame, state: PairState, n: int, m: int, seed: int,
+                 wide: int = 0) -> Sample:
+    """Draw up to `n` users of each segment without replacement, `m` of them shape users,
+    and up to `wide` in all for the level's anchor (none beyond the `n` when ``wide <= n``)."""
     aud = audiences[["user_id", "segment"]].drop_duplicates()
     codes, segments = pd.factorize(aud["segment"].astype(str), sort=True)
     uidx = state.user_index(aud["user_id"].to_numpy())
     rng = np.random.default_rng(seed)
-    users = []
+    users, further = [], []
     for s in range(len(segments)):
-        members = np.sort(uidx[codes == s])
-        users.append(rng.permutation(members)[:n])
+        members = rng.permutation(np.sort(uidx[codes == s]))
+        users.append(members[:n])
+        further.append(members[n:max(n, wide)])
     sizes = np.bincount(codes, minlength=len(segments))
     shape = np.array([min(m, len(u)) for u in users])
-    return Sample(segments=pd.Index(segments), sizes=sizes, users=users, shape=shape)
+    return Sample(segments=pd.Index(segments), sizes=sizes, users=users, shape=shape,
+                  wide=further)
+
+
+def anchor_placements(first: int, count: int, n_pl: int) -> np.ndarray:
+    """The placement each user of the anchor's draw is valued at: placements in turn by the
+    user's place in the draw (`first` = the place of the first of `count` users)."""
+    return np.arange(first, first + count) % n_pl
 
 
 @dataclass
@@ -101,6 +122,9 @@ class CellValues:
     shape : dict of ndarray (n_shape, n_placements, K, 3)
         The shape users' values at every k; with a `FrequencyDecay`, every sampled
         user's (n_users, n_placements, K, 3).
+    wide : dict of ndarray (n_wide, 3)
+        k = 1 values of the segment's further users (`Sample.wide`), each at its
+        `anchor_placements` placement; absent where the segment has none.
     rows : int
         Model rows predicted.
     engines : list of str
@@ -112,6 +136,7 @@ class CellValues:
     shape: dict[tuple[int, int], np.ndarray]
     rows: int
     engines: list[str] = field(default_factory=list)
+    wide: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 class _Predictor:
@@ -250,8 +275,16 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     rest = dict(zip(rest_keys, _stage(predict, [
         _grid(sample.users[s][sample.shape[s]:], chosen[(c, s)], n_pl, one)
         for c, s in rest_keys]), strict=True))
+    # 5. the anchor: k = 1 on the further users, one placement each
+    wide_keys = [(c, s) for c, s in keys if len(sample.wide[s])]
+    pieces = []
+    for c, s in wide_keys:
+        users = sample.wide[s]
+        places = anchor_placements(len(sample.users[s]), len(users), n_pl)
+        pieces.append((users, chosen[(c, s)][places], places, np.ones(len(users), np.int64)))
+    wide = dict(zip(wide_keys, _stage(predict, pieces), strict=True))
     out = CellValues(ads=chosen, first={}, shape={}, rows=predict.rows,
-                     engines=sorted(predict.engines))
+                     engines=sorted(predict.engines), wide=wide)
     for (c, s), vals in zip(keys, shaped, strict=True):
         first = vals[:, :, 0, :]
         if (c, s) in rest:

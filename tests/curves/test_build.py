@@ -197,6 +197,45 @@ def test_level_times_shape_is_exact_when_all_users_are_shape_users() -> None:
     assert boot.shape == (7, 3, 5, 3)
 
 
+def test_the_anchor_draw_brings_the_levels_near_the_whole_segments_mean(ws_copy) -> None:
+    # eight sampled users a segment: their mean is off by its luck; the anchor's draw (every
+    # user, one placement each) corrects it through each user's value at one placement
+    common = {"run_id": RUN_ID, "max_k": 1, "users_per_segment": 8, "shape_users": 8,
+              "n_boot": 0, "top_creatives": 1, "monotone": False, "frequency": "model",
+              "creative_effects": False}
+    alone = pd.read_parquet(build_curves(ws_copy, **common, level_users=0).curves_path)
+    summary = build_curves(ws_copy, **common, level_users=10_000)
+    anchored = pd.read_parquet(summary.curves_path)
+    assert json.loads((summary.curves_path.parent / "curves.json").read_text())[
+        "level_users"] == 10_000
+    keys = ["campaign_id", "segment", "placement_id"]
+    assert (alone[keys + ["ad_id"]] == anchored[keys + ["ad_id"]]).all().all()  # one sample
+    aud = load_audiences(ws_copy)
+    errors = {"alone": [], "anchored": []}
+    for segment in sorted(anchored["segment"].unique())[:2]:
+        users = aud.loc[aud["segment"] == segment, "user_id"].to_numpy()
+        assert len(users) > 8
+        cells = anchored[anchored["segment"] == segment].head(8)
+        for i, cell in cells.iterrows():
+            truth = predict_pairs(ws_copy, RUN_ID, users, cell["ad_id"], cell["placement_id"],
+                                  1)["p_click"].mean()
+            errors["alone"].append(abs(np.log(alone.loc[i, "clicks"] / truth)))
+            errors["anchored"].append(abs(np.log(cell["clicks"] / truth)))
+    assert np.mean(errors["anchored"]) < 0.5 * np.mean(errors["alone"])
+
+
+def test_the_anchor_is_the_whole_draws_mean_when_placements_do_not_matter() -> None:
+    rng = np.random.default_rng(1)
+    per_user, further = rng.uniform(0, 1, (6, 1, 3)), rng.uniform(0, 1, (9, 3))
+    first = np.repeat(per_user, 4, axis=1)  # the same value at each of 4 placements
+    level = cell_curves(first, first[:, :, None, :], wide=further)[:, 0, :]
+    whole = np.concatenate([per_user[:, 0, :], further]).mean(axis=0)
+    assert np.allclose(level, np.tile(whole, (4, 1)))
+    boot = cell_curves(first, first[:, :, None, :], rng.multinomial(6, np.full(6, 1 / 6), 5),
+                       further, rng.multinomial(15, np.full(15, 1 / 15), 5))
+    assert boot.shape == (5, 4, 1, 3) and np.isfinite(boot).all()
+
+
 def test_non_increasing_keeps_falling_curves_and_fixes_bumps() -> None:
     falling = np.array([[5.0, 3.0, 2.0, 1.0]])
     assert np.array_equal(non_increasing(falling), falling)
