@@ -88,6 +88,11 @@ def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None
     return curves[0] if squeeze else curves
 
 
+def _resample(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """`n_boot` bootstrap counts over `n` users (n_boot x n), each summing to `n`."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+
+
 def _anchor_ratio(first: np.ndarray, wide: np.ndarray, weights: np.ndarray,
                   wide_weights: np.ndarray | None) -> np.ndarray:
     """mean_draw(x) / mean_sample(x) per replicate and metric (B x 3); 1 where x is 0."""
@@ -123,14 +128,12 @@ def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids
     monotone : make curves non-increasing in k.
     """
     rng = np.random.default_rng(seed)
-    weights = {s: rng.multinomial(len(u), np.full(len(u), 1.0 / len(u)), size=n_boot)
+    weights = {s: _resample(rng, len(u), n_boot)
                for s, u in enumerate(sample.users) if n_boot > 0 and len(u)}
     # the whole draw on a stream of its own: curves without further users keep their
     # replicates to the digit
     wide_rng = np.random.default_rng([seed, 1])
-    draw = {s: len(u) + len(sample.wide[s]) for s, u in enumerate(sample.users)}
-    wide_weights = {s: wide_rng.multinomial(draw[s], np.full(draw[s], 1.0 / draw[s]),
-                                            size=n_boot)
+    wide_weights = {s: _resample(wide_rng, len(sample.users[s]) + len(sample.wide[s]), n_boot)
                     for s in weights if len(sample.wide[s])}
     n_pl = len(placements)
     frames, replicates = [], []
