@@ -36,7 +36,7 @@ FLAGS = {
     "run": [(TrainConfig, ("model",), {}), (EmbedConfig, ("model",), {"model": "--embed-model"}),
             (IngestConfig, None, {"mode": "--ingest-mode"}), (SplitConfig, None, {}),
             (SegmentConfig, None, {}),
-            (CurvesConfig, ("max_k", "users_per_segment", "n_boot"), {})],
+            (CurvesConfig, ("max_k", "users_per_segment", "level_users", "n_boot"), {})],
 }
 
 
@@ -158,8 +158,8 @@ def test_the_api_defaults_are_the_configs() -> None:
     run = defaults(run_pipeline)
     assert (run["model"], run["embed_model"]) == (TrainConfig().model, EmbedConfig().model)
     assert run.items() >= (dict(segment) | dict(ReportConfig()) | dict(SplitConfig())).items()
-    assert (run["max_k"], run["users_per_segment"], run["n_boot"]) == (
-        curves.max_k, curves.users_per_segment, curves.n_boot)
+    assert (run["max_k"], run["users_per_segment"], run["level_users"], run["n_boot"]) == (
+        curves.max_k, curves.users_per_segment, curves.level_users, curves.n_boot)
     assert (run["ingest_mode"], run["on_duplicate"], run["partitions"]) == tuple(
         dict(IngestConfig()).values())
 
@@ -174,7 +174,8 @@ def test_the_pipelines_manifest_records_the_config_defaults(tmp_path: Path) -> N
     assert (params["model"], params["embed_model"]) == (TrainConfig().model, EmbedConfig().model)
     curves = CurvesConfig()
     assert params.items() >= (dict(SegmentConfig()) | dict(ReportConfig())).items()
-    assert (params["max_k"], params["users_per_segment"], params["n_boot"]) == (
-        curves.max_k, curves.users_per_segment, curves.n_boot)
+    assert (params["max_k"], params["users_per_segment"], params["level_users"],
+            params["n_boot"]) == (curves.max_k, curves.users_per_segment, curves.level_users,
+                                  curves.n_boot)
     ingest = IngestConfig()
     assert params["ingest"] == {"mode": ingest.mode, "on_duplicate": ingest.on_duplicate}

@@ -55,6 +55,18 @@ def test_default_run_id_is_derived_from_the_inputs(world: Path, tmp_path: Path) 
     assert default_run_id("ab" * 32) == "run-" + "ab" * 6
 
 
+def test_the_level_users_key_only_the_curves_and_later_when_changed(world: Path,
+                                                                    tmp_path: Path) -> None:
+    default = run_pipeline(tmp_path, None, data_dir=world, stages=FAST)
+    # the default leaves the run id of runs before the option existed
+    same = run_pipeline(tmp_path, None, data_dir=world, stages=FAST, level_users=2000)
+    wider = run_pipeline(tmp_path, None, data_dir=world, stages=FAST, level_users=500)
+    assert same.run_id == default.run_id != wider.run_id
+    keys = [[s.key for s in Manifest.load(tmp_path, r.run_id).stages] for r in (default, wider)]
+    assert keys[0] == keys[1]  # ingest and profiles come before the curves
+    assert Manifest.load(tmp_path, wider.run_id).params["level_users"] == 500
+
+
 def test_retry_skips_finished_stages_and_never_duplicates_rows(world: Path,
                                                                tmp_path: Path) -> None:
     first = run_pipeline(tmp_path, None, data_dir=world, stages=FAST, run_id="job-1")
@@ -178,12 +190,14 @@ def test_command_line_options_reach_the_runner(world: Path, tmp_path: Path) -> N
     add_arguments(p)
     args = p.parse_args(["--workspace", str(tmp_path), "--data", str(world), "--stages",
                          "ingest,profiles", "--run-id", "cli", "--k", "7", "--bootstrap", "3",
-                         "--max-k", "4", "--seed", "9", "--ingest-mode", "replace",
+                         "--max-k", "4", "--level-users", "500", "--seed", "9",
+                         "--ingest-mode", "replace",
                          "--valid-frac", "0.2"])
     run = run_from_args(args)
     params = Manifest.load(tmp_path, "cli").params
     assert run.run_id == "cli" and [s.name for s in run.manifest.stages] == FAST
     assert (params["k"], params["n_boot"], params["max_k"], params["seed"]) == (7, 3, 4, 9)
+    assert params["level_users"] == 500
     assert params["ingest"] == {"mode": "replace", "on_duplicate": "refuse"}
     assert params["split"] == {"valid_frac": 0.2, "test_frac": 0.15, "valid_days": None,
                                "test_days": None}

@@ -20,7 +20,7 @@ from adopt.configs import (
 from adopt.pipeline.stages import STAGE_NAMES
 
 # the curve options `adopt run` takes; the others keep their defaults
-RUN_CURVE_OPTIONS = ("max_k", "users_per_segment", "n_boot")
+RUN_CURVE_OPTIONS = ("max_k", "users_per_segment", "level_users", "n_boot")
 # `adopt run` names ingest's --mode and embed's --model after their stage
 INGEST_FLAGS = {"mode": "--ingest-mode"}
 EMBED_FLAGS = {"model": "--embed-model"}

@@ -119,6 +119,7 @@ def run_pipeline(
     rules: str | os.PathLike[str] | None = _SEGMENT.rules,
     max_k: int = _CURVES.max_k,
     users_per_segment: int = _CURVES.users_per_segment,
+    level_users: int = _CURVES.level_users,
     n_boot: int = _CURVES.n_boot,
     min_segment_size: int = _REPORT.min_segment_size,
     ingest_mode: str | None = _INGEST.mode,
@@ -162,7 +163,8 @@ def run_pipeline(
     embed_model : path, optional
         Local BERT folder for the embeddings (default: the bundled MiniLM).
     k, min_size, rules : segment stage options (`adopt.configs.SegmentConfig`).
-    max_k, users_per_segment, n_boot : curve stage options (`adopt.configs.CurvesConfig`).
+    max_k, users_per_segment, level_users, n_boot : curve stage options
+        (`adopt.configs.CurvesConfig`).
     ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
         `adopt.ingest.ingest`): what a rerun with changed input files does to the
         warehouse. Default: append, refusing data loaded again with changes.
@@ -229,11 +231,12 @@ def run_pipeline(
     # a bad option fails before hours of work
     segment = SegmentConfig.of("run_pipeline", k=k, min_size=min_size, rules=_path_or_name(rules))
     curves = CurvesConfig.of("run_pipeline", max_k=max_k, users_per_segment=users_per_segment,
-                             n_boot=n_boot)
+                             level_users=level_users, n_boot=n_boot)
     report = ReportConfig.of("run_pipeline", min_segment_size=min_segment_size)
     options = {"model": model, "embed_model": _path_or_name(embed_model),
                **segment.model_dump(), "max_k": curves.max_k,
-               "users_per_segment": curves.users_per_segment, "n_boot": curves.n_boot,
+               "users_per_segment": curves.users_per_segment,
+               "level_users": curves.level_users, "n_boot": curves.n_boot,
                "min_segment_size": report.min_segment_size, "seed": seed,
                "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}
                | ({"partitions": partitions} if partitions is not None else {}),

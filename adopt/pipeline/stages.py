@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adopt.configs import IngestConfig
+from adopt.configs import CurvesConfig, IngestConfig
 from adopt.exceptions import WorkspaceError
 from adopt.pipeline.runs import digest, file_digest, folder_fingerprint
 from adopt.workspace import Workspace, atomic_path
@@ -159,7 +159,8 @@ def _curves(ctx: RunContext) -> StageResult:
     ctx.ray()  # with --address: the "auto" scoring engine runs on that cluster
     model_run = ctx.outputs.get("train", {}).get("model_run_id")
     summary = build_curves(ctx.workspace, run_id=model_run, max_k=o["max_k"],
-                           users_per_segment=o["users_per_segment"], n_boot=o["n_boot"],
+                           users_per_segment=o["users_per_segment"],
+                           level_users=o["level_users"], n_boot=o["n_boot"],
                            seed=o["seed"])
     folder = ctx.workspace.curves
     paths = [str(folder / name) for name in ("curves.parquet", "reach.parquet",
@@ -241,6 +242,13 @@ def _segment_params(ctx: RunContext) -> dict[str, Any]:
     return _option_params("k", "min_size", "seed")(ctx) | {"rules": digest(rules)}
 
 
+def _curves_params(ctx: RunContext) -> dict[str, Any]:
+    params = _option_params("max_k", "users_per_segment", "n_boot", "seed")(ctx)
+    if ctx.options["level_users"] != CurvesConfig.default("level_users"):
+        params["level_users"] = ctx.options["level_users"]  # the default keeps earlier runs' keys
+    return params
+
+
 def _plan_params(ctx: RunContext) -> dict[str, Any]:
     return {"config": file_digest(ctx.config) if ctx.config else None}
 
@@ -256,7 +264,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("embed", _embed, _option_params("embed_model")),
     Stage("train", _train, _train_params),
     Stage("segment", _segment, _segment_params),
-    Stage("curves", _curves, _option_params("max_k", "users_per_segment", "n_boot", "seed")),
+    Stage("curves", _curves, _curves_params),
     Stage("plan", _plan, _plan_params),
     Stage("report", _report, _option_params("min_segment_size")),
     Stage("score", _score, _score_params),
