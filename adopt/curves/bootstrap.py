@@ -19,8 +19,9 @@ together user by user, so the ratio corrects the sample's luck in who it drew at
 the cost of one row a further user. The interval resamples the
 segment's sampled users with replacement (`n_boot` times, one draw per segment
 shared by every campaign and placement, so cells of a segment move together),
-and the whole draw likewise on a stream of its own,
-recomputes level and shape, and takes the 2.5% and 97.5% quantiles.
+and the further users likewise on a stream of its own (two strata: a sampled
+user weighs in the draw's mean as it does in the sample's), recomputes level
+and shape, and takes the 2.5% and 97.5% quantiles.
 
 The model is noisy where the logs are thin (high k), while the true response
 falls with k (ad fatigue) and the optimizer's plan is a prefix of positions
@@ -67,8 +68,8 @@ def cell_curves(first: np.ndarray, shape: np.ndarray, weights: np.ndarray | None
     wide : ndarray (n_wide, 3), optional
         k = 1 values of the further users of the anchor's draw, each at its
         `adopt.curves.grid.anchor_placements` placement (module docstring).
-    wide_weights : ndarray (B, n_users + n_wide), optional
-        Bootstrap counts over the whole draw; with ``weights``.
+    wide_weights : ndarray (B, n_wide), optional
+        Bootstrap counts of the further users; with ``weights``.
 
     Returns
     -------
@@ -97,11 +98,13 @@ def _anchor_ratio(first: np.ndarray, wide: np.ndarray, weights: np.ndarray,
                   wide_weights: np.ndarray | None) -> np.ndarray:
     """mean_draw(x) / mean_sample(x) per replicate and metric (B x 3); 1 where x is 0."""
     x_sample = first[np.arange(len(first)), anchor_placements(0, len(first), first.shape[1])]
-    x_draw = np.concatenate([x_sample, wide])
     if wide_weights is None:
-        wide_weights = np.ones((len(weights), len(x_draw)))
+        wide_weights = np.ones((len(weights), len(wide)))
+    # two strata: a sampled user weighs in the draw as in the sample
+    draw_weights = np.concatenate([weights, wide_weights], axis=1)
     sample_mean = weights @ x_sample / weights.sum(axis=1)[:, None]
-    draw_mean = wide_weights @ x_draw / wide_weights.sum(axis=1)[:, None]
+    draw_mean = (draw_weights @ np.concatenate([x_sample, wide])
+                 / draw_weights.sum(axis=1)[:, None])
     return np.where(sample_mean > 0, _ratio(draw_mean, sample_mean), 1.0)
 
 
@@ -130,10 +133,10 @@ def curve_table(values: CellValues, sample: Sample, campaigns: list[str], ad_ids
     rng = np.random.default_rng(seed)
     weights = {s: _resample(rng, len(u), n_boot)
                for s, u in enumerate(sample.users) if n_boot > 0 and len(u)}
-    # the whole draw on a stream of its own: curves without further users keep their
+    # the further users on a stream of their own: curves without them keep their
     # replicates to the digit
     wide_rng = np.random.default_rng([seed, 1])
-    wide_weights = {s: _resample(wide_rng, len(sample.users[s]) + len(sample.wide[s]), n_boot)
+    wide_weights = {s: _resample(wide_rng, len(sample.wide[s]), n_boot)
                     for s in weights if len(sample.wide[s])}
     n_pl = len(placements)
     frames, replicates = [], []

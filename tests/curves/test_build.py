@@ -231,9 +231,14 @@ def test_the_anchor_is_the_whole_draws_mean_when_placements_do_not_matter() -> N
     level = cell_curves(first, first[:, :, None, :], wide=further)[:, 0, :]
     whole = np.concatenate([per_user[:, 0, :], further]).mean(axis=0)
     assert np.allclose(level, np.tile(whole, (4, 1)))
-    boot = cell_curves(first, first[:, :, None, :], rng.multinomial(6, np.full(6, 1 / 6), 5),
-                       further, rng.multinomial(15, np.full(15, 1 / 15), 5))
-    assert boot.shape == (5, 4, 1, 3) and np.isfinite(boot).all()
+    # a replicate weighs each sampled user in the draw as in the sample (two strata)
+    weights = rng.multinomial(6, np.full(6, 1 / 6), 5)
+    further_weights = rng.multinomial(9, np.full(9, 1 / 9), 5)
+    boot = cell_curves(first, first[:, :, None, :], weights, further, further_weights)
+    resampled = ((weights @ per_user[:, 0, :] + further_weights @ further)
+                 / (weights.sum(axis=1) + further_weights.sum(axis=1))[:, None])
+    assert boot.shape == (5, 4, 1, 3)
+    assert np.allclose(boot[:, :, 0, :], resampled[:, None, :])
 
 
 def test_non_increasing_keeps_falling_curves_and_fixes_bumps() -> None:
