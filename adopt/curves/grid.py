@@ -85,9 +85,10 @@ class Sample:
 
 
 def sample_users(audiences: pd.DataFrame, state: PairState, n: int, m: int, seed: int,
-                 wide: int = 0) -> Sample:
+                 level_users: int = 0) -> Sample:
     """Draw up to `n` users of each segment without replacement, `m` of them shape users,
-    and up to `wide` in all for the level's anchor (none beyond the `n` when ``wide <= n``)."""
+    and up to `level_users` in all for the level's anchor (none beyond the `n` when
+    ``level_users <= n``)."""
     aud = audiences[["user_id", "segment"]].drop_duplicates()
     codes, segments = pd.factorize(aud["segment"].astype(str), sort=True)
     uidx = state.user_index(aud["user_id"].to_numpy())
@@ -96,7 +97,7 @@ def sample_users(audiences: pd.DataFrame, state: PairState, n: int, m: int, seed
     for s in range(len(segments)):
         members = rng.permutation(np.sort(uidx[codes == s]))
         users.append(members[:n])
-        further.append(members[n:max(n, wide)])
+        further.append(members[n:max(n, level_users)])
     sizes = np.bincount(codes, minlength=len(segments))
     shape = np.array([min(m, len(u)) for u in users])
     return Sample(segments=pd.Index(segments), sizes=sizes, users=users, shape=shape,
