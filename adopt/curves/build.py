@@ -32,7 +32,11 @@ Definitions (also in docs/curves.md):
   outcomes show beyond the refit of the model that never saw it, where the
   model has creative folds (`adopt.response.creative_folds`, curves.json's
   ``creative_predictions``), as a shrunk effect on the model's log-odds
-  (`adopt.curves.creatives`, curves.json's ``creative_effects``).
+  (`adopt.curves.creatives`, curves.json's ``creative_effects``). With the
+  fall from the logs, the k = 1 level gets the click-logit intercept with
+  which, carried by that fall, it gives the model's own clicks on the logged
+  rows at their own k (`adopt.curves.fall_anchor`, curves.json's
+  ``level_calibration``).
 - ``inventory`` = the placement's ``daily_inventory`` x the period's days;
   no file is written when placements have no daily_inventory.
 - ``WS/curves/curves_boot.parquet`` holds the bootstrap replicates of the
@@ -65,6 +69,7 @@ from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
 from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
 from adopt.curves.evidence import campaign_evidence, creative_evidence, evidence_line
+from adopt.curves.fall_anchor import anchor_fall
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
 from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import load_response_model, text_feature_hook
@@ -279,7 +284,10 @@ def build_curves(
         matches their clicks and conversions (`adopt.curves.calibrate`). Off
         by default: the window's logged impressions are the serving policy's
         picks, and on generated worlds the shift moved the forecast away from
-        delivery more often than toward it (docs/curves.md).
+        delivery more often than toward it (docs/curves.md). Without it, and
+        with the fall from the logs, the k = 1 level gets the click-logit
+        intercept that makes the construction give the model's own clicks on
+        the logged rows at their own k (`adopt.curves.fall_anchor`).
     creative_effects : bool
         Scale the model's predictions of each creative by what its own logged
         clicks and conversions show beyond them, shrunk by empirical Bayes
@@ -367,7 +375,10 @@ def build_curves(
     with Progress(None, "curves: model rows", unit="rows") as progress:
         values = predict_grid(state, model, attach, sample, campaign_ads, objectives, max_k,
                               top_creatives, progress, decay, engine=engine, actors=actors)
-    levels = calibrate_levels(ws.root, model, attach, decay, days, max_k) if calibrate else None
+    if calibrate:
+        levels = calibrate_levels(ws.root, model, attach, decay, days, max_k)
+    else:  # the construction's k = 1 reconciled with the model at the logged rows' own k
+        levels = anchor_fall(ws.root, model, attach, decay, max_k) if decay is not None else None
     values = recalibrate(values, levels, decay)
     curves, replicates = curve_table(values, sample, kept, state.ads.index.to_numpy(),
                                      state.placements, max_k, n_boot, seed, monotone=monotone)

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from adopt.curves.fall_anchor import FallAnchor
 from adopt.curves.frequency import FrequencyDecay
 from adopt.curves.grid import CellValues, expand_k
 from adopt.curves.pairs import predict_rows
@@ -183,9 +184,10 @@ def _fit_platt(z: np.ndarray, offset: np.ndarray, y: np.ndarray) -> tuple[float,
     return float(res.x[0]), float(res.x[1])
 
 
-def recalibrate(values: CellValues, calibration: LevelCalibration | None,
+def recalibrate(values: CellValues, calibration: LevelCalibration | FallAnchor | None,
                 decay: FrequencyDecay | None) -> CellValues:
-    """The sampled users' values with the recalibration applied (before any averaging)."""
+    """The sampled users' values with the recalibration applied (before any averaging):
+    a `LevelCalibration` or the fall's `FallAnchor` (`adopt.curves.fall_anchor`)."""
     if calibration is None:
         return values
 

@@ -79,7 +79,8 @@ def _matching_record(curves_path: Path) -> dict | None:
     return record
 
 
-# What the record says of levels the curve stage did not recalibrate (build_curves' default)
+# What the record says of levels the curve stage did not move (the model asked at each k, or
+# no logged rows to anchor its k = 1 to)
 NOT_RECALIBRATED = "as the response model predicts them (not recalibrated to the latest logs)"
 
 
@@ -148,7 +149,8 @@ def curves_context(curves_path: str | Path | None) -> CurvesContext:
     CurvesContext, whose fields are:
     assumptions : dict
         ``model_run``, ``fall_with_k``, ``period_days``, ``max_k``, ``levels``
-        (the level calibration against the latest logs), ``creative_effects``
+        (how the k = 1 levels were set: the fall's anchor on the logged rows, or the
+        calibration against the latest logs), ``creative_effects``
         (what each creative's own logs added), ``level_evidence`` and ``reach``
         (a summary of the reachable shares), each present when recorded; empty
         when the curves have no matching record (a planner's own file).

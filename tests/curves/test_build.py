@@ -12,6 +12,7 @@ import pytest
 
 from adopt.curves import build_curves, load_audiences, predict_pairs
 from adopt.curves.bootstrap import cell_curves, non_increasing
+from adopt.curves.fall_anchor import FallAnchor
 from adopt.curves.frequency import fit_frequency_decay
 from adopt.curves.grid import expand_k
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
@@ -99,6 +100,8 @@ def test_all_users_and_no_smoothing_give_the_plain_mean(ws_copy) -> None:
                            shape_users=10_000, n_boot=0, top_creatives=1, monotone=False,
                            frequency="model", calibrate=False, creative_effects=False)
     assert summary.frequency == "the response model at each k"
+    # the model at each k is its own fall: nothing to anchor its k = 1 to
+    assert curves_context(summary.curves_path).assumptions["levels"] == NOT_RECALIBRATED
     curves = pd.read_parquet(summary.curves_path)
     row = curves.iloc[0]
     aud = load_audiences(ws_copy)
@@ -133,6 +136,10 @@ def test_the_fall_from_the_logs_carries_each_users_first_impression(ws_copy) -> 
     first = predict_pairs(ws_copy, RUN_ID, users, cell["ad_id"].iloc[0],
                           cell["placement_id"].iloc[0], 1)
     values = first[["p_click", "p_conversion", "expected_revenue"]].to_numpy()
+    # k = 1 moved by the fall's anchor (adopt.curves.fall_anchor), conversions per click kept
+    anchor = FallAnchor(**{k: v for k, v in record["level_calibration"].items() if k != "text"})
+    assert record["level_calibration"]["text"] == str(anchor)
+    values = values * (anchor.click_rate(values[:, 0]) / values[:, 0])[:, None]
     expected = expand_k(values[:, None, :], decay, np.arange(1, 6)).mean(axis=0)[0]
     assert np.allclose(cell[["clicks", "conversions", "revenue"]].to_numpy(), expected,
                        rtol=1e-9)
@@ -261,9 +268,11 @@ def test_replicates_and_level_calibration_are_recorded(built) -> None:
     merged = curves.set_index(["campaign_id", "segment", "placement_id", "k"]).join(q.rename("q"))
     assert ((merged["q"] >= merged["clicks_lo"] * (1 - 1e-5))
             & (merged["q"] <= merged["clicks_hi"] * (1 + 1e-5))).all()
-    # the levels are the model's unless calibrate=True (docs/curves.md), and the plan says so
-    assert record["level_calibration"] is None
-    assert curves_context(summary.curves_path).assumptions["levels"] == NOT_RECALIBRATED
+    # the levels are the model's k = 1 anchored to its own k on the logged rows unless
+    # calibrate=True (docs/curves.md), and the plan says so
+    anchor = record["level_calibration"]
+    assert anchor["text"].startswith("k = 1 click logit") and anchor["conversion_factor"] == 1.0
+    assert curves_context(summary.curves_path).assumptions["levels"] == anchor["text"]
     # each campaign's level rests on its logged clicks and conversions, recorded for the
     # forecast's interval (adopt.curves.evidence)
     # and per campaign x segment (the users' segments), for the levels of the cells a plan buys
