@@ -104,7 +104,7 @@ def anchor_fall(workspace: str | os.PathLike[str], model: Any, attach: Any,
         con.execute(_ROWS_SQL.format(order=examples_order(con)),
                     {"max_k": int(max_k), "step": step})
         own, first, k = [], [], []
-        with Progress(-(-int(total) // step), "curves: the fall's anchor", unit="rows") as bar:
+        with Progress(int(total) // step, "curves: the fall's anchor", unit="rows") as bar:
             while True:
                 rows = con.fetch_df_chunk(max(1, BATCH_ROWS // _VECTOR_ROWS))
                 if rows.empty:
