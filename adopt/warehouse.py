@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -349,6 +350,19 @@ def examples_order(con: duckdb.DuckDBPyConnection) -> str:
     there is one, so every build of the same logs (single or partitioned) reads one order."""
     names = [r[0] for r in con.execute("describe training_examples").fetchall()]
     return "ts, impression_key" if "impression_key" in names else "ts"
+
+
+_VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
+
+
+def fetch_batches(con: duckdb.DuckDBPyConnection, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """The result of the query last executed on `con`, in DataFrames of about `batch_rows`
+    rows (whole vectors), so that a pass over millions of logged rows bounds its memory."""
+    while True:
+        rows = con.fetch_df_chunk(max(1, batch_rows // _VECTOR_ROWS))
+        if rows.empty:
+            return
+        yield rows
 
 
 def read_warehouse_table(workspace: str | Path, name: str) -> pd.DataFrame:

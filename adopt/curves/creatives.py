@@ -50,11 +50,10 @@ from scipy.special import expit, gammaln, logit
 
 from adopt.progress import Progress
 from adopt.shrinkage import NO_SPREAD, prior_strength, shrunk_factors, strength_text
-from adopt.warehouse import examples_order
+from adopt.warehouse import examples_order, fetch_batches
 from adopt.workspace import PROFILES_HINT, Workspace
 
 BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
-_VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
 # strengths tried, in pseudo-conversions, 8 a decade; 1e5: as good as no spread beyond the link
 _STRENGTH_GRID = np.logspace(np.log10(0.5), 5.0, 43)
 _LOG_EFFECT_BOUND = 10.0  # |a|, |b| of the conversions' prior mean exp(a + b log click)
@@ -338,10 +337,7 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
         # must not move with the order the rows come in
         con.execute(f"select * from training_examples order by {examples_order(con)}")
         with Progress(int(total), "curves: creatives' logged rows", unit="rows") as progress:
-            while True:
-                rows = con.fetch_df_chunk(max(1, batch_rows // _VECTOR_ROWS))
-                if rows.empty:
-                    break
+            for rows in fetch_batches(con, batch_rows):
                 rows = attach(rows) if attach is not None else rows
                 pred = model.predict(rows)
                 expected = pred if prior is None or prior is model else prior.predict(rows)
@@ -389,14 +385,14 @@ class CreativeAdjusted:
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = self.model.predict(rows).copy()
         click, per_click = self.effects.shifts(rows["ad_id"].to_numpy())
-        out["p_click"] = _shifted(out["p_click"].to_numpy(float), click)
+        out["p_click"] = shift_logit(out["p_click"].to_numpy(float), click)
         if "p_conversion_given_click" in out:
-            out["p_conversion_given_click"] = _shifted(
+            out["p_conversion_given_click"] = shift_logit(
                 out["p_conversion_given_click"].to_numpy(float), per_click)
             out["p_conversion"] = out["p_click"] * out["p_conversion_given_click"]
         return out
 
 
-def _shifted(p: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def shift_logit(p: np.ndarray, shift: np.ndarray | float) -> np.ndarray:
     """``p`` with its log-odds moved by ``shift`` (``p`` held 1e-12 inside 0 and 1 first)."""
     return expit(logit(np.clip(p, 1e-12, 1 - 1e-12)) + shift)

@@ -32,16 +32,15 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
+from adopt.curves.creatives import BATCH_ROWS, shift_logit
 from adopt.curves.frequency import FrequencyDecay
 from adopt.progress import Progress
-from adopt.warehouse import examples_order
+from adopt.warehouse import examples_order, fetch_batches
 from adopt.workspace import PROFILES_HINT, Workspace
 
 log = logging.getLogger("adopt")
 
 ANCHOR_ROWS = 200_000  # the most logged rows predicted (twice); every n-th beyond
-BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of the pass)
-_VECTOR_ROWS = 2048  # DuckDB's rows per vector: fetch_df_chunk counts vectors
 INTERCEPT_BOUND = 3.0  # on the click logit; the fit never nears it on generated worlds
 
 _ROWS_SQL = """
@@ -69,7 +68,7 @@ class FallAnchor:
 
     def click_rate(self, p: np.ndarray) -> np.ndarray:
         """The k = 1 click rates moved by the intercept on the logit."""
-        return expit(logit(np.clip(p, 1e-12, 1 - 1e-12)) + self.intercept)
+        return shift_logit(p, self.intercept)
 
     def __str__(self) -> str:
         return (f"k = 1 click logit {self.intercept:+.3f}: on {self.impressions:,} logged "
@@ -105,10 +104,7 @@ def anchor_fall(workspace: str | os.PathLike[str], model: Any, attach: Any,
                     {"max_k": int(max_k), "step": step})
         own, first, k = [], [], []
         with Progress(int(total) // step, "curves: the fall's anchor", unit="rows") as bar:
-            while True:
-                rows = con.fetch_df_chunk(max(1, BATCH_ROWS // _VECTOR_ROWS))
-                if rows.empty:
-                    break
+            for rows in fetch_batches(con, BATCH_ROWS):
                 rows = attach(rows) if attach is not None else rows
                 own.append(model.predict(rows)["p_click"].to_numpy(float))
                 first.append(model.predict(_at_first(rows))["p_click"].to_numpy(float))
