@@ -119,6 +119,10 @@ def main() -> None:
                    help="sd of a latent quality every creative of a campaign shares in the "
                         "generated worlds (generate_world(campaign_quality=...); default the "
                         "generator's 0); several values: a world for each")
+    p.add_argument("--creative-audience", type=float, nargs="+", default=None,
+                   help="sd of each creative's appeal to each age band in the generated "
+                        "worlds (generate_world(creative_audience=...); default the "
+                        "generator's 0); several values: a world for each")
     p.add_argument("--delivery-seeds", type=int, default=5,
                    help="delivery seeds per allocation (default 5)")
     p.add_argument("--text", action=argparse.BooleanOptionalAction, default=True,
@@ -155,18 +159,21 @@ def main() -> None:
     worlds = list(itertools.product(args.seeds, args.fatigue or [None],
                                     args.conversion_quality or [None],
                                     args.placement_conversion or [None],
-                                    args.campaign_quality or [None])) \
-        if args.generate else [(None, None, None, None, None)]
+                                    args.campaign_quality or [None],
+                                    args.creative_audience or [None])) \
+        if args.generate else [(None, None, None, None, None, None)]
     rows = []
-    for seed, fatigue, quality, placement, shared in worlds:
+    for seed, fatigue, quality, placement, shared, audience in worlds:
         label = "source" if seed is None else f"seed {seed}" + (f" {fatigue}" if fatigue else "")
         label += "" if quality is None else f" cq {quality:g}"
         label += "" if placement is None else f" pc {placement:g}"
         label += "" if shared is None else f" cmq {shared:g}"
+        label += "" if audience is None else f" ca {audience:g}"
         print(f"\n== world {label}", flush=True)
         options = {k: v for k, v in (("fatigue", fatigue), ("conversion_quality", quality),
                                      ("placement_conversion", placement),
-                                     ("campaign_quality", shared)) if v is not None}
+                                     ("campaign_quality", shared),
+                                     ("creative_audience", audience)) if v is not None}
         scores, ceiling = _one_world(args, seed, options)
         for mode, score in scores.items():
             rows.append((label, mode, score,
@@ -185,11 +192,12 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
 
     times: dict[str, float] = {}
     quality, placement = options.get("conversion_quality"), options.get("placement_conversion")
-    shared = options.get("campaign_quality")
+    shared, audience = options.get("campaign_quality"), options.get("creative_audience")
     name = (f"world_{seed}_{options.get('fatigue')}"
             + ("" if quality is None else f"_cq{quality:g}")
             + ("" if placement is None else f"_pc{placement:g}")
-            + ("" if shared is None else f"_cmq{shared:g}"))
+            + ("" if shared is None else f"_cmq{shared:g}")
+            + ("" if audience is None else f"_ca{audience:g}"))
     root = Path(args.keep) / name if args.keep else \
         Path(tempfile.mkdtemp(prefix="plan_quality_"))
     root.mkdir(parents=True, exist_ok=True)

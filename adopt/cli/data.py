@@ -37,6 +37,9 @@ def add_commands(add: AddCommand) -> None:
     p.add_argument("--campaign-quality", type=float, default=0.0, metavar="SD",
                    help="sd of a latent quality every creative of a campaign shares (a "
                         "brand's appeal; default 0: none)")
+    p.add_argument("--creative-audience", type=float, default=0.0, metavar="SD",
+                   help="sd of each creative's appeal to each age band, in its clicks and "
+                        "conversions (default 0: every age alike)")
     p.add_argument("--shards", type=int, default=None, metavar="N",
                    help="write events and behaviors as files that each hold one of N user "
                         "shards (big worlds; memory stays about two parts)")
@@ -90,7 +93,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         fatigue=args.fatigue, fatigue_rate=args.fatigue_rate,
         conversion_quality=args.conversion_quality,
         placement_conversion=args.placement_conversion,
-        campaign_quality=args.campaign_quality, shards=args.shards,
+        campaign_quality=args.campaign_quality, creative_audience=args.creative_audience,
+        shards=args.shards,
     )
     print(summary)
 

@@ -110,6 +110,7 @@ class World:
     ad_launch: np.ndarray
     ad_title: np.ndarray
     ad_description: np.ndarray
+    ad_appeal: np.ndarray  # ads x age bands: quality the creative gains with each age band
     # behaviour item catalog
     item_ids: np.ndarray
     item_subcategory: np.ndarray
@@ -124,6 +125,11 @@ class World:
     @property
     def ad_category(self) -> np.ndarray:
         return vocab.subcategory_parent()[self.ad_subcategory]
+
+    def quality(self, ads: np.ndarray, users: np.ndarray) -> np.ndarray:
+        """Each impression's creative quality: the creative's own plus its appeal to the
+        user's age band (`ResponseParams.creative_audience`; 0 by default)."""
+        return self.ad_quality[ads] + self.ad_appeal[ads, self.age[users]]
 
 
 def _ids(prefix: str, n: int) -> np.ndarray:
@@ -295,6 +301,10 @@ def draw_world(users: int, ads: int, days: int, seed: int,
         shared = np.random.default_rng(np.random.SeedSequence([seed, 1])).normal(
             0.0, params.campaign_quality, len(w["campaign_ids"]))
         w["ad_quality"] = w["ad_quality"] + shared[w["ad_campaign"]]
+    appeal = np.zeros((len(w["ad_ids"]), len(vocab.AGE_BANDS)))
+    if params.creative_audience > 0:  # its own stream too
+        appeal = np.random.default_rng(np.random.SeedSequence([seed, 2])).normal(
+            0.0, params.creative_audience, appeal.shape)
     share = np.array([p[4] for p in PLACEMENTS])
     cpm = np.array([p[2] for p in PLACEMENTS])
     daily_imps = users * IMPRESSIONS_PER_USER_DAY
@@ -302,6 +312,7 @@ def draw_world(users: int, ads: int, days: int, seed: int,
     items = _draw_items(rng)
     return World(
         seed=seed, days=days, params=params, policy=policy, **u, **w, **goals, **items,
+        ad_appeal=appeal,
         placement_effect=np.array([p[3] for p in PLACEMENTS]), placement_share=share, cpm=cpm,
         # capacity above the logged traffic so a plan can buy more than history did
         daily_inventory=np.round(daily_imps * share * 1.25).astype(np.int64),

@@ -169,6 +169,10 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
         placement = effect.reindex(rows["placement_id"]).to_numpy()
         base = (params.b0 + params.b_match * interest
                 + users["demo_effect"].reindex(rows["user_id"]).to_numpy() + placement)
+        # a creative's appeal to each age band is the truth's, known like the rest
+        appeal = np.broadcast_to(truth.appeal(users.index.get_indexer(rows["user_id"]),
+                                              np.full(len(rows), i)), len(rows))
+        base = base + appeal
         k = rows["k"].to_numpy()
         clicked, converted = rows["clicked"].to_numpy(), rows["converted"].to_numpy()
         price = float(truth.ads.at[ad_id, "price"])
@@ -179,7 +183,8 @@ def quality_posterior(world_dir: str | os.PathLike[str], truth: Truth) -> Qualit
             log_lik[i] += np.where(clicked[s, None], np.log(p), np.log1p(-p)).sum(axis=0)
             c = clicked[s]
             if c.any():
-                pc = np.clip(p_conversion(interest[s][c, None], grid[i][None, :], price, params,
+                pc = np.clip(p_conversion(interest[s][c, None],
+                                          grid[i][None, :] + appeal[s][c, None], price, params,
                                           placement[s][c, None]), _EPS, 1 - _EPS)
                 log_lik[i] += np.where(converted[s][c, None], np.log(pc),
                                        np.log1p(-pc)).sum(axis=0)

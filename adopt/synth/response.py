@@ -4,12 +4,13 @@ Pure numpy functions used both to draw the logged clicks and conversions
 (`adopt.synth.simulate`) and to score any plan against the oracle
 (`adopt.synth.truth`)::
 
-    base = b0 + b_match * interest(user, subcategory(ad)) + quality(ad)
+    base = b0 + b_match * interest(user, subcategory(ad)) + quality(ad, user)
            + placement_effect + demo_effect(user)
+    quality(ad, user) = quality(ad) + appeal(ad, age band(user))      (appeal 0 by default)
     p_click = sigmoid(base - fatigue(k))                  fatigue_form "logit" (the default)
     fatigue(k) = fatigue_max * (1 - exp(-(k - 1) / fatigue_tau))      (fatigue(1) = 0)
     p_click = sigmoid(base) * fatigue_rate ** (k - 1)     fatigue_form "geometric"
-    p_conv|click = sigmoid(c0 + c_match * interest + c_quality * quality
+    p_conv|click = sigmoid(c0 + c_match * interest + c_quality * quality(ad, user)
                            - c_price * log(price / ref_price) + c_placement * placement_effect)
     order value = price * (1 + basket_extra)     (revenue = price * (1 + Poisson(basket_extra)))
 
@@ -45,6 +46,7 @@ class ResponseParams:
     c_placement: float = 0.0
     c_price: float = 0.5
     campaign_quality: float = 0.0  # sd of a quality every creative of a campaign shares
+    creative_audience: float = 0.0  # sd of each creative's appeal to each age band
     ref_price: float = 50.0
     basket_extra: float = 0.25
     age_effect: tuple[float, ...] = (0.15, 0.1, 0.0, -0.1, -0.2)

@@ -134,10 +134,11 @@ class EventSimulator:
         k = self._frequency(users, camp, ts)
         sub = w.ad_subcategory[ad]
         interest = w.interest[users, sub].astype(np.float64)
-        pc_ = p_click(interest, w.ad_quality[ad], w.demo[users], w.placement_effect[placement],
+        quality = w.quality(ad, users)
+        pc_ = p_click(interest, quality, w.demo[users], w.placement_effect[placement],
                       k, w.params)
         clicked = np.flatnonzero(rng.random(n) < pc_)
-        pv = p_conversion(interest[clicked], w.ad_quality[ad[clicked]],
+        pv = p_conversion(interest[clicked], quality[clicked],
                           w.ad_price[ad[clicked]], w.params,
                           w.placement_effect[placement[clicked]])
         converted = clicked[rng.random(len(clicked)) < pv]

@@ -8,10 +8,13 @@
 - ``users.parquet``: per user the demographic click effect, expected daily
   impressions, latent interest per subcategory (``interest_<subcategory>``,
   in [0, 1], 1 = the user's top subcategory) and the logging policy's noisy
-  category view (``policy_<category>``);
+  category view (``policy_<category>``); in a world drawn with
+  ``creative_audience`` also its ``age_band``;
 - ``ads.parquet``: per ad its campaign, subcategory, top-level category,
   latent quality, price, expected order
-  value and launch day (``days`` = never shown in the logs);
+  value and launch day (``days`` = never shown in the logs); in a world drawn with
+  ``creative_audience`` also its appeal to each age band (``appeal_<band>``, quality
+  it gains with that band's users);
 - ``placements.parquet``: per placement its click effect, cpm, traffic share;
 - ``campaigns.parquet``: per campaign its main category, objective, daily
   budget share and flight (first active day, first inactive day).
@@ -42,6 +45,7 @@ from adopt.synth import vocab
 from adopt.synth.entities import World
 from adopt.synth.response import ResponseParams, click_probability, p_conversion
 
+APPEAL_PREFIX = "appeal_"  # truth/ads.parquet: a creative's appeal to each age band
 _OBJECTIVE_METRIC = {"clicks": "clicks", "reach": "clicks", "conversions": "conversions",
                      "revenue": "revenue"}
 
@@ -51,6 +55,11 @@ def save_truth(world: World, folder: Path, start: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     users = pd.DataFrame({"user_id": world.user_ids, "demo_effect": world.demo,
                           "activity": world.activity})
+    appeal = {}
+    if world.ad_appeal.any():  # only worlds drawn with creative_audience carry the columns
+        users["age_band"] = np.array(vocab.AGE_BANDS)[world.age]
+        appeal = {f"{APPEAL_PREFIX}{band}": world.ad_appeal[:, i]
+                  for i, band in enumerate(vocab.AGE_BANDS)}
     interest = pd.DataFrame(world.interest, columns=[f"interest_{s}" for s in vocab.SUBCATEGORIES])
     policy = pd.DataFrame(world.policy_probs,
                           columns=[f"policy_{c}" for c in vocab.TOP_CATEGORIES])
@@ -62,7 +71,7 @@ def save_truth(world: World, folder: Path, start: str) -> None:
         "category": np.array(vocab.TOP_CATEGORIES)[world.ad_category],
         "quality": world.ad_quality, "price": world.ad_price,
         "order_value": order_value,
-        "launch_day": world.ad_launch,
+        "launch_day": world.ad_launch, **appeal,
     }).to_parquet(folder / "ads.parquet", index=False)
     pd.DataFrame({"placement_id": world.placement_ids, "effect": world.placement_effect,
                   "cpm": world.cpm, "traffic_share": world.placement_share,
@@ -119,6 +128,18 @@ class Truth:
         cols = [f"interest_{s}" for s in vocab.SUBCATEGORIES]
         self._interest = self.users[cols].to_numpy(np.float64)
         self._sub = pd.Index(vocab.SUBCATEGORIES).get_indexer(self.ads["subcategory"])
+        cols = [f"{APPEAL_PREFIX}{band}" for band in vocab.AGE_BANDS]
+        has_appeal = set(cols) <= set(self.ads.columns) and "age_band" in self.users.columns
+        self._appeal = self.ads[cols].to_numpy(np.float64) if has_appeal else None
+        self._age = pd.Index(vocab.AGE_BANDS).get_indexer(self.users["age_band"]) \
+            if has_appeal else None
+
+    def appeal(self, users: np.ndarray, ads: np.ndarray) -> np.ndarray | float:
+        """Quality creative ``ads`` gains with the age band of ``users`` (positions in the
+        users' and ads' tables; ``ResponseParams.creative_audience``): 0 in a world without."""
+        if self._appeal is None:
+            return 0.0
+        return self._appeal[ads, self._age[users]]
 
     def expected(self, user_ids: object, ad_ids: object, placement_ids: object,
                  k: object = 1) -> pd.DataFrame:
@@ -146,7 +167,7 @@ class Truth:
             raise InputError("expected", "k", "frequency positions start at 1",
                              row=int(np.flatnonzero(k < 1)[0]) + 1)
         interest = self._interest[u, self._sub[a]]
-        quality = self.ads["quality"].to_numpy()[a]
+        quality = self.ads["quality"].to_numpy()[a] + self.appeal(u, a)
         logit = (self.params.b0 + self.params.b_match * interest + quality
                  + self.users["demo_effect"].to_numpy()[u]
                  + self.placements["effect"].to_numpy()[p])
@@ -219,20 +240,22 @@ class Truth:
         per_ad: dict[str, dict[str, np.ndarray]] = {}
         block = max(1, 4_000_000 // len(const))  # users per block: bounds the n x (P*K) matrix
         for ad_id, row in ad_table.iterrows():
-            sub = self._sub[self.ads.index.get_loc(ad_id)]
+            position = self.ads.index.get_loc(ad_id)
+            sub = self._sub[position]
             interest = self._interest[uidx, sub]
+            appeal = np.broadcast_to(self.appeal(uidx, np.full(len(uidx), position)), len(uidx))
             values = [row["quality"]] if quality is None else \
                 quality.loc[ad_id].to_numpy(np.float64)
             clicks = np.zeros((n_seg, len(const)))
             convs = np.zeros((n_seg, len(const)))
             for q in values:
-                x = self.params.b_match * interest + q + demo
+                x = self.params.b_match * interest + q + appeal + demo
                 for lo in range(0, len(uidx), block):
                     hi = min(lo + block, len(uidx))
                     p = click_probability(x[lo:hi, None] + const[None, :], col_k[None, :],
                                           self.params)
-                    pcc = p_conversion(interest[lo:hi, None], q, row["price"], self.params,
-                                       col_effect)
+                    pcc = p_conversion(interest[lo:hi, None], q + appeal[lo:hi, None],
+                                       row["price"], self.params, col_effect)
                     clicks += indicator[:, lo:hi] @ p
                     convs += indicator[:, lo:hi] @ (p * pcc)
             clicks /= size[:, None] * len(values)

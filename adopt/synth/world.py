@@ -134,6 +134,7 @@ def generate_world(
     conversion_quality: float = 0.8,
     placement_conversion: float = 0.0,
     campaign_quality: float = 0.0,
+    creative_audience: float = 0.0,
     shards: int | None = None,
 ) -> WorldSummary:
     """Write a synthetic world (input contract + hidden truth) under `out`.
@@ -176,6 +177,11 @@ def generate_world(
         appeal), added to each creative's own (``ResponseParams.campaign_quality``; 0,
         the default: a campaign's creatives are alike only in what their features
         show, and a world drawn with 0 is the same as before the option).
+    creative_audience : float
+        The sd of each creative's appeal to each age band: quality the creative gains
+        (or loses) with the users of that band, in its clicks and conversions alike
+        (``ResponseParams.creative_audience``; 0, the default: a creative appeals to
+        every age alike, and a world drawn with 0 is the same as before the option).
     shards : int, optional
         Write events and behaviors sharded by user: each part file
         (``shard-<s>-part-<n>.parquet``) holds the rows of one shard's users
@@ -194,7 +200,7 @@ def generate_world(
     if shards is not None:
         _check_size("shards", shards, 1)
     params = _response_params(fatigue, fatigue_rate, conversion_quality, placement_conversion,
-                              campaign_quality)
+                              campaign_quality, creative_audience)
     began = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +244,8 @@ def generate_world(
 
 
 def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: float,
-                     placement_conversion: float, campaign_quality: float) -> ResponseParams:
+                     placement_conversion: float, campaign_quality: float,
+                     creative_audience: float) -> ResponseParams:
     if fatigue not in FATIGUE_FORMS:
         raise ParameterError(
             f"The 'fatigue' parameter of generate_world must be one of "
@@ -249,7 +256,8 @@ def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: floa
             f"Got {fatigue_rate!r} instead.")
     for name, value, low in (("conversion_quality", conversion_quality, -_QUALITY_BOUND),
                              ("placement_conversion", placement_conversion, -_QUALITY_BOUND),
-                             ("campaign_quality", campaign_quality, 0.0)):
+                             ("campaign_quality", campaign_quality, 0.0),
+                             ("creative_audience", creative_audience, 0.0)):
         if (isinstance(value, bool) or not isinstance(value, (int, float))
                 or not low <= value <= _QUALITY_BOUND):
             raise ParameterError(
@@ -258,7 +266,8 @@ def _response_params(fatigue: str, fatigue_rate: float, conversion_quality: floa
     return ResponseParams(fatigue_form=fatigue, fatigue_rate=float(fatigue_rate),
                           c_quality=float(conversion_quality),
                           c_placement=float(placement_conversion),
-                          campaign_quality=float(campaign_quality))
+                          campaign_quality=float(campaign_quality),
+                          creative_audience=float(creative_audience))
 
 
 def _tally(totals: dict[str, float], table: pa.Table) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -200,7 +201,51 @@ def test_campaign_quality_is_shared_by_a_campaigns_creatives(tiny_world: Path,
     assert first["events"] != shared["events"]
 
 
+def test_creative_audience_gives_each_creative_an_appeal_by_age_band(tiny_world: Path,
+                                                                     tmp_path: Path) -> None:
+    # its own stream: the public tables are drawn as without it, the logs are not
+    generate_world(tmp_path, seed=3, show_progress=False, creative_audience=1.0, **TINY)
+    first, appealing = _tables(tiny_world), _tables(tmp_path)
+    for name in ("users.parquet", "ads.parquet", "placements.parquet", "campaigns.parquet"):
+        assert first[name] == appealing[name]
+    assert '"creative_audience": 1.0' in appealing["params.json"]
+    assert first["events"] != appealing["events"]
+    plain, truth = load_truth(tiny_world), load_truth(tmp_path)
+    assert plain.ads["quality"].equals(truth.ads["quality"])
+    bands = ["18-24", "25-34", "35-44", "45-54", "55+"]
+    appeal = truth.ads[[f"appeal_{b}" for b in bands]]
+    assert 0.7 < appeal.to_numpy().std() < 1.3
+    # every user x creative: the click logit gains the creative's appeal to the user's band
+    users = np.repeat(truth.users.index.to_numpy(), len(truth.ads))
+    ads = np.tile(truth.ads.index.to_numpy(), len(truth.users))
+    placements = np.full(len(users), truth.placements.index[0])
+    gain = (_logit(truth.expected(users, ads, placements)["p_click"])
+            - _logit(plain.expected(users, ads, placements)["p_click"]))
+    band = truth.users["age_band"].reindex(users).to_numpy()
+    want = appeal.to_numpy()[truth.ads.index.get_indexer(ads), [bands.index(b) for b in band]]
+    assert np.allclose(gain, want, atol=1e-6)
+    # and the segment curves are those impressions' means
+    audiences = pd.DataFrame({"user_id": truth.users.index,
+                              "segment": np.where(truth.users["age_band"] == "55+", "old", "rest")})
+    ad = truth.ads.index[0]
+    curves = truth.true_curves(audiences, 1, ads=[ad])
+    for segment, group in audiences.groupby("segment"):
+        rows = truth.expected(group["user_id"], np.full(len(group), ad), placements[:len(group)])
+        cell = curves.loc[(curves["segment"] == segment)
+                          & (curves["placement_id"] == placements[0])]
+        assert cell["clicks"].iloc[0] == pytest.approx(rows["p_click"].mean(), rel=1e-9)
+        assert cell["conversions"].iloc[0] == pytest.approx(rows["p_conversion"].mean(),
+                                                            rel=1e-9)
+
+
+def _logit(p: pd.Series) -> np.ndarray:
+    p = p.to_numpy(np.float64)
+    return np.log(p / (1 - p))
+
+
 @pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"creative_audience": -0.1},
+     r"The 'creative_audience' parameter of generate_world must be a number in \[0, 5\]"),
     ({"campaign_quality": -0.1},
      r"The 'campaign_quality' parameter of generate_world must be a number in \[0, 5\]"),
     ({"placement_conversion": "1"},

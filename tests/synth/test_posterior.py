@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from adopt.exceptions import ParameterError, WorkspaceError
-from adopt.synth import Truth, load_truth
+from adopt.synth import Truth, generate_world, load_truth
 from adopt.synth.entities import QUALITY_SD
 from adopt.synth.posterior import (
     CEILING_DRAWS,
@@ -136,3 +136,18 @@ def test_the_ceiling_is_the_truth_at_each_creatives_posterior_on_the_curves_rows
     with pytest.raises(WorkspaceError, match="no curve for 1 of the curves' rows"):
         ceiling_curves(tiny_world, truth, audiences, pd.concat([curves, stray]),
                        posterior=posterior)
+
+
+def test_the_posterior_reads_each_creatives_appeal_by_age_band(tmp_path: Path) -> None:
+    # the ceiling knows all but quality: a creative's appeal to each age band is known
+    generate_world(tmp_path, seed=3, users=400, ads=20, days=6, show_progress=False,
+                   creative_audience=1.0)
+    truth = load_truth(tmp_path)
+    cols = [c for c in truth.ads.columns if c.startswith("appeal_")]
+    blind = replace(truth, ads=truth.ads.drop(columns=cols))
+    known, unknown = (quality_posterior(tmp_path, t).summary() for t in (truth, blind))
+    logged = known["clicks"] > 0
+    error = {name: float(np.sqrt(((s["mean"] - truth.ads["quality"])[logged] ** 2).mean()))
+             for name, s in (("known", known), ("unknown", unknown))}
+    assert not np.allclose(known["mean"], unknown["mean"])
+    assert error["known"] < error["unknown"]
