@@ -67,6 +67,7 @@ import pandas as pd
 from adopt.configs import CurvesConfig
 from adopt.curves.bootstrap import curve_table
 from adopt.curves.calibrate import calibrate_levels, recalibrate
+from adopt.curves.creative_audiences import audience_groupings
 from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
 from adopt.curves.evidence import campaign_evidence, creative_evidence, evidence_line
 from adopt.curves.fall_anchor import anchor_fall
@@ -366,7 +367,10 @@ def build_curves(
             from adopt.response.creative_folds import HeldOut  # loads LightGBM, as the model did
 
             prior = HeldOut(model, folds)
-        effects = fit_creative_effects(ws.root, model, attach, prior=prior)
+        with ws.connect(read_only=True) as con:
+            groupings = audience_groupings(con, audiences)
+        effects = fit_creative_effects(ws.root, model, attach, prior=prior,
+                                       groupings=groupings)
     if effects is not None:
         if folds is not None:
             effects = replace(effects, against="the refit of the model that never saw it")

@@ -7,6 +7,9 @@ the model's expectation on those same rows, shrunk by the spread the logs
 support -> `CreativeAdjusted` scales the model's predictions of each
 creative by it, before the curve stage picks a creative per cell ->
 curves.json (``creative_effects``) and the plan's assumptions record it.
+The same pass sums each creative's clicks by audience group for
+`adopt.curves.creative_audiences` (what a creative does to one audience and
+not another), kept only where the logs show more spread than chance.
 
 Why: the response model does not read a creative's own history (its prior
 impressions and clicks are not features, `adopt.response.features.CREATIVE_HISTORY`):
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -48,6 +51,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit, gammaln, logit
 
+from adopt.curves.creative_audiences import AudienceEffects, binned, fit_audience_effects
 from adopt.progress import Progress
 from adopt.shrinkage import NO_SPREAD, prior_strength, shrunk_factors, strength_text
 from adopt.warehouse import examples_order, fetch_batches
@@ -85,6 +89,9 @@ class CreativeEffects:
     conversion_link : (float, float)
         (a, b) of the conversions-per-click prior mean exp(a + b log click_factor).
     against : what the outcomes were weighed against, in words.
+    audiences : each creative's clicks by audience group beyond its effect
+        (`adopt.curves.creative_audiences`); None where not fitted or no grouping's cells
+        spread more than chance.
     """
 
     table: pd.DataFrame
@@ -92,16 +99,21 @@ class CreativeEffects:
     conversion_strength: float
     conversion_link: tuple[float, float] = (0.0, 0.0)
     against: str = "the model's expectation"
+    audiences: AudienceEffects | None = None
 
-    def shifts(self, ad_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def shifts(self, ad_ids: np.ndarray, user_ids: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Shifts of the click and conversion-per-click log-odds of `ad_ids` (0: a creative
-        never logged)."""
+        never logged); with `user_ids`, a row's creative x audience shifts where it has them."""
         index = self.table.index.get_indexer(pd.Index(ad_ids).astype(str))
         click = self.table["click_shift"].to_numpy()
         per_click = self.table["conversion_shift"].to_numpy()
         known = index >= 0
         out_click, out_per_click = np.zeros(len(index)), np.zeros(len(index))
         out_click[known], out_per_click[known] = click[index[known]], per_click[index[known]]
+        if self.audiences is not None and user_ids is not None:
+            return self.audiences.override(np.asarray(ad_ids), np.asarray(user_ids),
+                                          out_click, out_per_click)
         return out_click, out_per_click
 
     def record(self) -> dict[str, Any]:
@@ -115,7 +127,9 @@ class CreativeEffects:
                 "conversion_link": {"intercept": self.conversion_link[0],
                                     "slope_on_log_click_factor": self.conversion_link[1]},
                 "click_factor": spread("click_factor"),
-                "conversion_factor": spread("conversion_factor"), "text": str(self)}
+                "conversion_factor": spread("conversion_factor"),
+                "audience_effects": None if self.audiences is None else self.audiences.record(),
+                "text": str(self)}
 
     def __str__(self) -> str:
         c, v = self.table["click_factor"], self.table["conversion_factor"]
@@ -125,7 +139,8 @@ class CreativeEffects:
                 f"{strength_text(self.conversion_strength)} pseudo-conversions around "
                 f"exp({a:+.2f} {b:+.2f} log click factor) ({len(self.table)} "
                 f"creatives): clicks x{c.min():.2f}-{c.max():.2f} (median {c.median():.2f}), "
-                f"conversions per click x{v.min():.2f}-{v.max():.2f} (median {v.median():.2f})")
+                f"conversions per click x{v.min():.2f}-{v.max():.2f} (median {v.median():.2f})"
+                + ("" if self.audiences is None else f"; {self.audiences}"))
 
 
 def _finite(value: float) -> float | None:
@@ -304,7 +319,8 @@ def _bins_table(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                          attach: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-                         batch_rows: int = BATCH_ROWS, prior: Any = None
+                         batch_rows: int = BATCH_ROWS, prior: Any = None,
+                         groupings: dict[str, pd.Series] | None = None
                          ) -> CreativeEffects | None:
     """Each creative's effect from the model's expectation on its logged rows (module docstring).
 
@@ -320,6 +336,8 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
         (default ``model``): `adopt.response.creative_folds.HeldOut`, which predicts
         each creative by a refit that never saw it, so that a creative's own outcomes
         enter once, through its effect, and not also through the trees' fit.
+    groupings : candidate groupings of the users (`audience_groupings`): also fit each
+        creative's clicks by audience beyond its effect (`adopt.curves.creative_audiences`).
 
     Returns
     -------
@@ -328,6 +346,7 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
     """
     ws = Workspace.of(workspace)
     parts, click_bins, conversion_bins = [], [], []
+    audience_bins: dict[str, list[pd.DataFrame]] = {name: [] for name in groupings or {}}
     with ws.connect(read_only=True) as con:
         ws.require("training_examples", PROFILES_HINT, con)
         total = con.execute("select count(*) from training_examples").fetchone()[0]
@@ -348,6 +367,10 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                     conversion_bins.append(_binned(
                         ad_ids, pred["p_conversion_given_click"].to_numpy(float), p_click))
                 clicked = rows["clicked"].fillna(False).to_numpy(float)
+                users = rows["user_id"].astype(str)
+                for name, group_of in (groupings or {}).items():
+                    audience_bins[name].append(binned(
+                        ad_ids, group_of.reindex(users).to_numpy(), p_click, clicked))
                 parts.append(pd.DataFrame({
                     "ad_id": ad_ids,
                     "clicks": clicked.astype(int),
@@ -361,8 +384,13 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                 }).groupby("ad_id").sum())
                 progress.update(len(rows))
     counts = pd.concat(parts).groupby(level=0).sum().sort_index()
-    return effects_from_counts(counts, _bins_table(click_bins),
-                               _bins_table(conversion_bins) if conversion_bins else None)
+    effects = effects_from_counts(counts, _bins_table(click_bins),
+                                  _bins_table(conversion_bins) if conversion_bins else None)
+    if not groupings:
+        return effects
+    audiences = fit_audience_effects(audience_bins, effects.table, effects.conversion_link[1],
+                                     groupings, logit_shifts)
+    return replace(effects, audiences=audiences)
 
 
 class CreativeAdjusted:
@@ -384,7 +412,8 @@ class CreativeAdjusted:
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         out = self.model.predict(rows).copy()
-        click, per_click = self.effects.shifts(rows["ad_id"].to_numpy())
+        users = rows["user_id"].to_numpy() if "user_id" in rows else None
+        click, per_click = self.effects.shifts(rows["ad_id"].to_numpy(), users)
         out["p_click"] = shift_logit(out["p_click"].to_numpy(float), click)
         if "p_conversion_given_click" in out:
             out["p_conversion_given_click"] = shift_logit(

@@ -11,6 +11,7 @@ import pytest
 from scipy.special import expit, logit
 
 from adopt.curves import build_curves, load_audiences, predict_pairs
+from adopt.curves.creative_audiences import audience_groupings
 from adopt.curves.creatives import (
     CreativeAdjusted,
     effects_from_counts,
@@ -258,15 +259,18 @@ def test_the_curves_carry_each_creatives_effect(ws_copy) -> None:
     assert record["creatives"] > 0 and "pseudo-clicks" in record["text"]
     assert curves_context(summary.curves_path).assumptions["creative_effects"] == record["text"]
     model, _ = load_response_model(ws_copy, RUN_ID)
-    effects = fit_creative_effects(ws_copy, model, text_feature_hook(ws_copy, model))
-    curves = pd.read_parquet(summary.curves_path)
     aud = load_audiences(ws_copy)
+    with duckdb.connect(str(ws_copy / "warehouse.duckdb"), read_only=True) as con:
+        groupings = audience_groupings(con, aud)
+    effects = fit_creative_effects(ws_copy, model, text_feature_hook(ws_copy, model),
+                                   groupings=groupings)
+    curves = pd.read_parquet(summary.curves_path)
     for _, row in curves.loc[curves["k"] == 1].head(3).iterrows():
         users = aud.loc[aud["segment"] == row["segment"], "user_id"].to_numpy()
         pred = predict_pairs(ws_copy, RUN_ID, users, row["ad_id"], row["placement_id"], 1)
-        click, per_click = effects.shifts(np.array([row["ad_id"]]))
-        p_click = expit(logit(pred["p_click"].to_numpy()) + click[0])
-        per = expit(logit(pred["p_conversion_given_click"].to_numpy()) + per_click[0])
+        click, per_click = effects.shifts(np.full(len(users), row["ad_id"]), users)
+        p_click = expit(logit(pred["p_click"].to_numpy()) + click)
+        per = expit(logit(pred["p_conversion_given_click"].to_numpy()) + per_click)
         assert row["clicks"] == pytest.approx(p_click.mean(), rel=1e-9)
         assert row["conversions"] == pytest.approx((p_click * per).mean(), rel=1e-9)
     plain = build_curves(ws_copy, run_id=RUN_ID, max_k=2, n_boot=0, creative_effects=False)
