@@ -34,11 +34,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from adopt.curves.logit_shifts import LOGIT_BIN, logit_shifts
 from adopt.shrinkage import prior_strength, shrunk_factors, strength_text
 from adopt.workspace import has_table
 
 KEY = ["ad_id", "group"]
-LOGIT_BIN = 0.05  # as the creatives' bins (`adopt.curves.creatives.LOGIT_BIN`)
 # the users table's demographic columns (the input contract's), each a candidate grouping
 DEMOGRAPHICS = ("age_band", "gender", "city_tier")
 _SEP = "\x1f"  # joins ad id and group into one key for `logit_shifts`
@@ -133,8 +133,8 @@ def binned(ad_ids: np.ndarray, groups: np.ndarray, p: np.ndarray, clicked: np.nd
 
 
 def fit_audience_effects(parts: dict[str, list[pd.DataFrame]], creatives: pd.DataFrame,
-                         link_slope: float, groupings: dict[str, pd.Series],
-                         shifts: Any) -> AudienceEffects | None:
+                         link_slope: float, groupings: dict[str, pd.Series]
+                         ) -> AudienceEffects | None:
     """The grouping whose creative x group cells spread the most beyond chance, fitted.
 
     Parameters
@@ -143,7 +143,6 @@ def fit_audience_effects(parts: dict[str, list[pd.DataFrame]], creatives: pd.Dat
     creatives : the creatives' effects table (click_shift, conversion_shift; index ad_id).
     link_slope : b of the creatives' conversions-per-click link, exp(a + b log click).
     groupings : the users' groups per grouping (`audience_groupings`).
-    shifts : `adopt.curves.creatives.logit_shifts`.
 
     Returns
     -------
@@ -152,16 +151,14 @@ def fit_audience_effects(parts: dict[str, list[pd.DataFrame]], creatives: pd.Dat
     """
     best = None
     for name in sorted(parts):
-        fitted = _fit_grouping(name, parts[name], creatives, link_slope, groupings[name],
-                               shifts)
+        fitted = _fit_grouping(name, parts[name], creatives, link_slope, groupings[name])
         if fitted is not None and (best is None or fitted.strength < best.strength):
             best = fitted
     return best
 
 
 def _fit_grouping(name: str, parts: list[pd.DataFrame], creatives: pd.DataFrame,
-                  link_slope: float, group_of: pd.Series, shifts: Any
-                  ) -> AudienceEffects | None:
+                  link_slope: float, group_of: pd.Series) -> AudienceEffects | None:
     if not parts:
         return None
     bins = pd.concat(parts).groupby(level=[0, 1, 2]).sum().reset_index()
@@ -178,7 +175,7 @@ def _fit_grouping(name: str, parts: list[pd.DataFrame], creatives: pd.DataFrame,
     factor = shrunk_factors(cells["clicks"], cells["expected"], strength)
     keys = cells.index.get_level_values(0) + _SEP + cells.index.get_level_values(1)
     targets = pd.Series(factor * cells["expected"].to_numpy(float), index=keys)
-    click_shift = shifts(pd.DataFrame({"ad_id": bins["ad_id"] + _SEP + bins["group"],
+    click_shift = logit_shifts(pd.DataFrame({"ad_id": bins["ad_id"] + _SEP + bins["group"],
                                        "logit": x, "weight": bins["weight"]}),
                          targets).to_numpy()
     ads = cells.index.get_level_values(0)

@@ -52,6 +52,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, gammaln, logit
 
 from adopt.curves.creative_audiences import AudienceEffects, binned, fit_audience_effects
+from adopt.curves.logit_shifts import LOGIT_BIN, logit_shifts
 from adopt.progress import Progress
 from adopt.shrinkage import NO_SPREAD, prior_strength, shrunk_factors, strength_text
 from adopt.warehouse import examples_order, fetch_batches
@@ -61,9 +62,6 @@ BATCH_ROWS = 200_000  # logged rows predicted at a time (bounds the memory of th
 # strengths tried, in pseudo-conversions, 8 a decade; 1e5: as good as no spread beyond the link
 _STRENGTH_GRID = np.logspace(np.log10(0.5), 5.0, 43)
 _LOG_EFFECT_BOUND = 10.0  # |a|, |b| of the conversions' prior mean exp(a + b log click)
-LOGIT_BIN = 0.05  # width of the log-odds bins a creative's logged predictions are summed in
-_SHIFT_BOUND = 20.0  # |shift| of a creative's log-odds (beyond: every prediction 0 or 1)
-_SHIFT_STEPS = 60  # bisection steps (2 x 20 / 2^60: exact to the float)
 
 
 @dataclass(frozen=True)
@@ -204,40 +202,6 @@ def linked_factors(observed: np.ndarray, expected: np.ndarray, link: np.ndarray
     return factors, (float(a), float(b)), float(1.0 / sd ** 2)
 
 
-def logit_shifts(bins: pd.DataFrame, totals: pd.Series) -> pd.Series:
-    """Per creative, the shift d of the log-odds with sum w sigmoid(x + d) = total over its bins.
-
-    Parameters
-    ----------
-    bins : columns ad_id, logit (a bin's log-odds) and weight (the rows in it, or their
-        expected clicks).
-    totals : the sum each creative's bins must reach (index ad_id).
-
-    Returns
-    -------
-    pandas.Series
-        The shifts, indexed like ``totals``; NaN for a creative without bins; within
-        +-`_SHIFT_BOUND` (a total no shift reaches, every row at 0 or 1, stops there).
-    """
-    out = pd.Series(np.nan, index=totals.index, dtype=float)
-    code = totals.index.get_indexer(bins["ad_id"].astype(str))
-    keep = code >= 0
-    if not keep.any():
-        return out
-    code, x = code[keep], bins["logit"].to_numpy(float)[keep]
-    w = bins["weight"].to_numpy(float)[keep]
-    n = len(totals)
-    target = totals.to_numpy(float)
-    low, high = np.full(n, -_SHIFT_BOUND), np.full(n, _SHIFT_BOUND)
-    for _ in range(_SHIFT_STEPS):  # every creative's bisection at once: the sum rises with d
-        mid = (low + high) / 2
-        below = np.bincount(code, w * expit(x + mid[code]), minlength=n) < target
-        low, high = np.where(below, mid, low), np.where(below, high, mid)
-    has_bins = np.bincount(code, minlength=n) > 0
-    out[has_bins] = ((low + high) / 2)[has_bins]
-    return out
-
-
 def _bin_sums(bins: pd.DataFrame, index: pd.Index) -> np.ndarray:
     """Each creative's sum w sigmoid(x) over its bins (0 without bins)."""
     sums = (bins["weight"] * expit(bins["logit"])).groupby(bins["ad_id"].astype(str)).sum()
@@ -367,7 +331,7 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
                     conversion_bins.append(_binned(
                         ad_ids, pred["p_conversion_given_click"].to_numpy(float), p_click))
                 clicked = rows["clicked"].fillna(False).to_numpy(float)
-                users = rows["user_id"].astype(str)
+                users = rows["user_id"].astype(str) if groupings else None
                 for name, group_of in (groupings or {}).items():
                     audience_bins[name].append(binned(
                         ad_ids, group_of.reindex(users).to_numpy(), p_click, clicked))
@@ -389,7 +353,7 @@ def fit_creative_effects(workspace: str | os.PathLike[str], model: Any,
     if not groupings:
         return effects
     audiences = fit_audience_effects(audience_bins, effects.table, effects.conversion_link[1],
-                                     groupings, logit_shifts)
+                                     groupings)
     return replace(effects, audiences=audiences)
 
 

@@ -14,7 +14,7 @@ from adopt.curves.creative_audiences import (
     binned,
     fit_audience_effects,
 )
-from adopt.curves.creatives import CreativeEffects, logit_shifts
+from adopt.curves.creatives import CreativeEffects
 
 ADS, SEGMENTS, ROWS = 30, 4, 400  # logged rows per creative x segment
 
@@ -43,8 +43,7 @@ def _logs(appeal_sd: float, seed: int = 0) -> tuple[list[pd.DataFrame], pd.DataF
 
 def _fit(parts, creatives) -> AudienceEffects | None:
     users = pd.Series(["s0"], index=pd.Index(["u1"], name="user_id"))
-    return fit_audience_effects({"segment": parts}, creatives, 0.5, {"segment": users},
-                                logit_shifts)
+    return fit_audience_effects({"segment": parts}, creatives, 0.5, {"segment": users})
 
 
 def test_no_spread_beyond_chance_moves_nothing() -> None:
@@ -111,8 +110,7 @@ def test_the_grouping_with_the_most_spread_is_kept() -> None:
     assert alone is not None  # a real spread of its own, but less
     effects = fit_audience_effects({"segment": weaker, "age_band": parts, "gender": flat},
                                    creatives, 0.5, dict.fromkeys(("segment", "age_band",
-                                                                  "gender"), users),
-                                   logit_shifts)
+                                                                  "gender"), users))
     assert effects is not None and effects.grouping == "age_band"
     assert effects.strength < alone.strength
 
