@@ -167,6 +167,10 @@ class CurvesConfig(StageConfig):
         "auto", description="how curves fall with k: fitted within user x campaign pairs of "
         "the logs, or asked of the model; auto takes the logs when they hold enough one-click "
         "pairs")
+    creative_metric: Literal["conversions", "clicks", "revenue", "campaign"] = Field(
+        "conversions", description="what each campaign x segment's creative is chosen by: "
+        "the plan's objective (clicks for reach; a plan whose objective differs says so), or "
+        "each campaign's own objective (campaign)")
     engine: Literal["auto", "local", "ray"] = Field(
         "auto", description="score the model rows here, on Ray Data actors in parallel "
         "batches, or auto (Ray for large grids); the curves are the same")

@@ -262,7 +262,9 @@ class Planner:
         max_k : int
             Impression positions per user.
         **options
-            Passed on, e.g. ``users_per_segment``, ``n_boot``, ``days``, ``frequency``.
+            Passed on, e.g. ``users_per_segment``, ``n_boot``, ``days``, ``frequency``,
+            ``creative_metric`` (what each cell's creative is chosen by; default
+            conversions: pass the plans' objective).
 
         Returns
         -------

@@ -12,7 +12,8 @@ impressions of a campaign interleaved over placements and valued by the
 truth at the user's own k. The plan's forecast is its exposure on its own
 curves (`adopt.delivery.evaluate_exposure`); it must match what delivery
 buys. The oracle is the optimizer run on the true curves with the same spec,
-placements and cells, so it bounds what any plan on these cells can reach.
+placements and cells, each cell's creative the truth's best for the plan's own
+metric, so it bounds what any plan on these cells can reach.
 Baselines: `uniform_exposure` and `historical_exposure` at the plan's budget
 (the spec's budget, else the plan's spend) with the model curves' creatives
 and the placements' inventory. The plan and the oracle are delivered under
@@ -327,8 +328,10 @@ def score_plan(world_dir: str | os.PathLike[str], workspace: str | os.PathLike[s
     max_k = int(curves["k"].max())
 
     campaigns = curves["campaign_id"].unique()
+    # the oracle runs each cell's best creative for the plan's own metric
     oracle_curves = truth.true_curves(
-        audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)])
+        audiences, max_k, ads=truth.ads.index[truth.ads["campaign_id"].isin(campaigns)],
+        metric=plan.metric)
     keep = pd.MultiIndex.from_frame(curves.loc[curves["k"] == 1, CELL])
     oracle_curves = oracle_curves.loc[
         pd.MultiIndex.from_frame(oracle_curves[CELL]).isin(keep)].reset_index(drop=True)

@@ -5,9 +5,10 @@ why. It re-plans the same spec on curves that are true in one part and the
 model's in the rest, and delivers each plan user by user on the truth
 (`adopt.delivery.deliver`), so each step isolates one source of loss:
 
-- ``oracle``: the true curves, with the truth's best creative per cell, on the
-  model's cells, users and reach as every row here (`score_plan`'s oracle has
-  the truth's segment sizes: its plan / oracle differs by a little);
+- ``oracle``: the true curves, with the truth's best creative per cell for the
+  plan's metric, on the model's cells, users and reach as every row here
+  (`score_plan`'s oracle has the truth's segment sizes: its plan / oracle differs
+  by a little);
 - ``knows all but quality, logs`` / ``knows all but quality, text``: the curves
   a planner would expect that knows every part of the truth except each
   creative's latent quality, which it infers exactly from that creative's
@@ -126,12 +127,13 @@ def main() -> None:
     plan = PlanInputs.read(ws / "world", ws, ws / "plans" / args.plan)
     model, truth, audiences, metric = plan.curves, plan.truth, plan.audiences, plan.metric
     max_k = int(model["k"].max())
-    best = true_curves_on_cells(truth, audiences, model)
+    best = true_curves_on_cells(truth, audiences, model, metric=metric)
     chosen = _true_curves_of_choice(truth, audiences, model, max_k)
     posterior = quality_posterior(ws / "world", truth)
     rows = {"oracle": best,
             **{f"knows all but quality, {source}": ceiling_curves(
-                ws / "world", truth, audiences, model, logs=logs, posterior=posterior)
+                ws / "world", truth, audiences, model, logs=logs, posterior=posterior,
+                metric=metric)
                for source, logs in (("logs", True), ("text", False))},
             "true, model creatives": chosen,
             "true levels, model fall": _carried(chosen, model), "model": model,

@@ -245,7 +245,8 @@ def _ceiling(ws: Path, folder: Path, card, seeds: range) -> tuple[float, float]:
     from adopt.synth.posterior import ceiling_curves
 
     plan = PlanInputs.read(ws / "world", ws, folder)
-    curves = ceiling_curves(ws / "world", plan.truth, plan.audiences, plan.curves)
+    curves = ceiling_curves(ws / "world", plan.truth, plan.audiences, plan.curves,
+                            metric=plan.metric)
     delivered, promised = delivered_and_promised(plan, curves, seeds)
     of_oracle, of_delivery = (a / b if b > 0 else float("nan")
                               for a, b in ((delivered, card.value("oracle")),

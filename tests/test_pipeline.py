@@ -43,7 +43,16 @@ def test_run_writes_a_manifest_with_each_stage(world: Path, tmp_path: Path) -> N
     assert all(s["status"] == "done" and s["seconds"] >= 0 for s in manifest["stages"])
     assert manifest["stages"][0]["outputs"]["rows_loaded"]["users"] == 300
     assert manifest["params"]["data_dir"] == str(world)
+    assert manifest["params"]["creative_metric"] == "conversions"
     assert "ingest" in str(run) and run.run_id in str(run)
+
+
+def test_the_curves_choose_creatives_for_the_plan_files_objective(world: Path,
+                                                                  tmp_path: Path) -> None:
+    config = tmp_path / "reach.toml"
+    config.write_text('budget = 100.0\nobjective = "reach"\n')
+    run = run_pipeline(tmp_path / "ws", config, data_dir=world, stages=FAST)
+    assert run.manifest.params["creative_metric"] == "clicks"
 
 
 def test_default_run_id_is_derived_from_the_inputs(world: Path, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ import logging
 import math
 import os
 import time
+import typing
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -72,7 +73,7 @@ from adopt.curves.creatives import CreativeAdjusted, fit_creative_effects
 from adopt.curves.evidence import campaign_evidence, creative_evidence, evidence_line
 from adopt.curves.fall_anchor import anchor_fall
 from adopt.curves.frequency import MIN_PAIRS, fit_frequency_decay
-from adopt.curves.grid import OBJECTIVE_METRIC, predict_grid, sample_users
+from adopt.curves.grid import METRICS, OBJECTIVE_METRIC, predict_grid, sample_users
 from adopt.curves.pairs import load_response_model, text_feature_hook
 from adopt.curves.reach import apply_reach, estimate_reach
 from adopt.curves.state import PairState
@@ -88,6 +89,7 @@ REACH_LISTED = 20  # cells below 50% reach named in curves.json
 DEFAULT_MAX_K = CurvesConfig.default("max_k")  # impression positions per user
 DEFAULT_USERS_PER_SEGMENT = CurvesConfig.default("users_per_segment")
 DEFAULT_N_BOOT = CurvesConfig.default("n_boot")  # bootstrap resamples
+CREATIVE_METRICS = typing.get_args(CurvesConfig.model_fields["creative_metric"].annotation)
 
 
 @dataclass
@@ -234,6 +236,7 @@ def build_curves(
     seed: int = 0,
     monotone: bool = True,
     frequency: str = CurvesConfig.default("frequency"),
+    creative_metric: str = CurvesConfig.default("creative_metric"),
     calibrate: bool = False,
     creative_effects: bool = True,
     held_out_creatives: bool = True,
@@ -279,6 +282,13 @@ def build_curves(
         campaign pairs of the logs (`adopt.curves.frequency`), ``"model"`` asks
         the response model at each k, ``"auto"`` takes the logs when they hold
         at least `adopt.curves.frequency.MIN_PAIRS` one-click pairs.
+    creative_metric : {"conversions", "clicks", "revenue", "campaign"}
+        What each campaign x segment's creative is chosen by (its value summed over k):
+        the plan's objective (a reach plan: clicks), or each campaign's own objective
+        (``"campaign"``). A plan whose objective differs from it says so in its
+        assumptions. Choosing by the plan's metric took the plans' delivered conversions
+        +3.7% (se 0.7%, 37 of 46 generated worlds up) over choosing by each campaign's
+        objective, most of whose campaigns buy clicks or revenue (docs/curves.md).
     calibrate : bool
         Recalibrate the users' predicted values so that the curves'
         construction, replayed on the latest window of logged impressions,
@@ -336,6 +346,9 @@ def build_curves(
     if days is not None and days <= 0:
         raise ParameterError(f"The 'days' parameter of build_curves must be positive. "
                              f"Got {days} instead.")
+    if creative_metric not in CREATIVE_METRICS:
+        raise ParameterError(f"The 'creative_metric' parameter of build_curves must be one of "
+                             f"{CREATIVE_METRICS}. Got {creative_metric!r} instead.")
     started = time.perf_counter()
     ws = Workspace.of(workspace)
     audiences = load_audiences(ws.root)
@@ -352,6 +365,8 @@ def build_curves(
     objective = camp_table.set_index(camp_table["campaign_id"].astype(str)).get("objective")
     objectives = {c: OBJECTIVE_METRIC.get(str(objective.get(c)) if objective is not None
                                           else "", 1) for c in kept}
+    if creative_metric != "campaign":
+        objectives = dict.fromkeys(kept, METRICS.index(creative_metric))
     ad_camp = state.ads["campaign_id"].astype(str).to_numpy()
     campaign_ads = {c: np.flatnonzero(ad_camp == c) for c in kept}
     sample = sample_users(audiences, state, users_per_segment, shape_users, seed, level_users)
@@ -402,6 +417,7 @@ def build_curves(
               "max_k": max_k, "users_per_segment": users_per_segment,
               "level_users": level_users, "n_boot": n_boot,
               "replicates": {"file": "curves_boot.parquet", "sha256": boot_digest},
+              "creative_metric": creative_metric,
               "fall_with_k": fall, "frequency_decay": None if decay is None else asdict(decay),
               "level_calibration": None if levels is None else {**asdict(levels),
                                                                  "text": str(levels)},

@@ -27,8 +27,9 @@ wider draw, at one row a user, the anchor's mean. With 300 users the mean of
 the k = 1 values is off by its sampling error, several percent a cell; eight
 placements a user cost eight rows, one placement one.
 
-Value is the campaign's objective metric (clicks for clicks and reach,
-conversions, revenue); a campaign without one counts conversions.
+Value is the metric `build_curves`' ``creative_metric`` names: the plan's
+objective's, or each campaign's own objective's (clicks for clicks and reach,
+conversions, revenue; a campaign without one counts conversions).
 
 With a `FrequencyDecay` read from the logs (`adopt.curves.frequency`), the
 fall with k is not asked of the model: every sampled user's k = 1 values are
@@ -215,7 +216,7 @@ def predict_grid(state: PairState, model: object, attach: object, sample: Sample
     state, model, attach : the feature state, the response model and its text-feature hook.
     sample : sampled users per segment.
     campaign_ads : per campaign (in output order), row numbers of its ads in `state.ads`.
-    objectives : per campaign, the index in `METRICS` of its objective's metric.
+    objectives : per campaign, the index in `METRICS` of the metric its creative is chosen by.
     max_k : positions k = 1..max_k.
     top_creatives : candidates per campaign x segment kept after the screen.
     progress : counts predicted rows.

@@ -151,7 +151,9 @@ def curves_context(curves_path: str | Path | None) -> CurvesContext:
         ``model_run``, ``fall_with_k``, ``period_days``, ``max_k``, ``levels``
         (how the k = 1 levels were set: the fall's anchor on the logged rows, or the
         calibration against the latest logs), ``creative_effects``
-        (what each creative's own logs added), ``level_evidence`` and ``reach``
+        (what each creative's own logs added), ``creative_metric`` and
+        ``creative_choice`` (what each cell's creative was chosen by, as recorded and in
+        words), ``level_evidence`` and ``reach``
         (a summary of the reachable shares), each present when recorded; empty
         when the curves have no matching record (a planner's own file).
     replicates : DataFrame or None
@@ -186,6 +188,11 @@ def curves_context(curves_path: str | Path | None) -> CurvesContext:
                         f"{share['min']:.2f}, median {share['median']:.2f}, max "
                         f"{share['max']:.2f}; {reach.get('cells_below_half')} of "
                         f"{reach.get('cells')} segment x placement cells below half")
+    chosen_by = record.get("creative_metric")
+    if chosen_by is not None:
+        out["creative_metric"] = chosen_by
+        out["creative_choice"] = (
+            "each campaign's own objective" if chosen_by == "campaign" else str(chosen_by))
     effects = record.get("creative_effects")
     if isinstance(effects, dict) and effects.get("text"):
         out["creative_effects"] = effects["text"]

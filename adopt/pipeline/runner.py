@@ -164,7 +164,8 @@ def run_pipeline(
         Local BERT folder for the embeddings (default: the bundled MiniLM).
     k, min_size, rules : segment stage options (`adopt.configs.SegmentConfig`).
     max_k, users_per_segment, level_users, n_boot : curve stage options
-        (`adopt.configs.CurvesConfig`).
+        (`adopt.configs.CurvesConfig`). The curves choose each cell's creative by the
+        plan file's objective (clicks for reach; conversions without a plan stage).
     ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
         `adopt.ingest.ingest`): what a rerun with changed input files does to the
         warehouse. Default: append, refusing data loaded again with changes.
@@ -209,13 +210,16 @@ def run_pipeline(
     data = _existing(data_dir, "data_dir") if data_dir is not None else None
     world = _existing(world_dir, "world_dir") if world_dir is not None else None
     selected = _select(stages, data is not None, world is not None)
-    if "plan" in selected:
-        if cfg is None:
-            raise ParameterError("The 'config' parameter of run_pipeline is needed to run the "
-                                 "plan stage: give a plan file (TOML). Got None instead.")
+    if "plan" in selected and cfg is None:
+        raise ParameterError("The 'config' parameter of run_pipeline is needed to run the "
+                             "plan stage: give a plan file (TOML). Got None instead.")
+    creative_metric = _CURVES.creative_metric
+    if cfg is not None:
         from adopt.optimize import load_spec
 
-        load_spec(cfg)  # a bad plan file fails before hours of work
+        metric = load_spec(cfg).objective.metric  # a bad plan file fails before hours of work
+        # the curves choose each cell's creative for the plan's own objective
+        creative_metric = "clicks" if metric == "reach" else metric
     if model not in ("lightgbm", "bert"):
         raise ParameterError("The 'model' parameter of run_pipeline must be 'lightgbm' or "
                              f"'bert'. Got {model!r} instead.")
@@ -237,6 +241,7 @@ def run_pipeline(
                **segment.model_dump(), "max_k": curves.max_k,
                "users_per_segment": curves.users_per_segment,
                "level_users": curves.level_users, "n_boot": curves.n_boot,
+               "creative_metric": creative_metric,
                "min_segment_size": report.min_segment_size, "seed": seed,
                "ingest": {"mode": ingest_mode, "on_duplicate": on_duplicate}
                | ({"partitions": partitions} if partitions is not None else {}),

@@ -161,7 +161,7 @@ def _curves(ctx: RunContext) -> StageResult:
     summary = build_curves(ctx.workspace, run_id=model_run, max_k=o["max_k"],
                            users_per_segment=o["users_per_segment"],
                            level_users=o["level_users"], n_boot=o["n_boot"],
-                           seed=o["seed"])
+                           creative_metric=o["creative_metric"], seed=o["seed"])
     folder = ctx.workspace.curves
     paths = [str(folder / name) for name in ("curves.parquet", "reach.parquet",
                                              "curves_boot.parquet")]
@@ -246,6 +246,7 @@ def _curves_params(ctx: RunContext) -> dict[str, Any]:
     params = _option_params("max_k", "users_per_segment", "n_boot", "seed")(ctx)
     if ctx.options["level_users"] != CurvesConfig.default("level_users"):
         params["level_users"] = ctx.options["level_users"]  # the default keeps earlier runs' keys
+    params["creative_metric"] = ctx.options["creative_metric"]  # earlier runs chose otherwise
     return params
 
 

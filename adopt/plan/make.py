@@ -148,6 +148,7 @@ def make_plan(
         "fall_with_k": None,
         **context.assumptions,
     }
+    _note_creative_choice(inputs, plan_spec.objective.metric)
     history = None if ws is None or not ws.warehouse.exists() else ws.root
     plan = _solve(pid, inputs, table, plan_spec, places, history, frontier, baselines, method,
                   context)
@@ -155,6 +156,18 @@ def make_plan(
         plan.save(folder)
     log.info("plan: %r", plan)
     return plan
+
+
+def _note_creative_choice(inputs: dict, metric: str) -> None:
+    """Say so in the assumptions when the curves chose creatives for another metric."""
+    chosen_by = inputs.get("creative_metric")
+    wanted = "clicks" if metric == "reach" else metric
+    if chosen_by is None or chosen_by == wanted:
+        return
+    inputs["creative_choice"] = (
+        f"{inputs['creative_choice']}, not the plan's {metric}: rebuild the curves with "
+        f"creative_metric='{wanted}' for the creatives this plan's objective would choose")
+    log.warning("plan: %s", inputs["creative_choice"])
 
 
 def _solve(

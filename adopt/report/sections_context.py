@@ -52,6 +52,7 @@ _ASSUMED = (("fall_with_k", "How a user's response falls with the k-th impressio
                             "(counted over all placements)"),
             ("levels", "Levels of the curves"),
             ("level_evidence", "What each campaign's and segment's level rests on"),
+            ("creative_choice", "Each cell's creative chosen by (its value summed over k)"),
             ("creative_effects", "Each creative's own logged outcomes"),
             ("creative_evidence", "What the bought creatives rest on"),
             ("reach", "Users a placement can reach in the plan period"),

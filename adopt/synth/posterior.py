@@ -221,17 +221,20 @@ def on_cells(values: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def true_curves_on_cells(truth: Truth, audiences: pd.DataFrame, curves: pd.DataFrame,
-                         quality: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The truth's curves of the campaigns in `curves` (the best creative per cell, at
-    `quality` as `Truth.true_curves` takes it) on `curves`' rows (`on_cells`)."""
+                         quality: pd.DataFrame | None = None,
+                         metric: str | None = None) -> pd.DataFrame:
+    """The truth's curves of the campaigns in `curves` (the best creative per cell by
+    `metric`, at `quality`, as `Truth.true_curves` takes them) on `curves`' rows
+    (`on_cells`)."""
     ads = truth.ads.index[truth.ads["campaign_id"].isin(curves["campaign_id"].unique())]
     return on_cells(truth.true_curves(audiences, int(curves["k"].max()), ads=ads,
-                                      quality=quality), curves)
+                                      quality=quality, metric=metric), curves)
 
 
 def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: pd.DataFrame,
                    curves: pd.DataFrame, *, logs: bool = True, draws: int = CEILING_DRAWS,
-                   posterior: QualityPosterior | None = None) -> pd.DataFrame:
+                   posterior: QualityPosterior | None = None,
+                   metric: str | None = None) -> pd.DataFrame:
     """The curves a planner expects that knows the truth's response but each creative's quality.
 
     Each creative's quality is read from its own logs exactly (`quality_posterior`), or
@@ -257,10 +260,12 @@ def ceiling_curves(world_dir: str | os.PathLike[str], truth: Truth, audiences: p
         expected clicks, conversions, revenue and creative.
     logs, draws : as `QualityPosterior.draws`.
     posterior : a `quality_posterior` already computed for this world.
+    metric : the metric each cell's creative is chosen by (`Truth.true_curves`; the
+        plan's objective); default each campaign's own objective.
 
     Returns
     -------
     pandas.DataFrame
     """
     posterior = posterior if posterior is not None else quality_posterior(world_dir, truth)
-    return true_curves_on_cells(truth, audiences, curves, posterior.draws(draws, logs))
+    return true_curves_on_cells(truth, audiences, curves, posterior.draws(draws, logs), metric)

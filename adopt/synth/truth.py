@@ -22,11 +22,11 @@
 Plans are scored with `load_truth(world).expected(...)` (per impression) or
 `Truth.true_curves(audiences)`, the oracle version of the response curves the
 optimizer reads: for each campaign x segment x placement, the campaign's best
-creative by true value (its objective's metric, clicks for reach, summed over
-k = 1..max_k so one creative serves every k), and for each k the expected
-clicks, conversions and revenue of the k-th impression per user, averaged over
-the segment's users. Evaluating a plan's allocation on these curves gives its
-true expected value.
+creative by true value (the plan's metric when given, else the campaign's own
+objective's; clicks for reach; summed over k = 1..max_k so one creative serves
+every k), and for each k the expected clicks, conversions and revenue of the
+k-th impression per user, averaged over the segment's users. Evaluating a
+plan's allocation on these curves gives its true expected value.
 """
 
 from __future__ import annotations
@@ -181,7 +181,8 @@ class Truth:
 
     def true_curves(self, audiences: pd.DataFrame, max_k: int = DEFAULT_MAX_K,
                     ads: object | None = None,
-                    quality: pd.DataFrame | None = None) -> pd.DataFrame:
+                    quality: pd.DataFrame | None = None,
+                    metric: str | None = None) -> pd.DataFrame:
         """The oracle response curves per campaign x segment x placement x k.
 
         Parameters
@@ -197,6 +198,10 @@ class Truth:
             ad_id, one column per value, e.g. `adopt.synth.posterior`'s draws):
             each creative's curves are their mean, and its best-creative choice
             is made on that mean. Default: the creative's own quality.
+        metric : str, optional
+            The metric the best creative is chosen by (clicks, conversions, revenue; reach
+            counts clicks), as a plan with that objective would choose it. Default: each
+            campaign's own objective.
 
         Returns
         -------
@@ -211,6 +216,10 @@ class Truth:
                 "The 'max_k' parameter of Truth.true_curves must be at least 1. "
                 f"Got {max_k} instead."
             )
+        if metric is not None and metric not in _OBJECTIVE_METRIC:
+            raise ParameterError(
+                "The 'metric' parameter of Truth.true_curves must be one of "
+                f"{sorted(_OBJECTIVE_METRIC)} or None. Got {metric!r} instead.")
         missing = {"user_id", "segment"} - set(audiences.columns)
         if missing:
             raise InputError("audiences", sorted(missing)[0], "required column is missing")
@@ -262,14 +271,15 @@ class Truth:
             convs /= size[:, None] * len(values)
             per_ad[ad_id] = {"clicks": clicks.reshape(shape), "conversions": convs.reshape(shape),
                              "revenue": (convs * row["order_value"]).reshape(shape)}
-        return self._assemble(per_ad, ad_table, segments, size, ks)
+        return self._assemble(per_ad, ad_table, segments, size, ks, metric)
 
     def _assemble(self, per_ad: dict[str, dict[str, np.ndarray]], ad_table: pd.DataFrame,
-                  segments: pd.Index, size: np.ndarray, ks: np.ndarray) -> pd.DataFrame:
+                  segments: pd.Index, size: np.ndarray, ks: np.ndarray,
+                  chosen_by: str | None) -> pd.DataFrame:
         n_seg, n_pl, max_k = len(segments), len(self.placements), len(ks)
         frames = []
         for camp, group in ad_table.groupby("campaign_id", sort=True):
-            metric = _OBJECTIVE_METRIC[self.campaigns.loc[camp, "objective"]]
+            metric = _OBJECTIVE_METRIC[chosen_by or self.campaigns.loc[camp, "objective"]]
             ids = list(group.index)
             value = np.stack([per_ad[a][metric].sum(axis=2) for a in ids])  # ads x seg x pl
             best = value.argmax(axis=0)

@@ -18,6 +18,7 @@ from adopt.curves.grid import expand_k
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize import validate_curves
 from adopt.optimize.forecast import NOT_RECALIBRATED, curves_context
+from adopt.plan import make_plan
 
 from .conftest import RUN_ID
 
@@ -190,6 +191,8 @@ def test_parameters_and_missing_inputs(ws_copy) -> None:
         build_curves(ws_copy, max_k=0)
     with pytest.raises(ParameterError, match="'days' parameter"):
         build_curves(ws_copy, days=-1)
+    with pytest.raises(ParameterError, match="'creative_metric' parameter.*Got 'spend'"):
+        build_curves(ws_copy, creative_metric="spend")
     with duckdb.connect(str(ws_copy / "warehouse.duckdb")) as con:
         con.execute("drop table audiences")
     with pytest.raises(WorkspaceError, match="no table 'audiences'"):
@@ -337,3 +340,31 @@ def test_a_model_with_creative_folds_predicts_each_creative_held_out(ws_copy) ->
     assert held["creative_effects"]["click_strength"] != \
         in_sample["creative_effects"]["click_strength"]
     assert not np.allclose(held_curves["conversions"], in_sample_curves["conversions"])
+
+
+def test_creatives_chosen_for_the_named_metric(built, ws_copy) -> None:
+    """The default chooses each cell's creative by conversions, as the demo plan counts
+    them; ``campaign`` by each campaign's own objective; the record and a plan say which."""
+    _, _, by_conversions = built
+    summary = build_curves(ws_copy, **SMALL, creative_metric="revenue")
+    by_revenue = pd.read_parquet(summary.curves_path)
+    assert json.loads((ws_copy / "curves" / "curves.json").read_text())[
+        "creative_metric"] == "revenue"
+    assert curves_context(summary.curves_path).assumptions["creative_choice"] == "revenue"
+    first = ["campaign_id", "segment", "placement_id"]
+    a = by_conversions.loc[by_conversions["k"] == 1].set_index(first)
+    b = by_revenue.loc[by_revenue["k"] == 1].set_index(first).reindex(a.index)
+    differ = a["ad_id"] != b["ad_id"]
+    assert differ.any()  # the small world's creatives differ in price
+    # where the choice differs, each choice holds more of its own metric at k = 1
+    assert (b.loc[differ, "revenue"] >= a.loc[differ, "revenue"]).mean() > 0.5
+    assert (a.loc[differ, "conversions"] >= b.loc[differ, "conversions"]).mean() > 0.5
+    built_by_campaign = build_curves(ws_copy, **SMALL, creative_metric="campaign")
+    assert curves_context(built_by_campaign.curves_path).assumptions[
+        "creative_choice"] == "each campaign's own objective"
+    config = ws_copy.parent / "clicks.toml"
+    config.write_text('budget = 50.0\nobjective = "clicks"\n')
+    inputs = make_plan(config, workspace=ws_copy, save=False, baselines=False).document["inputs"]
+    assert inputs["creative_metric"] == "campaign"
+    assert "not the plan's clicks" in inputs["creative_choice"]
+    assert "creative_metric='clicks'" in inputs["creative_choice"]

@@ -116,7 +116,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = write_plan(result, ws / "plans" / "p-test",
                         {"workspace": str(ws), "spec": spec.model_dump(mode="json"),
                          "fall_with_k": "click-logit penalty by k: 0.00, 0.40, 0.65",
-                         "period_days": 15.0},
+                         "creative_choice": "conversions", "period_days": 15.0},
                         audiences, forecast=forecast_interval(grid, m, replicates))
     frontier = budget_frontier(grid, spec, [15.0, 30.0, BUDGET, 90.0, 150.0], inventory)
     frontier.rename(columns={"marginal_value": "marginal"}).to_parquet(

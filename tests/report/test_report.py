@@ -40,6 +40,7 @@ def test_every_section_is_there_with_its_content(report, planned):
     assert "Calibration of click: observed against predicted" in report
     assert "95% interval" in report and "random-order delivery" in report
     assert "What the forecast assumes" in report and "click-logit penalty by k" in report
+    assert "Each cell&#x27;s creative chosen by (its value summed over k)" in report
     assert "Users by impressions of a campaign, over all placements" in report
     assert "Calibration of conversion: observed against predicted" in report
     assert "shoppers of young_urban" in report  # a segment portrait
