@@ -167,10 +167,10 @@ class CurvesConfig(StageConfig):
         "auto", description="how curves fall with k: fitted within user x campaign pairs of "
         "the logs, or asked of the model; auto takes the logs when they hold enough one-click "
         "pairs")
-    creative_metric: Literal["conversions", "clicks", "revenue", "campaign"] = Field(
+    creative_metric: Literal["conversions", "clicks", "revenue", "reach", "campaign"] = Field(
         "conversions", description="what each campaign x segment's creative is chosen by: "
-        "the plan's objective (clicks for reach; a plan whose objective differs says so), or "
-        "each campaign's own objective (campaign)")
+        "the plan's objective (reach counts clicks; a plan whose objective differs says so), "
+        "or each campaign's own objective (campaign)")
     engine: Literal["auto", "local", "ray"] = Field(
         "auto", description="score the model rows here, on Ray Data actors in parallel "
         "batches, or auto (Ray for large grids); the curves are the same")
@@ -183,3 +183,10 @@ class ReportConfig(StageConfig):
 
     min_segment_size: int = Field(50, ge=0, description="smaller segments are not shown "
                                   "individually")
+
+
+def creative_metric_for(objective: str) -> str:
+    """The metric the curves choose creatives by for a plan objective (or a
+    `CurvesConfig.creative_metric`): a creative does not change who is reached, so a reach
+    plan's creatives are chosen by clicks."""
+    return "clicks" if objective == "reach" else objective

@@ -186,6 +186,7 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
     """Each curve mode's ScoreCard, and when asked for the ceiling's (the mode whose cells it
     planned on, (plan / oracle, forecast / delivered))."""
     from adopt.curves import build_curves
+    from adopt.optimize import load_spec
     from adopt.plan import make_plan
     from adopt.response.run import train_response
     from adopt.scoring import score_plan
@@ -214,13 +215,14 @@ def _one_world(args: argparse.Namespace, seed: int | None, options: dict[str, ob
                       valid_days=args.valid_days, text_features=args.text)
         print(f"  features: {len(card.features)}")
         scores, ceiling = {}, None
+        objective = load_spec(args.config).objective.metric  # the curves choose creatives for it
         for users, freq, cal, held in itertools.product(
                 args.users_per_segment, args.frequency, args.calibrate, args.creatives):
             mode = freq if args.calibrate == ["off"] else f"{freq}, calibrate {cal}"
             mode = mode if len(args.creatives) == 1 else f"{mode}, {held}"
             mode = mode if len(args.users_per_segment) == 1 else f"{mode}, {users} users"
             print(_timed(times, f"curves ({mode})", build_curves, ws, run_id="bench",
-                         users_per_segment=users, frequency=freq,
+                         users_per_segment=users, frequency=freq, creative_metric=objective,
                          calibrate=cal == "on", held_out_creatives=held == "held-out"))
             folder = _timed(times, f"plan ({mode})", make_plan, args.config, workspace=ws).folder
             scores[mode] = _timed(times, f"score ({mode})", score_plan, ws / "world", ws, folder,

@@ -188,11 +188,11 @@ def curves_context(curves_path: str | Path | None) -> CurvesContext:
                         f"{share['min']:.2f}, median {share['median']:.2f}, max "
                         f"{share['max']:.2f}; {reach.get('cells_below_half')} of "
                         f"{reach.get('cells')} segment x placement cells below half")
-    chosen_by = record.get("creative_metric")
-    if chosen_by is not None:
-        out["creative_metric"] = chosen_by
-        out["creative_choice"] = (
-            "each campaign's own objective" if chosen_by == "campaign" else str(chosen_by))
+    # curves built before the choice was recorded chose by each campaign's own objective
+    chosen_by = str(record.get("creative_metric", "campaign"))
+    out["creative_metric"] = chosen_by
+    out["creative_choice"] = "each campaign's own objective" if chosen_by == "campaign" \
+        else chosen_by
     effects = record.get("creative_effects")
     if isinstance(effects, dict) and effects.get("text"):
         out["creative_effects"] = effects["text"]

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adopt.configs import CurvesConfig, IngestConfig, ReportConfig, SegmentConfig, TrainConfig
+from adopt.configs import (
+    CurvesConfig,
+    IngestConfig,
+    ReportConfig,
+    SegmentConfig,
+    TrainConfig,
+    creative_metric_for,
+)
 from adopt.exceptions import ParameterError
 from adopt.pipeline.runs import (
     Manifest,
@@ -165,7 +172,7 @@ def run_pipeline(
     k, min_size, rules : segment stage options (`adopt.configs.SegmentConfig`).
     max_k, users_per_segment, level_users, n_boot : curve stage options
         (`adopt.configs.CurvesConfig`). The curves choose each cell's creative by the
-        plan file's objective (clicks for reach; conversions without a plan stage).
+        plan file's objective (clicks for reach; conversions without a plan file).
     ingest_mode, on_duplicate : ingest's ``mode`` and ``on_duplicate`` (see
         `adopt.ingest.ingest`): what a rerun with changed input files does to the
         warehouse. Default: append, refusing data loaded again with changes.
@@ -217,9 +224,9 @@ def run_pipeline(
     if cfg is not None:
         from adopt.optimize import load_spec
 
-        metric = load_spec(cfg).objective.metric  # a bad plan file fails before hours of work
-        # the curves choose each cell's creative for the plan's own objective
-        creative_metric = "clicks" if metric == "reach" else metric
+        # a bad plan file fails before hours of work; the curves choose each cell's creative
+        # for the plan's own objective
+        creative_metric = creative_metric_for(load_spec(cfg).objective.metric)
     if model not in ("lightgbm", "bert"):
         raise ParameterError("The 'model' parameter of run_pipeline must be 'lightgbm' or "
                              f"'bert'. Got {model!r} instead.")

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from adopt._validation import check_choice, check_positive
+from adopt.configs import creative_metric_for
 from adopt.exceptions import InputError, ParameterError, WorkspaceError
 from adopt.optimize.curves import build_grid, curves_digest, read_table
 from adopt.optimize.forecast import CurvesContext, curves_context, forecast_interval
@@ -148,7 +149,6 @@ def make_plan(
         "fall_with_k": None,
         **context.assumptions,
     }
-    _note_creative_choice(inputs, plan_spec.objective.metric)
     history = None if ws is None or not ws.warehouse.exists() else ws.root
     plan = _solve(pid, inputs, table, plan_spec, places, history, frontier, baselines, method,
                   context)
@@ -158,16 +158,16 @@ def make_plan(
     return plan
 
 
-def _note_creative_choice(inputs: dict, metric: str) -> None:
-    """Say so in the assumptions when the curves chose creatives for another metric."""
+def _creative_choice_mismatch(inputs: dict, metric: str) -> str | None:
+    """What the plan says when the curves chose creatives for another metric than its
+    objective's (None when they chose for it, or the curves say nothing of it)."""
     chosen_by = inputs.get("creative_metric")
-    wanted = "clicks" if metric == "reach" else metric
+    wanted = creative_metric_for(metric)
     if chosen_by is None or chosen_by == wanted:
-        return
-    inputs["creative_choice"] = (
-        f"{inputs['creative_choice']}, not the plan's {metric}: rebuild the curves with "
-        f"creative_metric='{wanted}' for the creatives this plan's objective would choose")
-    log.warning("plan: %s", inputs["creative_choice"])
+        return None
+    return (f"creatives chosen by {inputs['creative_choice']}, not the plan's {metric}: "
+            f"rebuild the curves with creative_metric='{wanted}' for the creatives this "
+            "plan's objective would choose")
 
 
 def _solve(
@@ -207,6 +207,11 @@ def _solve(
         result.notes.append(aggregates["historical_check"]["text"])
         if aggregates["plan_against_history"]["text"]:
             result.notes.append(aggregates["plan_against_history"]["text"])
+    mismatch = _creative_choice_mismatch(inputs, spec.objective.metric)
+    if mismatch is not None:
+        inputs = {**inputs, "creative_choice": mismatch}
+        result.notes.append(mismatch)
+        log.warning("plan: %s", mismatch)
     bought = creative_evidence_line(result.allocation, context.creatives, spec.objective.metric)
     if bought is not None:
         inputs = {**inputs, "creative_evidence": bought}

@@ -364,7 +364,24 @@ def test_creatives_chosen_for_the_named_metric(built, ws_copy) -> None:
         "creative_choice"] == "each campaign's own objective"
     config = ws_copy.parent / "clicks.toml"
     config.write_text('budget = 50.0\nobjective = "clicks"\n')
-    inputs = make_plan(config, workspace=ws_copy, save=False, baselines=False).document["inputs"]
+    doc = make_plan(config, workspace=ws_copy, save=False, baselines=False).document
+    inputs = doc["inputs"]
     assert inputs["creative_metric"] == "campaign"
-    assert "not the plan's clicks" in inputs["creative_choice"]
+    assert inputs["creative_choice"].startswith(
+        "creatives chosen by each campaign's own objective, not the plan's clicks")
     assert "creative_metric='clicks'" in inputs["creative_choice"]
+    assert inputs["creative_choice"] in doc["notes"]
+    # a record written before the choice was recorded: each campaign's own objective
+    record_path = ws_copy / "curves" / "curves.json"
+    record = json.loads(record_path.read_text())
+    del record["creative_metric"]
+    record_path.write_text(json.dumps(record))
+    assert curves_context(built_by_campaign.curves_path).assumptions[
+        "creative_metric"] == "campaign"
+    # a reach plan's creatives are chosen by clicks, and a clicks-chosen curve suits it
+    build_curves(ws_copy, **SMALL, creative_metric="reach")
+    assert json.loads(record_path.read_text())["creative_metric"] == "clicks"
+    config.write_text('budget = 50.0\nobjective = "reach"\n')
+    doc = make_plan(config, workspace=ws_copy, save=False, baselines=False).document
+    assert doc["inputs"]["creative_choice"] == "clicks"
+    assert not any("creatives chosen by" in note for note in doc["notes"])
