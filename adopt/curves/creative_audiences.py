@@ -175,9 +175,9 @@ def _fit_grouping(name: str, parts: list[pd.DataFrame], creatives: pd.DataFrame,
     factor = shrunk_factors(cells["clicks"], cells["expected"], strength)
     keys = cells.index.get_level_values(0) + _SEP + cells.index.get_level_values(1)
     targets = pd.Series(factor * cells["expected"].to_numpy(float), index=keys)
-    click_shift = logit_shifts(pd.DataFrame({"ad_id": bins["ad_id"] + _SEP + bins["group"],
-                                       "logit": x, "weight": bins["weight"]}),
-                         targets).to_numpy()
+    cell_bins = pd.DataFrame({"ad_id": bins["ad_id"] + _SEP + bins["group"], "logit": x,
+                              "weight": bins["weight"]})
+    click_shift = logit_shifts(cell_bins, targets).to_numpy()
     ads = cells.index.get_level_values(0)
     fallback = creatives["click_shift"].reindex(ads).to_numpy(float) + np.log(factor)
     table = cells.rename(columns={"expected": "expected_clicks"}).assign(
